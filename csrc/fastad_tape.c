@@ -1,0 +1,259 @@
+/* fastad tape buffers and scalar kernels; see fastad_tape.h. */
+#include "fastad_tape.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FA_INITIAL_CAPACITY 256
+
+void fa_tape_init(fa_tape *tape)
+{
+    memset(tape, 0, sizeof(*tape));
+}
+
+void fa_tape_free(fa_tape *tape)
+{
+    free(tape->opcode);
+    free(tape->operand0);
+    free(tape->operand1);
+    free(tape->primal);
+    free(tape->constants);
+    fa_tape_init(tape);
+}
+
+void fa_tape_truncate(fa_tape *tape, int64_t size)
+{
+    if (size >= 0 && size < tape->size)
+        tape->size = size;
+}
+
+/* Reallocate one column; on failure the old block stays valid. */
+static int grow_column(void **column, int64_t capacity, size_t item)
+{
+    void *p = realloc(*column, (size_t)capacity * item);
+    if (p == NULL)
+        return -1;
+    *column = p;
+    return 0;
+}
+
+int fa_tape_grow(fa_tape *tape)
+{
+    int64_t capacity = tape->capacity ? 2 * tape->capacity : FA_INITIAL_CAPACITY;
+    if (capacity > FA_MAX_NODES)
+        capacity = FA_MAX_NODES;
+    if (capacity <= tape->size)
+        return -1; /* operand indices are 32-bit: the tape is full */
+    /* Columns grow one by one; a failure leaves the smaller capacity valid
+     * for every column, because capacity is only raised at the end. */
+    if (grow_column((void **)&tape->opcode, capacity, sizeof(uint8_t)) < 0 ||
+        grow_column((void **)&tape->operand0, capacity, sizeof(int32_t)) < 0 ||
+        grow_column((void **)&tape->operand1, capacity, sizeof(int32_t)) < 0 ||
+        grow_column((void **)&tape->primal, capacity, sizeof(double)) < 0)
+        return -1;
+    tape->capacity = capacity;
+    return 0;
+}
+
+int fa_tape_grow_constants(fa_tape *tape)
+{
+    int64_t capacity = tape->constants_capacity ? 2 * tape->constants_capacity : 64;
+    if (capacity > FA_MAX_NODES)
+        capacity = FA_MAX_NODES;
+    if (capacity <= tape->n_constants)
+        return -1;
+    if (grow_column((void **)&tape->constants, capacity, sizeof(double)) < 0)
+        return -1;
+    tape->constants_capacity = capacity;
+    return 0;
+}
+
+size_t fa_tape_nbytes(const fa_tape *tape)
+{
+    size_t per_node = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double);
+    return (size_t)tape->size * per_node + (size_t)tape->n_constants * sizeof(double);
+}
+
+static inline double sign_of(double x)
+{
+    return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : (x == 0.0 ? 0.0 : x));
+}
+
+double fa_eval_unary(int opcode, double x)
+{
+    switch (opcode) {
+    case FA_NEG: return -x;
+    case FA_ABS: return fabs(x);
+    case FA_SIGN: return sign_of(x);
+    case FA_SQUARE: return x * x;
+    case FA_SQRT: return sqrt(x);
+    case FA_CBRT: return cbrt(x);
+    case FA_RECIPROCAL: return 1.0 / x;
+    case FA_EXP: return exp(x);
+    case FA_EXP2: return exp2(x);
+    case FA_EXPM1: return expm1(x);
+    case FA_LOG: return log(x);
+    case FA_LOG1P: return log1p(x);
+    case FA_LOG2: return log2(x);
+    case FA_LOG10: return log10(x);
+    case FA_SIN: return sin(x);
+    case FA_COS: return cos(x);
+    case FA_TAN: return tan(x);
+    case FA_ASIN: return asin(x);
+    case FA_ACOS: return acos(x);
+    case FA_ATAN: return atan(x);
+    case FA_SINH: return sinh(x);
+    case FA_COSH: return cosh(x);
+    case FA_TANH: return tanh(x);
+    case FA_ASINH: return asinh(x);
+    case FA_ACOSH: return acosh(x);
+    case FA_ATANH: return atanh(x);
+    default: return NAN;
+    }
+}
+
+/* NumPy's maximum/minimum: a NaN operand wins. */
+static inline double maximum(double x, double y)
+{
+    return (x >= y || isnan(x)) ? x : y;
+}
+
+static inline double minimum(double x, double y)
+{
+    return (x <= y || isnan(x)) ? x : y;
+}
+
+double fa_eval_binary(int opcode, double x, double y)
+{
+    switch (opcode) {
+    case FA_LT: return x < y;
+    case FA_LE: return x <= y;
+    case FA_GT: return x > y;
+    case FA_GE: return x >= y;
+    case FA_EQ: return x == y;
+    case FA_NE: return x != y;
+    case FA_ADD: case FA_ADDC: return x + y;
+    case FA_SUB: return x - y;
+    case FA_RSUBC: return y - x;
+    case FA_MUL: case FA_MULC: return x * y;
+    case FA_DIV: case FA_DIVC: return x / y;
+    case FA_RDIVC: return y / x;
+    case FA_POW: case FA_POWC: return pow(x, y);
+    case FA_RPOWC: return pow(y, x);
+    case FA_MAXIMUM: return maximum(x, y);
+    case FA_MINIMUM: return minimum(x, y);
+    case FA_ATAN2: return atan2(x, y);
+    case FA_HYPOT: return hypot(x, y);
+    default: return NAN;
+    }
+}
+
+/* Partial derivatives of x ** y.  At y == 0 the power is constant in x and
+ * at x == 0 (with the power defined) it is constant in y: both partials are
+ * zero there, as in JAX, rather than 0 * inf = nan. */
+static inline double pow_dx(double x, double y)
+{
+    return y == 0.0 ? 0.0 : y * pow(x, y - 1.0);
+}
+
+static inline double pow_dy(double x, double ans)
+{
+    return x == 0.0 ? 0.0 : log(x) * ans;
+}
+
+/* maximum/minimum route the adjoint to the operand equal to the result, and
+ * split it evenly on ties (as autograd and JAX do), so that maximum(x, x)
+ * has derivative 1.  A NaN result routes nothing. */
+static inline void extremum_reverse(double g, double x, double y, double ans,
+                                    double *adj_x, double *adj_y)
+{
+    const double share = (x == y) ? 0.5 : 1.0;
+    if (x == ans)
+        *adj_x += g * share;
+    if (y == ans)
+        *adj_y += g * share;
+}
+
+#define LN2 0.693147180559945309417232121458176568
+#define LN10 2.30258509299404568401799145468436421
+
+int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
+{
+    const uint8_t *opcode = tape->opcode;
+    const int32_t *operand0 = tape->operand0;
+    const int32_t *operand1 = tape->operand1;
+    const double *primal = tape->primal;
+    const double *constants = tape->constants;
+
+    for (int64_t i = end - 1; i >= start; --i) {
+        const double g = adj[i];
+        const int32_t a = operand0[i];
+        const int32_t b = operand1[i];
+        const double y = primal[i];
+        switch (opcode[i]) {
+        case FA_EXT:
+            return i;
+        case FA_ADD: adj[a] += g; adj[b] += g; break;
+        case FA_SUB: adj[a] += g; adj[b] -= g; break;
+        case FA_MUL: adj[a] += g * primal[b]; adj[b] += g * primal[a]; break;
+        case FA_DIV: {
+            const double d = primal[b];
+            adj[a] += g / d;
+            adj[b] -= g * y / d;
+        } break;
+        case FA_POW:
+            adj[a] += g * pow_dx(primal[a], primal[b]);
+            adj[b] += g * pow_dy(primal[a], y);
+            break;
+        case FA_MAXIMUM: case FA_MINIMUM:
+            extremum_reverse(g, primal[a], primal[b], y, &adj[a], &adj[b]);
+            break;
+        case FA_ATAN2: {
+            const double u = primal[a], v = primal[b];
+            const double r = u * u + v * v;
+            adj[a] += g * v / r;
+            adj[b] -= g * u / r;
+        } break;
+        case FA_HYPOT:
+            adj[a] += g * primal[a] / y;
+            adj[b] += g * primal[b] / y;
+            break;
+        case FA_ADDC: adj[a] += g; break;
+        case FA_RSUBC: adj[a] -= g; break;
+        case FA_MULC: adj[a] += g * constants[b]; break;
+        case FA_DIVC: adj[a] += g / constants[b]; break;
+        case FA_RDIVC: adj[a] -= g * y / primal[a]; break;
+        case FA_POWC: adj[a] += g * pow_dx(primal[a], constants[b]); break;
+        case FA_RPOWC: adj[a] += g * pow_dy(constants[b], y); break;
+        case FA_NEG: adj[a] -= g; break;
+        case FA_ABS: adj[a] += g * sign_of(primal[a]); break;
+        case FA_SQUARE: adj[a] += g * (2.0 * primal[a]); break;
+        case FA_SQRT: adj[a] += g * (0.5 / y); break;
+        case FA_CBRT: adj[a] += g / (3.0 * y * y); break;
+        case FA_RECIPROCAL: adj[a] -= g * (y * y); break;
+        case FA_EXP: adj[a] += g * y; break;
+        case FA_EXP2: adj[a] += g * (y * LN2); break;
+        case FA_EXPM1: adj[a] += g * (y + 1.0); break;
+        case FA_LOG: adj[a] += g / primal[a]; break;
+        case FA_LOG1P: adj[a] += g / (1.0 + primal[a]); break;
+        case FA_LOG2: adj[a] += g / (primal[a] * LN2); break;
+        case FA_LOG10: adj[a] += g / (primal[a] * LN10); break;
+        case FA_SIN: adj[a] += g * cos(primal[a]); break;
+        case FA_COS: adj[a] -= g * sin(primal[a]); break;
+        case FA_TAN: adj[a] += g * (1.0 + y * y); break;
+        case FA_ASIN: { const double x = primal[a]; adj[a] += g / sqrt(1.0 - x * x); } break;
+        case FA_ACOS: { const double x = primal[a]; adj[a] -= g / sqrt(1.0 - x * x); } break;
+        case FA_ATAN: { const double x = primal[a]; adj[a] += g / (1.0 + x * x); } break;
+        case FA_SINH: adj[a] += g * cosh(primal[a]); break;
+        case FA_COSH: adj[a] += g * sinh(primal[a]); break;
+        case FA_TANH: adj[a] += g * (1.0 - y * y); break;
+        case FA_ASINH: { const double x = primal[a]; adj[a] += g / sqrt(x * x + 1.0); } break;
+        case FA_ACOSH: { const double x = primal[a]; adj[a] += g / sqrt((x - 1.0) * (x + 1.0)); } break;
+        case FA_ATANH: { const double x = primal[a]; adj[a] += g / ((1.0 - x) * (1.0 + x)); } break;
+        default: /* leaves, comparisons and sign carry no derivative */
+            break;
+        }
+    }
+    return start - 1;
+}

@@ -1,0 +1,116 @@
+/* fastad tape: the flat, growable operation record and the scalar kernels.
+ *
+ * Plain C, no Python API: a tape is four parallel arrays (opcode, two operand
+ * indices, primal value) plus a pool of constants.  Scalar opcodes are
+ * evaluated, swept backward and swept forward here; array and generic
+ * operations carry the opcode FA_EXT and are handled by the Cython layer,
+ * which keeps their data in a side table indexed by operand0.
+ *
+ * Memory per scalar operation: 1 (opcode) + 4 + 4 (operands) + 8 (primal)
+ * = 17 bytes, plus 8 bytes per constant operand.
+ */
+#ifndef FASTAD_TAPE_H
+#define FASTAD_TAPE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Opcodes.  The order matters only for the range tests below. */
+enum fa_opcode {
+    FA_LEAF = 0,   /* input or constant: no operands */
+    FA_EXT,        /* array or generic operation: operand0 = side-table index */
+    /* comparisons: value is the outcome (1 or 0); no derivative flows */
+    FA_LT, FA_LE, FA_GT, FA_GE, FA_EQ, FA_NE,
+    /* binary on two nodes */
+    FA_ADD, FA_SUB, FA_MUL, FA_DIV, FA_POW, FA_MAXIMUM, FA_MINIMUM, FA_ATAN2,
+    FA_HYPOT,
+    /* binary with a constant: operand1 = index into the constant pool */
+    FA_ADDC,   /* x + c */
+    FA_RSUBC,  /* c - x */
+    FA_MULC,   /* x * c */
+    FA_DIVC,   /* x / c */
+    FA_RDIVC,  /* c / x */
+    FA_POWC,   /* x ** c */
+    FA_RPOWC,  /* c ** x */
+    /* unary */
+    FA_NEG, FA_ABS, FA_SIGN, FA_SQUARE, FA_SQRT, FA_CBRT, FA_RECIPROCAL,
+    FA_EXP, FA_EXP2, FA_EXPM1, FA_LOG, FA_LOG1P, FA_LOG2, FA_LOG10,
+    FA_SIN, FA_COS, FA_TAN, FA_ASIN, FA_ACOS, FA_ATAN,
+    FA_SINH, FA_COSH, FA_TANH, FA_ASINH, FA_ACOSH, FA_ATANH,
+    FA_N_OPCODES
+};
+
+#define FA_IS_COMPARISON(op) ((op) >= FA_LT && (op) <= FA_NE)
+#define FA_IS_BINARY(op) ((op) >= FA_ADD && (op) <= FA_HYPOT)
+#define FA_IS_CONST_BINARY(op) ((op) >= FA_ADDC && (op) <= FA_RPOWC)
+#define FA_IS_UNARY(op) ((op) >= FA_NEG && (op) < FA_N_OPCODES)
+
+/* Largest number of nodes a tape may hold: operands are 32-bit indices. */
+#define FA_MAX_NODES ((int64_t)INT32_MAX)
+
+typedef struct {
+    uint8_t *opcode;
+    int32_t *operand0;
+    int32_t *operand1;
+    double *primal;
+    int64_t size, capacity;
+    double *constants;
+    int64_t n_constants, constants_capacity;
+} fa_tape;
+
+void fa_tape_init(fa_tape *tape);
+void fa_tape_free(fa_tape *tape);
+/* Truncate to `size` nodes (used to drop a failed recording's tail). */
+void fa_tape_truncate(fa_tape *tape, int64_t size);
+/* Grow to hold at least one more node; -1 when memory or index space ran out. */
+int fa_tape_grow(fa_tape *tape);
+int fa_tape_grow_constants(fa_tape *tape);
+size_t fa_tape_nbytes(const fa_tape *tape);
+
+/* Append a node; returns its index, or -1 when the tape cannot grow. */
+static inline int64_t fa_push(fa_tape *tape, uint8_t opcode, int32_t operand0,
+                              int32_t operand1, double primal)
+{
+    int64_t i = tape->size;
+    if (i == tape->capacity && fa_tape_grow(tape) < 0)
+        return -1;
+    tape->opcode[i] = opcode;
+    tape->operand0[i] = operand0;
+    tape->operand1[i] = operand1;
+    tape->primal[i] = primal;
+    tape->size = i + 1;
+    return i;
+}
+
+static inline int64_t fa_push_constant(fa_tape *tape, double c)
+{
+    int64_t i = tape->n_constants;
+    if (i == tape->constants_capacity && fa_tape_grow_constants(tape) < 0)
+        return -1;
+    tape->constants[i] = c;
+    tape->n_constants = i + 1;
+    return i;
+}
+
+/* Forward values of scalar opcodes: one definition shared by recording and
+ * replay, so that a replayed tape is bit-identical to a fresh trace. */
+double fa_eval_unary(int opcode, double x);
+double fa_eval_binary(int opcode, double x, double y);
+
+/* Reverse sweep over scalar opcodes, from node `end - 1` down to `start`,
+ * adding each node's adjoint times its partials into its operands' adjoints.
+ * `adjoint` is indexed by node and must cover every operand; operands below
+ * `start` receive their contributions too, which the caller may ignore.
+ * Stops at the first FA_EXT node and returns its index, or start - 1 when
+ * the range is done.  Touches no Python object. */
+int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
+                   int64_t end);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

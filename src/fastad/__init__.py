@@ -1,0 +1,26 @@
+"""fastad: compiled, tape-based automatic differentiation for Python.
+
+    import fastad as fd
+    import fastad.numpy as np
+
+    fd.grad(lambda x: np.sum(np.tanh(x) ** 2))(np.ones(3))
+
+Operators follow autograd (`argnum`) and JAX (`argnums`).  The tape, the
+traced types and the sweeps are the compiled extension `fastad._tape`.
+"""
+from ._version import __version__
+from . import _tape
+from ._tape import Tape, Scalar, Array, Primitive, TracerError
+from . import numpy
+from . import scipy
+from .core import grad, value_and_grad, elementwise_grad, vjp, make_vjp
+from .checks import numerical_grad, check_grads
+from .tree import tree_map
+
+_tape._bind_numpy(numpy)
+
+__all__ = [
+    "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
+    "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
+    "Primitive", "TracerError", "numpy", "scipy",
+]

@@ -1,0 +1,79 @@
+# The C tape and the Cython types that record onto it.
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
+
+cdef extern from "fastad_tape.h":
+    enum:
+        FA_LEAF, FA_EXT,
+        FA_LT, FA_LE, FA_GT, FA_GE, FA_EQ, FA_NE,
+        FA_ADD, FA_SUB, FA_MUL, FA_DIV, FA_POW, FA_MAXIMUM, FA_MINIMUM,
+        FA_ATAN2, FA_HYPOT,
+        FA_ADDC, FA_RSUBC, FA_MULC, FA_DIVC, FA_RDIVC, FA_POWC, FA_RPOWC,
+        FA_NEG, FA_ABS, FA_SIGN, FA_SQUARE, FA_SQRT, FA_CBRT, FA_RECIPROCAL,
+        FA_EXP, FA_EXP2, FA_EXPM1, FA_LOG, FA_LOG1P, FA_LOG2, FA_LOG10,
+        FA_SIN, FA_COS, FA_TAN, FA_ASIN, FA_ACOS, FA_ATAN,
+        FA_SINH, FA_COSH, FA_TANH, FA_ASINH, FA_ACOSH, FA_ATANH,
+        FA_N_OPCODES
+
+    ctypedef struct fa_tape:
+        uint8_t *opcode
+        int32_t *operand0
+        int32_t *operand1
+        double *primal
+        int64_t size
+        int64_t capacity
+        double *constants
+        int64_t n_constants
+        int64_t constants_capacity
+
+    void fa_tape_init(fa_tape *tape)
+    void fa_tape_free(fa_tape *tape)
+    void fa_tape_truncate(fa_tape *tape, int64_t size)
+    size_t fa_tape_nbytes(const fa_tape *tape)
+    int64_t fa_push(fa_tape *tape, uint8_t opcode, int32_t operand0,
+                    int32_t operand1, double primal) nogil
+    int64_t fa_push_constant(fa_tape *tape, double c) nogil
+    double fa_eval_unary(int opcode, double x) nogil
+    double fa_eval_binary(int opcode, double x, double y) nogil
+    int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
+                       int64_t end) nogil
+
+
+cdef class Tape:
+    cdef fa_tape c
+    cdef readonly list exts
+    cdef readonly bint active
+    cdef object _push_ext(self, Ext ext)
+    cdef Ext _ext_of(self, int64_t node)
+    cdef _seed(self, double *adjoint, object output, object cotangent)
+    cdef object _read_adjoint(self, double *adjoint, object x)
+    cdef _sweep(self, double *adjoint, int64_t start, int64_t end)
+    cdef _reverse_ext(self, double *adjoint, int64_t node)
+    cdef _accumulate(self, double *adjoint, int64_t node, object cotangent)
+
+
+cdef class Ext:
+    cdef readonly object primitive
+    cdef readonly tuple args
+    cdef readonly dict kwargs
+    cdef readonly tuple parents
+    cdef readonly object value
+    cdef readonly bint scalar_out
+    cdef readonly tuple shape
+    cdef readonly object dtype
+    cdef public object adjoint
+    cdef bint adjoint_owned
+    cdef add_adjoint(self, object cotangent)
+    cdef add_adjoint_at(self, object index, double g)
+
+
+cdef class Scalar:
+    cdef readonly Tape tape
+    cdef readonly int64_t node
+    cdef readonly double value
+
+
+cdef class Array:
+    cdef readonly Tape tape
+    cdef readonly int64_t node
+    cdef readonly object value

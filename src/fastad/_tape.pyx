@@ -1,0 +1,968 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, embedsignature=True
+"""The Cython boundary of fastad: the tape, the traced types and the sweeps.
+
+A `Tape` owns the C arrays of csrc/fastad_tape.c.  Scalar operations on a
+traced `Scalar` push one node each (opcode, two operand indices, primal) and
+allocate nothing else.  Every other operation is a `Primitive` call: its node
+carries FA_EXT and its inputs, output and rules live in an `Ext` record of
+the tape's side table.  The reverse sweep runs scalar nodes in C with the GIL
+released and stops at each FA_EXT node to call its rules through NumPy.
+"""
+cimport cython
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free
+
+import numpy as np
+
+# The fastad.numpy module; bound by fastad/__init__.py once it is imported
+# (the traced types delegate their array methods and operators to it).
+_fnp = None
+
+
+def _bind_numpy(module):
+    global _fnp
+    _fnp = module
+
+
+# --------------------------------------------------------------------------
+# Errors raised on the recording path
+
+class TracerError(RuntimeError):
+    """A traced value was used outside the differentiation call it belongs to."""
+
+
+cdef object _stale_error():
+    return TracerError(
+        "a traced value was used after the fastad operator (grad, vjp, ...) that "
+        "created it had returned: it escaped the function being differentiated "
+        "(through a global, a closure or an attribute). Return it from the "
+        "function instead of storing it.")
+
+
+cdef object _mixed_error():
+    return TracerError(
+        "traced values from two different differentiation calls met in one "
+        "operation (for example a value kept from an earlier fastad.grad call, "
+        "or one shared between threads). Each call must compute from its own "
+        "inputs.")
+
+
+cdef object _tape_full_error():
+    return MemoryError(
+        "the fastad tape could not grow: out of memory, or more than 2**31 - 1 "
+        "recorded operations")
+
+
+cdef str _conversion_message(str what):
+    return ("cannot convert a traced value to %s: the result would silently drop "
+            "its derivative. Use fastad.numpy functions (fastad.numpy.sin, not "
+            "math.sin) on traced values, and .value for the plain number when "
+            "you do not want the derivative." % what)
+
+
+cdef str _array_message():
+    return ("a NumPy function without a fastad rule was applied to a traced value "
+            "(NumPy tried to convert it to a plain array, which would drop its "
+            "derivative). Use the fastad.numpy function of the same name, or "
+            ".value for the plain array when you do not want the derivative.")
+
+
+# --------------------------------------------------------------------------
+# The tape
+
+cdef class Tape:
+    """A flat record of operations: C arrays for scalar nodes and a side table
+    (`exts`) for array and generic operations."""
+
+    def __cinit__(self):
+        fa_tape_init(&self.c)
+        self.exts = []
+        self.active = True
+
+    def __dealloc__(self):
+        fa_tape_free(&self.c)
+
+    def __len__(self):
+        return self.c.size
+
+    @property
+    def nbytes(self):
+        """Bytes held by the C arrays (the side table's NumPy arrays excluded)."""
+        return fa_tape_nbytes(&self.c)
+
+    def close(self):
+        """End recording: traced values of this tape can no longer compute."""
+        self.active = False
+
+    def scalar_leaf(self, double value):
+        """A new scalar input node."""
+        cdef int64_t node = fa_push(&self.c, FA_LEAF, 0, 0, value)
+        if node < 0:
+            raise _tape_full_error()
+        return _new_scalar(self, node, value)
+
+    def array_leaf(self, object value):
+        """A new array input node holding `value` (a float ndarray)."""
+        cdef Ext ext = Ext.__new__(Ext)
+        ext.primitive = None
+        ext.args = ()
+        ext.kwargs = None
+        ext.parents = ()
+        ext.value = value
+        ext.scalar_out = False
+        ext.shape = value.shape
+        ext.dtype = value.dtype
+        return self._push_ext(ext)
+
+    cdef object _push_ext(self, Ext ext):
+        cdef int64_t index = len(self.exts)
+        cdef double primal = PyFloat_AS_DOUBLE(ext.value) if ext.scalar_out else 0.0
+        cdef int64_t node = fa_push(&self.c, FA_EXT, <int>index, 0, primal)
+        if node < 0:
+            raise _tape_full_error()
+        self.exts.append(ext)
+        if ext.scalar_out:
+            return _new_scalar(self, node, primal)
+        cdef Array out = Array.__new__(Array)
+        out.tape = self
+        out.node = node
+        out.value = ext.value
+        return out
+
+    cdef Ext _ext_of(self, int64_t node):
+        if self.c.opcode[node] != FA_EXT:
+            return None
+        return <Ext>self.exts[self.c.operand0[node]]
+
+    def backward(self, list seeds, list inputs):
+        """Reverse sweep.
+
+        `seeds` is a list of (traced output, cotangent) pairs; `inputs` a list
+        of traced input values.  Returns the list of the inputs' adjoints:
+        floats for scalar inputs, arrays of the input's shape and dtype for
+        array inputs.
+        """
+        cdef int64_t size = self.c.size
+        cdef double *adjoint = <double *>calloc(size if size > 0 else 1, sizeof(double))
+        if adjoint == NULL:
+            raise MemoryError("no memory for the adjoints of %d tape nodes" % size)
+        try:
+            for output, cotangent in seeds:
+                self._seed(adjoint, output, cotangent)
+            self._sweep(adjoint, 0, size)
+            return [self._read_adjoint(adjoint, x) for x in inputs]
+        finally:
+            free(adjoint)
+            for ext in self.exts:
+                (<Ext>ext).adjoint = None
+
+    cdef _seed(self, double *adjoint, object output, object cotangent):
+        cdef Ext ext
+        if type(output) is Scalar:
+            adjoint[(<Scalar>output).node] += float(cotangent)
+        elif type(output) is Array:
+            ext = self._ext_of((<Array>output).node)
+            ext.add_adjoint(cotangent)
+
+    cdef object _read_adjoint(self, double *adjoint, object x):
+        cdef Ext ext
+        if type(x) is Scalar:
+            return adjoint[(<Scalar>x).node]
+        ext = self._ext_of((<Array>x).node)
+        if ext.adjoint is None:
+            return np.zeros(ext.shape, ext.dtype)
+        if ext.adjoint_owned:
+            return ext.adjoint
+        return np.array(ext.adjoint, dtype=ext.dtype)
+
+    cdef _sweep(self, double *adjoint, int64_t start, int64_t end):
+        cdef int64_t i = end - 1
+        cdef fa_tape *c = &self.c
+        while i >= start:
+            with nogil:
+                i = fa_reverse(c, adjoint, start, i + 1)
+            if i < start:
+                break
+            self._reverse_ext(adjoint, i)
+            i -= 1
+
+    cdef _reverse_ext(self, double *adjoint, int64_t node):
+        cdef Ext ext = <Ext>self.exts[self.c.operand0[node]]
+        cdef object g
+        if ext.primitive is None:
+            return
+        if ext.scalar_out:
+            g = adjoint[node]
+        else:
+            g = ext.adjoint
+            if g is None:
+                return
+        cdef Primitive prim = <Primitive>ext.primitive
+        cdef object kwargs = ext.kwargs
+        cdef Ext parent_ext
+        cdef Py_ssize_t position
+        if prim is _getitem_primitive and ext.scalar_out:
+            parent_ext = self._ext_of(ext.parents[0][1])
+            parent_ext.add_adjoint_at(ext.args[1], g)
+            return
+        for position, parent in ext.parents:
+            if position < len(prim.vjps):
+                rule = prim.vjps[position]
+                if kwargs:
+                    cotangent = rule(g, ext.value, *ext.args, **kwargs)
+                else:
+                    cotangent = rule(g, ext.value, *ext.args)
+            elif kwargs:
+                cotangent = prim.vjp_variadic(position, g, ext.value, *ext.args, **kwargs)
+            else:
+                cotangent = prim.vjp_variadic(position, g, ext.value, *ext.args)
+            if cotangent is not None:
+                self._accumulate(adjoint, parent, cotangent)
+
+    cdef _accumulate(self, double *adjoint, int64_t node, object cotangent):
+        cdef Ext ext = self._ext_of(node)
+        if ext is None or ext.scalar_out:
+            if PyFloat_Check(cotangent):
+                adjoint[node] += PyFloat_AS_DOUBLE(cotangent)
+            else:
+                adjoint[node] += float(np.sum(cotangent))
+        else:
+            ext.add_adjoint(cotangent)
+
+
+@cython.final
+cdef class Ext:
+    """Side-table record of one array or generic operation."""
+
+    def __repr__(self):
+        name = self.primitive.name if self.primitive is not None else "input"
+        return "Ext(%s, shape=%s, dtype=%s)" % (name, self.shape, self.dtype)
+
+    cdef add_adjoint(self, object cotangent):
+        cotangent = unbroadcast(cotangent, self.shape, self.dtype)
+        if self.adjoint is None:
+            self.adjoint = cotangent
+            self.adjoint_owned = False
+        elif self.adjoint_owned:
+            np.add(self.adjoint, cotangent, out=self.adjoint)
+        else:
+            # The first cotangent may be shared with another node: copy once,
+            # then accumulate in place.
+            total = np.array(self.adjoint, dtype=self.dtype)
+            np.add(total, cotangent, out=total)
+            self.adjoint = total
+            self.adjoint_owned = True
+
+    cdef add_adjoint_at(self, object index, double g):
+        """Add `g` to one element of this array node's adjoint."""
+        if self.adjoint is None:
+            self.adjoint = np.zeros(self.shape, self.dtype)
+            self.adjoint_owned = True
+        elif not self.adjoint_owned:
+            self.adjoint = np.array(self.adjoint, dtype=self.dtype)
+            self.adjoint_owned = True
+        if _is_basic_index(index):
+            self.adjoint[index] += g
+        else:
+            np.add.at(self.adjoint, index, g)
+
+
+cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
+    """Sum `cotangent` over the axes that broadcasting added or stretched so
+    that it takes `shape`, and cast it to `dtype` (broadcasting forward is a
+    sum backward)."""
+    cdef object c = cotangent
+    if type(c) is not np.ndarray:
+        c = np.asarray(c)
+    cdef tuple cshape = c.shape
+    cdef Py_ssize_t extra, k
+    if cshape != shape:
+        extra = len(cshape) - len(shape)
+        if extra > 0:
+            c = c.sum(axis=tuple(range(extra)))
+            cshape = c.shape
+        if len(cshape) == len(shape):
+            axes = tuple([k for k in range(len(shape))
+                          if shape[k] == 1 and cshape[k] != 1])
+            if axes:
+                c = c.sum(axis=axes, keepdims=True)
+        if c.shape != shape:
+            c = np.broadcast_to(c, shape)
+    if c.dtype != dtype:
+        c = c.astype(dtype)
+    return c
+
+
+# --------------------------------------------------------------------------
+# Primitives: the generic recording path
+
+cdef class Primitive:
+    """A differentiable function: its NumPy implementation and, per positional
+    argument, a VJP rule `rule(g, ans, *args, **kwargs)` returning that
+    argument's cotangent (None: not differentiable in that argument), and a
+    JVP rule `rule(t, ans, *args, **kwargs)`.  Rules are written with
+    fastad.numpy so that, on traced inputs, they record and can be
+    differentiated again.
+
+    Functions of any number of arrays (concatenate, stack) give `variadic`
+    rules instead, `rule(position, g, ans, *args, **kwargs)`, used for every
+    argument from `len(vjps)` on."""
+
+    cdef readonly str name
+    cdef readonly object fun
+    cdef public tuple vjps
+    cdef public tuple jvps
+    cdef public object vjp_variadic
+    cdef public object jvp_variadic
+    cdef readonly int opcode
+
+    def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,
+                 jvp_variadic=None, opcode=-1):
+        self.name = name
+        self.fun = fun
+        self.vjps = tuple(vjps) if vjps is not None else None
+        self.jvps = tuple(jvps) if jvps is not None else None
+        self.vjp_variadic = vjp_variadic
+        self.jvp_variadic = jvp_variadic
+        self.opcode = opcode
+        if vjp_variadic is not None and self.vjps is None:
+            self.vjps = ()
+
+    def __repr__(self):
+        return "<fastad primitive %s>" % self.name
+
+    def __call__(self, *args, **kwargs):
+        for a in args:
+            if type(a) is Scalar or type(a) is Array:
+                return _record(self, args, kwargs)
+        return self.fun(*args, **kwargs)
+
+    @property
+    def differentiable(self):
+        return self.vjps is not None
+
+    cdef inline bint _differentiable_in(self, Py_ssize_t position):
+        if self.vjps is None:
+            return False
+        if position < len(self.vjps):
+            return self.vjps[position] is not None
+        return self.vjp_variadic is not None
+
+    def vjp_rule(self, Py_ssize_t position):
+        """The VJP rule of argument `position` as `rule(g, ans, *args, **kw)`."""
+        if position < len(self.vjps):
+            return self.vjps[position]
+        variadic = self.vjp_variadic
+        return lambda g, ans, *args, **kwargs: variadic(position, g, ans, *args, **kwargs)
+
+
+# The getitem primitive: its reverse step for a scalar result adds the
+# adjoint in place into the array's adjoint instead of building a zero array
+# per element (a Python loop over x[i] stays linear).
+cdef Primitive _getitem_primitive = None
+
+
+def register_getitem(Primitive primitive):
+    global _getitem_primitive
+    _getitem_primitive = primitive
+
+
+cdef bint _is_basic_index(object index):
+    if isinstance(index, tuple):
+        for item in index:
+            if not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
+                return False
+        return True
+    return index is None or index is Ellipsis or isinstance(index, (int, slice))
+
+
+cdef object _record(Primitive prim, tuple args, dict kwargs):
+    cdef Tape tape = None
+    cdef Tape other
+    cdef list raw = list(args)
+    cdef list parents = []
+    cdef Py_ssize_t k
+    cdef int64_t node
+    for k in range(len(args)):
+        a = args[k]
+        if type(a) is Scalar:
+            other = (<Scalar>a).tape
+            node = (<Scalar>a).node
+            raw[k] = (<Scalar>a).value
+        elif type(a) is Array:
+            other = (<Array>a).tape
+            node = (<Array>a).node
+            raw[k] = (<Array>a).value
+        else:
+            continue
+        if tape is None:
+            tape = other
+        elif other is not tape:
+            raise _mixed_error()
+        if prim._differentiable_in(k):
+            parents.append((k, node))
+    if not tape.active:
+        raise _stale_error()
+    value = prim.fun(*raw, **kwargs)
+    if not parents:
+        return value
+    cdef Ext ext = Ext.__new__(Ext)
+    if PyFloat_Check(value):
+        ext.scalar_out = True
+        value = float(value)
+    elif isinstance(value, np.ndarray):
+        if value.dtype.kind != "f":
+            return value
+        ext.scalar_out = False
+    elif isinstance(value, np.floating):
+        # float32 (or other non-float64) scalars stay arrays, keeping their dtype
+        value = np.asarray(value)
+        ext.scalar_out = False
+    else:
+        return value
+    ext.primitive = prim
+    ext.args = tuple(raw)
+    ext.kwargs = kwargs if kwargs else None
+    ext.parents = tuple(parents)
+    ext.value = value
+    if ext.scalar_out:
+        ext.shape = ()
+        ext.dtype = np.dtype(np.float64)
+    else:
+        ext.shape = value.shape
+        ext.dtype = value.dtype
+    return tape._push_ext(ext)
+
+
+# --------------------------------------------------------------------------
+# Traced scalars: the fast path
+
+@cython.freelist(1024)
+@cython.final
+cdef class Scalar:
+    """A traced float64 scalar: a node of a tape and its primal value.
+
+    Arithmetic with other traced scalars and with plain numbers records one
+    node on the tape.  Follows NumPy float64 semantics (IEEE results such as
+    inf and nan instead of Python's ZeroDivisionError)."""
+
+    __array_priority__ = 1000
+
+    def __repr__(self):
+        return "Scalar(%r, node=%d)" % (self.value, self.node)
+
+    # -- NumPy-like attributes
+    @property
+    def shape(self):
+        return ()
+
+    @property
+    def ndim(self):
+        return 0
+
+    @property
+    def size(self):
+        return 1
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float64)
+
+    @property
+    def T(self):
+        return self
+
+    # -- conversions that would lose the derivative
+    def __float__(self):
+        raise TypeError(_conversion_message("float"))
+
+    def __int__(self):
+        raise TypeError(_conversion_message("int"))
+
+    def __index__(self):
+        raise TypeError(_conversion_message("an index"))
+
+    def __complex__(self):
+        raise TypeError(_conversion_message("complex"))
+
+    def __bool__(self):
+        return _compare(FA_NE, self, 0.0)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_array_message())
+
+    def __hash__(self):
+        return id(self)
+
+    # -- arithmetic
+    def __add__(self, other):
+        if type(other) is Scalar:
+            return _binary(FA_ADD, self, <Scalar>other)
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_ADDC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_ADDC, "add", self, other, False)
+
+    def __radd__(self, other):
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_ADDC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_ADDC, "add", self, other, True)
+
+    def __sub__(self, other):
+        if type(other) is Scalar:
+            return _binary(FA_SUB, self, <Scalar>other)
+        if PyFloat_CheckExact(other):
+            # x - c == x + (-c) exactly in IEEE arithmetic
+            return _with_constant(FA_ADDC, self, -PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_ADDC, "subtract", self, other, False)
+
+    def __rsub__(self, other):
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_RSUBC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_RSUBC, "subtract", self, other, True)
+
+    def __mul__(self, other):
+        if type(other) is Scalar:
+            return _binary(FA_MUL, self, <Scalar>other)
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_MULC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_MULC, "multiply", self, other, False)
+
+    def __rmul__(self, other):
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_MULC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_MULC, "multiply", self, other, True)
+
+    def __truediv__(self, other):
+        if type(other) is Scalar:
+            return _binary(FA_DIV, self, <Scalar>other)
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_DIVC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_DIVC, "true_divide", self, other, False)
+
+    def __rtruediv__(self, other):
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_RDIVC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_RDIVC, "true_divide", self, other, True)
+
+    def __pow__(self, other, modulo):
+        if modulo is not None:
+            return NotImplemented
+        if type(other) is Scalar:
+            return _binary(FA_POW, self, <Scalar>other)
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_POWC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_POWC, "power", self, other, False)
+
+    def __rpow__(self, other, modulo):
+        if modulo is not None:
+            return NotImplemented
+        if PyFloat_CheckExact(other):
+            return _with_constant(FA_RPOWC, self, PyFloat_AS_DOUBLE(other))
+        return _binary_slow(FA_RPOWC, "power", self, other, True)
+
+    def __matmul__(self, other):
+        return NotImplemented
+
+    def __floordiv__(self, other):
+        return _fnp.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _fnp.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _fnp.mod(self, other)
+
+    def __rmod__(self, other):
+        return _fnp.mod(other, self)
+
+    def __neg__(self):
+        return _unary(FA_NEG, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _unary(FA_ABS, self)
+
+    # -- comparisons: recorded with their outcome (branch guards for replay)
+    def __lt__(self, other):
+        return _compare(FA_LT, self, other)
+
+    def __le__(self, other):
+        return _compare(FA_LE, self, other)
+
+    def __gt__(self, other):
+        return _compare(FA_GT, self, other)
+
+    def __ge__(self, other):
+        return _compare(FA_GE, self, other)
+
+    def __eq__(self, other):
+        return _compare(FA_EQ, self, other)
+
+    def __ne__(self, other):
+        return _compare(FA_NE, self, other)
+
+    # -- NumPy protocol: numpy.sin(x), ndarray + x, ... record like fastad.numpy
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _array_ufunc(ufunc, method, inputs, kwargs)
+
+    # -- NumPy-like methods
+    def sum(self, *args, **kwargs):
+        return _fnp.sum(self, *args, **kwargs)
+
+    def item(self):
+        raise TypeError(_conversion_message("a Python number (item)"))
+
+
+cdef inline Scalar _new_scalar(Tape tape, int64_t node, double value):
+    cdef Scalar out = Scalar.__new__(Scalar)
+    out.tape = tape
+    out.node = node
+    out.value = value
+    return out
+
+
+cdef inline Scalar _binary(int opcode, Scalar x, Scalar y):
+    cdef Tape tape = x.tape
+    if tape is not y.tape:
+        raise _mixed_error()
+    if not tape.active:
+        raise _stale_error()
+    cdef double value = fa_eval_binary(opcode, x.value, y.value)
+    cdef int64_t node = fa_push(&tape.c, opcode, <int>x.node, <int>y.node, value)
+    if node < 0:
+        raise _tape_full_error()
+    return _new_scalar(tape, node, value)
+
+
+cdef inline Scalar _with_constant(int opcode, Scalar x, double c):
+    cdef Tape tape = x.tape
+    if not tape.active:
+        raise _stale_error()
+    cdef int64_t k = fa_push_constant(&tape.c, c)
+    if k < 0:
+        raise _tape_full_error()
+    cdef double value = fa_eval_binary(opcode, x.value, c)
+    cdef int64_t node = fa_push(&tape.c, opcode, <int>x.node, <int>k, value)
+    if node < 0:
+        raise _tape_full_error()
+    return _new_scalar(tape, node, value)
+
+
+cdef inline Scalar _unary(int opcode, Scalar x):
+    cdef Tape tape = x.tape
+    if not tape.active:
+        raise _stale_error()
+    cdef double value = fa_eval_unary(opcode, x.value)
+    cdef int64_t node = fa_push(&tape.c, opcode, <int>x.node, 0, value)
+    if node < 0:
+        raise _tape_full_error()
+    return _new_scalar(tape, node, value)
+
+
+cdef bint _is_real_number(object x):
+    """Python and NumPy real scalars usable as a float64 constant."""
+    if PyFloat_Check(x) or isinstance(x, int):
+        return True
+    return isinstance(x, np.generic) and (
+        isinstance(x, np.floating) or isinstance(x, np.integer) or isinstance(x, np.bool_))
+
+
+cdef object _binary_slow(int const_opcode, str name, Scalar x, object other,
+                         bint reflected):
+    """Scalar op with anything but a traced scalar or a Python float."""
+    if _is_real_number(other):
+        return _with_constant(const_opcode, x, float(other))
+    if type(other) is Array or isinstance(other, (np.ndarray, list, tuple)):
+        fun = getattr(_fnp, name)
+        return fun(other, x) if reflected else fun(x, other)
+    return NotImplemented
+
+
+cdef bint _compare(int opcode, Scalar x, object other) except -1:
+    cdef Tape tape = x.tape
+    cdef Scalar y
+    if not tape.active:
+        raise _stale_error()
+    if type(other) is Scalar:
+        y = <Scalar>other
+        if y.tape is not tape:
+            raise _mixed_error()
+    elif _is_real_number(other):
+        y = tape.scalar_leaf(float(other))
+    else:
+        raise TypeError(
+            "cannot compare a traced scalar with %s; compare with a number or "
+            "another traced scalar" % type(other).__name__)
+    cdef double outcome = fa_eval_binary(opcode, x.value, y.value)
+    if fa_push(&tape.c, opcode, <int>x.node, <int>y.node, outcome) < 0:
+        raise _tape_full_error()
+    return outcome != 0.0
+
+
+# --------------------------------------------------------------------------
+# Traced arrays
+
+@cython.final
+cdef class Array:
+    """A traced ndarray: a node of a tape and its primal value.  Operators
+    and methods record through fastad.numpy."""
+
+    __array_priority__ = 1000
+
+    def __repr__(self):
+        return "Array(%r, node=%d)" % (self.value, self.node)
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def ndim(self):
+        return self.value.ndim
+
+    @property
+    def size(self):
+        return self.value.size
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def T(self):
+        return _fnp.transpose(self)
+
+    def __len__(self):
+        return len(self.value)
+
+    def __iter__(self):
+        if self.value.ndim == 0:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(len(self.value)))
+
+    def __getitem__(self, index):
+        return _fnp._getitem(self, index)
+
+    def __setitem__(self, index, value):
+        raise TypeError(
+            "traced arrays are immutable: item assignment would bypass the "
+            "tape. Build the array with fastad.numpy.where, concatenate or "
+            "stack instead.")
+
+    def __float__(self):
+        raise TypeError(_conversion_message("float"))
+
+    def __int__(self):
+        raise TypeError(_conversion_message("int"))
+
+    def __index__(self):
+        raise TypeError(_conversion_message("an index"))
+
+    def __complex__(self):
+        raise TypeError(_conversion_message("complex"))
+
+    def __bool__(self):
+        raise TypeError(
+            "the truth value of a traced array is ambiguous: use "
+            "fastad.numpy.where, or compare scalars (x[i] > 0)")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_array_message())
+
+    def __hash__(self):
+        return id(self)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __add__(self, other): return _fnp.add(self, other)
+    def __radd__(self, other): return _fnp.add(other, self)
+    def __sub__(self, other): return _fnp.subtract(self, other)
+    def __rsub__(self, other): return _fnp.subtract(other, self)
+    def __mul__(self, other): return _fnp.multiply(self, other)
+    def __rmul__(self, other): return _fnp.multiply(other, self)
+    def __truediv__(self, other): return _fnp.true_divide(self, other)
+    def __rtruediv__(self, other): return _fnp.true_divide(other, self)
+    def __floordiv__(self, other): return _fnp.floor_divide(self, other)
+    def __rfloordiv__(self, other): return _fnp.floor_divide(other, self)
+    def __mod__(self, other): return _fnp.mod(self, other)
+    def __rmod__(self, other): return _fnp.mod(other, self)
+    def __matmul__(self, other): return _fnp.matmul(self, other)
+    def __rmatmul__(self, other): return _fnp.matmul(other, self)
+    def __neg__(self): return _fnp.negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _fnp.abs(self)
+
+    def __pow__(self, other, modulo):
+        if modulo is not None:
+            return NotImplemented
+        return _fnp.power(self, other)
+
+    def __rpow__(self, other, modulo):
+        if modulo is not None:
+            return NotImplemented
+        return _fnp.power(other, self)
+
+    def __lt__(self, other): return _fnp.less(self, other)
+    def __le__(self, other): return _fnp.less_equal(self, other)
+    def __gt__(self, other): return _fnp.greater(self, other)
+    def __ge__(self, other): return _fnp.greater_equal(self, other)
+    def __eq__(self, other): return _fnp.equal(self, other)
+    def __ne__(self, other): return _fnp.not_equal(self, other)
+
+    # -- NumPy-like methods
+    def sum(self, *args, **kwargs): return _fnp.sum(self, *args, **kwargs)
+    def mean(self, *args, **kwargs): return _fnp.mean(self, *args, **kwargs)
+    def prod(self, *args, **kwargs): return _fnp.prod(self, *args, **kwargs)
+    def max(self, *args, **kwargs): return _fnp.max(self, *args, **kwargs)
+    def min(self, *args, **kwargs): return _fnp.min(self, *args, **kwargs)
+    def dot(self, other): return _fnp.dot(self, other)
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _fnp.transpose(self, axes if axes else None)
+    def reshape(self, *shape, **kwargs):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _fnp.reshape(self, shape, **kwargs)
+    def ravel(self): return _fnp.ravel(self)
+    def flatten(self): return _fnp.ravel(self)
+    def squeeze(self, axis=None): return _fnp.squeeze(self, axis)
+    def clip(self, a_min=None, a_max=None): return _fnp.clip(self, a_min, a_max)
+
+    def astype(self, dtype):
+        dtype = np.dtype(dtype)
+        if dtype == self.value.dtype:
+            return self
+        return _fnp._astype(self, dtype)
+
+    def item(self):
+        raise TypeError(_conversion_message("a Python number (item)"))
+
+    def tolist(self):
+        raise TypeError(_conversion_message("a list"))
+
+
+cdef object _array_ufunc(object ufunc, str method, tuple inputs, dict kwargs):
+    if method != "__call__":
+        raise TypeError(
+            "numpy.%s.%s is not supported on traced values; use the "
+            "fastad.numpy function instead" % (ufunc.__name__, method))
+    if kwargs.get("out") is not None:
+        raise TypeError(
+            "numpy.%s(..., out=...) cannot write into a traced array; drop the "
+            "out argument" % ufunc.__name__)
+    kwargs.pop("out", None)
+    fun = getattr(_fnp, ufunc.__name__, None)
+    if fun is None:
+        raise TypeError(
+            "numpy.%s has no differentiation rule in fastad; it cannot be "
+            "applied to traced values" % ufunc.__name__)
+    return fun(*inputs, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# fastad.numpy functions with a scalar fast path.  Each calls the C kernel for
+# a traced scalar and otherwise the registered Primitive (plain NumPy for
+# untraced input, an FA_EXT node for traced arrays).
+
+cdef list _unary_primitives = [None] * FA_N_OPCODES
+cdef list _binary_primitives = [None] * FA_N_OPCODES
+
+
+def register_scalar_opcode(int opcode, Primitive primitive):
+    """Route the fast function of `opcode` to `primitive` for non-scalar input."""
+    if FA_NEG <= opcode < FA_N_OPCODES:
+        _unary_primitives[opcode] = primitive
+    else:
+        _binary_primitives[opcode] = primitive
+
+
+OPCODES = {
+    "neg": FA_NEG, "abs": FA_ABS, "sign": FA_SIGN, "square": FA_SQUARE,
+    "sqrt": FA_SQRT, "cbrt": FA_CBRT, "reciprocal": FA_RECIPROCAL,
+    "exp": FA_EXP, "exp2": FA_EXP2, "expm1": FA_EXPM1, "log": FA_LOG,
+    "log1p": FA_LOG1P, "log2": FA_LOG2, "log10": FA_LOG10, "sin": FA_SIN,
+    "cos": FA_COS, "tan": FA_TAN, "arcsin": FA_ASIN, "arccos": FA_ACOS,
+    "arctan": FA_ATAN, "sinh": FA_SINH, "cosh": FA_COSH, "tanh": FA_TANH,
+    "arcsinh": FA_ASINH, "arccosh": FA_ACOSH, "arctanh": FA_ATANH,
+    "add": FA_ADD, "subtract": FA_SUB, "multiply": FA_MUL,
+    "true_divide": FA_DIV, "power": FA_POW, "maximum": FA_MAXIMUM,
+    "minimum": FA_MINIMUM, "arctan2": FA_ATAN2, "hypot": FA_HYPOT,
+}
+
+
+cdef inline object _unary_fast(int opcode, object x):
+    if type(x) is Scalar:
+        return _unary(opcode, <Scalar>x)
+    return _unary_primitives[opcode](x)
+
+
+def negative(x): return _unary_fast(FA_NEG, x)
+def absolute(x): return _unary_fast(FA_ABS, x)
+def sign(x): return _unary_fast(FA_SIGN, x)
+def square(x): return _unary_fast(FA_SQUARE, x)
+def sqrt(x): return _unary_fast(FA_SQRT, x)
+def cbrt(x): return _unary_fast(FA_CBRT, x)
+def reciprocal(x): return _unary_fast(FA_RECIPROCAL, x)
+def exp(x): return _unary_fast(FA_EXP, x)
+def exp2(x): return _unary_fast(FA_EXP2, x)
+def expm1(x): return _unary_fast(FA_EXPM1, x)
+def log(x): return _unary_fast(FA_LOG, x)
+def log1p(x): return _unary_fast(FA_LOG1P, x)
+def log2(x): return _unary_fast(FA_LOG2, x)
+def log10(x): return _unary_fast(FA_LOG10, x)
+def sin(x): return _unary_fast(FA_SIN, x)
+def cos(x): return _unary_fast(FA_COS, x)
+def tan(x): return _unary_fast(FA_TAN, x)
+def arcsin(x): return _unary_fast(FA_ASIN, x)
+def arccos(x): return _unary_fast(FA_ACOS, x)
+def arctan(x): return _unary_fast(FA_ATAN, x)
+def sinh(x): return _unary_fast(FA_SINH, x)
+def cosh(x): return _unary_fast(FA_COSH, x)
+def tanh(x): return _unary_fast(FA_TANH, x)
+def arcsinh(x): return _unary_fast(FA_ASINH, x)
+def arccosh(x): return _unary_fast(FA_ACOSH, x)
+def arctanh(x): return _unary_fast(FA_ATANH, x)
+
+
+cdef object _scalar_with_constant(int opcode, Scalar x, double c, bint reflected):
+    """`opcode` applied to (x, c), or to (c, x) when `reflected`."""
+    if opcode == FA_ADD:
+        return _with_constant(FA_ADDC, x, c)
+    if opcode == FA_MUL:
+        return _with_constant(FA_MULC, x, c)
+    if opcode == FA_SUB:
+        return _with_constant(FA_RSUBC, x, c) if reflected else _with_constant(FA_ADDC, x, -c)
+    if opcode == FA_DIV:
+        return _with_constant(FA_RDIVC if reflected else FA_DIVC, x, c)
+    if opcode == FA_POW:
+        return _with_constant(FA_RPOWC if reflected else FA_POWC, x, c)
+    cdef Scalar leaf = x.tape.scalar_leaf(c)
+    return _binary(opcode, leaf, x) if reflected else _binary(opcode, x, leaf)
+
+
+cdef inline object _binary_fast(int opcode, object x, object y):
+    if type(x) is Scalar:
+        if type(y) is Scalar:
+            return _binary(opcode, <Scalar>x, <Scalar>y)
+        if _is_real_number(y):
+            return _scalar_with_constant(opcode, <Scalar>x, float(y), False)
+    elif type(y) is Scalar and _is_real_number(x):
+        return _scalar_with_constant(opcode, <Scalar>y, float(x), True)
+    return _binary_primitives[opcode](x, y)
+
+
+def add(x, y): return _binary_fast(FA_ADD, x, y)
+def subtract(x, y): return _binary_fast(FA_SUB, x, y)
+def multiply(x, y): return _binary_fast(FA_MUL, x, y)
+def true_divide(x, y): return _binary_fast(FA_DIV, x, y)
+def power(x, y): return _binary_fast(FA_POW, x, y)
+def maximum(x, y): return _binary_fast(FA_MAXIMUM, x, y)
+def minimum(x, y): return _binary_fast(FA_MINIMUM, x, y)
+def arctan2(x, y): return _binary_fast(FA_ATAN2, x, y)
+def hypot(x, y): return _binary_fast(FA_HYPOT, x, y)

@@ -1,0 +1,286 @@
+"""Reverse-mode differential operators: grad, value_and_grad,
+elementwise_grad, vjp, make_vjp.
+
+Each call records `fun` onto a fresh tape (the tape of the compiled core),
+sweeps it backward once and drops it.  These functions only arrange the
+sweep: boxing pytree arguments into traced leaves, checking the output,
+seeding cotangents and unboxing the adjoints into the arguments' structure
+and dtypes.
+"""
+import functools
+import numbers
+
+import numpy as np
+
+from . import _tape
+from .tree import flatten, unflatten
+
+Scalar, Array, Tape = _tape.Scalar, _tape.Array, _tape.Tape
+_TRACED = (Scalar, Array)
+
+
+# -- arguments ---------------------------------------------------------------
+
+def _normalize_argnum(argnum, argnums, n_args, opname):
+    """Return (tuple of argument indices, whether a single index was given)."""
+    if argnums is not None:
+        argnum = argnums
+    single = isinstance(argnum, (int, np.integer)) and not isinstance(argnum, bool)
+    indices = (argnum,) if single else argnum
+    if not isinstance(indices, (tuple, list)) or not all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in indices):
+        raise TypeError("%s: argnum must be an int or a tuple of ints, got %r"
+                        % (opname, argnum))
+    out = []
+    for i in indices:
+        if not -n_args <= i < n_args:
+            raise ValueError(
+                "%s: argnum %d is out of range for a function called with %d "
+                "positional argument%s" % (opname, i, n_args, "" if n_args == 1 else "s"))
+        out.append(int(i) % n_args)
+    return tuple(out), single
+
+
+def _describe(x):
+    if isinstance(x, np.ndarray):
+        return "an array of dtype %s" % x.dtype
+    if isinstance(x, np.generic):
+        return "a NumPy %s scalar" % x.dtype
+    return "a value of type %s" % type(x).__name__
+
+
+def _box(tape, leaf, argnum, opname):
+    """A traced input node for one leaf of a differentiated argument."""
+    if type(leaf) is float or isinstance(leaf, np.float64):
+        return tape.scalar_leaf(leaf)
+    if isinstance(leaf, np.ndarray):
+        if leaf.dtype.kind == "f":
+            return tape.array_leaf(leaf)
+    elif isinstance(leaf, np.floating):
+        return tape.array_leaf(np.asarray(leaf))
+    elif type(leaf) in _TRACED:
+        raise NotImplementedError(
+            "%s was called on traced values (nested differentiation); nesting "
+            "operators is not supported yet" % opname)
+    if isinstance(leaf, (bool, np.bool_)) or isinstance(leaf, (numbers.Integral,)) or (
+            isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biu"):
+        raise TypeError(
+            "%s: argument %d holds %s; derivatives are taken with respect to "
+            "floating-point inputs. Pass floats (2.0, not 2) or convert with "
+            ".astype(float)." % (opname, argnum, _describe(leaf)))
+    if isinstance(leaf, (complex, np.complexfloating)) or (
+            isinstance(leaf, np.ndarray) and leaf.dtype.kind == "c"):
+        raise TypeError(
+            "%s: argument %d holds %s; fastad differentiates real (float32, "
+            "float64) inputs only" % (opname, argnum, _describe(leaf)))
+    raise TypeError(
+        "%s: argument %d holds %s; expected a float, a float array, or a "
+        "tuple/list/dict of them" % (opname, argnum, _describe(leaf)))
+
+
+def _unbox_gradient(adjoint, leaf):
+    """The gradient of one input leaf, with that leaf's type and dtype."""
+    if type(leaf) is float:
+        return float(adjoint)
+    if isinstance(leaf, np.ndarray):
+        return adjoint
+    return leaf.dtype.type(adjoint)  # NumPy scalar input: same scalar type
+
+
+class _Recording:
+    """One run of `fun` on a fresh tape with the arguments `argnums` traced."""
+
+    def __init__(self, fun, args, kwargs, argnums, opname):
+        self.tape = tape = Tape()
+        self.inputs = []  # per argnum: (treedef, original leaves, traced leaves)
+        boxed_args = list(args)
+        for k in argnums:
+            leaves, treedef = flatten(args[k])
+            boxes = [_box(tape, leaf, k, opname) for leaf in leaves]
+            self.inputs.append((treedef, leaves, boxes))
+            boxed_args[k] = unflatten(treedef, boxes)
+        try:
+            self.output = fun(*boxed_args, **kwargs)
+        finally:
+            # Traced values that escape `fun` can no longer record.
+            tape.close()
+
+    def backward(self, seeds):
+        """Sweep once from `seeds` [(traced output, cotangent)] and return the
+        gradient of every differentiated argument, in its structure."""
+        flat_inputs = [b for _, _, boxes in self.inputs for b in boxes]
+        adjoints = self.tape.backward(seeds, flat_inputs) if seeds else None
+        grads, i = [], 0
+        for treedef, leaves, boxes in self.inputs:
+            out = []
+            for leaf in leaves:
+                if adjoints is None:
+                    out.append(_unbox_gradient(np.zeros(np.shape(leaf), _dtype_of(leaf)), leaf))
+                else:
+                    out.append(_unbox_gradient(adjoints[i], leaf))
+                i += 1
+            grads.append(unflatten(treedef, out))
+        return grads
+
+
+def _dtype_of(leaf):
+    return leaf.dtype if hasattr(leaf, "dtype") else np.dtype(np.float64)
+
+
+def plain(x):
+    """The primal value of a traced leaf; other values unchanged."""
+    t = type(x)
+    if t is Scalar:
+        return x.value
+    if t is Array:
+        v = x.value
+        return v[()] if v.ndim == 0 else v
+    return x
+
+
+def _scalar_output(out, opname):
+    """Check that `out` is a scalar; return it if traced, None if constant."""
+    t = type(out)
+    if t is Scalar:
+        return out
+    if t is Array:
+        if out.ndim == 0:
+            return out
+        shape = out.shape
+    elif isinstance(out, (float, int, np.floating, np.integer)) and not isinstance(out, bool):
+        return None
+    elif isinstance(out, np.ndarray) and out.dtype.kind in "fiu":
+        if out.ndim == 0:
+            return None
+        shape = out.shape
+    else:
+        raise TypeError(
+            "%s requires a function returning a float scalar, but it returned %s"
+            % (opname, _describe(out)))
+    raise TypeError(
+        "%s requires a scalar output, but the function returned an array of shape "
+        "%s. Use fastad.jacobian or fastad.elementwise_grad for non-scalar outputs."
+        % (opname, shape))
+
+
+def _pick(grads, single):
+    return grads[0] if single else tuple(grads)
+
+
+# -- operators ---------------------------------------------------------------
+
+def value_and_grad(fun, argnum=0, *, argnums=None):
+    """Return a function computing `(fun(*args), gradient)` in one pass.
+
+    The gradient is taken with respect to argument `argnum` (an int, or a
+    tuple of ints for a tuple of gradients) and has that argument's pytree
+    structure and dtypes.  This is the form `scipy.optimize.minimize(...,
+    jac=True)` takes.
+
+    >>> fastad.value_and_grad(lambda x: x ** 2)(3.0)
+    (9.0, 6.0)
+    """
+    @functools.wraps(fun)
+    def value_and_grad_fun(*args, **kwargs):
+        indices, single = _normalize_argnum(argnum, argnums, len(args), "value_and_grad")
+        rec = _Recording(fun, args, kwargs, indices, "value_and_grad")
+        out = _scalar_output(rec.output, "value_and_grad")
+        grads = rec.backward([(out, 1.0)] if out is not None else [])
+        return plain(rec.output), _pick(grads, single)
+    return value_and_grad_fun
+
+
+def grad(fun, argnum=0, *, argnums=None):
+    """Return a function computing the gradient of scalar `fun` with respect
+    to argument `argnum` (int or tuple of ints), in that argument's pytree
+    structure and dtype.
+
+    >>> fastad.grad(lambda x, y: x * y)(2.0, 5.0)
+    5.0
+    """
+    @functools.wraps(fun)
+    def grad_fun(*args, **kwargs):
+        indices, single = _normalize_argnum(argnum, argnums, len(args), "grad")
+        rec = _Recording(fun, args, kwargs, indices, "grad")
+        out = _scalar_output(rec.output, "grad")
+        return _pick(rec.backward([(out, 1.0)] if out is not None else []), single)
+    return grad_fun
+
+
+def _output_vjp(rec, opname):
+    """Flatten the recorded output; return (plain output, vjp function)."""
+    out_leaves, out_treedef = flatten(rec.output)
+    for leaf in out_leaves:
+        if type(leaf) not in _TRACED and not isinstance(leaf, (numbers.Number, np.ndarray, np.generic)):
+            raise TypeError("%s: the function returned %s; expected floats, float "
+                            "arrays or pytrees of them" % (opname, _describe(leaf)))
+    plain_out = unflatten(out_treedef, [plain(o) for o in out_leaves])
+
+    def vjp_fun(cotangent):
+        co_leaves, co_treedef = flatten(cotangent)
+        if co_treedef != out_treedef:
+            raise ValueError(
+                "%s: the cotangent has structure %r but the function's output has "
+                "structure %r" % (opname, co_treedef, out_treedef))
+        seeds = []
+        for i, (o, c) in enumerate(zip(out_leaves, co_leaves)):
+            if np.shape(c) != np.shape(o):
+                raise ValueError(
+                    "%s: cotangent %d has shape %s but the output it pairs with has "
+                    "shape %s" % (opname, i, np.shape(c), np.shape(o)))
+            if type(c) in _TRACED:
+                raise NotImplementedError(
+                    "%s: traced cotangents (nested differentiation) are not "
+                    "supported yet" % opname)
+            c_dtype = np.result_type(c)
+            if c_dtype.kind not in "fiu" or c_dtype.kind == "b":
+                raise TypeError("%s: cotangent %d has dtype %s; expected a float"
+                                % (opname, i, c_dtype))
+            if type(o) is Scalar:
+                seeds.append((o, float(c)))
+            elif type(o) is Array:
+                seeds.append((o, np.asarray(c, dtype=o.dtype)))
+        return rec.backward(seeds)
+
+    return plain_out, vjp_fun
+
+
+def vjp(fun, *primals):
+    """JAX-style VJP: return `(fun(*primals), vjp_fun)` where `vjp_fun(ct)`
+    returns the tuple of cotangents, one per primal, each with that
+    primal's structure.  `ct` has the structure and shapes of the output."""
+    argnums = tuple(range(len(primals)))
+    rec = _Recording(fun, primals, {}, argnums, "vjp")
+    out, vjp_all = _output_vjp(rec, "vjp")
+    return out, lambda cotangent: tuple(vjp_all(cotangent))
+
+
+def make_vjp(fun, argnum=0, *, argnums=None):
+    """autograd-style VJP: `make_vjp(fun, argnum)(*args)` returns
+    `(vjp_fun, fun(*args))`; `vjp_fun(ct)` is the cotangent of argument
+    `argnum` (a tuple of them for a tuple of argnums)."""
+    def make(*args, **kwargs):
+        indices, single = _normalize_argnum(argnum, argnums, len(args), "make_vjp")
+        rec = _Recording(fun, args, kwargs, indices, "make_vjp")
+        out, vjp_all = _output_vjp(rec, "make_vjp")
+        return (lambda cotangent: _pick(vjp_all(cotangent), single)), out
+    return make
+
+
+def elementwise_grad(fun, argnum=0, *, argnums=None):
+    """The sum of the Jacobian's columns (the VJP with a cotangent of ones)
+    in one reverse pass: for an elementwise `fun`, its derivative at every
+    element.
+
+    >>> fastad.elementwise_grad(fastad.numpy.sin)(np.zeros(3))
+    array([1., 1., 1.])
+    """
+    @functools.wraps(fun)
+    def elementwise_grad_fun(*args, **kwargs):
+        indices, single = _normalize_argnum(argnum, argnums, len(args), "elementwise_grad")
+        rec = _Recording(fun, args, kwargs, indices, "elementwise_grad")
+        out, vjp_all = _output_vjp(rec, "elementwise_grad")
+        ones = [np.ones(np.shape(o), _dtype_of(o)) if np.ndim(o) else 1.0
+                for o in flatten(out)[0]]
+        return _pick(vjp_all(unflatten(flatten(out)[1], ones)), single)
+    return elementwise_grad_fun

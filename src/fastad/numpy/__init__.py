@@ -1,0 +1,73 @@
+"""Differentiable NumPy: `import fastad.numpy as np`.
+
+The same names, signatures and broadcasting as `numpy`.  Called on plain
+arrays a function returns NumPy's result; called on traced values (inside
+fastad.grad and the other operators) it records onto the tape.  Names
+without a differentiation rule are NumPy's own: they work on plain arrays
+and raise a TypeError naming the problem when given a traced value.
+"""
+import numpy as _np
+from numpy import *  # noqa: F401,F403  plain re-exports (array creation, dtypes, constants)
+from numpy import random, linalg, newaxis, pi, e, inf, nan, float64, float32  # noqa: F401
+
+from .. import _tape
+from ..ops.elementwise import (  # noqa: F401
+    negative, absolute, abs, sign, square, sqrt, cbrt, reciprocal,
+    exp, exp2, expm1, log, log1p, log2, log10,
+    sin, cos, tan, arcsin, arccos, arctan, sinh, cosh, tanh,
+    arcsinh, arccosh, arctanh,
+    add, subtract, multiply, divide, true_divide, power, maximum, minimum,
+    arctan2, hypot, less, less_equal, greater, greater_equal, equal, not_equal,
+    logical_and, logical_or, logical_not, isfinite, isnan, isinf,
+    floor, ceil, floor_divide, mod, remainder, where, clip,
+)
+from ..ops.reductions import sum, mean, prod, max, min, amax, amin  # noqa: F401
+from ..ops.shape import (  # noqa: F401
+    reshape, ravel, squeeze, expand_dims, transpose, swapaxes, moveaxis,
+    broadcast_to, concatenate, stack, _getitem, _astype,
+)
+from ..ops.products import dot, matmul, tensordot, inner, outer, vdot  # noqa: F401
+
+_TRACED = (_tape.Scalar, _tape.Array)
+
+
+def _contains_traced(obj):
+    if type(obj) in _TRACED:
+        return True
+    if isinstance(obj, (list, tuple)):
+        return any(_contains_traced(o) for o in obj)
+    return False
+
+
+def array(object, dtype=None, *args, **kwargs):
+    """numpy.array; a (nested) list holding traced values becomes a traced
+    array built by stacking."""
+    if type(object) in _TRACED:
+        return object if dtype is None else object.astype(dtype)
+    if isinstance(object, (list, tuple)) and _contains_traced(object):
+        out = stack([array(o) for o in object])
+        return out if dtype is None else out.astype(dtype)
+    return _np.array(object, dtype, *args, **kwargs)
+
+
+def asarray(a, dtype=None, *args, **kwargs):
+    """numpy.asarray; traced values pass through."""
+    if type(a) in _TRACED or (isinstance(a, (list, tuple)) and _contains_traced(a)):
+        return array(a, dtype)
+    return _np.asarray(a, dtype, *args, **kwargs)
+
+
+def shape(a):
+    return a.shape if type(a) in _TRACED else _np.shape(a)
+
+
+def ndim(a):
+    return a.ndim if type(a) in _TRACED else _np.ndim(a)
+
+
+def size(a, axis=None):
+    if type(a) in _TRACED:
+        return a.size if axis is None else a.shape[axis]
+    return _np.size(a, axis)
+
+

@@ -1,0 +1,178 @@
+"""Elementwise functions: unary and binary ufuncs, where, clip.
+
+Binary rules return cotangents in the broadcast shape of the output; the
+sweep sums them back to each input's shape (broadcasting forward is a sum
+backward), so no rule handles broadcasting itself.
+"""
+import numpy as np
+
+from .. import _tape
+from . import defprim
+
+LN2 = 0.6931471805599453
+LN10 = 2.302585092994046
+
+# The fastad.numpy functions: scalar fast path in C, these primitives otherwise.
+negative, absolute, sign, square = _tape.negative, _tape.absolute, _tape.sign, _tape.square
+sqrt, cbrt, reciprocal = _tape.sqrt, _tape.cbrt, _tape.reciprocal
+exp, exp2, expm1 = _tape.exp, _tape.exp2, _tape.expm1
+log, log1p, log2, log10 = _tape.log, _tape.log1p, _tape.log2, _tape.log10
+sin, cos, tan = _tape.sin, _tape.cos, _tape.tan
+arcsin, arccos, arctan = _tape.arcsin, _tape.arccos, _tape.arctan
+sinh, cosh, tanh = _tape.sinh, _tape.cosh, _tape.tanh
+arcsinh, arccosh, arctanh = _tape.arcsinh, _tape.arccosh, _tape.arctanh
+add, subtract, multiply = _tape.add, _tape.subtract, _tape.multiply
+true_divide, power = _tape.true_divide, _tape.power
+maximum, minimum = _tape.maximum, _tape.minimum
+arctan2, hypot = _tape.arctan2, _tape.hypot
+divide = true_divide
+abs = absolute
+
+
+def unary(name, fun, rule, opcode=None):
+    """A unary elementwise primitive whose JVP is its VJP rule (both are
+    multiplication by the same elementwise derivative)."""
+    return defprim(name, fun, vjps=[rule], jvps=[rule], scalar_opcode=opcode or name)
+
+
+unary("negative", np.negative, lambda g, ans, x: -g, "neg")
+unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), "abs")
+defprim("sign", np.sign, scalar_opcode="sign")          # piecewise constant: no derivative
+unary("square", np.square, lambda g, ans, x: g * (2.0 * x))
+unary("sqrt", np.sqrt, lambda g, ans, x: g * (0.5 / ans))
+unary("cbrt", np.cbrt, lambda g, ans, x: g / (3.0 * ans * ans))
+unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans))
+unary("exp", np.exp, lambda g, ans, x: g * ans)
+unary("exp2", np.exp2, lambda g, ans, x: g * (ans * LN2))
+unary("expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0))
+unary("log", np.log, lambda g, ans, x: g / x)
+unary("log1p", np.log1p, lambda g, ans, x: g / (1.0 + x))
+unary("log2", np.log2, lambda g, ans, x: g / (x * LN2))
+unary("log10", np.log10, lambda g, ans, x: g / (x * LN10))
+unary("sin", np.sin, lambda g, ans, x: g * cos(x))
+unary("cos", np.cos, lambda g, ans, x: -g * sin(x))
+unary("tan", np.tan, lambda g, ans, x: g * (1.0 + ans * ans))
+unary("arcsin", np.arcsin, lambda g, ans, x: g / sqrt(1.0 - x * x))
+unary("arccos", np.arccos, lambda g, ans, x: -g / sqrt(1.0 - x * x))
+unary("arctan", np.arctan, lambda g, ans, x: g / (1.0 + x * x))
+unary("sinh", np.sinh, lambda g, ans, x: g * cosh(x))
+unary("cosh", np.cosh, lambda g, ans, x: g * sinh(x))
+unary("tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans))
+unary("arcsinh", np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1.0))
+# (x - 1)(x + 1) rather than x*x - 1: no cancellation near x = 1
+unary("arccosh", np.arccosh, lambda g, ans, x: g / sqrt((x - 1.0) * (x + 1.0)))
+unary("arctanh", np.arctanh, lambda g, ans, x: g / ((1.0 - x) * (1.0 + x)))
+
+
+def _pow_dx(x, y):
+    """d(x ** y)/dx, zero where y == 0 (constant in x) instead of 0 * inf."""
+    if isinstance(y, (int, float)):
+        return 0.0 if y == 0 else y * power(x, y - 1.0)
+    return _tape_where(y == 0, 0.0, y * power(x, y - 1.0))
+
+
+def _pow_dy(ans, x, y):
+    """d(x ** y)/dy = log(x) x**y, zero where x == 0 (0 ** y is constant)."""
+    if isinstance(x, (int, float)):
+        return 0.0 if x == 0 else ans * np.log(x)
+    return _tape_where(x == 0, 0.0, ans * log(x))
+
+
+def _tape_where(condition, x, y):
+    return where(condition, x, y)
+
+
+def _balanced(x, ans, y):
+    """Share of the adjoint routed to x by maximum/minimum: 1 where x is the
+    result, 1/2 on ties, so maximum(x, x) has derivative 1 (autograd, JAX)."""
+    return (x == ans) / (1.0 + (x == y))
+
+
+defprim("add", np.add,
+        vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: g],
+        jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: t], scalar_opcode="add")
+defprim("subtract", np.subtract,
+        vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: -g],
+        jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t], scalar_opcode="subtract")
+defprim("multiply", np.multiply,
+        vjps=[lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x],
+        jvps=[lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t], scalar_opcode="multiply")
+defprim("true_divide", np.true_divide,
+        vjps=[lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y],
+        jvps=[lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y],
+        scalar_opcode="true_divide")
+defprim("power", np.power,
+        vjps=[lambda g, ans, x, y: g * _pow_dx(x, y), lambda g, ans, x, y: g * _pow_dy(ans, x, y)],
+        jvps=[lambda t, ans, x, y: t * _pow_dx(x, y), lambda t, ans, x, y: t * _pow_dy(ans, x, y)],
+        scalar_opcode="power")
+defprim("maximum", np.maximum,
+        vjps=[lambda g, ans, x, y: g * _balanced(x, ans, y),
+              lambda g, ans, x, y: g * _balanced(y, ans, x)],
+        jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
+              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="maximum")
+defprim("minimum", np.minimum,
+        vjps=[lambda g, ans, x, y: g * _balanced(x, ans, y),
+              lambda g, ans, x, y: g * _balanced(y, ans, x)],
+        jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
+              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="minimum")
+defprim("arctan2", np.arctan2,
+        vjps=[lambda g, ans, x, y: g * y / (x * x + y * y),
+              lambda g, ans, x, y: -g * x / (x * x + y * y)],
+        jvps=[lambda t, ans, x, y: t * y / (x * x + y * y),
+              lambda t, ans, x, y: -t * x / (x * x + y * y)], scalar_opcode="arctan2")
+defprim("hypot", np.hypot,
+        vjps=[lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans],
+        jvps=[lambda t, ans, x, y: t * x / ans, lambda t, ans, x, y: t * y / ans],
+        scalar_opcode="hypot")
+
+# Comparisons and logical functions: piecewise constant, no derivative.
+less = defprim("less", np.less)
+less_equal = defprim("less_equal", np.less_equal)
+greater = defprim("greater", np.greater)
+greater_equal = defprim("greater_equal", np.greater_equal)
+equal = defprim("equal", np.equal)
+not_equal = defprim("not_equal", np.not_equal)
+logical_and = defprim("logical_and", np.logical_and)
+logical_or = defprim("logical_or", np.logical_or)
+logical_not = defprim("logical_not", np.logical_not)
+isfinite = defprim("isfinite", np.isfinite)
+isnan = defprim("isnan", np.isnan)
+isinf = defprim("isinf", np.isinf)
+floor = defprim("floor", np.floor)
+ceil = defprim("ceil", np.ceil)
+floor_divide = defprim("floor_divide", np.floor_divide)
+
+
+def _where_vjp_x(g, ans, condition, x, y):
+    return where(condition, g, 0.0)
+
+
+def _where_vjp_y(g, ans, condition, x, y):
+    return where(condition, 0.0, g)
+
+
+where = defprim("where", np.where, vjps=[None, _where_vjp_x, _where_vjp_y],
+                jvps=[None, _where_vjp_x, _where_vjp_y])
+
+# mod: x - floor(x / y) * y, differentiable away from its jumps
+mod = defprim("mod", np.mod,
+              vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: -g * floor(true_divide(x, y))],
+              jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t * floor(true_divide(x, y))])
+remainder = mod
+
+
+def clip(a, a_min=None, a_max=None):
+    """numpy.clip as maximum then minimum, which gives the derivative JAX
+    gives: 1 strictly inside, 0 outside, 1/2 at a bound."""
+    traced = type(a) in _TRACED or type(a_min) in _TRACED or type(a_max) in _TRACED
+    if not traced:
+        return np.clip(a, a_min, a_max)
+    out = a
+    if a_min is not None:
+        out = maximum(out, a_min)
+    if a_max is not None:
+        out = minimum(out, a_max)
+    return out
+
+
+_TRACED = (_tape.Scalar, _tape.Array)

@@ -1,0 +1,149 @@
+"""Products: dot, matmul, tensordot, inner, outer, vdot.
+
+Matrix product Z = X W backward: X_bar = Z_bar W^T, W_bar = X^T Z_bar; every
+rule here is that identity for the product's contraction pattern, written
+with fastad functions so that it can be differentiated again.
+"""
+import numpy as np
+
+from . import defprim
+from .elementwise import multiply
+from .shape import reshape, ravel, swapaxes, transpose, expand_dims, getitem
+
+
+def _normalize_axes(axes, ndim_a, ndim_b):
+    if isinstance(axes, (int, np.integer)):
+        return list(range(ndim_a - axes, ndim_a)), list(range(axes))
+    axes_a, axes_b = axes
+    axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
+    axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
+    return [a % ndim_a for a in axes_a], [b % ndim_b for b in axes_b]
+
+
+def _tensordot_vjp_a(g, a, b, axes_a, axes_b):
+    ndim_a, ndim_b = np.ndim(a), np.ndim(b)
+    free_a = [i for i in range(ndim_a) if i not in axes_a]
+    free_b = [i for i in range(ndim_b) if i not in axes_b]
+    n_free_a = len(free_a)
+    out = tensordot(g, b, (list(range(n_free_a, n_free_a + len(free_b))), free_b))
+    # out's axes: free axes of a, then a's contracted axes in b's order
+    order = free_a + [axes_a[axes_b.index(k)] for k in sorted(axes_b)]
+    return transpose(out, tuple(np.argsort(order)))
+
+
+def _tensordot_vjp_b(g, a, b, axes_a, axes_b):
+    ndim_a, ndim_b = np.ndim(a), np.ndim(b)
+    free_a = [i for i in range(ndim_a) if i not in axes_a]
+    free_b = [i for i in range(ndim_b) if i not in axes_b]
+    out = tensordot(a, g, (free_a, list(range(len(free_a)))))
+    # out's axes: b's contracted axes in a's order, then free axes of b
+    order = [axes_b[axes_a.index(k)] for k in sorted(axes_a)] + free_b
+    return transpose(out, tuple(np.argsort(order)))
+
+
+def _tensordot_fun(a, b, axes=2):
+    return np.tensordot(a, b, axes)
+
+
+tensordot = defprim(
+    "tensordot", _tensordot_fun,
+    vjps=[lambda g, ans, a, b, axes=2: _tensordot_vjp_a(g, a, b, *_normalize_axes(axes, np.ndim(a), np.ndim(b))),
+          lambda g, ans, a, b, axes=2: _tensordot_vjp_b(g, a, b, *_normalize_axes(axes, np.ndim(a), np.ndim(b)))],
+    jvps=[lambda t, ans, a, b, axes=2: tensordot(t, b, axes),
+          lambda t, ans, a, b, axes=2: tensordot(a, t, axes)])
+
+
+def _dot_axes(a, b):
+    """np.dot contracts a's last axis with b's second-to-last (or only) axis."""
+    return [np.ndim(a) - 1], [np.ndim(b) - 2 if np.ndim(b) >= 2 else 0]
+
+
+def _dot_vjp_a(g, ans, a, b):
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return multiply(g, b)
+    if na == 2 and nb == 2:
+        return dot(g, transpose(b))
+    if na == 1 and nb == 1:
+        return multiply(g, b)
+    if na == 2 and nb == 1:
+        return outer(g, b)
+    if na == 1 and nb == 2:
+        return dot(b, g)
+    return _tensordot_vjp_a(g, a, b, *_dot_axes(a, b))
+
+
+def _dot_vjp_b(g, ans, a, b):
+    na, nb = np.ndim(a), np.ndim(b)
+    if na == 0 or nb == 0:
+        return multiply(g, a)
+    if na == 2 and nb == 2:
+        return dot(transpose(a), g)
+    if na == 1 and nb == 1:
+        return multiply(g, a)
+    if na == 2 and nb == 1:
+        return dot(g, a)
+    if na == 1 and nb == 2:
+        return outer(a, g)
+    return _tensordot_vjp_b(g, a, b, *_dot_axes(a, b))
+
+
+dot = defprim("dot", np.dot, vjps=[_dot_vjp_a, _dot_vjp_b],
+              jvps=[lambda t, ans, a, b: dot(t, b), lambda t, ans, a, b: dot(a, t)])
+
+
+def _matmul_vjp_a(g, ans, a, b):
+    if np.ndim(b) == 1:
+        # (..., n) @ (n,) -> (...): a_bar = g[..., None] * b
+        return multiply(expand_dims(g, -1), b)
+    if np.ndim(a) == 1:
+        # (n,) @ (..., n, k) -> (..., k): a_bar = b @ g (summed over batch)
+        return getitem(matmul(b, expand_dims(g, -1)), (Ellipsis, 0))
+    return matmul(g, swapaxes(b, -1, -2))
+
+
+def _matmul_vjp_b(g, ans, a, b):
+    if np.ndim(a) == 1:
+        # (n,) @ (..., n, k): b_bar = a[:, None] * g[..., None, :]
+        return multiply(expand_dims(a, -1), expand_dims(g, -2))
+    if np.ndim(b) == 1:
+        # (..., m, n) @ (n,) -> (..., m): b_bar = a^T g
+        return getitem(matmul(swapaxes(a, -1, -2), expand_dims(g, -1)), (Ellipsis, 0))
+    return matmul(swapaxes(a, -1, -2), g)
+
+
+matmul = defprim("matmul", np.matmul, vjps=[_matmul_vjp_a, _matmul_vjp_b],
+                 jvps=[lambda t, ans, a, b: matmul(t, b), lambda t, ans, a, b: matmul(a, t)])
+
+
+def _outer_fun(a, b):
+    return np.outer(a, b)
+
+
+outer = defprim(
+    "outer", _outer_fun,
+    vjps=[lambda g, ans, a, b: reshape(dot(g, ravel(b)), np.shape(a)),
+          lambda g, ans, a, b: reshape(dot(ravel(a), g), np.shape(b))],
+    jvps=[lambda t, ans, a, b: outer(t, b), lambda t, ans, a, b: outer(a, t)])
+
+
+def _inner_vjp_a(g, ans, a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return multiply(g, b)
+    return _tensordot_vjp_a(g, a, b, [np.ndim(a) - 1], [np.ndim(b) - 1])
+
+
+def _inner_vjp_b(g, ans, a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        return multiply(g, a)
+    return _tensordot_vjp_b(g, a, b, [np.ndim(a) - 1], [np.ndim(b) - 1])
+
+
+inner = defprim("inner", np.inner, vjps=[_inner_vjp_a, _inner_vjp_b],
+                jvps=[lambda t, ans, a, b: inner(t, b), lambda t, ans, a, b: inner(a, t)])
+
+vdot = defprim(
+    "vdot", np.vdot,
+    vjps=[lambda g, ans, a, b: multiply(g, reshape(b, np.shape(a))),
+          lambda g, ans, a, b: multiply(g, reshape(a, np.shape(b)))],
+    jvps=[lambda t, ans, a, b: vdot(t, b), lambda t, ans, a, b: vdot(a, t)])

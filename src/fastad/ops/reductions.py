@@ -1,0 +1,168 @@
+"""Reductions: sum, mean, prod, max, min.
+
+Backward, a reduction broadcasts the cotangent back over the reduced axes
+(sum distributes; max routes to the argmax, splitting ties evenly).
+"""
+import numpy as np
+
+from . import defprim
+from .elementwise import equal, multiply, true_divide
+from .shape import broadcast_to, reshape
+from .. import _tape
+
+
+def _axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(a % ndim for a in axis)
+    return (axis % ndim,)
+
+
+def _kept_shape(shape, axis):
+    """`shape` with the reduced axes kept as length 1."""
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _expand(g, x, axis, keepdims):
+    """Reshape a reduction's cotangent so that it broadcasts against x."""
+    shape = np.shape(x)
+    if keepdims:
+        return g
+    return reshape(g, _kept_shape(shape, axis))
+
+
+def _count(x, axis):
+    shape = np.shape(x)
+    n = 1
+    for a in _axes(axis, len(shape)):
+        n *= shape[a]
+    return n
+
+
+def _sum_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
+    return broadcast_to(_expand(g, x, axis, keepdims), np.shape(x))
+
+
+def _sum_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
+    return sum(t, axis=axis, keepdims=keepdims)
+
+
+def _sum_fun(x, axis=None, dtype=None, keepdims=False):
+    return np.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+_sum = defprim("sum", _sum_fun, vjps=[_sum_vjp], jvps=[_sum_jvp])
+
+
+def _mean_fun(x, axis=None, dtype=None, keepdims=False):
+    return np.mean(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _mean_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
+    return broadcast_to(_expand(g, x, axis, keepdims), np.shape(x)) / float(_count(x, axis))
+
+
+def _mean_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
+    return mean(t, axis=axis, keepdims=keepdims)
+
+
+_mean = defprim("mean", _mean_fun, vjps=[_mean_vjp], jvps=[_mean_jvp])
+
+
+def _prod_fun(x, axis=None, dtype=None, keepdims=False):
+    return np.prod(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _product_of_others(x, axis):
+    """d prod(x)/dx_i = prod_{j != i} x_j, computed with exclusive cumulative
+    products so that zeros in x give exact results (not ans / 0)."""
+    x = np.asarray(x)
+    axes = _axes(axis, x.ndim)
+    moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
+    flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
+    ones = np.ones(flat.shape[:-1] + (1,), x.dtype)
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = (left * right).reshape(moved.shape)
+    return np.moveaxis(others, tuple(range(-len(axes), 0)), axes)
+
+
+def _prod_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
+    g = _expand(g, x, axis, keepdims)
+    if type(x) is np.ndarray and type(g) is not _tape.Array and type(g) is not _tape.Scalar:
+        return g * _product_of_others(x, axis)
+    # traced (nested) path: ans / x, exact away from zeros
+    return g * true_divide(_expand(ans, x, axis, keepdims), x)
+
+
+def _prod_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
+    return sum(_prod_vjp(1.0, ans, x, axis, dtype, True) * t, axis=axis, keepdims=keepdims)
+
+
+_prod = defprim("prod", _prod_fun, vjps=[_prod_vjp], jvps=[_prod_jvp])
+
+
+def _chooser(reduce):
+    """max/min: the cotangent goes to the elements equal to the result,
+    split evenly among ties (as autograd and JAX)."""
+    def fun(x, axis=None, keepdims=False):
+        return reduce(x, axis=axis, keepdims=keepdims)
+
+    def indicator(ans, x, axis, keepdims):
+        hit = equal(x, _expand(ans, x, axis, keepdims))
+        counts = np.sum(hit, axis=axis, keepdims=True)
+        return hit / counts
+
+    def vjp(g, ans, x, axis=None, keepdims=False):
+        return _expand(g, x, axis, keepdims) * indicator(ans, x, axis, keepdims)
+
+    def jvp(t, ans, x, axis=None, keepdims=False):
+        return sum(t * indicator(ans, x, axis, keepdims), axis=axis, keepdims=keepdims)
+
+    return fun, vjp, jvp
+
+
+_max_fun, _max_vjp, _max_jvp = _chooser(np.max)
+_min_fun, _min_vjp, _min_jvp = _chooser(np.min)
+_max = defprim("max", _max_fun, vjps=[_max_vjp], jvps=[_max_jvp])
+_min = defprim("min", _min_fun, vjps=[_min_vjp], jvps=[_min_jvp])
+
+
+def _check_out(name, out):
+    if out is not None:
+        raise TypeError("fastad.numpy.%s does not support out=; drop the argument" % name)
+
+
+def sum(a, axis=None, dtype=None, out=None, keepdims=False):
+    """numpy.sum"""
+    _check_out("sum", out)
+    return _sum(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else _sum(a)
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False):
+    """numpy.mean"""
+    _check_out("mean", out)
+    return _mean(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else _mean(a)
+
+
+def prod(a, axis=None, dtype=None, out=None, keepdims=False):
+    """numpy.prod"""
+    _check_out("prod", out)
+    return _prod(a, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def max(a, axis=None, out=None, keepdims=False):
+    """numpy.max (amax)"""
+    _check_out("max", out)
+    return _max(a, axis=axis, keepdims=keepdims)
+
+
+def min(a, axis=None, out=None, keepdims=False):
+    """numpy.min (amin)"""
+    _check_out("min", out)
+    return _min(a, axis=axis, keepdims=keepdims)
+
+
+amax, amin = max, min

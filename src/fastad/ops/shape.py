@@ -1,0 +1,166 @@
+"""Shape and indexing: reshape, transpose, broadcast, indexing, joining."""
+import numpy as np
+
+from .. import _tape
+from . import defprim
+
+
+def _linear(name, fun, rule):
+    """A linear primitive of one array argument: its JVP is the function
+    itself applied to the tangent."""
+    return defprim(name, fun, vjps=[rule],
+                   jvps=[lambda t, ans, x, *args, **kwargs: _PRIMS[name](t, *args, **kwargs)])
+
+
+_PRIMS = {}
+
+
+def _inverse_permutation(axes, ndim):
+    if axes is None:
+        return None
+    axes = [a % ndim for a in axes]
+    return tuple(np.argsort(axes))
+
+
+def _reshape_vjp(g, ans, x, *args, **kwargs):
+    return reshape(g, np.shape(x))
+
+
+reshape = _linear("reshape", np.reshape, _reshape_vjp)
+ravel = _linear("ravel", np.ravel, _reshape_vjp)
+squeeze = _linear("squeeze", np.squeeze, _reshape_vjp)
+expand_dims = _linear("expand_dims", np.expand_dims, _reshape_vjp)
+atleast_1d_prim = _linear("atleast_1d", np.atleast_1d, _reshape_vjp)
+transpose = _linear(
+    "transpose", np.transpose,
+    lambda g, ans, x, axes=None: transpose(g, _inverse_permutation(axes, np.ndim(x))))
+swapaxes = _linear("swapaxes", np.swapaxes,
+                   lambda g, ans, x, axis1, axis2: swapaxes(g, axis1, axis2))
+moveaxis = _linear("moveaxis", np.moveaxis,
+                   lambda g, ans, x, source, destination: moveaxis(g, destination, source))
+# broadcast_to is the identity backward: the sweep sums the cotangent over
+# the broadcast axes when it reaches the input.
+broadcast_to = _linear("broadcast_to", np.broadcast_to, lambda g, ans, x, shape: g)
+_astype = _linear("astype", lambda x, dtype: x.astype(dtype), lambda g, ans, x, dtype: g)
+
+for _name, _prim in [("reshape", reshape), ("ravel", ravel), ("squeeze", squeeze),
+                     ("expand_dims", expand_dims), ("atleast_1d", atleast_1d_prim),
+                     ("transpose", transpose), ("swapaxes", swapaxes),
+                     ("moveaxis", moveaxis), ("broadcast_to", broadcast_to),
+                     ("astype", _astype)]:
+    _PRIMS[_name] = _prim
+
+
+# -- indexing ---------------------------------------------------------------
+
+def _getitem_fun(x, index):
+    return x[index]
+
+
+def _untake_fun(g, index, shape, dtype):
+    """Scatter-add: zeros of `shape` with `g` added at `index` (repeated
+    integer indices accumulate)."""
+    out = np.zeros(shape, dtype)
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+def _is_basic(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))
+               for i in items)
+
+
+getitem = defprim("getitem", _getitem_fun,
+                  vjps=[lambda g, ans, x, index: untake(g, index, np.shape(x), _dtype(x)), None],
+                  jvps=[lambda t, ans, x, index: getitem(t, index), None])
+untake = defprim("untake", _untake_fun,
+                 vjps=[lambda g, ans, x, index, shape, dtype: getitem(g, index)],
+                 jvps=[lambda t, ans, x, index, shape, dtype: untake(t, index, shape, dtype)])
+_tape.register_getitem(getitem)
+
+
+def _dtype(x):
+    return x.dtype if hasattr(x, "dtype") else np.dtype(np.float64)
+
+
+def _normalize_index(index):
+    """Traced values cannot index; lists become integer arrays as in NumPy."""
+    if isinstance(index, list):
+        return np.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(np.asarray(i) if isinstance(i, list) else i for i in index)
+    return index
+
+
+def _getitem(x, index):
+    return getitem(x, _normalize_index(index))
+
+
+# -- joining ----------------------------------------------------------------
+
+def _axis_slice(axis, ndim, start, stop):
+    axis = axis % ndim
+    return (slice(None),) * axis + (slice(start, stop),)
+
+
+def _concatenate_fun(axis, *arrays):
+    return np.concatenate(arrays, axis=axis)
+
+
+def _concatenate_vjp(position, g, ans, axis, *arrays):
+    k = position - 1
+    if axis is None:
+        sizes = [np.size(a) for a in arrays]
+        start = sum(sizes[:k])
+        return reshape(getitem(g, slice(start, start + sizes[k])), np.shape(arrays[k]))
+    ndim = np.ndim(ans)
+    sizes = [np.shape(a)[axis % ndim] for a in arrays]
+    start = sum(sizes[:k])
+    return getitem(g, _axis_slice(axis, ndim, start, start + sizes[k]))
+
+
+def _concatenate_jvp(position, t, ans, axis, *arrays):
+    """Tangent of the output from the tangent of argument `position`:
+    the tangent in its block, zeros elsewhere."""
+    parts = [t if i == position - 1 else np.zeros(np.shape(a), _dtype(a))
+             for i, a in enumerate(arrays)]
+    return _concatenate_args(axis, *parts)
+
+
+_concatenate_args = defprim("concatenate", _concatenate_fun, vjps=[None],
+                            vjp_variadic=_concatenate_vjp, jvps=[None],
+                            jvp_variadic=_concatenate_jvp)
+
+
+def _stack_fun(axis, *arrays):
+    return np.stack(arrays, axis=axis)
+
+
+def _stack_vjp(position, g, ans, axis, *arrays):
+    ndim = np.ndim(ans)
+    axis = axis % ndim
+    return getitem(g, (slice(None),) * axis + (position - 1,))
+
+
+def _stack_jvp(position, t, ans, axis, *arrays):
+    parts = [t if i == position - 1 else np.zeros(np.shape(a), _dtype(a))
+             for i, a in enumerate(arrays)]
+    return _stack_args(axis, *parts)
+
+
+_stack_args = defprim("stack", _stack_fun, vjps=[None], vjp_variadic=_stack_vjp,
+                      jvps=[None], jvp_variadic=_stack_jvp)
+
+
+def concatenate(arrays, axis=0):
+    """numpy.concatenate, differentiable in every array."""
+    return _concatenate_args(axis, *arrays)
+
+
+def stack(arrays, axis=0):
+    """numpy.stack, differentiable in every array."""
+    return _stack_args(axis, *arrays)

@@ -1,0 +1,2 @@
+"""Differentiable SciPy functions (fastad.scipy.special)."""
+from . import special  # noqa: F401
