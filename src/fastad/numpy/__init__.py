@@ -8,7 +8,7 @@ and raise a TypeError naming the problem when given a traced value.
 """
 import numpy as _np
 from numpy import *  # noqa: F401,F403  plain re-exports (array creation, dtypes, constants)
-from numpy import random, linalg, newaxis, pi, e, inf, nan, float64, float32  # noqa: F401
+from numpy import random, newaxis, pi, e, inf, nan, float64, float32  # noqa: F401
 
 from .. import _tape
 from ..ops.elementwise import (  # noqa: F401
@@ -26,6 +26,9 @@ from ..ops.shape import (  # noqa: F401
     reshape, ravel, squeeze, expand_dims, transpose, swapaxes, moveaxis,
     broadcast_to, concatenate, stack, _getitem, _astype,
 )
+import importlib as _importlib
+# `from numpy import *` bound numpy.linalg to this name: load ours explicitly
+linalg = _importlib.import_module(__name__ + ".linalg")
 from ..ops.products import dot, matmul, tensordot, inner, outer, vdot  # noqa: F401
 
 _TRACED = (_tape.Scalar, _tape.Array)

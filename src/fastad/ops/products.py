@@ -93,6 +93,8 @@ dot = defprim("dot", np.dot, vjps=[_dot_vjp_a, _dot_vjp_b],
 
 
 def _matmul_vjp_a(g, ans, a, b):
+    if np.ndim(a) == 1 and np.ndim(b) == 1:
+        return multiply(g, b)
     if np.ndim(b) == 1:
         # (..., n) @ (n,) -> (...): a_bar = g[..., None] * b
         return multiply(expand_dims(g, -1), b)
@@ -103,6 +105,8 @@ def _matmul_vjp_a(g, ans, a, b):
 
 
 def _matmul_vjp_b(g, ans, a, b):
+    if np.ndim(a) == 1 and np.ndim(b) == 1:
+        return multiply(g, a)
     if np.ndim(a) == 1:
         # (n,) @ (..., n, k): b_bar = a[:, None] * g[..., None, :]
         return multiply(expand_dims(a, -1), expand_dims(g, -2))

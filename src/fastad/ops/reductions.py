@@ -79,6 +79,8 @@ def _product_of_others(x, axis):
     """d prod(x)/dx_i = prod_{j != i} x_j, computed with exclusive cumulative
     products so that zeros in x give exact results (not ans / 0)."""
     x = np.asarray(x)
+    if x.size == 0:
+        return np.zeros_like(x)
     axes = _axes(axis, x.ndim)
     moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
     flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
