@@ -43,6 +43,7 @@ cdef class Tape:
     cdef fa_tape c
     cdef readonly list exts
     cdef readonly bint active
+    cdef object __weakref__
     cdef object _push_ext(self, Ext ext)
     cdef Ext _ext_of(self, int64_t node)
     cdef _seed(self, double *adjoint, object output, object cotangent)

@@ -502,12 +502,12 @@ cdef class Scalar:
             return _binary(FA_ADD, self, <Scalar>other)
         if PyFloat_CheckExact(other):
             return _with_constant(FA_ADDC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_ADDC, "add", self, other, False)
+        return _binary_slow(FA_ADD, "add", self, other, False)
 
     def __radd__(self, other):
         if PyFloat_CheckExact(other):
             return _with_constant(FA_ADDC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_ADDC, "add", self, other, True)
+        return _binary_slow(FA_ADD, "add", self, other, True)
 
     def __sub__(self, other):
         if type(other) is Scalar:
@@ -515,36 +515,36 @@ cdef class Scalar:
         if PyFloat_CheckExact(other):
             # x - c == x + (-c) exactly in IEEE arithmetic
             return _with_constant(FA_ADDC, self, -PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_ADDC, "subtract", self, other, False)
+        return _binary_slow(FA_SUB, "subtract", self, other, False)
 
     def __rsub__(self, other):
         if PyFloat_CheckExact(other):
             return _with_constant(FA_RSUBC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_RSUBC, "subtract", self, other, True)
+        return _binary_slow(FA_SUB, "subtract", self, other, True)
 
     def __mul__(self, other):
         if type(other) is Scalar:
             return _binary(FA_MUL, self, <Scalar>other)
         if PyFloat_CheckExact(other):
             return _with_constant(FA_MULC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_MULC, "multiply", self, other, False)
+        return _binary_slow(FA_MUL, "multiply", self, other, False)
 
     def __rmul__(self, other):
         if PyFloat_CheckExact(other):
             return _with_constant(FA_MULC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_MULC, "multiply", self, other, True)
+        return _binary_slow(FA_MUL, "multiply", self, other, True)
 
     def __truediv__(self, other):
         if type(other) is Scalar:
             return _binary(FA_DIV, self, <Scalar>other)
         if PyFloat_CheckExact(other):
             return _with_constant(FA_DIVC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_DIVC, "true_divide", self, other, False)
+        return _binary_slow(FA_DIV, "true_divide", self, other, False)
 
     def __rtruediv__(self, other):
         if PyFloat_CheckExact(other):
             return _with_constant(FA_RDIVC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_RDIVC, "true_divide", self, other, True)
+        return _binary_slow(FA_DIV, "true_divide", self, other, True)
 
     def __pow__(self, other, modulo):
         if modulo is not None:
@@ -553,14 +553,14 @@ cdef class Scalar:
             return _binary(FA_POW, self, <Scalar>other)
         if PyFloat_CheckExact(other):
             return _with_constant(FA_POWC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_POWC, "power", self, other, False)
+        return _binary_slow(FA_POW, "power", self, other, False)
 
     def __rpow__(self, other, modulo):
         if modulo is not None:
             return NotImplemented
         if PyFloat_CheckExact(other):
             return _with_constant(FA_RPOWC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_RPOWC, "power", self, other, True)
+        return _binary_slow(FA_POW, "power", self, other, True)
 
     def __matmul__(self, other):
         return NotImplemented
@@ -671,11 +671,12 @@ cdef bint _is_real_number(object x):
         isinstance(x, np.floating) or isinstance(x, np.integer) or isinstance(x, np.bool_))
 
 
-cdef object _binary_slow(int const_opcode, str name, Scalar x, object other,
+cdef object _binary_slow(int opcode, str name, Scalar x, object other,
                          bint reflected):
-    """Scalar op with anything but a traced scalar or a Python float."""
+    """Scalar `opcode` with anything but a traced scalar or a Python float
+    (`reflected`: the other operand comes first)."""
     if _is_real_number(other):
-        return _with_constant(const_opcode, x, float(other))
+        return _scalar_with_constant(opcode, x, float(other), reflected)
     if type(other) is Array or isinstance(other, (np.ndarray, list, tuple)):
         fun = getattr(_fnp, name)
         return fun(other, x) if reflected else fun(x, other)

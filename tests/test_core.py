@@ -1,0 +1,334 @@
+"""Operators, pytrees, dtypes, error messages, tape lifetime and threads."""
+import gc
+import threading
+import weakref
+
+import numpy
+import pytest
+
+import fastad as fd
+import fastad.numpy as np
+
+
+# -- operators ------------------------------------------------------------------
+
+def f(x, y):
+    return np.sum(np.sin(x) * y)
+
+
+def test_grad_argnum_int_tuple_and_argnums_alias(rng):
+    x, y = rng.standard_normal(3), rng.standard_normal(3)
+    numpy.testing.assert_allclose(fd.grad(f)(x, y), numpy.cos(x) * y)
+    numpy.testing.assert_allclose(fd.grad(f, 1)(x, y), numpy.sin(x))
+    gx, gy = fd.grad(f, (0, 1))(x, y)
+    numpy.testing.assert_allclose(gx, numpy.cos(x) * y)
+    numpy.testing.assert_allclose(gy, numpy.sin(x))
+    gy2, = fd.grad(f, argnums=(1,))(x, y)
+    numpy.testing.assert_allclose(gy2, gy)
+    numpy.testing.assert_allclose(fd.grad(f, -1)(x, y), gy)
+
+
+def test_value_and_grad_matches_scipy_jac_true_form(rng):
+    x = rng.standard_normal(4)
+    value, g = fd.value_and_grad(lambda x: np.sum(x ** 2))(x)
+    assert isinstance(value, float)
+    numpy.testing.assert_allclose(value, numpy.sum(x ** 2))
+    numpy.testing.assert_allclose(g, 2 * x)
+
+
+def test_elementwise_grad(rng):
+    x = rng.standard_normal((2, 3))
+    numpy.testing.assert_allclose(fd.elementwise_grad(np.tanh)(x), 1 - numpy.tanh(x) ** 2)
+
+
+def test_vjp_jax_form(rng):
+    x, y = rng.standard_normal(3), rng.standard_normal(3)
+    out, vjp_fun = fd.vjp(lambda x, y: x * y, x, y)
+    numpy.testing.assert_allclose(out, x * y)
+    w = rng.standard_normal(3)
+    cx, cy = vjp_fun(w)
+    numpy.testing.assert_allclose(cx, w * y)
+    numpy.testing.assert_allclose(cy, w * x)
+    # the VJP function can be called again with another cotangent
+    cx2, _ = vjp_fun(2 * w)
+    numpy.testing.assert_allclose(cx2, 2 * w * y)
+
+
+def test_make_vjp_autograd_form(rng):
+    x = rng.standard_normal(3)
+    vjp_fun, out = fd.make_vjp(lambda x: np.exp(x))(x)
+    numpy.testing.assert_allclose(out, numpy.exp(x))
+    numpy.testing.assert_allclose(vjp_fun(numpy.ones(3)), numpy.exp(x))
+
+
+def test_constant_output_has_zero_gradient(rng):
+    x = rng.standard_normal(3)
+    numpy.testing.assert_array_equal(fd.grad(lambda x: 3.0)(x), numpy.zeros(3))
+    assert fd.grad(lambda x: 1.0)(2.0) == 0.0
+
+
+def test_unused_array_input_gets_zeros(rng):
+    x, y = rng.standard_normal(3), rng.standard_normal(2)
+    gx, gy = fd.grad(lambda x, y: np.sum(x), (0, 1))(x, y)
+    numpy.testing.assert_array_equal(gy, numpy.zeros(2))
+
+
+def test_non_differentiated_arguments_pass_through(rng):
+    x = rng.standard_normal(3)
+    g = fd.grad(lambda x, n, name: np.sum(x ** n) if name == "p" else 0.0)(x, 3, "p")
+    numpy.testing.assert_allclose(g, 3 * x ** 2)
+
+
+def test_keyword_arguments_are_not_differentiated(rng):
+    x = rng.standard_normal(3)
+    numpy.testing.assert_allclose(fd.grad(lambda x, scale=1.0: np.sum(x) * scale)(x, scale=2.0),
+                                  2 * numpy.ones(3))
+
+
+# -- pytrees and dtypes ---------------------------------------------------------
+
+def test_pytree_gradients_keep_structure(rng):
+    params = {"w": rng.standard_normal((2, 3)), "b": [rng.standard_normal(3), 1.5],
+              "s": (numpy.float64(2.0),)}
+
+    def loss(p):
+        return np.sum(p["w"] ** 2) + np.sum(p["b"][0]) * p["b"][1] + p["s"][0] ** 3
+    g = fd.grad(loss)(params)
+    assert list(g) == ["w", "b", "s"] and isinstance(g["b"], list) and isinstance(g["s"], tuple)
+    numpy.testing.assert_allclose(g["w"], 2 * params["w"])
+    numpy.testing.assert_allclose(g["b"][0], numpy.full(3, 1.5))
+    assert isinstance(g["b"][1], float) and g["b"][1] == pytest.approx(numpy.sum(params["b"][0]))
+    assert isinstance(g["s"][0], numpy.float64) and g["s"][0] == 12.0
+
+
+def test_pytree_outputs_in_vjp(rng):
+    x = rng.standard_normal(3)
+    out, vjp_fun = fd.vjp(lambda x: {"a": x * 2, "b": (np.sum(x),)}, x)
+    assert set(out) == {"a", "b"}
+    (cx,) = vjp_fun({"a": numpy.ones(3), "b": (1.0,)})
+    numpy.testing.assert_allclose(cx, numpy.full(3, 3.0))
+
+
+def test_float32_stays_float32(rng):
+    x = rng.standard_normal((3, 4)).astype(numpy.float32)
+    W = rng.standard_normal((4, 2)).astype(numpy.float32)
+
+    def loss(x, W):
+        out = np.tanh(x @ W) * 2.0 + 1.0
+        assert out.dtype == numpy.float32
+        return np.sum(out ** 2)
+    value, (gx, gW) = fd.value_and_grad(loss, (0, 1))(x, W)
+    assert gx.dtype == numpy.float32 and gW.dtype == numpy.float32
+    assert numpy.asarray(value).dtype == numpy.float32
+    s = numpy.float32(0.5)
+    gs = fd.grad(lambda s: np.sum(s * x))(s)
+    assert isinstance(gs, numpy.float32)
+
+
+def test_broadcasting_float32_against_float64_scalar(rng):
+    x = rng.standard_normal(3).astype(numpy.float32)
+    g = fd.grad(lambda x, a: np.sum(x * a), 1)(x, 2.0)
+    assert isinstance(g, float)
+    numpy.testing.assert_allclose(g, float(numpy.sum(x)), rtol=1e-6)
+
+
+# -- traced scalars behave like floats ------------------------------------------
+
+def test_scalar_operators_both_orders():
+    def f(x):
+        return (2.0 + x) * (x - 1) / (3 - x) + 2 ** x + x ** 2 - (-x) + abs(-x) + 1 / x
+    x = 0.7
+    g = fd.grad(f)(x)
+    numpy.testing.assert_allclose(g, fd.numerical_grad(f, x), rtol=1e-8)
+
+
+def test_scalar_mixed_with_numpy_scalars_and_arrays():
+    def f(x):
+        a = numpy.float64(2.0) * x + numpy.int64(3) * x + numpy.float32(0.5) * x
+        v = numpy.arange(3.0) * x + x * numpy.ones(3)
+        return a + np.sum(v)
+    assert fd.grad(f)(1.5) == pytest.approx(5.5 + 3 + 3)
+
+
+def test_comparisons_and_python_branches():
+    def f(x):
+        if x > 0:
+            return x * x
+        return -x
+    assert fd.grad(f)(3.0) == 6.0
+    assert fd.grad(f)(-3.0) == -1.0
+    assert fd.grad(lambda x: max(x, 2.0 * x))(1.0) == 2.0
+    assert fd.grad(lambda x: x if x else 0.0)(1.0) == 1.0
+
+
+def test_numpy_ufuncs_on_traced_values(rng):
+    x = rng.standard_normal(3)
+    g = fd.grad(lambda x: numpy.sum(numpy.sin(x) * numpy.exp(x)))(x)
+    numpy.testing.assert_allclose(g, numpy.cos(x) * numpy.exp(x) + numpy.sin(x) * numpy.exp(x))
+    assert fd.grad(lambda s: numpy.sin(s) + numpy.float64(1.0) * s)(0.0) == 2.0
+
+
+def test_array_methods_and_attributes(rng):
+    x = rng.standard_normal((2, 3))
+
+    def f(x):
+        assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2
+        assert x.T.shape == (3, 2) and x.dtype == numpy.float64
+        return x.sum() + x.mean(axis=0).max() + x.reshape(6).dot(numpy.arange(6.0))
+    fd.check_grads(f, x, modes=("rev",))
+
+
+# -- errors ---------------------------------------------------------------------
+
+def test_grad_of_non_scalar_points_to_jacobian(rng):
+    with pytest.raises(TypeError, match=r"scalar output.*shape \(3,\).*jacobian.*elementwise_grad"):
+        fd.grad(np.sin)(rng.standard_normal(3))
+
+
+@pytest.mark.parametrize("bad, what", [
+    (2, "int"), (True, "bool"), (numpy.arange(3), "int64"), (1 + 2j, "complex"),
+    (numpy.ones(2, complex), "complex128"), ("s", "str"), (None, None),
+])
+def test_non_float_inputs_are_refused(bad, what):
+    if bad is None:  # None is an empty pytree: nothing to differentiate
+        assert fd.grad(lambda x: 1.0)(None) is None
+        return
+    with pytest.raises(TypeError, match=what):
+        fd.grad(lambda x: x)(bad)
+
+
+def test_argnum_out_of_range():
+    with pytest.raises(ValueError, match="argnum 2 is out of range.*2 positional arguments"):
+        fd.grad(lambda x, y: x * y, 2)(1.0, 2.0)
+    with pytest.raises(TypeError, match="argnum must be an int"):
+        fd.grad(lambda x: x, "0")(1.0)
+
+
+def test_vjp_cotangent_shape_mismatch(rng):
+    _, vjp_fun = fd.vjp(np.sin, rng.standard_normal(3))
+    with pytest.raises(ValueError, match=r"shape \(2,\).*shape \(3,\)"):
+        vjp_fun(numpy.ones(2))
+    with pytest.raises(ValueError, match="structure"):
+        vjp_fun((numpy.ones(3),))
+
+
+def test_float_conversion_of_traced_value_is_refused():
+    import math
+    with pytest.raises(TypeError, match="math.sin"):
+        fd.grad(lambda x: math.sin(x))(1.0)
+    with pytest.raises(TypeError, match="float"):
+        fd.grad(lambda x: float(x))(1.0)
+
+
+def test_numpy_function_without_rule_names_the_problem(rng):
+    with pytest.raises(TypeError, match="fastad.numpy function"):
+        fd.grad(lambda x: numpy.sum(numpy.cumsum(x)))(rng.standard_normal(3))
+
+
+def test_traced_array_is_immutable(rng):
+    def f(x):
+        x[0] = 1.0
+        return np.sum(x)
+    with pytest.raises(TypeError, match="immutable"):
+        fd.grad(f)(rng.standard_normal(3))
+
+
+def test_escaped_tracer_is_refused():
+    leaked = []
+
+    def f(x):
+        leaked.append(x)
+        return x * 2
+    fd.grad(f)(1.0)
+    with pytest.raises(fd.TracerError, match="escaped"):
+        leaked[0] * 3.0
+    with pytest.raises(fd.TracerError, match="two different differentiation calls"):
+        fd.grad(lambda y: y * leaked[0])(2.0)
+
+
+def test_exception_inside_function_leaves_nothing_active():
+    def boom(x):
+        x * 2
+        raise KeyError("inside")
+    with pytest.raises(KeyError):
+        fd.grad(boom)(1.0)
+    assert fd.grad(lambda x: x * x)(3.0) == 6.0
+
+
+def test_nan_and_inf_propagate_per_ieee():
+    assert numpy.isnan(fd.grad(np.sqrt)(-1.0))
+    assert fd.grad(np.log)(0.0) == numpy.inf
+    value, g = fd.value_and_grad(lambda x: x / 0.0)(1.0)
+    assert value == numpy.inf and g == numpy.inf
+
+
+# -- memory and threads ----------------------------------------------------------
+
+def test_tape_is_freed_after_grad():
+    refs = []
+
+    def f(x):
+        refs.append(weakref.ref(x.tape))
+        return x * x
+    fd.grad(f)(2.0)
+    gc.collect()
+    assert refs[0]() is None
+
+
+def test_tape_freed_without_the_collector():
+    """No reference cycles: the tape goes when its last reference goes."""
+    refs = []
+
+    def f(x):
+        refs.append(weakref.ref(x.tape))
+        return np.sum(np.tanh(x) @ numpy.ones((3, 2)))
+    gc.disable()
+    try:
+        fd.grad(f)(numpy.ones((2, 3)))
+        assert refs[0]() is None
+    finally:
+        gc.enable()
+
+
+def test_two_threads_differentiate_different_functions():
+    errors = []
+
+    def worker(fun, x, expected):
+        try:
+            for _ in range(300):
+                g = fd.grad(fun)(x)
+                if not numpy.allclose(g, expected, rtol=1e-12):
+                    errors.append(g)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def chain(x):
+        for _ in range(200):
+            x = np.sin(x) * 1.01
+        return x
+    x0 = 0.3
+    expected_chain = fd.grad(chain)(x0)
+    arr = numpy.linspace(0.1, 1.0, 50)
+    threads = [threading.Thread(target=worker, args=(chain, x0, expected_chain)),
+               threading.Thread(target=worker, args=(lambda a: np.sum(np.exp(a) * a), arr,
+                                                    numpy.exp(arr) * (1 + arr)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+@pytest.mark.parametrize("constant", [1.5, 2, numpy.float64(1.5), numpy.int64(2), numpy.float32(1.5),
+                                      True], ids=lambda c: type(c).__name__)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow"])
+def test_scalar_operator_with_every_constant_type(op, constant):
+    import operator
+    fun = getattr(operator, op)
+    x = 1.25
+    for reflected in (False, True):
+        f = (lambda t: fun(constant, t)) if reflected else (lambda t: fun(t, constant))
+        value, g = fd.value_and_grad(f)(x)
+        assert value == pytest.approx(fun(float(constant), x) if reflected else fun(x, float(constant)),
+                                      rel=1e-15)
+        numpy.testing.assert_allclose(g, fd.numerical_grad(f, x), rtol=1e-8)
