@@ -2,6 +2,9 @@
 #include "fastad_tape.h"
 
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -256,4 +259,16 @@ int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
         }
     }
     return start - 1;
+}
+
+int fa_tune_malloc(void)
+{
+#ifdef __GLIBC__
+    /* Blocks under 32 MiB come from the heap (glibc's own upper bound for
+     * its adaptive threshold), and up to 128 MiB of free heap is kept. */
+    return mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) &&
+           mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
+#else
+    return 0;
+#endif
 }

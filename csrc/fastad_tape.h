@@ -110,6 +110,13 @@ double fa_eval_binary(int opcode, double x, double y);
 int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
                    int64_t end);
 
+/* Keep freed large blocks for reuse instead of returning them to the system
+ * (glibc only; no-op elsewhere).  A gradient allocates many temporaries of
+ * the same sizes call after call; with glibc's defaults each is a fresh
+ * mmap and every page of it faults again, which costs more than the
+ * arithmetic.  Returns 1 when applied. */
+int fa_tune_malloc(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,6 +35,7 @@ cdef extern from "fastad_tape.h":
     int64_t fa_push_constant(fa_tape *tape, double c) nogil
     double fa_eval_unary(int opcode, double x) nogil
     double fa_eval_binary(int opcode, double x, double y) nogil
+    int fa_tune_malloc()
     int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
                        int64_t end) nogil
 
@@ -65,7 +66,7 @@ cdef class Ext:
     cdef public object adjoint
     cdef bint adjoint_owned
     cdef add_adjoint(self, object cotangent)
-    cdef add_adjoint_at(self, object index, double g)
+    cdef add_adjoint_at(self, object index, object g)
 
 
 cdef class Scalar:

@@ -14,7 +14,14 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
 
+import os
+
 import numpy as np
+
+#: whether the glibc malloc tuning of fa_tune_malloc is in force (set the
+#: environment variable FASTAD_MALLOC_TUNING=0 before import to keep glibc's
+#: defaults)
+MALLOC_TUNED = bool(fa_tune_malloc()) if os.environ.get("FASTAD_MALLOC_TUNING", "1") != "0" else False
 
 # The fastad.numpy module; bound by fastad/__init__.py once it is imported
 # (the traced types delegate their array methods and operators to it).
@@ -175,7 +182,7 @@ cdef class Tape:
             return np.zeros(ext.shape, ext.dtype)
         if ext.adjoint_owned:
             return ext.adjoint
-        return np.array(ext.adjoint, dtype=ext.dtype)
+        return _materialize(ext.adjoint, ext.shape, ext.dtype)
 
     cdef _sweep(self, double *adjoint, int64_t start, int64_t end):
         cdef int64_t i = end - 1
@@ -203,10 +210,14 @@ cdef class Tape:
         cdef object kwargs = ext.kwargs
         cdef Ext parent_ext
         cdef Py_ssize_t position
-        if prim is _getitem_primitive and ext.scalar_out:
+        if prim is _getitem_primitive:
+            # scatter-add straight into the array's adjoint: no zero array per
+            # indexing operation, and a Python loop over x[i] stays linear
             parent_ext = self._ext_of(ext.parents[0][1])
             parent_ext.add_adjoint_at(ext.args[1], g)
             return
+        if not ext.scalar_out and not prim.elementwise and (<object>g).shape != ext.shape:
+            g = np.ascontiguousarray(np.broadcast_to(g, ext.shape))
         for position, parent in ext.parents:
             if position < len(prim.vjps):
                 rule = prim.vjps[position]
@@ -241,6 +252,9 @@ cdef class Ext:
         return "Ext(%s, shape=%s, dtype=%s)" % (name, self.shape, self.dtype)
 
     cdef add_adjoint(self, object cotangent):
+        """Accumulate a cotangent.  The adjoint may be held unexpanded (any
+        shape broadcasting to the node's); `adjoint_owned` marks a
+        full-shape array of ours that can be added to in place."""
         cotangent = unbroadcast(cotangent, self.shape, self.dtype)
         if self.adjoint is None:
             self.adjoint = cotangent
@@ -248,20 +262,20 @@ cdef class Ext:
         elif self.adjoint_owned:
             np.add(self.adjoint, cotangent, out=self.adjoint)
         else:
-            # The first cotangent may be shared with another node: copy once,
-            # then accumulate in place.
-            total = np.array(self.adjoint, dtype=self.dtype)
+            # The first cotangent may be shared with another node: add into
+            # a new array once, then accumulate in place.
+            total = _materialize(self.adjoint, self.shape, self.dtype)
             np.add(total, cotangent, out=total)
             self.adjoint = total
             self.adjoint_owned = True
 
-    cdef add_adjoint_at(self, object index, double g):
-        """Add `g` to one element of this array node's adjoint."""
+    cdef add_adjoint_at(self, object index, object g):
+        """Add `g` into the adjoint at `index` (the reverse of x[index])."""
         if self.adjoint is None:
             self.adjoint = np.zeros(self.shape, self.dtype)
             self.adjoint_owned = True
         elif not self.adjoint_owned:
-            self.adjoint = np.array(self.adjoint, dtype=self.dtype)
+            self.adjoint = _materialize(self.adjoint, self.shape, self.dtype)
             self.adjoint_owned = True
         if _is_basic_index(index):
             self.adjoint[index] += g
@@ -270,29 +284,36 @@ cdef class Ext:
 
 
 cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
-    """Sum `cotangent` over the axes that broadcasting added or stretched so
-    that it takes `shape`, and cast it to `dtype` (broadcasting forward is a
-    sum backward)."""
+    """Sum `cotangent` over the axes that broadcasting added or stretched,
+    so that it broadcasts to `shape` (broadcasting forward is a sum
+    backward), and cast it to `dtype`.  Axes where the cotangent is already
+    smaller (length 1, or missing in front) are left unexpanded: the caller
+    materializes the full shape only when it must."""
     cdef object c = cotangent
     if type(c) is not np.ndarray:
         c = np.asarray(c)
     cdef tuple cshape = c.shape
-    cdef Py_ssize_t extra, k
+    cdef Py_ssize_t extra, k, n = len(shape)
     if cshape != shape:
-        extra = len(cshape) - len(shape)
+        extra = len(cshape) - n
         if extra > 0:
             c = c.sum(axis=tuple(range(extra)))
             cshape = c.shape
-        if len(cshape) == len(shape):
-            axes = tuple([k for k in range(len(shape))
-                          if shape[k] == 1 and cshape[k] != 1])
-            if axes:
-                c = c.sum(axis=axes, keepdims=True)
-        if c.shape != shape:
-            c = np.broadcast_to(c, shape)
+        extra = n - len(cshape)  # missing leading axes broadcast freely
+        axes = tuple([k for k in range(len(cshape))
+                      if shape[k + extra] == 1 and cshape[k] != 1])
+        if axes:
+            c = c.sum(axis=axes, keepdims=True)
     if c.dtype != dtype:
         c = c.astype(dtype)
     return c
+
+
+cdef object _materialize(object adjoint, tuple shape, object dtype):
+    """A fresh array of `shape` and `dtype` holding `adjoint` broadcast."""
+    out = np.empty(shape, dtype)
+    out[...] = adjoint
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -308,7 +329,11 @@ cdef class Primitive:
 
     Functions of any number of arrays (concatenate, stack) give `variadic`
     rules instead, `rule(position, g, ans, *args, **kwargs)`, used for every
-    argument from `len(vjps)` on."""
+    argument from `len(vjps)` on.
+
+    `elementwise` rules accept a cotangent of any shape that broadcasts to
+    the output's (the numeric sweep keeps cotangents such as the one a sum
+    sends back unbroadcast, and expands them only for other rules)."""
 
     cdef readonly str name
     cdef readonly object fun
@@ -317,10 +342,12 @@ cdef class Primitive:
     cdef public object vjp_variadic
     cdef public object jvp_variadic
     cdef readonly int opcode
+    cdef readonly bint elementwise
 
     def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,
-                 jvp_variadic=None, opcode=-1):
+                 jvp_variadic=None, opcode=-1, elementwise=False):
         self.name = name
+        self.elementwise = elementwise
         self.fun = fun
         self.vjps = tuple(vjps) if vjps is not None else None
         self.jvps = tuple(jvps) if jvps is not None else None

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _tape
 from . import defprim
 
+_TRACED = (_tape.Scalar, _tape.Array)
 LN2 = 0.6931471805599453
 LN10 = 2.302585092994046
 
@@ -32,7 +33,8 @@ abs = absolute
 def unary(name, fun, rule, opcode=None):
     """A unary elementwise primitive whose JVP is its VJP rule (both are
     multiplication by the same elementwise derivative)."""
-    return defprim(name, fun, vjps=[rule], jvps=[rule], scalar_opcode=opcode or name)
+    return defprim(name, fun, vjps=[rule], jvps=[rule], scalar_opcode=opcode or name,
+                   elementwise=True)
 
 
 unary("negative", np.negative, lambda g, ans, x: -g, "neg")
@@ -64,22 +66,26 @@ unary("arccosh", np.arccosh, lambda g, ans, x: g / sqrt((x - 1.0) * (x + 1.0)))
 unary("arctanh", np.arctanh, lambda g, ans, x: g / ((1.0 - x) * (1.0 + x)))
 
 
-def _pow_dx(x, y):
-    """d(x ** y)/dx, zero where y == 0 (constant in x) instead of 0 * inf."""
+def _pow_vjp_x(g, ans, x, y):
+    """g * d(x ** y)/dx.  A constant exponent folds into the scalar factor
+    first (one pass over x for y = 2); the derivative is zero where y == 0
+    (constant in x) rather than 0 * inf."""
     if isinstance(y, (int, float)):
-        return 0.0 if y == 0 else y * power(x, y - 1.0)
-    return _tape_where(y == 0, 0.0, y * power(x, y - 1.0))
+        if y == 2.0:
+            return (g * 2.0) * x
+        if y == 1.0:
+            return g
+        if y == 0.0:
+            return g * 0.0
+        return (g * y) * power(x, y - 1.0)
+    return g * where(y == 0, 0.0, y * power(x, y - 1.0))
 
 
-def _pow_dy(ans, x, y):
-    """d(x ** y)/dy = log(x) x**y, zero where x == 0 (0 ** y is constant)."""
+def _pow_vjp_y(g, ans, x, y):
+    """g * d(x ** y)/dy = g log(x) x**y, zero where x == 0 (0 ** y constant)."""
     if isinstance(x, (int, float)):
-        return 0.0 if x == 0 else ans * np.log(x)
-    return _tape_where(x == 0, 0.0, ans * log(x))
-
-
-def _tape_where(condition, x, y):
-    return where(condition, x, y)
+        return g * (0.0 if x == 0 else ans * np.log(x))
+    return g * where(x == 0, 0.0, ans * log(x))
 
 
 def _balanced(x, ans, y):
@@ -88,42 +94,55 @@ def _balanced(x, ans, y):
     return (x == ans) / (1.0 + (x == y))
 
 
+def _extremum_vjp(g, ans, x, y):
+    """g routed to x where x is the result of maximum/minimum(x, y)."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and not isinstance(y, _TRACED):
+        # numeric path (relu and the like): one comparison, ties only if any
+        chosen = x == ans
+        ties = x == y
+        if ties.any():
+            return g * (chosen / (1.0 + ties))
+        return g * chosen
+    return g * _balanced(x, ans, y)
+
+
+def _extremum_vjp_y(g, ans, x, y):
+    return _extremum_vjp(g, ans, y, x)
+
+
 defprim("add", np.add,
         vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: g],
-        jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: t], scalar_opcode="add")
+        jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: t], scalar_opcode="add", elementwise=True)
 defprim("subtract", np.subtract,
         vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: -g],
-        jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t], scalar_opcode="subtract")
+        jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t], scalar_opcode="subtract", elementwise=True)
 defprim("multiply", np.multiply,
         vjps=[lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x],
-        jvps=[lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t], scalar_opcode="multiply")
+        jvps=[lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t], scalar_opcode="multiply", elementwise=True)
 defprim("true_divide", np.true_divide,
         vjps=[lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y],
         jvps=[lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y],
-        scalar_opcode="true_divide")
+        scalar_opcode="true_divide", elementwise=True)
 defprim("power", np.power,
-        vjps=[lambda g, ans, x, y: g * _pow_dx(x, y), lambda g, ans, x, y: g * _pow_dy(ans, x, y)],
-        jvps=[lambda t, ans, x, y: t * _pow_dx(x, y), lambda t, ans, x, y: t * _pow_dy(ans, x, y)],
-        scalar_opcode="power")
+        vjps=[_pow_vjp_x, _pow_vjp_y], jvps=[_pow_vjp_x, _pow_vjp_y],
+        scalar_opcode="power", elementwise=True)
 defprim("maximum", np.maximum,
-        vjps=[lambda g, ans, x, y: g * _balanced(x, ans, y),
-              lambda g, ans, x, y: g * _balanced(y, ans, x)],
+        vjps=[_extremum_vjp, _extremum_vjp_y],
         jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
-              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="maximum")
+              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="maximum", elementwise=True)
 defprim("minimum", np.minimum,
-        vjps=[lambda g, ans, x, y: g * _balanced(x, ans, y),
-              lambda g, ans, x, y: g * _balanced(y, ans, x)],
+        vjps=[_extremum_vjp, _extremum_vjp_y],
         jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
-              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="minimum")
+              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="minimum", elementwise=True)
 defprim("arctan2", np.arctan2,
         vjps=[lambda g, ans, x, y: g * y / (x * x + y * y),
               lambda g, ans, x, y: -g * x / (x * x + y * y)],
         jvps=[lambda t, ans, x, y: t * y / (x * x + y * y),
-              lambda t, ans, x, y: -t * x / (x * x + y * y)], scalar_opcode="arctan2")
+              lambda t, ans, x, y: -t * x / (x * x + y * y)], scalar_opcode="arctan2", elementwise=True)
 defprim("hypot", np.hypot,
         vjps=[lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans],
         jvps=[lambda t, ans, x, y: t * x / ans, lambda t, ans, x, y: t * y / ans],
-        scalar_opcode="hypot")
+        scalar_opcode="hypot", elementwise=True)
 
 # Comparisons and logical functions: piecewise constant, no derivative.
 less = defprim("less", np.less)
@@ -152,12 +171,13 @@ def _where_vjp_y(g, ans, condition, x, y):
 
 
 where = defprim("where", np.where, vjps=[None, _where_vjp_x, _where_vjp_y],
-                jvps=[None, _where_vjp_x, _where_vjp_y])
+                jvps=[None, _where_vjp_x, _where_vjp_y], elementwise=True)
 
 # mod: x - floor(x / y) * y, differentiable away from its jumps
 mod = defprim("mod", np.mod,
               vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: -g * floor(true_divide(x, y))],
-              jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t * floor(true_divide(x, y))])
+              jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t * floor(true_divide(x, y))],
+              elementwise=True)
 remainder = mod
 
 
@@ -175,4 +195,3 @@ def clip(a, a_min=None, a_max=None):
     return out
 
 
-_TRACED = (_tape.Scalar, _tape.Array)

@@ -41,8 +41,17 @@ def _count(x, axis):
     return n
 
 
+def _spread(g, x, axis, keepdims):
+    """A reduction's cotangent spread back over x.  Numerically it stays
+    unexpanded (the sweep broadcasts it lazily); traced, it is expanded."""
+    g = _expand(g, x, axis, keepdims)
+    if type(g) is _tape.Array or type(g) is _tape.Scalar:
+        return broadcast_to(g, np.shape(x))
+    return g
+
+
 def _sum_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
-    return broadcast_to(_expand(g, x, axis, keepdims), np.shape(x))
+    return _spread(g, x, axis, keepdims)
 
 
 def _sum_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
@@ -61,7 +70,7 @@ def _mean_fun(x, axis=None, dtype=None, keepdims=False):
 
 
 def _mean_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
-    return broadcast_to(_expand(g, x, axis, keepdims), np.shape(x)) / float(_count(x, axis))
+    return _spread(g, x, axis, keepdims) / float(_count(x, axis))
 
 
 def _mean_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):

@@ -43,4 +43,4 @@ def _expit_fun(x):
 expit = defprim(
     "expit", _expit_fun,
     vjps=[lambda g, ans, x: g * (ans * (1.0 - ans))],
-    jvps=[lambda t, ans, x: t * (ans * (1.0 - ans))])
+    jvps=[lambda t, ans, x: t * (ans * (1.0 - ans))], elementwise=True)
