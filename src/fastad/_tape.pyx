@@ -103,6 +103,51 @@ cdef class Tape:
         """End recording: traced values of this tape can no longer compute."""
         self.active = False
 
+    def node(self, int64_t i):
+        """(opcode name, operands, primal) of node `i`: operands are node
+        indices, or ("const", value) for a constant operand; array and
+        generic nodes give their primitive's name and input nodes."""
+        if not 0 <= i < self.c.size:
+            raise IndexError("node %d is out of range for a tape of %d nodes" % (i, self.c.size))
+        cdef int op = self.c.opcode[i]
+        cdef Ext ext
+        if op == FA_EXT:
+            ext = <Ext>self.exts[self.c.operand0[i]]
+            name = ext.primitive.name if ext.primitive is not None else "input"
+            value = ext.value if not ext.scalar_out else self.c.primal[i]
+            return name, tuple(node for _, node in ext.parents), value
+        name = OPCODE_NAMES[op]
+        if op == FA_LEAF:
+            operands = ()
+        elif FA_ADDC <= op <= FA_RPOWC:
+            constant = ("const", self.c.constants[self.c.operand1[i]])
+            if op == FA_RSUBC or op == FA_RDIVC or op == FA_RPOWC:
+                operands = (constant, self.c.operand0[i])  # c - x, c / x, c ** x
+            else:
+                operands = (self.c.operand0[i], constant)
+        elif op >= FA_NEG:
+            operands = (self.c.operand0[i],)
+        else:
+            operands = (self.c.operand0[i], self.c.operand1[i])
+        return name, operands, self.c.primal[i]
+
+    def node_adjoints(self, output, cotangent=1.0):
+        """The adjoint of every scalar node for the cotangent of `output`
+        (a traced scalar of this tape), as a float64 array indexed by node:
+        the reverse evaluation trace."""
+        cdef int64_t size = self.c.size
+        cdef double *adjoint = <double *>calloc(size if size > 0 else 1, sizeof(double))
+        if adjoint == NULL:
+            raise MemoryError("no memory for the adjoints of %d tape nodes" % size)
+        try:
+            self._seed(adjoint, output, cotangent)
+            self._sweep(adjoint, 0, size)
+            return np.array(<double[:size]>adjoint) if size else np.zeros(0)
+        finally:
+            free(adjoint)
+            for ext in self.exts:
+                (<Ext>ext).adjoint = None
+
     def scalar_leaf(self, double value):
         """A new scalar input node."""
         cdef int64_t node = fa_push(&self.c, FA_LEAF, 0, 0, value)
@@ -910,6 +955,16 @@ def register_scalar_opcode(int opcode, Primitive primitive):
         _binary_primitives[opcode] = primitive
 
 
+OPCODE_NAMES = {
+    FA_LEAF: "input", FA_EXT: "ext", FA_LT: "lt", FA_LE: "le", FA_GT: "gt",
+    FA_GE: "ge", FA_EQ: "eq", FA_NE: "ne", FA_ADD: "add", FA_SUB: "subtract",
+    FA_MUL: "multiply", FA_DIV: "true_divide", FA_POW: "power",
+    FA_MAXIMUM: "maximum", FA_MINIMUM: "minimum", FA_ATAN2: "arctan2",
+    FA_HYPOT: "hypot", FA_ADDC: "add", FA_RSUBC: "subtract", FA_MULC: "multiply",
+    FA_DIVC: "true_divide", FA_RDIVC: "true_divide", FA_POWC: "power",
+    FA_RPOWC: "power",
+}
+
 OPCODES = {
     "neg": FA_NEG, "abs": FA_ABS, "sign": FA_SIGN, "square": FA_SQUARE,
     "sqrt": FA_SQRT, "cbrt": FA_CBRT, "reciprocal": FA_RECIPROCAL,
@@ -922,6 +977,11 @@ OPCODES = {
     "true_divide": FA_DIV, "power": FA_POW, "maximum": FA_MAXIMUM,
     "minimum": FA_MINIMUM, "arctan2": FA_ATAN2, "hypot": FA_HYPOT,
 }
+
+
+for _name, _code in OPCODES.items():
+    if _code >= FA_NEG:
+        OPCODE_NAMES[_code] = _name
 
 
 cdef inline object _unary_fast(int opcode, object x):

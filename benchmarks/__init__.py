@@ -1,0 +1,1 @@
+"""fastad's benchmark suite: `python -m benchmarks [--quick]`."""

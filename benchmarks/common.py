@@ -1,0 +1,52 @@
+"""Helpers shared by the workloads: thread settings, peers, correctness."""
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+THREADS = int(os.environ.get("FASTAD_BENCH_THREADS", "1"))
+QUICK = os.environ.get("FASTAD_BENCH_QUICK", "0") == "1"
+
+
+def peer(name):
+    """Import a peer library, or skip this implementation with a note."""
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:  # ImportError, or a broken install
+        pytest.skip("%s is not installed (%s): pip install '.[bench]'" % (name, exc))
+    if name == "torch":
+        module.set_num_threads(THREADS)
+    return module
+
+
+def check(result, reference, rtol=1e-9, atol=1e-12, what="result"):
+    """Fail (and so never time) an implementation whose answer is wrong."""
+    flat_result = [np.asarray(r, np.float64) for r in _leaves(result)]
+    flat_reference = [np.asarray(r, np.float64) for r in _leaves(reference)]
+    if len(flat_result) != len(flat_reference):
+        pytest.fail("wrong %s: %d parts, expected %d" % (what, len(flat_result), len(flat_reference)))
+    for r, e in zip(flat_result, flat_reference):
+        if r.shape != e.shape or not np.allclose(r, e, rtol=rtol, atol=atol):
+            err = np.max(np.abs(r - e)) if r.shape == e.shape else "shape %s vs %s" % (r.shape, e.shape)
+            pytest.fail("wrong %s (max abs error %s): not timed" % (what, err))
+
+
+def _leaves(x):
+    if isinstance(x, (list, tuple)):
+        return [leaf for item in x for leaf in _leaves(item)]
+    if isinstance(x, dict):
+        return [leaf for k in x for leaf in _leaves(x[k])]
+    return [x]
+
+
+def run(benchmark, group, impl, role, fun, *args, rounds=None):
+    """Time `fun(*args)` under pytest-benchmark with the suite's metadata.
+
+    role: "subject" (fastad), "limit" (hand-written), "peer", or a
+    workload-specific role such as "function"."""
+    benchmark.group = group
+    benchmark.extra_info.update(impl=impl, role=role, threads=THREADS)
+    if rounds is None:
+        rounds = 3 if QUICK else 15
+    return benchmark.pedantic(fun, args=args, rounds=rounds, iterations=1, warmup_rounds=1)

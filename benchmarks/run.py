@@ -1,0 +1,257 @@
+"""Run the benchmark suite and write its report.
+
+    python -m benchmarks            # full run, updates README's table
+    python -m benchmarks --quick    # CI smoke run: few rounds, under 2 minutes
+
+Writes benchmarks/results/latest.json (every measurement, the machine, the
+library versions and thread settings), latest.md (tables of medians and of
+ratios to fastad and to the hand-written limit, plus the targets) and
+ratios.png (log-scale bar chart; needs matplotlib).
+"""
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+README = os.path.join(ROOT, "README.md")
+MARK_START, MARK_END = "<!-- benchmark-table:start -->", "<!-- benchmark-table:end -->"
+PEERS = ["numpy", "scipy", "autograd", "torch", "jax", "jaxlib", "numba", "Cython"]
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def versions():
+    out = {}
+    for name in ["fastad"] + PEERS:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def run_pytest(quick, threads, select):
+    env = dict(os.environ)
+    env.update({"FASTAD_BENCH_THREADS": str(threads), "FASTAD_BENCH_QUICK": "1" if quick else "0"})
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.json")
+        cmd = [sys.executable, "-m", "pytest", HERE, "-p", "no:cacheprovider", "-q",
+               "--benchmark-enable", "--benchmark-json", out, "-o", "addopts=",
+               "--benchmark-columns=median,min,max"]
+        if select:
+            cmd += ["-k", select]
+        code = subprocess.call(cmd, cwd=ROOT, env=env)
+        if not os.path.exists(out):
+            raise SystemExit("the benchmark run produced no results (pytest exit %d)" % code)
+        with open(out) as f:
+            return code, json.load(f)
+
+
+def collect(raw):
+    groups = {}
+    for b in raw["benchmarks"]:
+        info = b.get("extra_info", {})
+        stats = b["stats"]
+        groups.setdefault(b["group"], []).append({
+            "impl": info.get("impl", b["name"]), "role": info.get("role", "peer"),
+            "median": stats["median"], "min": stats["min"], "max": stats["max"],
+            "rounds": stats["rounds"], "extra": {k: v for k, v in info.items()
+                                                 if k not in ("impl", "role")}})
+    for rows in groups.values():
+        subject = next((r["median"] for r in rows if r["role"] == "subject"), None)
+        limit = next((r["median"] for r in rows if r["role"] == "limit"), None)
+        for r in rows:
+            r["vs_fastad"] = r["median"] / subject if subject else None
+            r["vs_limit"] = r["median"] / limit if limit else None
+        rows.sort(key=lambda r: r["median"])
+    return dict(sorted(groups.items()))
+
+
+def _find(groups, prefix, impl):
+    for name, rows in groups.items():
+        if name.startswith(prefix):
+            for r in rows:
+                if r["impl"] == impl:
+                    return r
+    return None
+
+
+def targets(groups):
+    """The figures the issues set, measured in this run."""
+    out = []
+
+    def add(label, value, bound, better="lower", unit="x"):
+        if value is not None:
+            met = value <= bound if better == "lower" else value >= bound
+            out.append({"figure": label, "value": value, "target": bound,
+                        "better": better, "unit": unit, "met": met})
+
+    f1 = _find(groups, "W1", "fastad")
+    if f1:
+        ops = f1["extra"].get("ops") or 10_000
+        add("W1 record+backward, ns per scalar op", f1["median"] / ops * 1e9, 120, unit="ns")
+        plain = _find(groups, "W1", "python floats (function only)")
+        if plain:
+            add("W1 fastad / plain floats", f1["median"] / plain["median"], 2.0)
+        for impl, bound in (("pytorch", 50), ("autograd", 300)):
+            peer_row = _find(groups, "W1", impl)
+            if peer_row:
+                add("W1 %s / fastad" % impl, peer_row["median"] / f1["median"], bound, "higher")
+    f3 = _find(groups, "W3", "fastad")
+    if f3:
+        fun = _find(groups, "W3", "numpy function (rosen)")
+        der = _find(groups, "W3", "scipy rosen_der (hand-written)")
+        if fun:
+            add("W3 gradient / function", f3["median"] / fun["median"], 3.0)
+        if der:
+            add("W3 fastad / rosen_der", f3["median"] / der["median"], 1.2)
+    for dtype in ("float64", "float32"):
+        f4 = next((r for name, rows in groups.items() if name.startswith("W4") and dtype in name
+                   for r in rows if r["role"] == "subject"), None)
+        if f4:
+            add("W4 %s fastad / NumPy by hand" % dtype, f4["vs_limit"], 1.15)
+    f7 = _find(groups, "W7", "fastad")
+    if f7 and "tape_bytes_per_op" in f7["extra"]:
+        add("W7 tape bytes per scalar op", f7["extra"]["tape_bytes_per_op"], 40, unit="B")
+        add("W7 RSS growth over repeated grad calls, %", 100 * f7["extra"]["rss_growth"], 1.0, unit="%")
+    return out
+
+
+def _time(seconds):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return "%.3g %s" % (seconds / scale, unit)
+    return "%.3g ns" % (seconds / 1e-9)
+
+
+def _ratio(x):
+    return "—" if x is None else ("%.3g" % x)
+
+
+def markdown(report):
+    m, v = report["machine"], report["versions"]
+    lines = ["Measured %s on %s (%s cores), Python %s, %d thread(s) for every library%s."
+             % (report["date"], m["cpu"], m["cores"], m["python"], report["threads"],
+                " — quick run (few rounds)" if report["quick"] else ""),
+             "Versions: " + ", ".join("%s %s" % (k, val) for k, val in v.items() if val) + ".",
+             "Reproduce: `pip install \".[bench]\" && python -m benchmarks`.", ""]
+    if report["targets"]:
+        lines += ["| target | measured | bound | met |", "|---|---|---|---|"]
+        for t in report["targets"]:
+            sign = "≤" if t["better"] == "lower" else "≥"
+            lines.append("| %s | %.3g %s | %s %g %s | %s |" % (
+                t["figure"], t["value"], t["unit"], sign, t["target"], t["unit"],
+                "yes" if t["met"] else "**no**"))
+        lines.append("")
+    for name, rows in report["groups"].items():
+        lines += ["**%s**" % name, "",
+                  "| implementation | median | min | max | / fastad | / limit |",
+                  "|---|---|---|---|---|---|"]
+        for r in rows:
+            impl = "**%s**" % r["impl"] if r["role"] == "subject" else r["impl"]
+            if r["role"] == "limit":
+                impl += " (limit)"
+            lines.append("| %s | %s | %s | %s | %s | %s |" % (
+                impl, _time(r["median"]), _time(r["min"]), _time(r["max"]),
+                _ratio(r["vs_fastad"]), _ratio(r["vs_limit"])))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(report, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart (pip install '.[bench]')")
+        return False
+    groups = [(name, rows) for name, rows in report["groups"].items()
+              if any(r["vs_fastad"] for r in rows)]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 1.1 + 0.45 * sum(len(r) for _, r in groups)),
+                             squeeze=False)
+    for ax, (name, rows) in zip(axes[:, 0], groups):
+        labels = [r["impl"] for r in rows]
+        values = [r["vs_fastad"] for r in rows]
+        colors = ["tab:red" if r["role"] == "subject" else
+                  "tab:green" if r["role"] in ("limit", "function") else "tab:blue" for r in rows]
+        ax.barh(labels, values, color=colors)
+        ax.set_xscale("log")
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=8)
+        for i, value in enumerate(values):
+            ax.text(value, i, " %.3gx" % value, va="center", fontsize=7)
+    axes[-1, 0].set_xlabel("time relative to fastad (log scale; lower is faster)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def update_readme(text):
+    if not os.path.exists(README):
+        return False
+    with open(README) as f:
+        content = f.read()
+    if MARK_START not in content or MARK_END not in content:
+        return False
+    head, rest = content.split(MARK_START, 1)
+    _, tail = rest.split(MARK_END, 1)
+    with open(README, "w") as f:
+        f.write(head + MARK_START + "\n" + text + "\n" + MARK_END + tail)
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few rounds, CI smoke run")
+    parser.add_argument("--threads", type=int, default=1, help="threads for every library")
+    parser.add_argument("-k", dest="select", help="pytest -k expression to run a subset")
+    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    args = parser.parse_args(argv)
+
+    code, raw = run_pytest(args.quick, args.threads, args.select)
+    report = {"date": datetime.datetime.now().strftime("%Y-%m-%d"), "quick": args.quick,
+              "threads": args.threads, "machine": machine(), "versions": versions()}
+    report["groups"] = collect(raw)
+    report["targets"] = targets(report["groups"])
+    os.makedirs(RESULTS, exist_ok=True)
+    suffix = "-quick" if args.quick else ""
+    with open(os.path.join(RESULTS, "latest%s.json" % suffix), "w") as f:
+        json.dump(report, f, indent=1)
+    text = markdown(report)
+    with open(os.path.join(RESULTS, "latest%s.md" % suffix), "w") as f:
+        f.write(text + "\n")
+    chart(report, os.path.join(RESULTS, "ratios%s.png" % suffix))
+    print(text)
+    if not args.quick and not args.select and not args.no_readme and update_readme(text):
+        print("README.md table updated")
+    if code not in (0, 5):
+        raise SystemExit("some benchmarks failed (pytest exit %d): see above" % code)
+
+
+if __name__ == "__main__":
+    main()
