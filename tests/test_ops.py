@@ -10,6 +10,16 @@ import fastad.numpy as fnp
 import fastad.scipy.special as fsp
 from fastad.ops import REGISTRY
 
+@pytest.fixture(autouse=True)
+def drop_every_residual():
+    """Every rule here runs with the tape keeping only what its `saves`
+    declares, whatever the array size (by default only large arrays are
+    dropped), so a wrong declaration fails these tests."""
+    previous = fd._tape.set_residual_threshold(0)
+    yield
+    fd._tape.set_residual_threshold(previous)
+
+
 # -- domains: where each op is smooth ----------------------------------------
 
 DOMAINS = {

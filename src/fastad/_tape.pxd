@@ -44,8 +44,9 @@ cdef class Tape:
     cdef fa_tape c
     cdef readonly list exts
     cdef readonly bint active
+    cdef public bint keep_all
     cdef object __weakref__
-    cdef object _push_ext(self, Ext ext)
+    cdef object _push_ext(self, Ext ext, object value)
     cdef Ext _ext_of(self, int64_t node)
     cdef _seed(self, double *adjoint, object output, object cotangent)
     cdef object _read_adjoint(self, double *adjoint, object x)

@@ -87,6 +87,7 @@ cdef class Tape:
         fa_tape_init(&self.c)
         self.exts = []
         self.active = True
+        self.keep_all = False
 
     def __dealloc__(self):
         fa_tape_free(&self.c)
@@ -166,11 +167,13 @@ cdef class Tape:
         ext.scalar_out = False
         ext.shape = value.shape
         ext.dtype = value.dtype
-        return self._push_ext(ext)
+        return self._push_ext(ext, value)
 
-    cdef object _push_ext(self, Ext ext):
+    cdef object _push_ext(self, Ext ext, object value):
+        """Append `ext` and return the traced value of its output `value`
+        (the Ext may keep only a stand-in of it)."""
         cdef int64_t index = len(self.exts)
-        cdef double primal = PyFloat_AS_DOUBLE(ext.value) if ext.scalar_out else 0.0
+        cdef double primal = PyFloat_AS_DOUBLE(value) if ext.scalar_out else 0.0
         cdef int64_t node = fa_push(&self.c, FA_EXT, <int>index, 0, primal)
         if node < 0:
             raise _tape_full_error()
@@ -180,7 +183,7 @@ cdef class Tape:
         cdef Array out = Array.__new__(Array)
         out.tape = self
         out.node = node
-        out.value = ext.value
+        out.value = value
         return out
 
     cdef Ext _ext_of(self, int64_t node):
@@ -378,7 +381,13 @@ cdef class Primitive:
 
     `elementwise` rules accept a cotangent of any shape that broadcasts to
     the output's (the numeric sweep keeps cotangents such as the one a sum
-    sends back unbroadcast, and expands them only for other rules)."""
+    sends back unbroadcast, and expands them only for other rules).
+
+    `saves[k]` lists what the VJP rule of argument k reads: argument indices,
+    and -1 for the output.  The tape keeps only what the traced arguments'
+    rules read; a large float array nobody reads is replaced by a
+    zero-memory stand-in of the same shape and dtype, so intermediates die
+    as soon as the user's code drops them (None: keep everything)."""
 
     cdef readonly str name
     cdef readonly object fun
@@ -388,11 +397,13 @@ cdef class Primitive:
     cdef public object jvp_variadic
     cdef readonly int opcode
     cdef readonly bint elementwise
+    cdef readonly tuple saves
 
     def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,
-                 jvp_variadic=None, opcode=-1, elementwise=False):
+                 jvp_variadic=None, opcode=-1, elementwise=False, saves=None):
         self.name = name
         self.elementwise = elementwise
+        self.saves = tuple(frozenset(s) for s in saves) if saves is not None else None
         self.fun = fun
         self.vjps = tuple(vjps) if vjps is not None else None
         self.jvps = tuple(jvps) if jvps is not None else None
@@ -495,17 +506,64 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
     else:
         return value
     ext.primitive = prim
-    ext.args = tuple(raw)
     ext.kwargs = kwargs if kwargs else None
     ext.parents = tuple(parents)
-    ext.value = value
+    if prim.saves is not None and not tape.keep_all:
+        ext.args, ext.value = _residuals(prim, raw, value, parents)
+    else:
+        ext.args = tuple(raw)
+        ext.value = value
     if ext.scalar_out:
         ext.shape = ()
         ext.dtype = np.dtype(np.float64)
     else:
         ext.shape = value.shape
         ext.dtype = value.dtype
-    return tape._push_ext(ext)
+    return tape._push_ext(ext, value)
+
+
+#: float arrays at least this large that no rule reads are not kept on the tape
+cdef Py_ssize_t _RESIDUAL_MIN_BYTES = 1 << 16
+
+
+def set_residual_threshold(Py_ssize_t nbytes):
+    """Keep unread float arrays on the tape only below `nbytes` (tests set 0
+    to exercise every rule's `saves`); returns the previous threshold."""
+    global _RESIDUAL_MIN_BYTES
+    previous = _RESIDUAL_MIN_BYTES
+    _RESIDUAL_MIN_BYTES = nbytes
+    return previous
+
+
+cdef object _stand_in(object array):
+    """A zero-memory array with the shape and dtype of `array` (every element
+    aliases one zero), for rules that read only shapes."""
+    return np.ndarray(array.shape, dtype=array.dtype,
+                      buffer=np.zeros(1, dtype=array.dtype),
+                      strides=(0,) * array.ndim)
+
+
+cdef tuple _residuals(Primitive prim, list raw, object value, list parents):
+    """(args, value) to keep for the reverse sweep: what the rules of the
+    traced arguments read, with large unread float arrays stood in for."""
+    cdef frozenset needed = frozenset()
+    cdef Py_ssize_t i, n_saves = len(prim.saves)
+    for position, _ in parents:
+        if position >= n_saves:
+            return tuple(raw), value
+        needed = needed | <frozenset>prim.saves[position]
+    cdef list args = raw
+    for i in range(len(raw)):
+        a = raw[i]
+        if (i not in needed and type(a) is np.ndarray and (<object>a).nbytes >= _RESIDUAL_MIN_BYTES
+                and (<object>a).dtype.kind == "f"):
+            if args is raw:
+                args = list(raw)
+            args[i] = _stand_in(a)
+    if (-1 not in needed and type(value) is np.ndarray
+            and (<object>value).nbytes >= _RESIDUAL_MIN_BYTES):
+        value = _stand_in(value)
+    return tuple(args), value
 
 
 # --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ REGISTRY = {}
 
 
 def defprim(name, fun, vjps=None, jvps=None, *, vjp_variadic=None,
-            jvp_variadic=None, scalar_opcode=None, elementwise=False):
+            jvp_variadic=None, scalar_opcode=None, elementwise=False, saves=None):
     """Register the primitive `name` and return it.
 
     `vjps`/`jvps`: one rule per positional argument (None for an argument
@@ -26,12 +26,14 @@ def defprim(name, fun, vjps=None, jvps=None, *, vjp_variadic=None,
     traced scalar; the primitive then serves every other input.
     `elementwise`: the rules broadcast, so they accept a cotangent of any
     shape that broadcasts to the output (see Primitive).
+    `saves`: per argument, the argument indices (and -1 for the output) its
+    VJP rule reads, so that the tape keeps nothing else (see Primitive).
     """
     if name in REGISTRY:
         raise ValueError("primitive %r is registered twice" % name)
     opcode = _tape.OPCODES[scalar_opcode] if scalar_opcode else -1
     prim = _tape.Primitive(name, fun, vjps, jvps, vjp_variadic, jvp_variadic, opcode,
-                          elementwise)
+                          elementwise, saves)
     if scalar_opcode:
         _tape.register_scalar_opcode(opcode, prim)
     REGISTRY[name] = prim

@@ -30,40 +30,44 @@ divide = true_divide
 abs = absolute
 
 
-def unary(name, fun, rule, opcode=None):
+X, ANS, NOTHING = (0,), (-1,), ()
+
+
+def unary(name, fun, rule, reads, opcode=None):
     """A unary elementwise primitive whose JVP is its VJP rule (both are
-    multiplication by the same elementwise derivative)."""
+    multiplication by the same elementwise derivative); `reads` says whether
+    the rule reads the input (X) or the output (ANS)."""
     return defprim(name, fun, vjps=[rule], jvps=[rule], scalar_opcode=opcode or name,
-                   elementwise=True)
+                   elementwise=True, saves=[reads])
 
 
-unary("negative", np.negative, lambda g, ans, x: -g, "neg")
-unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), "abs")
+unary("negative", np.negative, lambda g, ans, x: -g, NOTHING, "neg")
+unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), X, "abs")
 defprim("sign", np.sign, scalar_opcode="sign")          # piecewise constant: no derivative
-unary("square", np.square, lambda g, ans, x: g * (2.0 * x))
-unary("sqrt", np.sqrt, lambda g, ans, x: g * (0.5 / ans))
-unary("cbrt", np.cbrt, lambda g, ans, x: g / (3.0 * ans * ans))
-unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans))
-unary("exp", np.exp, lambda g, ans, x: g * ans)
-unary("exp2", np.exp2, lambda g, ans, x: g * (ans * LN2))
-unary("expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0))
-unary("log", np.log, lambda g, ans, x: g / x)
-unary("log1p", np.log1p, lambda g, ans, x: g / (1.0 + x))
-unary("log2", np.log2, lambda g, ans, x: g / (x * LN2))
-unary("log10", np.log10, lambda g, ans, x: g / (x * LN10))
-unary("sin", np.sin, lambda g, ans, x: g * cos(x))
-unary("cos", np.cos, lambda g, ans, x: -g * sin(x))
-unary("tan", np.tan, lambda g, ans, x: g * (1.0 + ans * ans))
-unary("arcsin", np.arcsin, lambda g, ans, x: g / sqrt(1.0 - x * x))
-unary("arccos", np.arccos, lambda g, ans, x: -g / sqrt(1.0 - x * x))
-unary("arctan", np.arctan, lambda g, ans, x: g / (1.0 + x * x))
-unary("sinh", np.sinh, lambda g, ans, x: g * cosh(x))
-unary("cosh", np.cosh, lambda g, ans, x: g * sinh(x))
-unary("tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans))
-unary("arcsinh", np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1.0))
+unary("square", np.square, lambda g, ans, x: g * (2.0 * x), X)
+unary("sqrt", np.sqrt, lambda g, ans, x: g * (0.5 / ans), ANS)
+unary("cbrt", np.cbrt, lambda g, ans, x: g / (3.0 * ans * ans), ANS)
+unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans), ANS)
+unary("exp", np.exp, lambda g, ans, x: g * ans, ANS)
+unary("exp2", np.exp2, lambda g, ans, x: g * (ans * LN2), ANS)
+unary("expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0), ANS)
+unary("log", np.log, lambda g, ans, x: g / x, X)
+unary("log1p", np.log1p, lambda g, ans, x: g / (1.0 + x), X)
+unary("log2", np.log2, lambda g, ans, x: g / (x * LN2), X)
+unary("log10", np.log10, lambda g, ans, x: g / (x * LN10), X)
+unary("sin", np.sin, lambda g, ans, x: g * cos(x), X)
+unary("cos", np.cos, lambda g, ans, x: -g * sin(x), X)
+unary("tan", np.tan, lambda g, ans, x: g * (1.0 + ans * ans), ANS)
+unary("arcsin", np.arcsin, lambda g, ans, x: g / sqrt(1.0 - x * x), X)
+unary("arccos", np.arccos, lambda g, ans, x: -g / sqrt(1.0 - x * x), X)
+unary("arctan", np.arctan, lambda g, ans, x: g / (1.0 + x * x), X)
+unary("sinh", np.sinh, lambda g, ans, x: g * cosh(x), X)
+unary("cosh", np.cosh, lambda g, ans, x: g * sinh(x), X)
+unary("tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans), ANS)
+unary("arcsinh", np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1.0), X)
 # (x - 1)(x + 1) rather than x*x - 1: no cancellation near x = 1
-unary("arccosh", np.arccosh, lambda g, ans, x: g / sqrt((x - 1.0) * (x + 1.0)))
-unary("arctanh", np.arctanh, lambda g, ans, x: g / ((1.0 - x) * (1.0 + x)))
+unary("arccosh", np.arccosh, lambda g, ans, x: g / sqrt((x - 1.0) * (x + 1.0)), X)
+unary("arctanh", np.arctanh, lambda g, ans, x: g / ((1.0 - x) * (1.0 + x)), X)
 
 
 def _pow_vjp_x(g, ans, x, y):
@@ -110,36 +114,36 @@ def _extremum_vjp_y(g, ans, x, y):
     return _extremum_vjp(g, ans, y, x)
 
 
-defprim("add", np.add,
+defprim("add", np.add, saves=[NOTHING, NOTHING],
         vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: g],
         jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: t], scalar_opcode="add", elementwise=True)
-defprim("subtract", np.subtract,
+defprim("subtract", np.subtract, saves=[NOTHING, NOTHING],
         vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: -g],
         jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t], scalar_opcode="subtract", elementwise=True)
-defprim("multiply", np.multiply,
+defprim("multiply", np.multiply, saves=[(1,), (0,)],
         vjps=[lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x],
         jvps=[lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t], scalar_opcode="multiply", elementwise=True)
-defprim("true_divide", np.true_divide,
+defprim("true_divide", np.true_divide, saves=[(1,), (-1, 1)],
         vjps=[lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y],
         jvps=[lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y],
         scalar_opcode="true_divide", elementwise=True)
-defprim("power", np.power,
+defprim("power", np.power, saves=[(0, 1), (-1, 0)],
         vjps=[_pow_vjp_x, _pow_vjp_y], jvps=[_pow_vjp_x, _pow_vjp_y],
         scalar_opcode="power", elementwise=True)
-defprim("maximum", np.maximum,
+defprim("maximum", np.maximum, saves=[(-1, 0, 1), (-1, 0, 1)],
         vjps=[_extremum_vjp, _extremum_vjp_y],
         jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
               lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="maximum", elementwise=True)
-defprim("minimum", np.minimum,
+defprim("minimum", np.minimum, saves=[(-1, 0, 1), (-1, 0, 1)],
         vjps=[_extremum_vjp, _extremum_vjp_y],
         jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
               lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="minimum", elementwise=True)
-defprim("arctan2", np.arctan2,
+defprim("arctan2", np.arctan2, saves=[(0, 1), (0, 1)],
         vjps=[lambda g, ans, x, y: g * y / (x * x + y * y),
               lambda g, ans, x, y: -g * x / (x * x + y * y)],
         jvps=[lambda t, ans, x, y: t * y / (x * x + y * y),
               lambda t, ans, x, y: -t * x / (x * x + y * y)], scalar_opcode="arctan2", elementwise=True)
-defprim("hypot", np.hypot,
+defprim("hypot", np.hypot, saves=[(-1, 0), (-1, 1)],
         vjps=[lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans],
         jvps=[lambda t, ans, x, y: t * x / ans, lambda t, ans, x, y: t * y / ans],
         scalar_opcode="hypot", elementwise=True)
@@ -171,7 +175,8 @@ def _where_vjp_y(g, ans, condition, x, y):
 
 
 where = defprim("where", np.where, vjps=[None, _where_vjp_x, _where_vjp_y],
-                jvps=[None, _where_vjp_x, _where_vjp_y], elementwise=True)
+                jvps=[None, _where_vjp_x, _where_vjp_y], elementwise=True,
+                saves=[NOTHING, (0,), (0,)])
 
 # mod: x - floor(x / y) * y, differentiable away from its jumps
 mod = defprim("mod", np.mod,

@@ -46,7 +46,7 @@ def _tensordot_fun(a, b, axes=2):
 
 
 tensordot = defprim(
-    "tensordot", _tensordot_fun,
+    "tensordot", _tensordot_fun, saves=[(1,), (0,)],
     vjps=[lambda g, ans, a, b, axes=2: _tensordot_vjp_a(g, a, b, *_normalize_axes(axes, np.ndim(a), np.ndim(b))),
           lambda g, ans, a, b, axes=2: _tensordot_vjp_b(g, a, b, *_normalize_axes(axes, np.ndim(a), np.ndim(b)))],
     jvps=[lambda t, ans, a, b, axes=2: tensordot(t, b, axes),
@@ -88,7 +88,7 @@ def _dot_vjp_b(g, ans, a, b):
     return _tensordot_vjp_b(g, a, b, *_dot_axes(a, b))
 
 
-dot = defprim("dot", np.dot, vjps=[_dot_vjp_a, _dot_vjp_b],
+dot = defprim("dot", np.dot, saves=[(1,), (0,)], vjps=[_dot_vjp_a, _dot_vjp_b],
               jvps=[lambda t, ans, a, b: dot(t, b), lambda t, ans, a, b: dot(a, t)])
 
 
@@ -116,7 +116,7 @@ def _matmul_vjp_b(g, ans, a, b):
     return matmul(swapaxes(a, -1, -2), g)
 
 
-matmul = defprim("matmul", np.matmul, vjps=[_matmul_vjp_a, _matmul_vjp_b],
+matmul = defprim("matmul", np.matmul, saves=[(1,), (0,)], vjps=[_matmul_vjp_a, _matmul_vjp_b],
                  jvps=[lambda t, ans, a, b: matmul(t, b), lambda t, ans, a, b: matmul(a, t)])
 
 
@@ -125,7 +125,7 @@ def _outer_fun(a, b):
 
 
 outer = defprim(
-    "outer", _outer_fun,
+    "outer", _outer_fun, saves=[(1,), (0,)],
     vjps=[lambda g, ans, a, b: reshape(dot(g, ravel(b)), np.shape(a)),
           lambda g, ans, a, b: reshape(dot(ravel(a), g), np.shape(b))],
     jvps=[lambda t, ans, a, b: outer(t, b), lambda t, ans, a, b: outer(a, t)])
@@ -143,7 +143,7 @@ def _inner_vjp_b(g, ans, a, b):
     return _tensordot_vjp_b(g, a, b, [np.ndim(a) - 1], [np.ndim(b) - 1])
 
 
-inner = defprim("inner", np.inner, vjps=[_inner_vjp_a, _inner_vjp_b],
+inner = defprim("inner", np.inner, saves=[(1,), (0,)], vjps=[_inner_vjp_a, _inner_vjp_b],
                 jvps=[lambda t, ans, a, b: inner(t, b), lambda t, ans, a, b: inner(a, t)])
 
 vdot = defprim(

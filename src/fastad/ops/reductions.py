@@ -62,7 +62,7 @@ def _sum_fun(x, axis=None, dtype=None, keepdims=False):
     return np.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
-_sum = defprim("sum", _sum_fun, vjps=[_sum_vjp], jvps=[_sum_jvp])
+_sum = defprim("sum", _sum_fun, vjps=[_sum_vjp], jvps=[_sum_jvp], saves=[()])
 
 
 def _mean_fun(x, axis=None, dtype=None, keepdims=False):
@@ -77,7 +77,7 @@ def _mean_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
     return mean(t, axis=axis, keepdims=keepdims)
 
 
-_mean = defprim("mean", _mean_fun, vjps=[_mean_vjp], jvps=[_mean_jvp])
+_mean = defprim("mean", _mean_fun, vjps=[_mean_vjp], jvps=[_mean_jvp], saves=[()])
 
 
 def _prod_fun(x, axis=None, dtype=None, keepdims=False):

@@ -9,7 +9,8 @@ def _linear(name, fun, rule):
     """A linear primitive of one array argument: its JVP is the function
     itself applied to the tangent."""
     return defprim(name, fun, vjps=[rule],
-                   jvps=[lambda t, ans, x, *args, **kwargs: _PRIMS[name](t, *args, **kwargs)])
+                   jvps=[lambda t, ans, x, *args, **kwargs: _PRIMS[name](t, *args, **kwargs)],
+                   saves=[()])  # shapes only
 
 
 _PRIMS = {}
@@ -76,10 +77,11 @@ def _is_basic(index):
 
 getitem = defprim("getitem", _getitem_fun,
                   vjps=[lambda g, ans, x, index: untake(g, index, np.shape(x), _dtype(x)), None],
-                  jvps=[lambda t, ans, x, index: getitem(t, index), None])
+                  jvps=[lambda t, ans, x, index: getitem(t, index), None], saves=[()])
 untake = defprim("untake", _untake_fun,
                  vjps=[lambda g, ans, x, index, shape, dtype: getitem(g, index)],
-                 jvps=[lambda t, ans, x, index, shape, dtype: untake(t, index, shape, dtype)])
+                 jvps=[lambda t, ans, x, index, shape, dtype: untake(t, index, shape, dtype)],
+                 saves=[()])
 _tape.register_getitem(getitem)
 
 
