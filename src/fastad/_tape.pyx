@@ -104,6 +104,57 @@ cdef class Tape:
         """End recording: traced values of this tape can no longer compute."""
         self.active = False
 
+    def identity(self, object x):
+        """A fresh node equal to the traced scalar or array `x` of this tape,
+        with derivative 1 to it: how a nested operator gives its inputs their
+        own identity, so levels never confuse their perturbations."""
+        if type(x) is Scalar:
+            return _with_constant(FA_MULC, <Scalar>x, 1.0)  # x * 1.0 is exact
+        return _identity_primitive(x)
+
+    # -- raw access for the sweeps written in Python (nested differentiation)
+
+    def raw(self, int64_t i):
+        """(opcode, operand0, operand1, primal) of node `i`, as stored."""
+        if not 0 <= i < self.c.size:
+            raise IndexError("node %d is out of range for a tape of %d nodes" % (i, self.c.size))
+        return self.c.opcode[i], self.c.operand0[i], self.c.operand1[i], self.c.primal[i]
+
+    def constant(self, int64_t k):
+        return self.c.constants[k]
+
+    def ext(self, int64_t i):
+        """The side-table record of an FA_EXT node (None for scalar opcodes)."""
+        return self._ext_of(i)
+
+    def box(self, int64_t i):
+        """A traced value for the existing node `i` (no node is recorded):
+        how a sweep refers to a primal when it records its own work."""
+        cdef Ext ext = self._ext_of(i)
+        if ext is None or ext.scalar_out:
+            return _new_scalar(self, i, self.c.primal[i])
+        cdef Array out = Array.__new__(Array)
+        out.tape = self
+        out.node = i
+        out.value = ext.value
+        return out
+
+    def box_with(self, int64_t i, object value):
+        """A traced value for the existing array node `i` carrying `value`
+        (a consumer's own copy of the primal, which the producer's record
+        may have dropped)."""
+        if self.is_scalar(i):
+            return _new_scalar(self, i, self.c.primal[i])
+        cdef Array out = Array.__new__(Array)
+        out.tape = self
+        out.node = i
+        out.value = value
+        return out
+
+    def is_scalar(self, int64_t i):
+        cdef Ext ext = self._ext_of(i)
+        return ext is None or ext.scalar_out
+
     def node(self, int64_t i):
         """(opcode name, operands, primal) of node `i`: operands are node
         indices, or ("const", value) for a constant operand; array and
@@ -439,6 +490,14 @@ cdef class Primitive:
             return self.vjps[position]
         variadic = self.vjp_variadic
         return lambda g, ans, *args, **kwargs: variadic(position, g, ans, *args, **kwargs)
+
+
+cdef Primitive _identity_primitive = None
+
+
+def register_identity(Primitive primitive):
+    global _identity_primitive
+    _identity_primitive = primitive
 
 
 # The getitem primitive: its reverse step for a scalar result adds the
@@ -1012,6 +1071,15 @@ def register_scalar_opcode(int opcode, Primitive primitive):
     else:
         _binary_primitives[opcode] = primitive
 
+
+FIRST_COMPARISON, LAST_COMPARISON = FA_LT, FA_NE
+FIRST_BINARY, LAST_BINARY = FA_ADD, FA_HYPOT
+#: opcode with a constant operand -> (its binary opcode, constant comes first)
+CONST_OPCODES = {
+    FA_ADDC: (FA_ADD, False), FA_RSUBC: (FA_SUB, True), FA_MULC: (FA_MUL, False),
+    FA_DIVC: (FA_DIV, False), FA_RDIVC: (FA_DIV, True), FA_POWC: (FA_POW, False),
+    FA_RPOWC: (FA_POW, True),
+}
 
 OPCODE_NAMES = {
     FA_LEAF: "input", FA_EXT: "ext", FA_LT: "lt", FA_LE: "le", FA_GT: "gt",

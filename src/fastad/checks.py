@@ -71,30 +71,56 @@ def _directional_numeric(fun, args, argnum, direction, eps):
 
 
 def check_grads(fun, *args, modes=("fwd", "rev"), order=2, eps=1e-6, rtol=1e-5, atol=1e-6):
-    """Check fun's derivatives at `args` against central differences, as in
-    autograd: for each argument, a random direction `v` and random output
-    cotangent `u`, the reverse-mode product `<u, J v>` must match the central
-    difference of `<u, fun(x + t v)>`.  Raises AssertionError with both
-    figures when they disagree.  (Forward mode and order >= 2 are checked
-    once the forward-mode operators exist; until then "fwd" is skipped and
-    only order 1 is checked.)"""
+    """Check fun's derivatives at `args` against central differences, as
+    autograd's check_grads does.
+
+    Reverse mode: for each argument, with a random direction `v` and a
+    random output cotangent `u`, `<VJP(u), v>` must match the central
+    difference of `<u, fun(x + t v)>`.  For `order` >= 2 the check recurses
+    on the VJP function `(args, u) -> VJP(u)`, whose derivatives are second
+    derivatives of `fun` (computed by nesting).  Raises AssertionError with
+    the analytic and numeric figures when they disagree.  ("fwd" is checked
+    once forward mode exists; until then it is skipped.)"""
+    if order < 1:
+        return
     rng = np.random.default_rng(0)
     for argnum in range(len(args)):
-        x_leaves, x_treedef = flatten(args[argnum])
-        direction = unflatten(x_treedef, [rng.standard_normal(np.shape(x)) for x in x_leaves])
-        numeric = _directional_numeric(fun, args, argnum, direction, eps)
         if "rev" in modes:
-            vjp_fun, out = make_vjp(fun, argnum)(*args)
-            out_leaves, out_treedef = flatten(out)
-            cotangent = [rng.standard_normal(np.shape(o)) for o in out_leaves]
-            cotangent = [c if np.ndim(o) else float(c) for c, o in zip(cotangent, out_leaves)]
-            ct = vjp_fun(unflatten(out_treedef, cotangent))
-            analytic = sum(float(np.sum(np.asarray(c, np.float64) * np.asarray(d, np.float64)))
-                           for c, d in zip(flatten(ct)[0], flatten(direction)[0]))
-            expected = sum(float(np.sum(n * np.asarray(c, np.float64)))
-                           for n, c in zip(numeric, cotangent))
-            if not np.isclose(analytic, expected, rtol=rtol, atol=atol):
-                raise AssertionError(
-                    "reverse-mode derivative of argument %d is wrong: <cotangent, J v> "
-                    "= %.12g analytically but %.12g by central differences"
-                    % (argnum, analytic, expected))
+            _check_vjp(fun, args, argnum, rng, eps, rtol, atol, order)
+    if order > 1 and "rev" in modes:
+        argnums = tuple(range(len(args)))
+        out = fun(*args)
+        out_leaves, out_treedef = flatten(out)
+        cotangent = unflatten(out_treedef, [_random_like(o, rng) for o in out_leaves])
+
+        def vjp_fun(*args_and_cotangent):
+            *xs, ct = args_and_cotangent
+            vjp, _ = make_vjp(fun, argnums)(*xs)
+            return vjp(ct)
+        check_grads(vjp_fun, *args, cotangent, modes=modes, order=order - 1,
+                    eps=eps, rtol=rtol, atol=atol)
+
+
+def _random_like(x, rng):
+    if np.ndim(x) == 0 and not isinstance(x, np.ndarray):
+        return float(rng.standard_normal())
+    return rng.standard_normal(np.shape(x)).astype(np.result_type(x))
+
+
+def _check_vjp(fun, args, argnum, rng, eps, rtol, atol, order):
+    x_leaves, x_treedef = flatten(args[argnum])
+    direction = unflatten(x_treedef, [rng.standard_normal(np.shape(x)) for x in x_leaves])
+    numeric = _directional_numeric(fun, args, argnum, direction, eps)
+    vjp_fun, out = make_vjp(fun, argnum)(*args)
+    out_leaves, out_treedef = flatten(out)
+    cotangent = [_random_like(o, rng) for o in out_leaves]
+    ct = vjp_fun(unflatten(out_treedef, cotangent))
+    analytic = sum(float(np.sum(np.asarray(c, np.float64) * np.asarray(d, np.float64)))
+                   for c, d in zip(flatten(ct)[0], flatten(direction)[0]))
+    expected = sum(float(np.sum(n * np.asarray(c, np.float64)))
+                   for n, c in zip(numeric, cotangent))
+    if not np.isclose(analytic, expected, rtol=rtol, atol=atol):
+        raise AssertionError(
+            "reverse-mode derivative of argument %d is wrong: <cotangent, J v> = %.12g "
+            "analytically but %.12g by central differences (derivative order %s checked "
+            "down from %d)" % (argnum, analytic, expected, "1", order))

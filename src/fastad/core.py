@@ -9,10 +9,11 @@ and dtypes.
 """
 import functools
 import numbers
+import threading
 
 import numpy as np
 
-from . import _tape
+from . import _tape, sweeps
 from .tree import flatten, unflatten
 
 Scalar, Array, Tape = _tape.Scalar, _tape.Array, _tape.Tape
@@ -58,10 +59,6 @@ def _box(tape, leaf, argnum, opname):
             return tape.array_leaf(leaf)
     elif isinstance(leaf, np.floating):
         return tape.array_leaf(np.asarray(leaf))
-    elif type(leaf) in _TRACED:
-        raise NotImplementedError(
-            "%s was called on traced values (nested differentiation); nesting "
-            "operators is not supported yet" % opname)
     if isinstance(leaf, (bool, np.bool_)) or isinstance(leaf, (numbers.Integral,)) or (
             isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biu"):
         raise TypeError(
@@ -87,40 +84,107 @@ def _unbox_gradient(adjoint, leaf):
     return leaf.dtype.type(adjoint)  # NumPy scalar input: same scalar type
 
 
+_state = threading.local()
+
+
+def _active_tapes():
+    """This thread's stack of tapes being recorded by running operators."""
+    try:
+        return _state.tapes
+    except AttributeError:
+        _state.tapes = []
+        return _state.tapes
+
+
 class _Recording:
-    """One run of `fun` on a fresh tape with the arguments `argnums` traced."""
+    """One run of `fun` with the arguments `argnums` traced.
+
+    At top level it records onto a fresh tape.  Inside another operator (an
+    active tape in this thread, or traced arguments) it records onto that
+    tape, giving each argument a fresh identity node: its own range of the
+    tape starts there, and its backward sweep records onto the tape too, so
+    the result can be differentiated again (`nested`)."""
 
     def __init__(self, fun, args, kwargs, argnums, opname):
-        self.tape = tape = Tape()
+        stack = _active_tapes()
+        per_arg = [flatten(args[k]) for k in argnums]
+        tape = stack[-1] if stack else None
+        if tape is None:
+            tape = next((leaf.tape for leaves, _ in per_arg for leaf in leaves
+                         if type(leaf) in _TRACED), None)
+        self.nested = tape is not None
+        if tape is None:
+            tape = Tape()
+        elif not tape.active:
+            raise _tape.TracerError(
+                "%s was called on traced values whose differentiation call has "
+                "already returned; they escaped the function being differentiated" % opname)
+        self.tape = tape
+        self.start = len(tape)
         self.inputs = []  # per argnum: (treedef, original leaves, traced leaves)
         boxed_args = list(args)
-        for k in argnums:
-            leaves, treedef = flatten(args[k])
-            boxes = [_box(tape, leaf, k, opname) for leaf in leaves]
+        for k, (leaves, treedef) in zip(argnums, per_arg):
+            boxes = [self._box(leaf, k, opname) for leaf in leaves]
             self.inputs.append((treedef, leaves, boxes))
             boxed_args[k] = unflatten(treedef, boxes)
+        keep_all = tape.keep_all
+        if self.nested:
+            tape.keep_all = True  # the recorded sweep needs every primal of this range
+        stack.append(tape)
         try:
             self.output = fun(*boxed_args, **kwargs)
         finally:
-            # Traced values that escape `fun` can no longer record.
-            tape.close()
+            stack.pop()
+            tape.keep_all = keep_all
+            if not self.nested:
+                tape.close()  # traced values that escape `fun` can no longer record
+
+    def _box(self, leaf, argnum, opname):
+        if type(leaf) in _TRACED:
+            if leaf.tape is not self.tape:
+                raise _tape.TracerError(
+                    "%s: argument %d holds a traced value of another differentiation "
+                    "call (kept from an earlier call, or from another thread)" % (opname, argnum))
+            return self.tape.identity(leaf)
+        return _box(self.tape, leaf, argnum, opname)
+
+    def result(self, value):
+        """The function's output as the caller sees it: plain at top level,
+        traced (differentiable further) when nested."""
+        if self.nested:
+            return value
+        leaves, treedef = flatten(value)
+        return unflatten(treedef, [plain(leaf) for leaf in leaves])
 
     def backward(self, seeds):
         """Sweep once from `seeds` [(traced output, cotangent)] and return the
         gradient of every differentiated argument, in its structure."""
         flat_inputs = [b for _, _, boxes in self.inputs for b in boxes]
-        adjoints = self.tape.backward(seeds, flat_inputs) if seeds else None
+        if not seeds:
+            adjoints = [None] * len(flat_inputs)
+        elif self.nested:
+            adjoints = sweeps.reverse(self.tape, self.start, seeds, [b.node for b in flat_inputs])
+        else:
+            adjoints = self.tape.backward(seeds, flat_inputs)
         grads, i = [], 0
         for treedef, leaves, boxes in self.inputs:
             out = []
             for leaf in leaves:
-                if adjoints is None:
-                    out.append(_unbox_gradient(np.zeros(np.shape(leaf), _dtype_of(leaf)), leaf))
-                else:
-                    out.append(_unbox_gradient(adjoints[i], leaf))
+                out.append(self._gradient(adjoints[i], leaf))
                 i += 1
             grads.append(unflatten(treedef, out))
         return grads
+
+    def _gradient(self, adjoint, leaf):
+        if adjoint is None:
+            adjoint = np.zeros(np.shape(leaf), _dtype_of(leaf))
+        if type(adjoint) in _TRACED:
+            return adjoint
+        if type(leaf) is Scalar:
+            return float(adjoint)
+        if type(leaf) is Array:
+            return np.asarray(adjoint, leaf.dtype)
+        return _unbox_gradient(adjoint, leaf)
 
 
 def _dtype_of(leaf):
@@ -186,7 +250,7 @@ def value_and_grad(fun, argnum=0, *, argnums=None):
         rec = _Recording(fun, args, kwargs, indices, "value_and_grad")
         out = _scalar_output(rec.output, "value_and_grad")
         grads = rec.backward([(out, 1.0)] if out is not None else [])
-        return plain(rec.output), _pick(grads, single)
+        return rec.result(rec.output), _pick(grads, single)
     return value_and_grad_fun
 
 
@@ -214,7 +278,7 @@ def _output_vjp(rec, opname):
         if type(leaf) not in _TRACED and not isinstance(leaf, (numbers.Number, np.ndarray, np.generic)):
             raise TypeError("%s: the function returned %s; expected floats, float "
                             "arrays or pytrees of them" % (opname, _describe(leaf)))
-    plain_out = unflatten(out_treedef, [plain(o) for o in out_leaves])
+    plain_out = rec.result(rec.output)
 
     def vjp_fun(cotangent):
         co_leaves, co_treedef = flatten(cotangent)
@@ -229,9 +293,12 @@ def _output_vjp(rec, opname):
                     "%s: cotangent %d has shape %s but the output it pairs with has "
                     "shape %s" % (opname, i, np.shape(c), np.shape(o)))
             if type(c) in _TRACED:
-                raise NotImplementedError(
-                    "%s: traced cotangents (nested differentiation) are not "
-                    "supported yet" % opname)
+                if not rec.nested or c.tape is not rec.tape:
+                    raise NotImplementedError(
+                        "%s: a traced cotangent needs the VJP to be taken inside the same "
+                        "differentiation call that traces the cotangent" % opname)
+                seeds.append((o, c))
+                continue
             c_dtype = np.result_type(c)
             if c_dtype.kind not in "fiu" or c_dtype.kind == "b":
                 raise TypeError("%s: cotangent %d has dtype %s; expected a float"
