@@ -261,6 +261,96 @@ int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
     return start - 1;
 }
 
+/* The local partial derivatives of scalar node i: d0 with respect to
+ * operand0 and d1 with respect to operand1 (zero for a constant or
+ * missing operand).  The forward sweep applies them to every direction. */
+static inline void partials(const fa_tape *tape, int64_t i, double *d0, double *d1)
+{
+    const int32_t a = tape->operand0[i], b = tape->operand1[i];
+    const double *primal = tape->primal;
+    const double y = primal[i];
+    double x, v, c;
+    *d0 = 0.0;
+    *d1 = 0.0;
+    switch (tape->opcode[i]) {
+    case FA_ADD: *d0 = 1.0; *d1 = 1.0; break;
+    case FA_SUB: *d0 = 1.0; *d1 = -1.0; break;
+    case FA_MUL: *d0 = primal[b]; *d1 = primal[a]; break;
+    case FA_DIV: *d0 = 1.0 / primal[b]; *d1 = -y / primal[b]; break;
+    case FA_POW: *d0 = pow_dx(primal[a], primal[b]); *d1 = pow_dy(primal[a], y); break;
+    case FA_MAXIMUM: case FA_MINIMUM:
+        extremum_reverse(1.0, primal[a], primal[b], y, d0, d1);
+        break;
+    case FA_ATAN2:
+        x = primal[a]; v = primal[b];
+        *d0 = v / (x * x + v * v);
+        *d1 = -x / (x * x + v * v);
+        break;
+    case FA_HYPOT: *d0 = primal[a] / y; *d1 = primal[b] / y; break;
+    case FA_ADDC: *d0 = 1.0; break;
+    case FA_RSUBC: *d0 = -1.0; break;
+    case FA_MULC: *d0 = tape->constants[b]; break;
+    case FA_DIVC: *d0 = 1.0 / tape->constants[b]; break;
+    case FA_RDIVC: *d0 = -y / primal[a]; break;
+    case FA_POWC: *d0 = pow_dx(primal[a], tape->constants[b]); break;
+    case FA_RPOWC: c = tape->constants[b]; *d0 = pow_dy(c, y); break;
+    case FA_NEG: *d0 = -1.0; break;
+    case FA_ABS: *d0 = sign_of(primal[a]); break;
+    case FA_SQUARE: *d0 = 2.0 * primal[a]; break;
+    case FA_SQRT: *d0 = 0.5 / y; break;
+    case FA_CBRT: *d0 = 1.0 / (3.0 * y * y); break;
+    case FA_RECIPROCAL: *d0 = -(y * y); break;
+    case FA_EXP: *d0 = y; break;
+    case FA_EXP2: *d0 = y * LN2; break;
+    case FA_EXPM1: *d0 = y + 1.0; break;
+    case FA_LOG: *d0 = 1.0 / primal[a]; break;
+    case FA_LOG1P: *d0 = 1.0 / (1.0 + primal[a]); break;
+    case FA_LOG2: *d0 = 1.0 / (primal[a] * LN2); break;
+    case FA_LOG10: *d0 = 1.0 / (primal[a] * LN10); break;
+    case FA_SIN: *d0 = cos(primal[a]); break;
+    case FA_COS: *d0 = -sin(primal[a]); break;
+    case FA_TAN: *d0 = 1.0 + y * y; break;
+    case FA_ASIN: x = primal[a]; *d0 = 1.0 / sqrt(1.0 - x * x); break;
+    case FA_ACOS: x = primal[a]; *d0 = -1.0 / sqrt(1.0 - x * x); break;
+    case FA_ATAN: x = primal[a]; *d0 = 1.0 / (1.0 + x * x); break;
+    case FA_SINH: *d0 = cosh(primal[a]); break;
+    case FA_COSH: *d0 = sinh(primal[a]); break;
+    case FA_TANH: *d0 = 1.0 - y * y; break;
+    case FA_ASINH: x = primal[a]; *d0 = 1.0 / sqrt(x * x + 1.0); break;
+    case FA_ACOSH: x = primal[a]; *d0 = 1.0 / sqrt((x - 1.0) * (x + 1.0)); break;
+    case FA_ATANH: x = primal[a]; *d0 = 1.0 / ((1.0 - x) * (1.0 + x)); break;
+    default: break; /* comparisons and sign: zero */
+    }
+}
+
+int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
+                   int64_t start, int64_t end)
+{
+    for (int64_t i = start; i < end; ++i) {
+        const uint8_t op = tape->opcode[i];
+        if (op == FA_EXT)
+            return i;
+        if (op == FA_LEAF)
+            continue;
+        double d0, d1;
+        partials(tape, i, &d0, &d1);
+        double *out = tangent + i * k;
+        const double *ta = tangent + (int64_t)tape->operand0[i] * k;
+        if (FA_IS_BINARY(op)) {
+            const double *tb = tangent + (int64_t)tape->operand1[i] * k;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = d0 * ta[j] + d1 * tb[j];
+        } else if (FA_IS_COMPARISON(op) || op == FA_SIGN) {
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = 0.0;
+        } else {
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = d0 * ta[j];
+        }
+    }
+    return end;
+}
+
 int fa_tune_malloc(void)
 {
 #ifdef __GLIBC__

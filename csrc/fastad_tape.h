@@ -110,6 +110,13 @@ double fa_eval_binary(int opcode, double x, double y);
 int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
                    int64_t end);
 
+/* Forward (tangent) sweep over scalar opcodes from node `start` up to
+ * `end - 1`, carrying `k` directions at once: tangent[node * k + j] is
+ * direction j's tangent of node.  Leaf nodes keep their seeded tangents.
+ * Stops at the first FA_EXT node and returns its index, or `end`. */
+int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
+                   int64_t start, int64_t end);
+
 /* Keep freed large blocks for reuse instead of returning them to the system
  * (glibc only; no-op elsewhere).  A gradient allocates many temporaries of
  * the same sizes call after call; with glibc's defaults each is a fresh

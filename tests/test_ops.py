@@ -70,7 +70,7 @@ def check_op(fun, args, rtol=1e-5, atol=1e-7):
         return out
     fd.make_vjp(record, tuple(range(len(args))))(*args)
     numpy.testing.assert_array_equal(seen["value"], plain)
-    fd.check_grads(fun, *args, modes=("rev",), order=2, rtol=rtol, atol=atol)
+    fd.check_grads(fun, *args, modes=("fwd", "rev"), order=2, rtol=rtol, atol=atol)
 
 
 def check_float32(fun, args):
@@ -116,7 +116,7 @@ def test_unary_scalar_fast_path(name, rng):
     numpy.testing.assert_allclose(fd.grad(lambda a: fnp.sum(fun(a)))(numpy.array([x])), [g],
                                   rtol=1e-14)
     # second order: the C kernel's result differentiated by the recorded sweep
-    fd.check_grads(fun, x, modes=("rev",), order=2)
+    fd.check_grads(fun, x, modes=("fwd", "rev"), order=2)
 
 
 @pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
@@ -147,9 +147,9 @@ def test_binary_scalar_fast_path(name, rng):
     # with one operand a constant (the *C opcodes and constant leaves)
     numpy.testing.assert_allclose(fd.grad(lambda a: fun(a, y))(x), gx, rtol=1e-15)
     numpy.testing.assert_allclose(fd.grad(lambda b: fun(x, b))(y), gy, rtol=1e-15)
-    fd.check_grads(fun, x, y, modes=("rev",), order=2)
-    fd.check_grads(lambda a: fun(a, y), x, modes=("rev",), order=2)
-    fd.check_grads(lambda b: fun(x, b), y, modes=("rev",), order=2)
+    fd.check_grads(fun, x, y, modes=("fwd", "rev"), order=2)
+    fd.check_grads(lambda a: fun(a, y), x, modes=("fwd", "rev"), order=2)
+    fd.check_grads(lambda b: fun(x, b), y, modes=("fwd", "rev"), order=2)
 
 
 # -- reductions ----------------------------------------------------------------

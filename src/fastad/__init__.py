@@ -14,6 +14,8 @@ from ._tape import Tape, Scalar, Array, Primitive, TracerError
 from . import numpy
 from . import scipy
 from .core import grad, value_and_grad, elementwise_grad, vjp, make_vjp
+from .forward import (jvp, make_jvp, deriv, jacfwd, jacrev, jacobian, hessian, hvp,
+                      make_hvp)
 from .checks import numerical_grad, check_grads
 from .tree import tree_map
 
@@ -21,6 +23,7 @@ _tape._bind_numpy(numpy)
 
 __all__ = [
     "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
+    "jvp", "make_jvp", "deriv", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "make_hvp",
     "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
     "Primitive", "TracerError", "numpy", "scipy",
 ]

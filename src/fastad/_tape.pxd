@@ -36,6 +36,8 @@ cdef extern from "fastad_tape.h":
     double fa_eval_unary(int opcode, double x) nogil
     double fa_eval_binary(int opcode, double x, double y) nogil
     int fa_tune_malloc()
+    int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
+                       int64_t start, int64_t end) nogil
     int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
                        int64_t end) nogil
 
@@ -49,6 +51,8 @@ cdef class Tape:
     cdef object _push_ext(self, Ext ext, object value)
     cdef Ext _ext_of(self, int64_t node)
     cdef _seed(self, double *adjoint, object output, object cotangent)
+    cdef object _tangent_ext(self, Ext ext, double *tangent, dict array_tangents,
+                             int64_t k, bint batched)
     cdef object _read_adjoint(self, double *adjoint, object x)
     cdef _sweep(self, double *adjoint, int64_t start, int64_t end)
     cdef _reverse_ext(self, double *adjoint, int64_t node)

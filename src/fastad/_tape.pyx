@@ -264,6 +264,114 @@ cdef class Tape:
             for ext in self.exts:
                 (<Ext>ext).adjoint = None
 
+    def forward(self, int64_t start, list seeds, list outputs, int64_t k=1, bint batched=False):
+        """Forward (tangent) sweep over nodes [start, len).
+
+        `seeds`: (traced input, tangent) pairs.  With `batched`, `k`
+        directions travel at once and every tangent has a leading axis of
+        length k (scalar nodes: shape (k,)); otherwise k is 1 and tangents
+        have their node's shape.  Returns the tangents of `outputs` (None
+        where no seeded input reaches).  Scalar nodes are swept in C."""
+        cdef int64_t size = self.c.size
+        cdef int64_t i
+        cdef double *tangent = <double *>calloc((size if size > 0 else 1) * k, sizeof(double))
+        if tangent == NULL:
+            raise MemoryError("no memory for the tangents of %d tape nodes" % size)
+        cdef dict array_tangents = {}
+        cdef Ext ext
+        try:
+            for x, t in seeds:
+                if self.is_scalar(x.node):
+                    if batched:
+                        for i in range(k):
+                            tangent[x.node * k + i] = t[i]
+                    else:
+                        tangent[x.node] = t
+                else:
+                    array_tangents[x.node] = t
+            i = start
+            while i < size:
+                with nogil:
+                    i = fa_tangent(&self.c, tangent, k, i, size)
+                if i >= size:
+                    break
+                ext = <Ext>self.exts[self.c.operand0[i]]
+                if ext.primitive is not None:
+                    t_out = self._tangent_ext(ext, tangent, array_tangents, k, batched)
+                    if t_out is not None:
+                        if ext.scalar_out:
+                            if batched:
+                                row = np.broadcast_to(np.asarray(t_out, np.float64), (k,))
+                                for j in range(k):
+                                    tangent[i * k + j] = row[j]
+                            else:
+                                tangent[i] = float(np.sum(t_out)) if np.ndim(t_out) else float(t_out)
+                        else:
+                            array_tangents[i] = t_out
+                i += 1
+            out = []
+            for y in outputs:
+                if self.is_scalar(y.node):
+                    if batched:
+                        out.append(_row(tangent, y.node, k))
+                    else:
+                        out.append(tangent[y.node])
+                else:
+                    out.append(array_tangents.get(y.node))
+            return out
+        finally:
+            free(tangent)
+
+    cdef object _tangent_ext(self, Ext ext, double *tangent, dict array_tangents,
+                             int64_t k, bint batched):
+        """The tangent of one FA_EXT node from its parents' tangents."""
+        cdef Primitive prim = <Primitive>ext.primitive
+        cdef object kwargs = ext.kwargs or {}
+        cdef int64_t parent, j
+        total = None
+        out_shape = ext.shape
+        for position, parent in ext.parents:
+            if self.is_scalar(parent):
+                if batched:
+                    t = _row(tangent, parent, k)
+                    if not t.any():
+                        continue
+                else:
+                    t = tangent[parent]
+                    if t == 0.0:
+                        continue
+            else:
+                t = array_tangents.get(parent)
+                if t is None:
+                    continue
+            if position < len(prim.jvps):
+                rule = prim.jvps[position]
+            else:
+                rule = _variadic_rule(prim.jvp_variadic, position)
+            if rule is None:
+                continue
+            if not batched:
+                contribution = rule(t, ext.value, *ext.args, **kwargs)
+            elif prim.elementwise:
+                # align the direction axis in front of the output's axes
+                parent_ndim = np.ndim(t) - 1
+                t = np.reshape(t, (k,) + (1,) * (len(out_shape) - parent_ndim) + np.shape(t)[1:])
+                contribution = rule(t, ext.value, *ext.args, **kwargs)
+            else:
+                contribution = np.stack([np.asarray(rule(t[j], ext.value, *ext.args, **kwargs))
+                                         for j in range(k)])
+            total = contribution if total is None else total + contribution
+        if total is None:
+            return None
+        if batched:
+            return np.asarray(np.broadcast_to(total, (k,) + out_shape), dtype=ext.dtype)
+        if ext.scalar_out:
+            return total
+        total = np.asarray(total)
+        if total.shape != out_shape:
+            total = np.broadcast_to(total, out_shape)
+        return total.astype(ext.dtype, copy=False)
+
     cdef _seed(self, double *adjoint, object output, object cotangent):
         cdef Ext ext
         if type(output) is Scalar:
@@ -498,6 +606,16 @@ cdef Primitive _identity_primitive = None
 def register_identity(Primitive primitive):
     global _identity_primitive
     _identity_primitive = primitive
+
+
+cdef object _row(double *tangent, int64_t node, int64_t k):
+    """A copy of the k directions' tangents of a scalar node."""
+    cdef double *start = tangent + node * k
+    return np.array(<double[:k]>start)
+
+
+def _variadic_rule(rule, position):
+    return lambda t, ans, *args, **kwargs: rule(position, t, ans, *args, **kwargs)
 
 
 # The getitem primitive: its reverse step for a scalar result adds the

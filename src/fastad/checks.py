@@ -2,6 +2,7 @@
 import numpy as np
 
 from .core import make_vjp
+from .forward import jvp
 from .tree import flatten, unflatten
 
 #: relative step of the central difference: near the cube root of machine
@@ -74,21 +75,38 @@ def check_grads(fun, *args, modes=("fwd", "rev"), order=2, eps=1e-6, rtol=1e-5, 
     """Check fun's derivatives at `args` against central differences, as
     autograd's check_grads does.
 
-    Reverse mode: for each argument, with a random direction `v` and a
-    random output cotangent `u`, `<VJP(u), v>` must match the central
-    difference of `<u, fun(x + t v)>`.  For `order` >= 2 the check recurses
-    on the VJP function `(args, u) -> VJP(u)`, whose derivatives are second
-    derivatives of `fun` (computed by nesting).  Raises AssertionError with
-    the analytic and numeric figures when they disagree.  ("fwd" is checked
-    once forward mode exists; until then it is skipped.)"""
+    For each argument, with a random direction `v`: forward mode ("fwd")
+    compares the JVP `J v` with the central difference of `fun(x + t v)`;
+    reverse mode ("rev") compares `<VJP(u), v>` for a random cotangent `u`
+    with the central difference of `<u, fun(x + t v)>`.  For `order` >= 2
+    the check recurses on the JVP function `(args, v) -> J v` and the VJP
+    function `(args, u) -> VJP(u)`, whose derivatives are second derivatives
+    of `fun` (computed by nesting).  Raises AssertionError with the analytic
+    and numeric figures when they disagree."""
     if order < 1:
         return
+    bad = set(modes) - {"fwd", "rev"}
+    if bad:
+        raise ValueError("check_grads: unknown modes %s; use 'fwd' and/or 'rev'" % sorted(bad))
     rng = np.random.default_rng(0)
     for argnum in range(len(args)):
+        if "fwd" in modes:
+            _check_jvp(fun, args, argnum, rng, eps, rtol, atol)
         if "rev" in modes:
             _check_vjp(fun, args, argnum, rng, eps, rtol, atol, order)
-    if order > 1 and "rev" in modes:
-        argnums = tuple(range(len(args)))
+    if order == 1:
+        return
+    argnums = tuple(range(len(args)))
+    if "fwd" in modes:
+        tangents = tuple(unflatten(flatten(a)[1], [_random_like(x, rng) for x in flatten(a)[0]])
+                         for a in args)
+
+        def jvp_fun(*args_and_tangents):
+            xs, ts = args_and_tangents[:len(args)], args_and_tangents[len(args):]
+            return jvp(fun, xs, ts)[1]
+        check_grads(jvp_fun, *args, *tangents, modes=modes, order=order - 1,
+                    eps=eps, rtol=rtol, atol=atol)
+    if "rev" in modes:
         out = fun(*args)
         out_leaves, out_treedef = flatten(out)
         cotangent = unflatten(out_treedef, [_random_like(o, rng) for o in out_leaves])
@@ -99,6 +117,22 @@ def check_grads(fun, *args, modes=("fwd", "rev"), order=2, eps=1e-6, rtol=1e-5, 
             return vjp(ct)
         check_grads(vjp_fun, *args, cotangent, modes=modes, order=order - 1,
                     eps=eps, rtol=rtol, atol=atol)
+
+
+def _check_jvp(fun, args, argnum, rng, eps, rtol, atol):
+    x_leaves, x_treedef = flatten(args[argnum])
+    direction = unflatten(x_treedef, [_random_like(x, rng) for x in x_leaves])
+    numeric = _directional_numeric(fun, args, argnum, direction, eps)
+    tangents = [unflatten(flatten(a)[1], [np.zeros(np.shape(x)) if np.ndim(x) else 0.0
+                                          for x in flatten(a)[0]]) for a in args]
+    tangents[argnum] = direction
+    _, tangent_out = jvp(fun, args, tuple(tangents))
+    for i, (t, n) in enumerate(zip(flatten(tangent_out)[0], numeric)):
+        t = np.asarray(t, np.float64)
+        if t.shape != n.shape or not np.allclose(t, n, rtol=rtol, atol=atol):
+            raise AssertionError(
+                "forward-mode derivative of argument %d is wrong (output %d): J v = %s "
+                "analytically but %s by central differences" % (argnum, i, t, n))
 
 
 def _random_like(x, rng):

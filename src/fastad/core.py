@@ -105,7 +105,7 @@ class _Recording:
     tape starts there, and its backward sweep records onto the tape too, so
     the result can be differentiated again (`nested`)."""
 
-    def __init__(self, fun, args, kwargs, argnums, opname):
+    def __init__(self, fun, args, kwargs, argnums, opname, keep_all=False):
         stack = _active_tapes()
         per_arg = [flatten(args[k]) for k in argnums]
         tape = stack[-1] if stack else None
@@ -127,15 +127,16 @@ class _Recording:
             boxes = [self._box(leaf, k, opname) for leaf in leaves]
             self.inputs.append((treedef, leaves, boxes))
             boxed_args[k] = unflatten(treedef, boxes)
-        keep_all = tape.keep_all
-        if self.nested:
-            tape.keep_all = True  # the recorded sweep needs every primal of this range
+        outer_keep_all = tape.keep_all
+        if self.nested or keep_all:
+            # recorded sweeps and forward sweeps read every primal of this range
+            tape.keep_all = True
         stack.append(tape)
         try:
             self.output = fun(*boxed_args, **kwargs)
         finally:
             stack.pop()
-            tape.keep_all = keep_all
+            tape.keep_all = outer_keep_all
             if not self.nested:
                 tape.close()  # traced values that escape `fun` can no longer record
 
@@ -175,6 +176,25 @@ class _Recording:
             grads.append(unflatten(treedef, out))
         return grads
 
+    @property
+    def flat_inputs(self):
+        return [b for _, _, boxes in self.inputs for b in boxes]
+
+    def forward(self, seeds, outputs, k=1, batched=False):
+        """Tangent sweep from `seeds` [(traced input, tangent)]; the tangents
+        of `outputs` (traced outputs only), None where none reaches."""
+        if self.nested:
+            if batched:
+                per_direction = [sweeps.forward(self.tape, self.start,
+                                                [(x, t[j]) for x, t in seeds], outputs)
+                                 for j in range(k)]
+                return [None if all(d[i] is None for d in per_direction) else
+                        _stack_traced([d[i] if d[i] is not None else np.zeros(np.shape(o))
+                                       for d in per_direction])
+                        for i, o in enumerate(outputs)]
+            return sweeps.forward(self.tape, self.start, seeds, outputs)
+        return self.tape.forward(self.start, seeds, outputs, k, batched)
+
     def _gradient(self, adjoint, leaf):
         if adjoint is None:
             adjoint = np.zeros(np.shape(leaf), _dtype_of(leaf))
@@ -185,6 +205,11 @@ class _Recording:
         if type(leaf) is Array:
             return np.asarray(adjoint, leaf.dtype)
         return _unbox_gradient(adjoint, leaf)
+
+
+def _stack_traced(parts):
+    from . import numpy as fnp
+    return fnp.stack(parts)
 
 
 def _dtype_of(leaf):

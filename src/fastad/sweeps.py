@@ -136,3 +136,97 @@ def _reverse_ext(tape, node, g, accumulate):
     for position, parent in ext.parents:
         rule = prim.vjp_rule(position)
         accumulate(parent, rule(g, ans, *args, **kwargs))
+
+
+def _jvp_rules():
+    from .ops import REGISTRY
+    return {p.opcode: p.jvps for p in REGISTRY.values()
+            if p.opcode >= 0 and p.jvps is not None}
+
+
+_JVP_RULES = None
+
+
+def forward(tape, start, seeds, outputs):
+    """Recorded forward (tangent) sweep over nodes [start, len(tape)).
+
+    `seeds`: (traced input, tangent) pairs; returns the tangents of
+    `outputs` (traced, plain, or None where no seeded input reaches)."""
+    global _JVP_RULES
+    if _JVP_RULES is None:
+        _JVP_RULES = _jvp_rules()
+    rules = _JVP_RULES
+    tangent = {x.node: t for x, t in seeds}
+    for i in range(start, len(tape)):
+        opcode, a, b, _ = tape.raw(i)
+        if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
+            continue
+        if opcode == EXT:
+            t = _forward_ext(tape, i, tangent)
+        elif opcode in _CONST_OPS:
+            ta = tangent.get(a)
+            if ta is None:
+                continue
+            binary, constant_first = _CONST_OPS[opcode]
+            c, x, ans = tape.constant(b), tape.box(a), tape.box(i)
+            t = (rules[binary][1](ta, ans, c, x) if constant_first
+                 else rules[binary][0](ta, ans, x, c))
+        elif _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
+            ta, tb = tangent.get(a), tangent.get(b)
+            if ta is None and tb is None:
+                continue
+            x, y, ans = tape.box(a), tape.box(b), tape.box(i)
+            rule_x, rule_y = rules[opcode]
+            t = None
+            if ta is not None:
+                t = rule_x(ta, ans, x, y)
+            if tb is not None:
+                tb = rule_y(tb, ans, x, y)
+                t = tb if t is None else t + tb
+        elif opcode in rules:
+            ta = tangent.get(a)
+            if ta is None:
+                continue
+            t = rules[opcode][0](ta, tape.box(i), tape.box(a))
+        else:
+            continue  # sign: no derivative
+        if t is not None:
+            shape, dtype = _shape_dtype(tape, i)
+            tangent[i] = _fit(t, shape, dtype)
+    return [tangent.get(y.node) for y in outputs]
+
+
+def _fit(t, shape, dtype):
+    """A tangent given the exact shape and dtype of its node."""
+    from . import numpy as fnp
+    if np.shape(t) != shape:
+        t = fnp.broadcast_to(t, shape) if shape != () else fnp.sum(t)
+    if shape == ():
+        return t
+    t_dtype = t.dtype if hasattr(t, "dtype") else np.result_type(t)
+    if t_dtype != dtype:
+        t = t.astype(dtype) if type(t) in _TRACED else np.asarray(t, dtype)
+    return t
+
+
+def _forward_ext(tape, node, tangent):
+    ext = tape.ext(node)
+    prim = ext.primitive
+    if prim is None:
+        return None
+    args = list(ext.args)
+    for position, parent in ext.parents:
+        args[position] = tape.box_with(parent, args[position])
+    ans = tape.box(node)
+    kwargs = ext.kwargs or {}
+    total = None
+    for position, parent in ext.parents:
+        t = tangent.get(parent)
+        if t is None:
+            continue
+        if position < len(prim.jvps):
+            contribution = prim.jvps[position](t, ans, *args, **kwargs)
+        else:
+            contribution = prim.jvp_variadic(position, t, ans, *args, **kwargs)
+        total = contribution if total is None else total + contribution
+    return total

@@ -100,16 +100,20 @@ def _product_of_others(x, axis):
     return np.moveaxis(others, tuple(range(-len(axes), 0)), axes)
 
 
-def _prod_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
-    g = _expand(g, x, axis, keepdims)
-    if type(x) is np.ndarray and type(g) is not _tape.Array and type(g) is not _tape.Scalar:
-        return g * _product_of_others(x, axis)
+def _others(ans, x, axis, keepdims):
+    """d prod(x)/dx, shaped like x."""
+    if type(x) is np.ndarray:
+        return _product_of_others(x, axis)
     # traced (nested) path: ans / x, exact away from zeros
-    return g * true_divide(_expand(ans, x, axis, keepdims), x)
+    return true_divide(_expand(ans, x, axis, keepdims), x)
+
+
+def _prod_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
+    return _expand(g, x, axis, keepdims) * _others(ans, x, axis, keepdims)
 
 
 def _prod_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
-    return sum(_prod_vjp(1.0, ans, x, axis, dtype, True) * t, axis=axis, keepdims=keepdims)
+    return sum(_others(ans, x, axis, keepdims) * t, axis=axis, keepdims=keepdims)
 
 
 _prod = defprim("prod", _prod_fun, vjps=[_prod_vjp], jvps=[_prod_jvp])

@@ -1,0 +1,246 @@
+"""Forward mode and the operators built from both modes: jvp, make_jvp,
+deriv, jacfwd, jacrev, jacobian, hessian, hvp, make_hvp.
+
+A JVP records the function once and sweeps tangents forward over the tape
+(scalar nodes in C, several directions at once for Jacobians).  Second
+order is forward-over-reverse: the reverse sweep of `grad` is recorded onto
+the tape (nesting), and a tangent sweep goes over all of it.
+"""
+import functools
+
+import numpy as np
+
+from . import _tape
+from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
+from .tree import flatten, unflatten
+
+Scalar, Array = _tape.Scalar, _tape.Array
+_TRACED = (Scalar, Array)
+
+
+def _check_tangent(x, t, opname, i):
+    if np.shape(t) != np.shape(x):
+        raise ValueError("%s: tangent %d has shape %s but its primal has shape %s"
+                         % (opname, i, np.shape(t), np.shape(x)))
+    if type(t) not in _TRACED:
+        kind = np.result_type(t).kind
+        if kind not in "fiu":
+            raise TypeError("%s: tangent %d has dtype %s; expected a float"
+                            % (opname, i, np.result_type(t)))
+
+
+def _seed_value(box, t):
+    if type(t) in _TRACED:
+        return t
+    if type(box) is Scalar:
+        return float(t)
+    return np.asarray(t, dtype=box.dtype)
+
+
+def _tangent_out(rec, out, tangents):
+    """Tangents of every output leaf, zeros where no input reaches, in the
+    output's structure (traced when nested)."""
+    out_leaves, out_treedef = flatten(rec.output)
+    traced = [o for o in out_leaves if type(o) in _TRACED and o.tape is rec.tape]
+    found = dict(zip([id(o) for o in traced], tangents)) if traced else {}
+    result = []
+    for o in out_leaves:
+        t = found.get(id(o))
+        if t is None:
+            t = np.zeros(np.shape(o), _dtype_of(o)) if np.ndim(o) else 0.0
+        elif type(t) not in _TRACED and type(o) is Scalar:
+            t = float(t)
+        result.append(t)
+    return unflatten(out_treedef, result)
+
+
+def _jvp(rec, tangent_leaves, opname):
+    inputs = rec.flat_inputs
+    if len(tangent_leaves) != len(inputs):
+        raise ValueError("%s: %d tangents for %d primal leaves" % (opname, len(tangent_leaves),
+                                                                   len(inputs)))
+    seeds = []
+    for i, (box, t) in enumerate(zip(inputs, tangent_leaves)):
+        _check_tangent(box, t, opname, i)
+        seeds.append((box, _seed_value(box, t)))
+    out_leaves = flatten(rec.output)[0]
+    traced = [o for o in out_leaves if type(o) in _TRACED and o.tape is rec.tape]
+    tangents = rec.forward(seeds, traced) if traced else []
+    return rec.result(rec.output), _tangent_out(rec, rec.output, tangents)
+
+
+def jvp(fun, primals, tangents):
+    """JAX-style JVP: `(fun(*primals), J tangents)` by one forward sweep.
+    `primals` and `tangents` are tuples of the same structure.
+
+    >>> fastad.jvp(fastad.numpy.sin, (0.0,), (2.0,))
+    (0.0, 2.0)
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if flatten(primals)[1] != flatten(tangents)[1]:
+        raise ValueError("jvp: primals have structure %r but tangents %r"
+                         % (flatten(primals)[1], flatten(tangents)[1]))
+    rec = _Recording(fun, primals, {}, tuple(range(len(primals))), "jvp", keep_all=True)
+    return _jvp(rec, flatten(tangents)[0], "jvp")
+
+
+def make_jvp(fun, argnum=0, *, argnums=None):
+    """autograd-style JVP: `make_jvp(fun, argnum)(*args)` records fun once and
+    returns `jvp_fun`; `jvp_fun(v)` returns `(fun(*args), J v)`, one tangent
+    sweep per call (no re-tracing)."""
+    def make(*args, **kwargs):
+        indices, single = _normalize_argnum(argnum, argnums, len(args), "make_jvp")
+        rec = _Recording(fun, args, kwargs, indices, "make_jvp", keep_all=True)
+
+        def jvp_fun(tangent):
+            tangent = (tangent,) if single else tuple(tangent)
+            return _jvp(rec, flatten(tangent)[0], "make_jvp")
+        return jvp_fun
+    return make
+
+
+def deriv(fun):
+    """The derivative of a function of one scalar, by forward mode:
+    `deriv(f)(x) = J(x) 1`, for outputs of any shape.
+
+    >>> fastad.deriv(fastad.numpy.exp)(0.0)
+    1.0
+    """
+    @functools.wraps(fun)
+    def deriv_fun(x, *args, **kwargs):
+        rec = _Recording(fun, (x,) + args, kwargs, (0,), "deriv", keep_all=True)
+        (box,) = rec.flat_inputs
+        return _jvp(rec, [np.ones(np.shape(x)) if np.ndim(x) else 1.0], "deriv")[1]
+    return deriv_fun
+
+
+# -- Jacobians ----------------------------------------------------------------
+
+def _basis(boxes):
+    """One direction per input element, for all input leaves: a list of
+    (k,) + leaf.shape arrays forming the identity, and k."""
+    sizes = [int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes]
+    k = sum(sizes)
+    seeds, offset = [], 0
+    for b, n in zip(boxes, sizes):
+        block = np.zeros((k, n), _dtype_of(b))
+        block[offset:offset + n] = np.eye(n, dtype=_dtype_of(b))
+        seeds.append(block.reshape((k,) + np.shape(b)))
+        offset += n
+    return seeds, k
+
+
+def _split_columns(columns, out_shape, in_leaves, in_treedef, leading):
+    """Cut a (out..., k) or (k, out...) block into per-input-leaf Jacobians
+    of shape out_shape + leaf.shape, in the input's structure."""
+    from . import numpy as fnp
+    parts, offset = [], 0
+    for leaf in in_leaves:
+        n = int(np.prod(np.shape(leaf), dtype=np.int64))
+        if leading:  # (k, out...)
+            block = columns[offset:offset + n]
+            block = fnp.reshape(block, (n,) + out_shape)
+            block = fnp.moveaxis(block, 0, -1) if out_shape else block
+        else:  # (out..., k)
+            block = columns[..., offset:offset + n]
+        parts.append(fnp.reshape(block, out_shape + np.shape(leaf)))
+        offset += n
+    return unflatten(in_treedef, parts)
+
+
+def _jacobian(fun, argnum, argnums, mode, opname):
+    def jacobian_fun(*args, **kwargs):
+        indices, single = _normalize_argnum(argnum, argnums, len(args), opname)
+        if not single:
+            return tuple(_jacobian(fun, i, None, mode, opname)(*args, **kwargs) for i in indices)
+        rec = _Recording(fun, args, kwargs, indices, opname, keep_all=True)
+        treedef, leaves, boxes = rec.inputs[0]
+        out = rec.output
+        if isinstance(out, (tuple, list, dict)):
+            raise TypeError("%s: the function returned a %s; Jacobians are taken of a "
+                            "function returning one float or array" % (opname, type(out).__name__))
+        out_shape = tuple(np.shape(out))
+        n_in = sum(int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes)
+        n_out = int(np.prod(out_shape, dtype=np.int64))
+        use_forward = mode == "fwd" or (mode == "auto" and n_in <= n_out)
+        if type(out) not in _TRACED or out.tape is not rec.tape:
+            zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
+            return unflatten(treedef, zeros)
+        if use_forward:
+            seeds, k = _basis(boxes)
+            (columns,) = rec.forward(list(zip(boxes, seeds)), [out], k=k, batched=True)
+            if columns is None:
+                columns = np.zeros((k,) + out_shape)
+            return _split_columns(columns, out_shape, leaves, treedef, leading=True)
+        rows = []
+        for j in range(n_out):
+            cotangent = np.zeros(n_out, out.dtype)
+            cotangent[j] = 1.0
+            seed = float(cotangent[0]) if out_shape == () else cotangent.reshape(out_shape)
+            grads = rec.backward([(out, seed)])[0]
+            rows.append(flatten(grads)[0])
+        from . import numpy as fnp
+        parts = []
+        for i, leaf in enumerate(leaves):
+            stacked = fnp.stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
+            parts.append(fnp.reshape(stacked, out_shape + np.shape(leaf)))
+        return unflatten(treedef, parts)
+    return jacobian_fun
+
+
+def jacfwd(fun, argnum=0, *, argnums=None):
+    """Jacobian by forward mode: one tangent sweep carrying one direction per
+    input element, shape `out.shape + in.shape`."""
+    return _jacobian(fun, argnum, argnums, "fwd", "jacfwd")
+
+
+def jacrev(fun, argnum=0, *, argnums=None):
+    """Jacobian by reverse mode: the function recorded once and swept
+    backward once per output element, shape `out.shape + in.shape`."""
+    return _jacobian(fun, argnum, argnums, "rev", "jacrev")
+
+
+def jacobian(fun, argnum=0, *, argnums=None):
+    """Jacobian of `fun` with respect to argument `argnum`, shape
+    `out.shape + in.shape`; forward mode when the input is no larger than
+    the output, reverse mode otherwise."""
+    return _jacobian(fun, argnum, argnums, "auto", "jacobian")
+
+
+# -- second order --------------------------------------------------------------
+
+def hessian(fun, argnum=0, *, argnums=None):
+    """Dense Hessian of scalar `fun`, shape `in.shape + in.shape`, by
+    forward-over-reverse: the gradient is recorded and one tangent sweep
+    carries a direction per input element."""
+    index = argnums if argnums is not None else argnum
+    return jacfwd(_grad(fun, index), index)
+
+
+def hvp(fun, x, v):
+    """Hessian-vector product `H(x) v` of scalar `fun` without forming the
+    Hessian: the JVP of the gradient (forward-over-reverse, Pearlmutter)."""
+    return jvp(_grad(fun), (x,), (v,))[1]
+
+
+def make_hvp(fun, argnum=0, *, argnums=None):
+    """`make_hvp(fun, argnum)(*args)` returns `(hvp_fun, gradient)`, as
+    autograd does: the gradient is recorded once at `args`, and each
+    `hvp_fun(v)` is one tangent sweep over that recording."""
+    def make(*args, **kwargs):
+        index = argnums if argnums is not None else argnum
+        grad_fun = _grad(fun, index)
+        jvp_fun = make_jvp(grad_fun, index)(*args, **kwargs)
+
+        def hvp_fun(v):
+            return jvp_fun(v)[1]
+        gradient = jvp_fun(_zeros_like_arg(args, index))[0]
+        return hvp_fun, gradient
+    return make
+
+
+def _zeros_like_arg(args, index):
+    if isinstance(index, tuple):
+        return tuple(_zeros_like_arg(args, i) for i in index)
+    leaves, treedef = flatten(args[index])
+    return unflatten(treedef, [np.zeros(np.shape(x)) if np.ndim(x) else 0.0 for x in leaves])
