@@ -1,0 +1,181 @@
+"""Forward mode, nesting to any order, Jacobians, Hessians, HVPs: the
+lectures' second-order examples and closed forms."""
+import math
+
+import numpy
+import pytest
+
+import fastad as fd
+import fastad.numpy as np
+import fastad.scipy.special as fsp
+
+EXACT = dict(rtol=1e-12, atol=1e-13)
+
+
+def test_example1_forward_trace_with_x1_seeded():
+    """The lecture's forward trace: tangents 1, 0, 0.5, 5, 0, 5.5, 5.5."""
+    tape = fd.Tape()
+    x1, x2 = tape.scalar_leaf(2.0), tape.scalar_leaf(5.0)
+    np.log(x1) + x1 * x2 - np.sin(x2)
+    # every node's tangent, in trace order
+    per_node = [tape.forward(0, [(x1, 1.0), (x2, 0.0)], [tape.box(i)])[0] for i in range(len(tape))]
+    # tape order: x1, x2, ln x1, x1*x2, (ln x1 + x1*x2), sin x2, result
+    assert per_node == [1.0, 0.0, 0.5, 5.0, 5.5, 0.0, 5.5]
+    assert fd.jvp(lambda a, b: np.log(a) + a * b - np.sin(b), (2.0, 5.0), (1.0, 0.0)) == (
+        pytest.approx(11.652071455, rel=1e-9), 5.5)
+
+
+@pytest.mark.parametrize("fun, derivatives", [
+    (np.sin, [math.cos, lambda x: -math.sin(x), lambda x: -math.cos(x), math.sin]),
+    (np.exp, [math.exp] * 4),
+    (np.log, [lambda x: 1 / x, lambda x: -1 / x ** 2, lambda x: 2 / x ** 3, lambda x: -6 / x ** 4]),
+    (np.tanh, [lambda x: 1 - math.tanh(x) ** 2,
+               lambda x: -2 * math.tanh(x) * (1 - math.tanh(x) ** 2),
+               lambda x: (1 - math.tanh(x) ** 2) * (6 * math.tanh(x) ** 2 - 2),
+               lambda x: 8 * math.tanh(x) * (1 - math.tanh(x) ** 2) * (2 - 3 * math.tanh(x) ** 2)]),
+], ids=["sin", "exp", "log", "tanh"])
+@pytest.mark.parametrize("x", [0.3, 1.7])
+def test_derivatives_to_order_four_by_nesting(fun, derivatives, x):
+    f = fun
+    for order, expected in enumerate(derivatives, 1):
+        f = fd.grad(f)
+        numpy.testing.assert_allclose(f(x), expected(x), rtol=1e-12, err_msg="order %d" % order)
+    # forward over forward, and forward over reverse
+    numpy.testing.assert_allclose(fd.deriv(fd.deriv(fun))(x), derivatives[1](x), rtol=1e-12)
+    numpy.testing.assert_allclose(fd.deriv(fd.grad(fun))(x), derivatives[1](x), rtol=1e-12)
+    numpy.testing.assert_allclose(fd.grad(fd.deriv(fun))(x), derivatives[1](x), rtol=1e-12)
+
+
+def test_derivatives_of_array_functions_to_order_three():
+    x = numpy.array([0.3, 1.1, -0.4])
+    f = lambda x: np.sum(np.sin(x))  # noqa: E731
+    numpy.testing.assert_allclose(fd.elementwise_grad(fd.elementwise_grad(fd.grad(f)))(x),
+                                  -numpy.cos(x), **EXACT)
+
+
+def test_perturbation_confusion():
+    """d/dx [x * d/dy (x + y)] at y = x is 1, not 2 (Siskind and Pearlmutter)."""
+    assert fd.grad(lambda x: x * fd.grad(lambda y: x + y)(x))(2.0) == 1.0
+    assert fd.deriv(lambda x: x * fd.deriv(lambda y: x + y)(x))(2.0) == 1.0
+    assert fd.grad(lambda x: x * fd.deriv(lambda y: x + y)(x))(2.0) == 1.0
+    # a closure over the outer variable inside the inner derivative
+    assert fd.grad(lambda x: fd.grad(lambda y: x * y)(3.0))(2.0) == 1.0
+    xs = numpy.array([1.0, 2.0])
+    g = fd.grad(lambda x: np.sum(x * fd.grad(lambda y: np.sum(x * y))(x)))(xs)
+    numpy.testing.assert_allclose(g, 2 * xs)
+
+
+def test_example6_hessian_of_norm_cubed(rng):
+    x = rng.standard_normal(5)
+    r = numpy.linalg.norm(x)
+    expected = 3 * numpy.outer(x, x) / r + 3 * r * numpy.eye(5)
+    f = lambda x: np.sqrt(np.sum(x * x)) ** 3  # noqa: E731
+    numpy.testing.assert_allclose(fd.hessian(f)(x), expected, **EXACT)
+    numpy.testing.assert_allclose(fd.jacobian(fd.grad(f))(x), expected, **EXACT)
+    numpy.testing.assert_allclose(fd.jacrev(fd.grad(f))(x), expected, **EXACT)
+
+
+def test_example9_hessian_of_softplus_of_linear(rng):
+    a, x = rng.standard_normal(4), rng.standard_normal(4)
+    s = 1 / (1 + numpy.exp(-a @ x))
+    H = fd.hessian(lambda x: np.log(1 + np.exp(np.dot(a, x))))(x)
+    numpy.testing.assert_allclose(H, s * (1 - s) * numpy.outer(a, a), **EXACT)
+
+
+def test_example10_hessian_of_quadratic(rng):
+    A, b, x = rng.standard_normal((4, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    H = fd.hessian(lambda x: 0.5 * x @ A @ x - b @ x + 3.0)(x)
+    numpy.testing.assert_allclose(H, 0.5 * (A + A.T), **EXACT)
+
+
+def test_hessian_of_fifty_variables_closed_form(rng):
+    """f(x) = sum_i c_i x_i^4 + (sum x)^2: H = diag(12 c x^2) + 2."""
+    c, x = rng.uniform(0.5, 2.0, 50), rng.standard_normal(50)
+    H = fd.hessian(lambda x: np.sum(c * x ** 4) + np.sum(x) ** 2)(x)
+    numpy.testing.assert_allclose(H, numpy.diag(12 * c * x ** 2) + 2.0, **EXACT)
+
+
+def test_grad_nested_four_deep_on_scalar_function():
+    f = lambda x: x ** 5 * np.exp(x)  # noqa: E731
+    d4 = fd.grad(fd.grad(fd.grad(fd.grad(f))))
+    x = 0.8
+    # (x^5 e^x)'''' = e^x (x^5 + 20x^4 + 120x^3 + 240x^2 + 120x)
+    expected = math.exp(x) * (x ** 5 + 20 * x ** 4 + 120 * x ** 3 + 240 * x ** 2 + 120 * x)
+    numpy.testing.assert_allclose(d4(x), expected, rtol=1e-12)
+
+
+def test_hvp_matches_nested_idiom_and_hessian(rng):
+    X, y = rng.standard_normal((30, 5)), rng.integers(0, 2, 30).astype(float)
+    w, v = rng.standard_normal(5), rng.standard_normal(5)
+
+    def loss(w):
+        z = X @ w
+        return np.mean(np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0.0) - y * z)
+    lecture_idiom = fd.grad(lambda w: np.vdot(fd.grad(loss)(w), v))(w)
+    H = fd.hessian(loss)(w)
+    numpy.testing.assert_allclose(fd.hvp(loss, w, v), H @ v, **EXACT)
+    numpy.testing.assert_allclose(lecture_idiom, H @ v, **EXACT)
+    hvp_fun, g = fd.make_hvp(loss)(w)
+    numpy.testing.assert_allclose(hvp_fun(v), H @ v, **EXACT)
+    numpy.testing.assert_allclose(g, fd.grad(loss)(w), **EXACT)
+
+
+def test_jacobians_both_ways(rng):
+    A = rng.standard_normal((6, 4))
+    f = lambda x: np.tanh(A @ x) + x[0] ** 2  # noqa: E731
+    x = rng.standard_normal(4)
+    expected = (1 - numpy.tanh(A @ x) ** 2)[:, None] * A
+    expected[:, 0] += 2 * x[0]
+    for jac in (fd.jacfwd, fd.jacrev, fd.jacobian):
+        numpy.testing.assert_allclose(jac(f)(x), expected, **EXACT)
+
+
+def test_jacobian_shapes(rng):
+    X = rng.standard_normal((2, 3))
+    J = fd.jacobian(lambda X: np.sin(X).T)(X)
+    assert J.shape == (3, 2, 2, 3)
+    numpy.testing.assert_allclose(J[1, 0, 0, 1], numpy.cos(X[0, 1]))
+    assert fd.jacobian(lambda x: x ** 2)(3.0) == 6.0
+    J = fd.jacfwd(lambda x: np.sum(x ** 2))(numpy.arange(3.0))
+    numpy.testing.assert_allclose(J, [0.0, 2.0, 4.0])
+    Jx, Jy = fd.jacobian(lambda x, y: x * y, (0, 1))(numpy.ones(2), numpy.full(2, 3.0))
+    numpy.testing.assert_allclose(Jx, 3 * numpy.eye(2))
+    numpy.testing.assert_allclose(Jy, numpy.eye(2))
+
+
+def test_jvp_and_vjp_are_adjoint(rng):
+    """<u, J v> is the same from both modes."""
+    A = rng.standard_normal((3, 4))
+    f = lambda x: np.exp(A @ np.sin(x))  # noqa: E731
+    x, v, u = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(3)
+    _, jv = fd.jvp(f, (x,), (v,))
+    _, vjp_fun = fd.vjp(f, x)
+    (uj,) = vjp_fun(u)
+    numpy.testing.assert_allclose(u @ jv, uj @ v, **EXACT)
+
+
+def test_make_jvp_reuses_one_recording(rng):
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return np.sin(x) * 2
+    x = rng.standard_normal(3)
+    jvp_fun = fd.make_jvp(f)(x)
+    for v in numpy.eye(3):
+        out, t = jvp_fun(v)
+        numpy.testing.assert_allclose(t, 2 * numpy.cos(x) * v)
+    assert len(calls) == 1
+
+
+def test_logistic_hessian_float32_stays_float32(rng):
+    x = rng.standard_normal(3).astype(numpy.float32)
+    H = fd.hessian(lambda x: np.sum(fsp.expit(x) * x))(x)
+    assert H.dtype == numpy.float32 and H.shape == (3, 3)
+
+
+def test_jvp_errors():
+    with pytest.raises(ValueError, match="shape"):
+        fd.jvp(np.sin, (numpy.ones(3),), (numpy.ones(2),))
+    with pytest.raises(ValueError, match="structure"):
+        fd.jvp(np.sin, (numpy.ones(3),), ())
