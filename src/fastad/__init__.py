@@ -18,6 +18,8 @@ from .forward import (jvp, make_jvp, deriv, jacfwd, jacrev, jacobian, hessian, h
                       make_hvp)
 from .checks import numerical_grad, check_grads
 from .tree import tree_map
+from . import extend
+from .extend import custom_vjp, primitive
 
 _tape._bind_numpy(numpy)
 
@@ -25,5 +27,5 @@ __all__ = [
     "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
     "jvp", "make_jvp", "deriv", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "make_hvp",
     "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
-    "Primitive", "TracerError", "numpy", "scipy",
+    "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
 ]

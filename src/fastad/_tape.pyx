@@ -557,6 +557,7 @@ cdef class Primitive:
     cdef readonly int opcode
     cdef readonly bint elementwise
     cdef readonly tuple saves
+    cdef dict __dict__  # functools.wraps metadata of user-defined primitives
 
     def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,
                  jvp_variadic=None, opcode=-1, elementwise=False, saves=None):

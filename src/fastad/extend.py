@@ -1,0 +1,158 @@
+"""Extending fastad with your own differentiable functions.
+
+autograd's form::
+
+    @fastad.extend.primitive
+    def logsumexp(x):
+        ...                                   # plain NumPy
+    fastad.extend.defvjp(logsumexp, lambda ans, x: lambda g: g * fnp.exp(x - ans))
+    fastad.extend.defjvp(logsumexp, lambda g, ans, x: fnp.sum(g * fnp.exp(x - ans)))
+
+JAX's form::
+
+    @fastad.custom_vjp
+    def f(x, y): ...
+    def f_fwd(x, y): return f(x, y), residuals
+    def f_bwd(residuals, g): return (x_bar, y_bar)
+    f.defvjp(f_fwd, f_bwd)
+
+Rules written with fastad.numpy are differentiable again: a custom rule is
+used in every mode it defines and nests like a built-in one.
+"""
+import functools
+import threading
+
+from . import _tape
+from .tree import flatten, unflatten
+
+_TRACED = (_tape.Scalar, _tape.Array)
+
+
+def _undefined(kind, name, hint):
+    def rule(position, *args, **kwargs):
+        raise NotImplementedError(
+            "%s of %s with respect to argument %d is not defined; %s"
+            % (kind, name, position, hint))
+    return rule
+
+
+def primitive(fun):
+    """Make `fun` (written with plain NumPy) a fastad primitive: traced
+    arguments are recorded as one operation whose derivatives come from
+    `defvjp`/`defjvp`.  Differentiating before they are defined raises
+    NotImplementedError naming the function."""
+    name = getattr(fun, "__name__", "primitive")
+    prim = _tape.Primitive(
+        name, fun, vjps=(), jvps=(),
+        vjp_variadic=_undefined("the VJP", name, "define it with fastad.extend.defvjp"),
+        jvp_variadic=_undefined("the JVP", name, "define it with fastad.extend.defjvp"))
+    functools.update_wrapper(prim, fun)
+    return prim
+
+
+def _check_primitive(prim, what):
+    if not isinstance(prim, _tape.Primitive):
+        raise TypeError("%s expects a function made with fastad.extend.primitive, got %r"
+                        % (what, prim))
+
+
+def defvjp(prim, *vjp_makers, argnums=None):
+    """Define the VJPs of `prim`, autograd style: one maker per positional
+    argument (or per entry of `argnums`), each `maker(ans, *args, **kwargs)`
+    returning `g -> cotangent`; None for an argument with no derivative."""
+    _check_primitive(prim, "defvjp")
+    argnums = tuple(argnums) if argnums is not None else tuple(range(len(vjp_makers)))
+    rules = [None] * (max(argnums) + 1 if argnums else 0)
+    for position, maker in zip(argnums, vjp_makers):
+        if maker is not None:
+            rules[position] = _from_maker(maker)
+    prim.vjps = tuple(rules)
+    prim.vjp_variadic = None
+
+
+def _from_maker(maker):
+    def rule(g, ans, *args, **kwargs):
+        return maker(ans, *args, **kwargs)(g)
+    return rule
+
+
+def defjvp(prim, *jvp_funs, argnums=None):
+    """Define the JVPs of `prim`, autograd style: one function per
+    positional argument, `jvp(g, ans, *args, **kwargs)` returning the
+    output tangent contributed by tangent `g` of that argument."""
+    _check_primitive(prim, "defjvp")
+    argnums = tuple(argnums) if argnums is not None else tuple(range(len(jvp_funs)))
+    rules = [None] * (max(argnums) + 1 if argnums else 0)
+    for position, rule in zip(argnums, jvp_funs):
+        rules[position] = rule
+    prim.jvps = tuple(rules)
+    prim.jvp_variadic = None
+
+
+class custom_vjp:
+    """JAX-style custom VJP: decorate `fun`, then `.defvjp(fwd, bwd)` where
+    `fwd(*args)` returns `(output, residuals)` and `bwd(residuals, g)`
+    returns one cotangent per positional argument (None for none).
+
+    `fwd` runs on the traced arguments, so residuals computed from them stay
+    traced and `bwd` (written with fastad.numpy) can be differentiated
+    again.  Forward mode is not defined for a custom VJP."""
+
+    def __init__(self, fun):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.fwd = self.bwd = None
+        self._in_fwd = threading.local()
+
+    def defvjp(self, fwd, bwd):
+        self.fwd, self.bwd = fwd, bwd
+        return self
+
+    def __call__(self, *args):
+        if getattr(self._in_fwd, "active", False) or not any(
+                type(leaf) in _TRACED for a in args for leaf in flatten(a)[0]):
+            # plain arguments, or `fwd` calling the function itself (JAX idiom)
+            return self.fun(*args)
+        if self.fwd is None:
+            raise NotImplementedError(
+                "%s is a custom_vjp function without rules; call .defvjp(fwd, bwd)"
+                % self.__name__)
+        for i, a in enumerate(args):
+            if isinstance(a, (tuple, list, dict)):
+                raise TypeError("%s: custom_vjp arguments must be floats or arrays, not "
+                                "pytrees (argument %d)" % (self.__name__, i))
+        self._in_fwd.active = True
+        try:
+            out, residuals = self.fwd(*args)
+        finally:
+            self._in_fwd.active = False
+        res_leaves, res_treedef = flatten(residuals)
+        n, bwd, name = len(args), self.bwd, self.__name__
+        cache = {}
+
+        def cotangents(g, all_args):
+            key = id(g)
+            if key not in cache:
+                result = bwd(unflatten(res_treedef, list(all_args[n:])), g)
+                if not isinstance(result, tuple) or len(result) != n:
+                    raise ValueError("%s: bwd must return a tuple of %d cotangents, got %r"
+                                     % (name, n, type(result).__name__))
+                cache.clear()
+                cache[key] = (g, result)
+            return cache[key][1]
+
+        def make_rule(k):
+            return lambda g, ans, *all_args: cotangents(g, all_args)[k]
+
+        out_value = out.value if type(out) in _TRACED else out
+        prim = _tape.Primitive(
+            name, lambda *all_args: out_value,
+            vjps=[make_rule(k) for k in range(n)] + [_no_cotangent] * len(res_leaves),
+            jvps=(), jvp_variadic=_undefined("the JVP", name,
+                                             "custom_vjp functions support reverse mode only"))
+        return prim(*args, *res_leaves)
+
+
+def _no_cotangent(g, ans, *args):
+    """Residuals are inputs of bwd, not of the function: no cotangent."""
+    return None
