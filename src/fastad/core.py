@@ -1,11 +1,14 @@
 """Reverse-mode differential operators: grad, value_and_grad,
 elementwise_grad, vjp, make_vjp.
 
-Each call records `fun` onto a fresh tape (the tape of the compiled core),
-sweeps it backward once and drops it.  These functions only arrange the
-sweep: boxing pytree arguments into traced leaves, checking the output,
-seeding cotangents and unboxing the adjoints into the arguments' structure
-and dtypes.
+At top level each call records `fun` onto a fresh tape (the tape of the
+compiled core), sweeps it backward once with the numeric sweep and drops it.
+Called inside another operator, it records onto that operator's tape and
+its sweep is recorded too (sweeps.py), so that the result can be
+differentiated again.  These functions only arrange the sweeps: boxing
+pytree arguments into traced leaves, checking the output, seeding
+cotangents and unboxing the adjoints into the arguments' structure and
+dtypes.
 """
 import functools
 import numbers
