@@ -132,6 +132,24 @@ def targets(groups):
                    for r in rows if r["role"] == "subject"), None)
         if f4:
             add("W4 %s fastad / NumPy by hand" % dtype, f4["vs_limit"], 1.15)
+    f5g = _find(groups, "W5 logistic regression 1000x100: gradient", "fastad")
+    f5h = _find(groups, "W5 logistic regression 1000x100: Hessian", "fastad")
+    if f5g and f5h:
+        add("W5 fastad hvp / fastad grad", f5h["median"] / f5g["median"], 3.0)
+        for impl in ("autograd make_hvp", "pytorch double backward", "jax jvp(grad) (no jit)"):
+            peer_row = _find(groups, "W5 logistic regression 1000x100: Hessian", impl)
+            if peer_row:
+                add("W5 %s / fastad hvp" % impl, peer_row["median"] / f5h["median"], 1.0, "higher")
+    f6 = _find(groups, "W6", "fastad jacobian")
+    if f6:
+        for impl in ("autograd jacobian", "pytorch functional.jacobian (vectorized)",
+                     "jax jacfwd (no jit)", "jax jacrev (no jit)"):
+            peer_row = _find(groups, "W6", impl)
+            if peer_row:
+                add("W6 %s / fastad jacobian" % impl, peer_row["median"] / f6["median"], 1.0, "higher")
+        jit = _find(groups, "W6", "jax jacfwd (jit, steady state)")
+        if jit:
+            add("W6 fastad jacobian / jax.jit(jacfwd)", f6["median"] / jit["median"], 1.5)
     f7 = _find(groups, "W7", "fastad")
     if f7 and "tape_bytes_per_op" in f7["extra"]:
         add("W7 tape bytes per scalar op", f7["extra"]["tape_bytes_per_op"], 40, unit="B")
