@@ -804,71 +804,27 @@ cdef class Scalar:
     def __hash__(self):
         return id(self)
 
-    # -- arithmetic
-    def __add__(self, other):
-        if type(other) is Scalar:
-            return _binary(FA_ADD, self, <Scalar>other)
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_ADDC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_ADD, "add", self, other, False)
-
-    def __radd__(self, other):
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_ADDC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_ADD, "add", self, other, True)
-
-    def __sub__(self, other):
-        if type(other) is Scalar:
-            return _binary(FA_SUB, self, <Scalar>other)
-        if PyFloat_CheckExact(other):
-            # x - c == x + (-c) exactly in IEEE arithmetic
-            return _with_constant(FA_ADDC, self, -PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_SUB, "subtract", self, other, False)
-
-    def __rsub__(self, other):
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_RSUBC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_SUB, "subtract", self, other, True)
-
-    def __mul__(self, other):
-        if type(other) is Scalar:
-            return _binary(FA_MUL, self, <Scalar>other)
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_MULC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_MUL, "multiply", self, other, False)
-
-    def __rmul__(self, other):
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_MULC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_MUL, "multiply", self, other, True)
-
+    # -- arithmetic: one C node per operation (see _scalar_arithmetic)
+    def __add__(self, other): return _scalar_arithmetic(FA_ADD, "add", self, other, False)
+    def __radd__(self, other): return _scalar_arithmetic(FA_ADD, "add", self, other, True)
+    def __sub__(self, other): return _scalar_arithmetic(FA_SUB, "subtract", self, other, False)
+    def __rsub__(self, other): return _scalar_arithmetic(FA_SUB, "subtract", self, other, True)
+    def __mul__(self, other): return _scalar_arithmetic(FA_MUL, "multiply", self, other, False)
+    def __rmul__(self, other): return _scalar_arithmetic(FA_MUL, "multiply", self, other, True)
     def __truediv__(self, other):
-        if type(other) is Scalar:
-            return _binary(FA_DIV, self, <Scalar>other)
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_DIVC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_DIV, "true_divide", self, other, False)
-
+        return _scalar_arithmetic(FA_DIV, "true_divide", self, other, False)
     def __rtruediv__(self, other):
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_RDIVC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_DIV, "true_divide", self, other, True)
+        return _scalar_arithmetic(FA_DIV, "true_divide", self, other, True)
 
     def __pow__(self, other, modulo):
         if modulo is not None:
             return NotImplemented
-        if type(other) is Scalar:
-            return _binary(FA_POW, self, <Scalar>other)
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_POWC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_POW, "power", self, other, False)
+        return _scalar_arithmetic(FA_POW, "power", self, other, False)
 
     def __rpow__(self, other, modulo):
         if modulo is not None:
             return NotImplemented
-        if PyFloat_CheckExact(other):
-            return _with_constant(FA_RPOWC, self, PyFloat_AS_DOUBLE(other))
-        return _binary_slow(FA_POW, "power", self, other, True)
+        return _scalar_arithmetic(FA_POW, "power", self, other, True)
 
     def __matmul__(self, other):
         return NotImplemented
@@ -989,6 +945,20 @@ cdef object _binary_slow(int opcode, str name, Scalar x, object other,
         fun = getattr(_fnp, name)
         return fun(other, x) if reflected else fun(x, other)
     return NotImplemented
+
+
+cdef inline object _scalar_arithmetic(int opcode, str name, Scalar x, object other,
+                                      bint reflected):
+    """`x op other` (or `other op x` when `reflected`): the per-operation
+    path.  Inlined with a constant opcode at each operator, so the compiler
+    folds the dispatch on it away."""
+    if type(other) is Scalar:
+        if reflected:
+            return _binary(opcode, <Scalar>other, x)
+        return _binary(opcode, x, <Scalar>other)
+    if PyFloat_CheckExact(other):
+        return _scalar_with_constant(opcode, x, PyFloat_AS_DOUBLE(other), reflected)
+    return _binary_slow(opcode, name, x, other, reflected)
 
 
 cdef bint _compare(int opcode, Scalar x, object other) except -1:
@@ -1263,7 +1233,7 @@ def arccosh(x): return _unary_fast(FA_ACOSH, x)
 def arctanh(x): return _unary_fast(FA_ATANH, x)
 
 
-cdef object _scalar_with_constant(int opcode, Scalar x, double c, bint reflected):
+cdef inline object _scalar_with_constant(int opcode, Scalar x, double c, bint reflected):
     """`opcode` applied to (x, c), or to (c, x) when `reflected`."""
     if opcode == FA_ADD:
         return _with_constant(FA_ADDC, x, c)
