@@ -109,7 +109,6 @@ def deriv(fun):
     @functools.wraps(fun)
     def deriv_fun(x, *args, **kwargs):
         rec = _Recording(fun, (x,) + args, kwargs, (0,), "deriv", keep_all=True)
-        (box,) = rec.flat_inputs
         return _jvp(rec, [np.ones(np.shape(x)) if np.ndim(x) else 1.0], "deriv")[1]
     return deriv_fun
 

@@ -22,7 +22,7 @@ LEAF, EXT = 0, 1
 _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes first)
 
 
-def _binary_rules():
+def _vjp_rules():
     """opcode -> the VJP rules of the primitive registered for it: the C
     kernels and the recorded sweep share the op table's definitions."""
     from .ops import REGISTRY
@@ -36,7 +36,7 @@ _RULES = None
 def _rules():
     global _RULES
     if _RULES is None:
-        _RULES = _binary_rules()
+        _RULES = _vjp_rules()
     return _RULES
 
 
