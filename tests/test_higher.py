@@ -179,3 +179,21 @@ def test_jvp_errors():
         fd.jvp(np.sin, (numpy.ones(3),), (numpy.ones(2),))
     with pytest.raises(ValueError, match="structure"):
         fd.jvp(np.sin, (numpy.ones(3),), ())
+
+
+@pytest.mark.parametrize("shapes", [((4, 3), (3,)), ((3,), (3, 2)), ((3,), (3,)), ((4, 3), (3, 2)),
+                                    ((2, 4, 3), (3, 2)), ((4, 3), (2, 3, 2)), ((3,), (2, 3, 2))],
+                         ids=str)
+@pytest.mark.parametrize("name", ["matmul", "dot"])
+def test_products_all_directions_at_once_match_reverse(name, shapes, rng):
+    """The batched JVP rules of the forward sweep (one BLAS call for every
+    direction) agree with reverse mode."""
+    sa, sb = shapes
+    if name == "dot" and (len(sa) > 2 or len(sb) > 2):
+        pytest.skip("dot with batch axes is not matmul")
+    op = getattr(np, name)
+    a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+    numpy.testing.assert_allclose(fd.jacfwd(lambda a: op(a, b))(a), fd.jacrev(lambda a: op(a, b))(a),
+                                  **EXACT)
+    numpy.testing.assert_allclose(fd.jacfwd(lambda b: op(a, b))(b), fd.jacrev(lambda b: op(a, b))(b),
+                                  **EXACT)

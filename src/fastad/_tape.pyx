@@ -352,6 +352,9 @@ cdef class Tape:
                 continue
             if not batched:
                 contribution = rule(t, ext.value, *ext.args, **kwargs)
+            elif prim.jvps_batched is not None and prim.jvps_batched[position] is not None:
+                # a rule that takes all directions at once (one BLAS call)
+                contribution = prim.jvps_batched[position](t, ext.value, *ext.args, **kwargs)
             elif prim.elementwise:
                 # align the direction axis in front of the output's axes
                 parent_ndim = np.ndim(t) - 1
@@ -364,7 +367,12 @@ cdef class Tape:
         if total is None:
             return None
         if batched:
-            return np.asarray(np.broadcast_to(total, (k,) + out_shape), dtype=ext.dtype)
+            full_shape = (k,) + out_shape
+            if type(total) is not np.ndarray or (<object>total).shape != full_shape:
+                total = np.broadcast_to(total, full_shape)
+            if (<object>total).dtype != ext.dtype:
+                total = (<object>total).astype(ext.dtype)
+            return total
         if ext.scalar_out:
             return total
         total = np.asarray(total)
@@ -542,6 +550,11 @@ cdef class Primitive:
     the output's (the numeric sweep keeps cotangents such as the one a sum
     sends back unbroadcast, and expands them only for other rules).
 
+    `jvps_batched`: optional JVP rules taking the tangents of several
+    directions at once (a leading axis), for the forward sweeps of Jacobians
+    and Hessians; without them a non-elementwise rule runs once per
+    direction.
+
     `saves[k]` lists what the VJP rule of argument k reads: argument indices,
     and -1 for the output.  The tape keeps only what the traced arguments'
     rules read; a large float array nobody reads is replaced by a
@@ -557,6 +570,7 @@ cdef class Primitive:
     cdef readonly int opcode
     cdef readonly bint elementwise
     cdef readonly tuple saves
+    cdef public tuple jvps_batched
     cdef dict __dict__  # functools.wraps metadata of user-defined primitives
 
     def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,

@@ -120,6 +120,8 @@ def _basis(boxes):
     (k,) + leaf.shape arrays forming the identity, and k."""
     sizes = [int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes]
     k = sum(sizes)
+    if len(boxes) == 1:
+        return [np.eye(k, dtype=_dtype_of(boxes[0])).reshape((k,) + np.shape(boxes[0]))], k
     seeds, offset = [], 0
     for b, n in zip(boxes, sizes):
         block = np.zeros((k, n), _dtype_of(b))
@@ -129,20 +131,23 @@ def _basis(boxes):
     return seeds, k
 
 
-def _split_columns(columns, out_shape, in_leaves, in_treedef, leading):
-    """Cut a (out..., k) or (k, out...) block into per-input-leaf Jacobians
-    of shape out_shape + leaf.shape, in the input's structure."""
+def _split_columns(columns, out_shape, in_leaves, in_treedef):
+    """Cut the (k, out...) tangents of a forward sweep into per-input-leaf
+    Jacobians of shape out_shape + leaf.shape, in the input's structure."""
     from . import numpy as fnp
+    traced = type(columns) in _TRACED
     parts, offset = [], 0
+    n_out = len(out_shape)
     for leaf in in_leaves:
         n = int(np.prod(np.shape(leaf), dtype=np.int64))
-        if leading:  # (k, out...)
-            block = columns[offset:offset + n]
+        block = columns[offset:offset + n]
+        if traced:
             block = fnp.reshape(block, (n,) + out_shape)
             block = fnp.moveaxis(block, 0, -1) if out_shape else block
-        else:  # (out..., k)
-            block = columns[..., offset:offset + n]
-        parts.append(fnp.reshape(block, out_shape + np.shape(leaf)))
+            parts.append(fnp.reshape(block, out_shape + np.shape(leaf)))
+        else:
+            block = block.reshape((n,) + out_shape).transpose(tuple(range(1, n_out + 1)) + (0,))
+            parts.append(np.ascontiguousarray(block).reshape(out_shape + np.shape(leaf)))
         offset += n
     return unflatten(in_treedef, parts)
 
@@ -170,7 +175,7 @@ def _jacobian(fun, argnum, argnums, mode, opname):
             (columns,) = rec.forward(list(zip(boxes, seeds)), [out], k=k, batched=True)
             if columns is None:
                 columns = np.zeros((k,) + out_shape)
-            return _split_columns(columns, out_shape, leaves, treedef, leading=True)
+            return _split_columns(columns, out_shape, leaves, treedef)
         rows = []
         for j in range(n_out):
             cotangent = np.zeros(n_out, out.dtype)

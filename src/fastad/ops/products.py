@@ -151,3 +151,34 @@ vdot = defprim(
     vjps=[lambda g, ans, a, b: multiply(g, reshape(b, np.shape(a))),
           lambda g, ans, a, b: multiply(g, reshape(a, np.shape(b)))],
     jvps=[lambda t, ans, a, b: vdot(t, b), lambda t, ans, a, b: vdot(a, t)])
+
+
+# -- batched JVPs: tangents with a leading axis of directions, one BLAS call --
+# (vectors and matrices; operands with batch axes take one call per direction)
+
+def _matrix_case(a, b):
+    return 0 < np.ndim(a) <= 2 and 0 < np.ndim(b) <= 2
+
+
+def _product_batched_a(product):
+    def rule(t, ans, a, b):
+        if _matrix_case(a, b):
+            return np.matmul(t, b)                          # (k, [m,] n) @ (n, [p])
+        return np.stack([product(tj, b) for tj in t])
+    return rule
+
+
+def _product_batched_b(product):
+    def rule(t, ans, a, b):
+        if not _matrix_case(a, b):
+            return np.stack([product(a, tj) for tj in t])
+        if np.ndim(b) == 1:
+            if np.ndim(a) == 1:
+                return np.matmul(t, a)                      # (k, n) @ (n,)
+            return np.matmul(t, a.T)                        # (k, n) @ (n, m)
+        return np.matmul(a, t)                              # ([m,] n) @ (k, n, p)
+    return rule
+
+
+matmul.jvps_batched = (_product_batched_a(np.matmul), _product_batched_b(np.matmul))
+dot.jvps_batched = (_product_batched_a(np.dot), _product_batched_b(np.dot))
