@@ -50,8 +50,17 @@ def versions():
     return out
 
 
-def run_pytest(quick, threads, select):
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def run_pytest(quick, threads, select, native_blas):
     env = dict(os.environ)
+    if native_blas:
+        # Some machines pin OpenBLAS to an older kernel (for old builds that
+        # misbehave on their processors); it slows NumPy's BLAS but not
+        # PyTorch's or JAX's. A full run measures NumPy with its own choice.
+        for var in BLAS_OVERRIDES:
+            env.pop(var, None)
     env.update({"FASTAD_BENCH_THREADS": str(threads), "FASTAD_BENCH_QUICK": "1" if quick else "0"})
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
@@ -174,6 +183,8 @@ def markdown(report):
              % (report["date"], m["cpu"], m["cores"], m["python"], report["threads"],
                 " — quick run (few rounds)" if report["quick"] else ""),
              "Versions: " + ", ".join("%s %s" % (k, val) for k, val in v.items() if val) + ".",
+             "OpenBLAS kernel: %s." % (", ".join("%s=%s" % kv for kv in report["blas_env"].items()
+                                                 if kv[1]) or "OpenBLAS's own choice"),
              "Reproduce: `pip install \".[bench]\" && python -m benchmarks`.", ""]
     if report["targets"]:
         lines += ["| target | measured | bound | met |", "|---|---|---|---|"]
@@ -249,11 +260,18 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="threads for every library")
     parser.add_argument("-k", dest="select", help="pytest -k expression to run a subset")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--keep-blas-env", action="store_true",
+                        help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE from the environment "
+                             "(a full run clears them so that NumPy picks its own kernel; "
+                             "--quick keeps them)")
     args = parser.parse_args(argv)
 
-    code, raw = run_pytest(args.quick, args.threads, args.select)
+    native_blas = not args.quick and not args.keep_blas_env
+    code, raw = run_pytest(args.quick, args.threads, args.select, native_blas)
+    blas_env = {var: (None if native_blas else os.environ.get(var)) for var in BLAS_OVERRIDES}
     report = {"date": datetime.datetime.now().strftime("%Y-%m-%d"), "quick": args.quick,
-              "threads": args.threads, "machine": machine(), "versions": versions()}
+              "threads": args.threads, "machine": machine(), "versions": versions(),
+              "blas_env": blas_env}
     report["groups"] = collect(raw)
     report["targets"] = targets(report["groups"])
     os.makedirs(RESULTS, exist_ok=True)
