@@ -117,6 +117,18 @@ int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                    int64_t start, int64_t end);
 
+/* Truncated Taylor series (fastad_taylor.c).  `series` holds d + 1
+ * coefficients per node, node-major; `scratch` 3 (d + 1) doubles.  The
+ * series functions map one operand's (or two operands') coefficients to the
+ * result's; they return -1 for an opcode without a rule.  fa_taylor sweeps
+ * nodes [start, end) and stops at the first FA_EXT node (returns its index,
+ * or end); leaves keep their seeded series. */
+int fa_series_unary(int opcode, const double *x, double *y, int d, double c, double *scratch);
+int fa_series_binary(int opcode, const double *a, const double *b, double *y, int d,
+                     double *scratch);
+int64_t fa_taylor(const fa_tape *tape, double *series, int d, int64_t start, int64_t end,
+                  double *scratch);
+
 /* Keep freed large blocks for reuse instead of returning them to the system
  * (glibc only; no-op elsewhere).  A gradient allocates many temporaries of
  * the same sizes call after call; with glibc's defaults each is a fresh

@@ -19,6 +19,7 @@ from .forward import (jvp, make_jvp, deriv, jacfwd, jacrev, jacobian, hessian, h
 from .checks import numerical_grad, check_grads
 from .tree import tree_map
 from . import extend
+from .taylor import taylor
 from .extend import custom_vjp, primitive
 
 _tape._bind_numpy(numpy)
@@ -26,6 +27,7 @@ _tape._bind_numpy(numpy)
 __all__ = [
     "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
     "jvp", "make_jvp", "deriv", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "make_hvp",
+    "taylor",
     "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
     "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
 ]

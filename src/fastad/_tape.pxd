@@ -36,6 +36,12 @@ cdef extern from "fastad_tape.h":
     double fa_eval_unary(int opcode, double x) nogil
     double fa_eval_binary(int opcode, double x, double y) nogil
     int fa_tune_malloc()
+    int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
+                        double *scratch) nogil
+    int fa_series_binary(int opcode, const double *a, const double *b, double *y, int d,
+                         double *scratch) nogil
+    int64_t fa_taylor(const fa_tape *tape, double *series, int d, int64_t start,
+                      int64_t end, double *scratch) nogil
     int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                        int64_t start, int64_t end) nogil
     int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,

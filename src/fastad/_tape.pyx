@@ -1,5 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-# cython: initializedcheck=False, embedsignature=True
+# cython: language_level=3, embedsignature=True
 """The Cython boundary of fastad: the tape, the traced types and the sweeps.
 
 A `Tape` owns the C arrays of csrc/fastad_tape.c.  Scalar operations on a
@@ -322,6 +321,70 @@ cdef class Tape:
         finally:
             free(tangent)
 
+    def taylor(self, int64_t start, list seeds, list outputs, int d, object ext_rule):
+        """Propagate truncated Taylor series of degree `d` over nodes
+        [start, len).  `seeds`: (traced input, series) pairs, a series being
+        an array of shape (d + 1,) + the node's shape.  Scalar nodes run in
+        C; `ext_rule(ext, {position: series}, d)` gives an FA_EXT node's
+        series from its traced parents'.  Returns the series of `outputs`
+        (None where no seed reaches)."""
+        cdef int64_t size = self.c.size
+        cdef int64_t n = d + 1
+        cdef int64_t i, j
+        cdef double *series = <double *>calloc((size if size > 0 else 1) * n, sizeof(double))
+        cdef double *scratch = <double *>calloc(3 * n, sizeof(double))
+        cdef dict array_series = {}
+        cdef Ext ext
+        cdef double[::1] row
+        if series == NULL or scratch == NULL:
+            free(series)
+            free(scratch)
+            raise MemoryError("no memory for Taylor series of %d tape nodes" % size)
+        try:
+            # every scalar node's constant term is its primal
+            for i in range(size):
+                series[i * n] = self.c.primal[i]
+            for x, c in seeds:
+                if self.is_scalar(x.node):
+                    row = np.ascontiguousarray(c, dtype=np.float64)
+                    for j in range(n):
+                        series[x.node * n + j] = row[j]
+                else:
+                    array_series[x.node] = c
+            i = start
+            while i < size:
+                with nogil:
+                    i = fa_taylor(&self.c, series, d, i, size, scratch)
+                if i >= size:
+                    break
+                ext = <Ext>self.exts[self.c.operand0[i]]
+                if ext.primitive is not None:
+                    parents = {}
+                    for position, parent in ext.parents:
+                        if self.is_scalar(parent):
+                            parents[position] = _series_row(series, parent, n)
+                        elif parent in array_series:
+                            parents[position] = array_series[parent]
+                    if parents:
+                        out = ext_rule(ext, parents, d)
+                        if ext.scalar_out:
+                            row = np.ascontiguousarray(out, dtype=np.float64)
+                            for j in range(1, n):
+                                series[i * n + j] = row[j]
+                        else:
+                            array_series[i] = out
+                i += 1
+            result = []
+            for y in outputs:
+                if self.is_scalar(y.node):
+                    result.append(_series_row(series, y.node, n))
+                else:
+                    result.append(array_series.get(y.node))
+            return result
+        finally:
+            free(series)
+            free(scratch)
+
     cdef object _tangent_ext(self, Ext ext, double *tangent, dict array_tangents,
                              int64_t k, bint batched):
         """The tangent of one FA_EXT node from its parents' tangents."""
@@ -621,6 +684,57 @@ cdef Primitive _identity_primitive = None
 def register_identity(Primitive primitive):
     global _identity_primitive
     _identity_primitive = primitive
+
+
+cdef object _series_row(double *series, int64_t node, int64_t n):
+    cdef double *start = series + node * n
+    return np.array(<double[:n]>start)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def series_unary(int opcode, object x, double c=0.0):
+    """Apply the Taylor rule of a scalar opcode elementwise: `x` has shape
+    (d + 1,) + shape (coefficients first); returns the same shape."""
+    x = np.asarray(x, np.float64)
+    cdef int d = x.shape[0] - 1
+    cdef object xs = np.ascontiguousarray(np.moveaxis(x, 0, x.ndim - 1))
+    cdef const double[:, ::1] flat = xs.reshape(-1, d + 1)
+    cdef object out = np.empty((flat.shape[0], d + 1))
+    cdef double[:, ::1] result = out
+    cdef double[::1] scratch = np.empty(3 * (d + 1))
+    cdef Py_ssize_t e
+    for e in range(flat.shape[0]):
+        if fa_series_unary(opcode, &flat[e, 0], &result[e, 0], d, c, &scratch[0]) < 0:
+            raise NotImplementedError("no Taylor rule for opcode %d" % opcode)
+    return np.moveaxis(out.reshape(xs.shape), x.ndim - 1, 0)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def series_binary(int opcode, object a, object b):
+    """Apply the Taylor rule of a binary scalar opcode elementwise to two
+    coefficient-first series of broadcastable shapes."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    cdef int d = a.shape[0] - 1
+    shape = np.broadcast_shapes(a.shape[1:], b.shape[1:])
+    cdef Py_ssize_t last = len(shape)
+    # align the coefficient axes in front of the broadcast element axes
+    a = a.reshape((d + 1,) + (1,) * (last - (a.ndim - 1)) + a.shape[1:])
+    b = b.reshape((d + 1,) + (1,) * (last - (b.ndim - 1)) + b.shape[1:])
+    cdef const double[:, ::1] fa = np.ascontiguousarray(
+        np.moveaxis(np.broadcast_to(a, (d + 1,) + shape), 0, last)).reshape(-1, d + 1)
+    cdef const double[:, ::1] fb = np.ascontiguousarray(
+        np.moveaxis(np.broadcast_to(b, (d + 1,) + shape), 0, last)).reshape(-1, d + 1)
+    cdef object out = np.empty((fa.shape[0], d + 1))
+    cdef double[:, ::1] result = out
+    cdef double[::1] scratch = np.empty(3 * (d + 1))
+    cdef Py_ssize_t e
+    for e in range(fa.shape[0]):
+        if fa_series_binary(opcode, &fa[e, 0], &fb[e, 0], &result[e, 0], d, &scratch[0]) < 0:
+            raise NotImplementedError("no Taylor rule for opcode %d" % opcode)
+    return np.moveaxis(out.reshape(shape + (d + 1,)), last, 0)
 
 
 cdef object _row(double *tangent, int64_t node, int64_t k):
@@ -1176,6 +1290,7 @@ def register_scalar_opcode(int opcode, Primitive primitive):
 
 
 FIRST_COMPARISON, LAST_COMPARISON = FA_LT, FA_NE
+CONST_OPCODE_ADD, CONST_OPCODE_POW = FA_ADDC, FA_POWC
 FIRST_BINARY, LAST_BINARY = FA_ADD, FA_HYPOT
 #: opcode with a constant operand -> (its binary opcode, constant comes first)
 CONST_OPCODES = {
