@@ -42,7 +42,8 @@ UNARY = {  # fastad.numpy name: (domain, NumPy reference)
     "log10": "positive", "sin": "real", "cos": "real", "tan": "unit",
     "arcsin": "unit", "arccos": "unit", "arctan": "real", "sinh": "real",
     "cosh": "real", "tanh": "real", "arcsinh": "real", "arccosh": "gt1",
-    "arctanh": "unit",
+    "arctanh": "unit", "fabs": "nonzero", "deg2rad": "real", "rad2deg": "real",
+    "positive": "real", "sinc": "nonzero", "nan_to_num": "real",
 }
 BINARY = {
     "add": ("real", "real"), "subtract": ("real", "real"),
@@ -50,6 +51,8 @@ BINARY = {
     "power": ("positive", "real"), "maximum": ("real", "real"),
     "minimum": ("real", "real"), "arctan2": ("nonzero", "nonzero"),
     "hypot": ("nonzero", "nonzero"), "mod": ("positive", "positive"),
+    "logaddexp": ("real", "real"), "logaddexp2": ("real", "real"),
+    "fmax": ("real", "real"), "fmin": ("real", "real"),
 }
 UNARY_SHAPES = [(), (3,), (2, 3), (2, 3, 4), (0,), (2, 0)]
 BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)),
@@ -252,6 +255,67 @@ def test_concatenate_with_constants(rng):
     numpy.testing.assert_allclose(g, 2 * x)
 
 
+COMPOSITE_CASES = [
+    ("var", lambda x: fnp.var(x), (2, 3)),
+    ("var-axis-ddof", lambda x: fnp.var(x, axis=1, ddof=1), (2, 3)),
+    ("std", lambda x: fnp.std(x, axis=0, keepdims=True), (3, 2)),
+    ("average", lambda x: fnp.average(x, axis=1, weights=numpy.array([1.0, 2.0, 3.0])), (2, 3)),
+    ("average-plain", lambda x: fnp.average(x), (4,)),
+    ("diff", lambda x: fnp.diff(x, n=2, axis=0), (4, 2)),
+    ("repeat", lambda x: fnp.repeat(x, 2, axis=1), (2, 3)),
+    ("repeat-array", lambda x: fnp.repeat(x, [1, 0, 3]), (3,)),
+    ("tile", lambda x: fnp.tile(x, (2, 1, 2)), (2, 3)),
+    ("flip", lambda x: fnp.flip(x, 1), (2, 3)),
+    ("fliplr-flipud", lambda x: fnp.flipud(fnp.fliplr(x)), (2, 3)),
+    ("roll", lambda x: fnp.roll(x, 2, axis=1), (2, 3)),
+    ("roll-flat", lambda x: fnp.roll(x, -1), (2, 3)),
+    ("rot90", lambda x: fnp.rot90(x) + fnp.rot90(x, 3).T, (3, 3)),
+    ("triu-tril", lambda x: fnp.triu(x, 1) + fnp.tril(x, -1) * 2.0, (3, 4)),
+    ("diagonal", lambda x: fnp.diagonal(x, 1), (3, 4)),
+    ("trace", lambda x: fnp.trace(x), (3, 3)),
+    ("diag-extract", lambda x: fnp.diag(x, -1), (3, 3)),
+    ("diag-build", lambda x: fnp.diag(x, 1), (3,)),
+    ("stacks", lambda x: fnp.vstack([x, x]) + fnp.hstack([x[:, :1], x[:, 1:]]).sum(), (2, 3)),
+    ("dstack-column_stack", lambda x: fnp.dstack([x, x]).sum(axis=2) + fnp.column_stack([x[0], x[1]]).T,
+     (2, 3)),
+    ("atleast", lambda x: fnp.atleast_3d(x[0, 0]) + fnp.atleast_2d(x[0]).sum(), (2, 3)),
+    ("split", lambda x: fnp.split(x, 3, axis=1)[1] * fnp.array_split(x, 2)[0], (2, 3)),
+    ("pad-constant", lambda x: fnp.pad(x, ((1, 0), (2, 1))), (2, 3)),
+    ("pad-reflect", lambda x: fnp.pad(x, 2, mode="reflect"), (3, 4)),
+    ("kron", lambda x: fnp.kron(x, x[:, :2]), (2, 3)),
+    ("cross", lambda x: fnp.cross(x, x[::-1] ** 2), (2, 3)),
+    ("sort", lambda x: fnp.sort(x, axis=0), (3, 2)),
+    ("select", lambda x: fnp.select([x < -0.5, x > 0.5], [x * 2, x ** 2], x), (2, 3)),
+]
+
+
+@pytest.mark.parametrize("case", COMPOSITE_CASES, ids=lambda c: c[0])
+def test_composite(case, rng):
+    name, fun, shape = case
+    x = sample(rng, "real", shape)
+    reference = {"var-axis-ddof": lambda x: numpy.var(x, axis=1, ddof=1)}.get(name)
+    if reference is not None:
+        numpy.testing.assert_allclose(fun(x), reference(x), rtol=1e-14)
+    check_op(fun, [x])
+
+
+def test_composites_equal_numpy(rng):
+    x = sample(rng, "real", (3, 4))
+    for name, args in [("var", ()), ("std", ()), ("diff", ()), ("flip", (1,)), ("roll", (2,)),
+                       ("rot90", ()), ("triu", ()), ("tril", (1,)), ("diagonal", (1,)),
+                       ("trace", ()), ("sort", ()), ("kron", (x,)), ("tile", ((2, 1),)),
+                       ("repeat", (2,))]:
+        expected = getattr(numpy, name)(x, *args)
+
+        def f(x, name=name, args=args):
+            out = getattr(fnp, name)(x, *args)
+            numpy.testing.assert_allclose(fd.core.plain(out), expected, rtol=1e-15,
+                                          err_msg=name)
+            return fnp.sum(out)
+        fd.grad(f)(x)
+    assert fnp.argmax(x) == numpy.argmax(x)
+
+
 # -- products --------------------------------------------------------------------
 
 PRODUCT_CASES = [
@@ -339,7 +403,8 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
           | {"reshape", "ravel", "transpose", "swapaxes", "moveaxis", "squeeze", "expand_dims",
              "broadcast_to", "getitem", "untake", "concatenate", "stack", "where", "astype",
              "dot", "matmul", "outer", "inner", "vdot", "tensordot", "logsumexp", "expit",
-             "det", "inv", "identity"})
+             "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
+             "fabs", "fmax", "fmin", "sinc", "nan_to_num"})
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 

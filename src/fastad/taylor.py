@@ -121,9 +121,11 @@ def _ext_series(ext, parents, d):
 
 # -- which primitives are linear or bilinear, and the special rules ----------
 
+# linear, or linear where smooth (the JVP rule is exact for every coefficient)
 for _name in ("reshape", "ravel", "squeeze", "expand_dims", "atleast_1d", "transpose",
               "swapaxes", "moveaxis", "broadcast_to", "astype", "getitem", "untake", "identity",
-              "concatenate", "stack", "sum", "mean", "max", "min", "where", "mod"):
+              "concatenate", "stack", "sum", "mean", "max", "min", "where", "mod",
+              "deg2rad", "rad2deg", "positive", "fabs", "fmax", "fmin", "nan_to_num"):
     REGISTRY[_name].linear = True
 for _name in ("dot", "matmul", "tensordot", "inner", "outer", "vdot"):
     REGISTRY[_name].bilinear = True
@@ -154,5 +156,30 @@ def _axes(axis, ndim):
     return (axis % ndim,)
 
 
+def _logaddexp_series(parents, d, ans, a, b, base=None):
+    exp_op, log_op = (_OPS["exp"], _OPS["log"]) if base is None else (_OPS["exp2"], _OPS["log2"])
+    terms = []
+    shape = np.shape(ans)
+    for i, x in enumerate((a, b)):
+        s = parents[i] if i in parents else _constant_series(x, d)
+        s = s.reshape((d + 1,) + (1,) * (len(shape) - (s.ndim - 1)) + s.shape[1:])
+        s = np.array(np.broadcast_to(s, (d + 1,) + shape))
+        s[0] = s[0] - ans  # shift by the result: both exponentials stay <= 1
+        terms.append(_tape.series_unary(exp_op, s))
+    total = _tape.series_binary(_OPS["add"], terms[0], terms[1])
+    return _tape.series_unary(log_op, total)
+
+
+def _sinc_series(parents, d, ans, x):
+    if np.any(np.asarray(x) == 0):
+        raise NotImplementedError("taylor: sinc at 0 is not supported")
+    px = parents[0] * np.pi
+    return _tape.series_binary(_OPS["true_divide"], _tape.series_unary(_OPS["sin"], px), px)
+
+
 REGISTRY["expit"].taylor_rule = _expit_series
+REGISTRY["logaddexp"].taylor_rule = _logaddexp_series
+REGISTRY["logaddexp2"].taylor_rule = lambda parents, d, ans, a, b: _logaddexp_series(
+    parents, d, ans, a, b, base=2)
+REGISTRY["sinc"].taylor_rule = _sinc_series
 REGISTRY["logsumexp"].taylor_rule = _logsumexp_series

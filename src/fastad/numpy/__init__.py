@@ -20,6 +20,15 @@ from ..ops.elementwise import (  # noqa: F401
     arctan2, hypot, less, less_equal, greater, greater_equal, equal, not_equal,
     logical_and, logical_or, logical_not, isfinite, isnan, isinf,
     floor, ceil, floor_divide, mod, remainder, where, clip,
+    logaddexp, logaddexp2, deg2rad, rad2deg, radians, degrees, positive, fabs, fmax, fmin,
+    sinc, nan_to_num, around, rint, trunc, fix,
+)
+from ..ops.elementwise import round_ as round  # noqa: F401  (numpy.round)
+from ..ops.composite import (  # noqa: F401
+    var, std, average, diff, repeat, tile, flip, fliplr, flipud, roll, rot90, triu, tril,
+    diagonal, trace, diag, atleast_1d, atleast_2d, atleast_3d, vstack, row_stack, hstack,
+    dstack, column_stack, array_split, split, hsplit, vsplit, dsplit, pad, kron, cross, sort,
+    argsort, argmax, argmin, zeros_like, ones_like, full_like, select,
 )
 from ..ops.reductions import sum, mean, prod, max, min, amax, amin  # noqa: F401
 from ..ops.shape import (  # noqa: F401

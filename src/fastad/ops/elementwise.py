@@ -200,3 +200,76 @@ def clip(a, a_min=None, a_max=None):
     return out
 
 
+
+
+# -- more elementwise functions ------------------------------------------------
+
+def _exp_shift(x, ans):
+    return exp(subtract(x, ans))
+
+
+logaddexp = defprim(
+    "logaddexp", np.logaddexp,
+    vjps=[lambda g, ans, x, y: g * _exp_shift(x, ans), lambda g, ans, x, y: g * _exp_shift(y, ans)],
+    jvps=[lambda t, ans, x, y: t * _exp_shift(x, ans), lambda t, ans, x, y: t * _exp_shift(y, ans)],
+    elementwise=True, saves=[(-1, 0), (-1, 1)])
+logaddexp2 = defprim(
+    "logaddexp2", np.logaddexp2,
+    vjps=[lambda g, ans, x, y: g * exp2(subtract(x, ans)), lambda g, ans, x, y: g * exp2(subtract(y, ans))],
+    jvps=[lambda t, ans, x, y: t * exp2(subtract(x, ans)), lambda t, ans, x, y: t * exp2(subtract(y, ans))],
+    elementwise=True, saves=[(-1, 0), (-1, 1)])
+
+
+def _scale(name, fun, factor):
+    """A linear elementwise function x -> factor * x."""
+    rule = lambda g, ans, x: g * factor  # noqa: E731
+    return defprim(name, fun, vjps=[rule], jvps=[rule], elementwise=True, saves=[NOTHING])
+
+
+deg2rad = radians = _scale("deg2rad", np.deg2rad, np.pi / 180.0)
+rad2deg = degrees = _scale("rad2deg", np.rad2deg, 180.0 / np.pi)
+positive = _scale("positive", np.positive, 1.0)
+fabs = defprim("fabs", np.fabs, vjps=[lambda g, ans, x: g * sign(x)],
+               jvps=[lambda t, ans, x: t * sign(x)], elementwise=True, saves=[X])
+
+
+def _nan_aware_share(x, ans, y):
+    """fmax/fmin: like maximum, but a NaN operand loses to a number."""
+    return (x == ans) / (1.0 + (x == y))
+
+
+fmax = defprim("fmax", np.fmax,
+               vjps=[lambda g, ans, x, y: g * _nan_aware_share(x, ans, y),
+                     lambda g, ans, x, y: g * _nan_aware_share(y, ans, x)],
+               jvps=[lambda t, ans, x, y: t * _nan_aware_share(x, ans, y),
+                     lambda t, ans, x, y: t * _nan_aware_share(y, ans, x)],
+               elementwise=True, saves=[(-1, 0, 1), (-1, 0, 1)])
+fmin = defprim("fmin", np.fmin,
+               vjps=[lambda g, ans, x, y: g * _nan_aware_share(x, ans, y),
+                     lambda g, ans, x, y: g * _nan_aware_share(y, ans, x)],
+               jvps=[lambda t, ans, x, y: t * _nan_aware_share(x, ans, y),
+                     lambda t, ans, x, y: t * _nan_aware_share(y, ans, x)],
+               elementwise=True, saves=[(-1, 0, 1), (-1, 0, 1)])
+
+
+def _sinc_derivative(x, ans):
+    """d sinc(x)/dx = (cos(pi x) - sinc(x)) / x, and 0 at x = 0."""
+    safe = where(x == 0, 1.0, x)
+    return where(x == 0, 0.0, (cos(np.pi * x) - ans) / safe)
+
+
+sinc = defprim("sinc", np.sinc, vjps=[lambda g, ans, x: g * _sinc_derivative(x, ans)],
+               jvps=[lambda t, ans, x: t * _sinc_derivative(x, ans)], elementwise=True,
+               saves=[(-1, 0)])
+
+# nan_to_num: the identity where x is finite, constant elsewhere
+nan_to_num = defprim(
+    "nan_to_num", np.nan_to_num,
+    vjps=[lambda g, ans, x, *args, **kwargs: g * isfinite(x)],
+    jvps=[lambda t, ans, x, *args, **kwargs: t * isfinite(x)], elementwise=True, saves=[X])
+
+# piecewise constant: results are plain arrays (zero derivative)
+round_ = around = defprim("round", np.round)
+rint = defprim("rint", np.rint)
+trunc = defprim("trunc", np.trunc)
+fix = defprim("fix", np.fix)
