@@ -286,6 +286,10 @@ COMPOSITE_CASES = [
     ("cross", lambda x: fnp.cross(x, x[::-1] ** 2), (2, 3)),
     ("sort", lambda x: fnp.sort(x, axis=0), (3, 2)),
     ("select", lambda x: fnp.select([x < -0.5, x > 0.5], [x * 2, x ** 2], x), (2, 3)),
+    ("cumsum", lambda x: fnp.cumsum(x, axis=1), (2, 3)),
+    ("cumsum-flat", lambda x: fnp.cumsum(x), (2, 3)),
+    ("cumprod", lambda x: fnp.cumprod(x, axis=0), (3, 2)),
+    ("cumprod-flat", lambda x: fnp.cumprod(x), (2, 2)),
 ]
 
 
@@ -339,6 +343,30 @@ def test_products(case, rng):
     a, b = sample(rng, "real", sa), sample(rng, "real", sb)
     numpy.testing.assert_array_equal(fun(a, b), getattr(numpy, name)(a, b))
     check_op(fun, [a, b])
+
+
+EINSUM_CASES = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("ij,jk", [(2, 3), (3, 4)]), ("i,i->", [(3,), (3,)]),
+    ("ij->ji", [(2, 3)]), ("ij->i", [(2, 3)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+    ("...ij,jk->...ik", [(2, 2, 3), (3, 2)]), ("i,j,k->ijk", [(2,), (3,), (2,)]),
+    ("ij,kj->", [(2, 3), (4, 3)]),
+]
+
+
+@pytest.mark.parametrize("case", EINSUM_CASES, ids=lambda c: c[0])
+def test_einsum(case, rng):
+    subscripts, shapes = case
+    operands = [sample(rng, "real", s) for s in shapes]
+    fun = lambda *ops: fnp.einsum(subscripts, *ops)  # noqa: E731
+    numpy.testing.assert_allclose(fun(*operands), numpy.einsum(subscripts, *operands), rtol=1e-15)
+    check_op(fun, operands)
+
+
+def test_cumprod_with_zeros():
+    x = numpy.array([2.0, 0.0, 3.0, 4.0])
+    g = fd.grad(lambda x: fnp.sum(fnp.cumprod(x)))(x)
+    numpy.testing.assert_allclose(g, fd.numerical_grad(lambda x: numpy.sum(numpy.cumprod(x)), x),
+                                  rtol=1e-8)
 
 
 def test_tensordot_axes(rng):
@@ -404,7 +432,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "broadcast_to", "getitem", "untake", "concatenate", "stack", "where", "astype",
              "dot", "matmul", "outer", "inner", "vdot", "tensordot", "logsumexp", "expit",
              "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
-             "fabs", "fmax", "fmin", "sinc", "nan_to_num"})
+             "fabs", "fmax", "fmin", "sinc", "nan_to_num", "einsum", "cumsum", "cumprod"})
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 

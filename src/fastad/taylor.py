@@ -125,7 +125,7 @@ def _ext_series(ext, parents, d):
 for _name in ("reshape", "ravel", "squeeze", "expand_dims", "atleast_1d", "transpose",
               "swapaxes", "moveaxis", "broadcast_to", "astype", "getitem", "untake", "identity",
               "concatenate", "stack", "sum", "mean", "max", "min", "where", "mod",
-              "deg2rad", "rad2deg", "positive", "fabs", "fmax", "fmin", "nan_to_num"):
+              "deg2rad", "rad2deg", "positive", "fabs", "fmax", "fmin", "nan_to_num", "cumsum"):
     REGISTRY[_name].linear = True
 for _name in ("dot", "matmul", "tensordot", "inner", "outer", "vdot"):
     REGISTRY[_name].bilinear = True

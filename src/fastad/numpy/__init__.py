@@ -30,7 +30,7 @@ from ..ops.composite import (  # noqa: F401
     dstack, column_stack, array_split, split, hsplit, vsplit, dsplit, pad, kron, cross, sort,
     argsort, argmax, argmin, zeros_like, ones_like, full_like, select,
 )
-from ..ops.reductions import sum, mean, prod, max, min, amax, amin  # noqa: F401
+from ..ops.reductions import sum, mean, prod, max, min, amax, amin, cumsum, cumprod  # noqa: F401
 from ..ops.shape import (  # noqa: F401
     reshape, ravel, squeeze, expand_dims, transpose, swapaxes, moveaxis,
     broadcast_to, concatenate, stack, _getitem, _astype,
@@ -38,7 +38,7 @@ from ..ops.shape import (  # noqa: F401
 import importlib as _importlib
 # `from numpy import *` bound numpy.linalg to this name: load ours explicitly
 linalg = _importlib.import_module(__name__ + ".linalg")
-from ..ops.products import dot, matmul, tensordot, inner, outer, vdot  # noqa: F401
+from ..ops.products import dot, matmul, tensordot, inner, outer, vdot, einsum  # noqa: F401
 
 _TRACED = (_tape.Scalar, _tape.Array)
 

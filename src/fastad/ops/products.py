@@ -8,7 +8,7 @@ import numpy as np
 
 from . import defprim
 from .elementwise import multiply
-from .shape import reshape, ravel, swapaxes, transpose, expand_dims, getitem
+from .shape import reshape, ravel, swapaxes, transpose, expand_dims, getitem, broadcast_to
 
 
 def _normalize_axes(axes, ndim_a, ndim_b):
@@ -182,3 +182,80 @@ def _product_batched_b(product):
 
 matmul.jvps_batched = (_product_batched_a(np.matmul), _product_batched_b(np.matmul))
 dot.jvps_batched = (_product_batched_a(np.dot), _product_batched_b(np.dot))
+
+
+# -- einsum ---------------------------------------------------------------------
+
+def _normalize_einsum(subscripts, shapes):
+    """Explicit subscripts ('ab,bc->ac') with ellipses spelled out as letters."""
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        inputs, output = subscripts.split("->")
+    else:
+        inputs, output = subscripts, None
+    inputs = inputs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError("einsum: %d operands for %d subscripts" % (len(shapes), len(inputs)))
+    used = set("".join(inputs) + (output or ""))
+    pool = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    n_ellipsis = max([len(shape) - len(sub.replace("...", "")) for sub, shape in zip(inputs, shapes)
+                      if "..." in sub] or [0])
+    letters = "".join(pool[:n_ellipsis])
+    expanded = []
+    for sub, shape in zip(inputs, shapes):
+        if "..." in sub:
+            k = len(shape) - len(sub.replace("...", ""))
+            sub = sub.replace("...", letters[n_ellipsis - k:] if k else "")
+        expanded.append(sub)
+    if output is None:
+        counts = {}
+        for c in "".join(expanded):
+            counts[c] = counts.get(c, 0) + 1
+        output = letters + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in letters))
+    else:
+        output = output.replace("...", letters)
+    return expanded, output
+
+
+def _einsum_fun(subscripts, *operands):
+    return np.einsum(subscripts, *operands)
+
+
+def _einsum_vjp(position, g, ans, subscripts, *operands):
+    inputs, output = _normalize_einsum(subscripts, [np.shape(o) for o in operands])
+    i = position - 1
+    target = inputs[i]
+    if len(set(target)) != len(target):
+        raise NotImplementedError("einsum: the derivative for an operand with a repeated index "
+                                  "(%r) is not supported" % target)
+    others = [(s, o) for k, (s, o) in enumerate(zip(inputs, operands)) if k != i]
+    available = set(output) | set("".join(s for s, _ in others))
+    kept = "".join(c for c in target if c in available)
+    spec = ",".join([output] + [s for s, _ in others]) + "->" + kept
+    cotangent = einsum(spec, g, *[o for _, o in others])
+    if kept != target:
+        # indices summed over in this operand alone: the cotangent is constant along them
+        shape = np.shape(operands[i])
+        kept_shape = tuple(shape[k] if c in kept else 1 for k, c in enumerate(target))
+        cotangent = broadcast_to(reshape(cotangent, kept_shape), shape)
+    return cotangent
+
+
+def _einsum_jvp(position, t, ans, subscripts, *operands):
+    operands = list(operands)
+    operands[position - 1] = t
+    return einsum(subscripts, *operands)
+
+
+_einsum = defprim("einsum", _einsum_fun, vjps=[None], vjp_variadic=_einsum_vjp, jvps=[None],
+                  jvp_variadic=_einsum_jvp)
+
+
+def einsum(subscripts, *operands, **kwargs):
+    """numpy.einsum with explicit or implicit subscripts (the derivative of an
+    operand with a repeated index, such as 'ii->i', is not supported)."""
+    if kwargs.get("out") is not None:
+        raise TypeError("fastad.numpy.einsum does not support out=")
+    if not isinstance(subscripts, str):
+        raise TypeError("fastad.numpy.einsum takes subscripts as a string")
+    return _einsum(subscripts, *operands)

@@ -181,3 +181,68 @@ def min(a, axis=None, out=None, keepdims=False):
 
 
 amax, amin = max, min
+
+
+# -- cumulative sums and products ------------------------------------------------
+
+def _reverse_cumsum(g, axis):
+    from .composite import flip
+    return flip(cumsum(flip(g, axis), axis), axis)
+
+
+def _cumsum_fun(a, axis=None, dtype=None):
+    return np.cumsum(a, axis=axis, dtype=dtype)
+
+
+def _cumsum_vjp(g, ans, a, axis=None, dtype=None):
+    if axis is None:
+        return reshape(_reverse_cumsum(g, 0), np.shape(a))
+    return _reverse_cumsum(g, axis)
+
+
+_cumsum = defprim("cumsum", _cumsum_fun, vjps=[_cumsum_vjp],
+                  jvps=[lambda t, ans, a, axis=None, dtype=None: cumsum(t, axis)], saves=[()])
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    """numpy.cumsum"""
+    _check_out("cumsum", out)
+    return _cumsum(a, axis=axis, dtype=dtype) if (axis is not None or dtype) else _cumsum(a)
+
+
+def _cumprod_fun(a, axis=None, dtype=None):
+    return np.cumprod(a, axis=axis, dtype=dtype)
+
+
+def _cumprod_vjp(g, ans, a, axis=None, dtype=None):
+    """sum_{j >= i} g_j y_j / x_i; exactly, with zeros in x, by the backward
+    recurrence h_i = g_i + x_{i+1} h_{i+1} times the exclusive prefix product."""
+    if axis is None:
+        return reshape(_cumprod_vjp(reshape(g, (-1,)), reshape(ans, (-1,)),
+                                    reshape(a, (-1,)), 0), np.shape(a))
+    if type(a) is np.ndarray and type(g) is np.ndarray and not np.all(a):
+        x = np.moveaxis(a, axis, 0)
+        gg = np.moveaxis(np.broadcast_to(g, np.shape(a)), axis, 0)
+        h = np.empty_like(x)
+        h[-1] = gg[-1]
+        for i in range(len(x) - 2, -1, -1):
+            h[i] = gg[i] + x[i + 1] * h[i + 1]
+        prefix = np.concatenate([np.ones_like(x[:1]), np.cumprod(x[:-1], axis=0)])
+        return np.moveaxis(prefix * h, 0, axis)
+    return true_divide(_reverse_cumsum(g * ans, axis), a)
+
+
+def _cumprod_jvp(t, ans, a, axis=None, dtype=None):
+    if axis is None:
+        return reshape(_cumprod_jvp(reshape(t, (-1,)), reshape(ans, (-1,)), reshape(a, (-1,)), 0),
+                       np.shape(ans))
+    return ans * cumsum(true_divide(t, a), axis)
+
+
+_cumprod = defprim("cumprod", _cumprod_fun, vjps=[_cumprod_vjp], jvps=[_cumprod_jvp])
+
+
+def cumprod(a, axis=None, dtype=None, out=None):
+    """numpy.cumprod (forward mode assumes no zeros in a)"""
+    _check_out("cumprod", out)
+    return _cumprod(a, axis=axis, dtype=dtype) if (axis is not None or dtype) else _cumprod(a)
