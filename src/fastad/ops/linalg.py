@@ -3,7 +3,7 @@ as numpy.linalg is."""
 import numpy as np
 
 from . import defprim
-from .elementwise import multiply, negative
+from .elementwise import add, multiply, negative
 from .products import matmul
 from .reductions import sum
 from .shape import expand_dims, swapaxes
@@ -40,3 +40,147 @@ def _det_jvp(t, ans, x):
 
 
 det = defprim("det", np.linalg.det, vjps=[_det_vjp], jvps=[_det_jvp])
+
+
+# -- solve -------------------------------------------------------------------------
+
+def _as_matrix_rhs(a, b):
+    """numpy.linalg.solve treats b as a vector only when it is 1-D."""
+    return np.ndim(b) == 1
+
+
+def _solve_vjp_b(g, ans, a, b):
+    # x = A^-1 b  =>  b_bar = A^-T x_bar
+    return solve(_mT(a), g)
+
+
+def _solve_vjp_a(g, ans, a, b):
+    # A_bar = -A^-T x_bar x^T
+    b_bar = solve(_mT(a), g)
+    if _as_matrix_rhs(a, b):
+        return negative(multiply(expand_dims(b_bar, -1), expand_dims(ans, -2)))
+    return negative(matmul(b_bar, _mT(ans)))
+
+
+def _solve_jvp_a(t, ans, a, b):
+    # dx = -A^-1 dA x
+    return negative(solve(a, matmul(t, ans)))
+
+
+solve = defprim("solve", np.linalg.solve, vjps=[_solve_vjp_a, _solve_vjp_b],
+                jvps=[_solve_jvp_a, lambda t, ans, a, b: solve(a, t)])
+
+
+# -- log |det| and slogdet ----------------------------------------------------------
+
+def _logabsdet_fun(x):
+    return np.linalg.slogdet(x)[1]
+
+
+def _logabsdet_vjp(g, ans, x):
+    # d log|det X| = <X^-T, dX>
+    return multiply(_expand_matrix(g), _mT(inv(x)))
+
+
+def _logabsdet_jvp(t, ans, x):
+    return sum(multiply(_mT(inv(x)), t), axis=(-2, -1))
+
+
+logabsdet = defprim("logabsdet", _logabsdet_fun, vjps=[_logabsdet_vjp], jvps=[_logabsdet_jvp])
+
+
+def slogdet(a):
+    """numpy.linalg.slogdet: (sign, log|det a|); the sign is piecewise
+    constant, the log-determinant differentiable."""
+    if not hasattr(a, "tape"):
+        return np.linalg.slogdet(a)
+    return (np.sign(np.linalg.det(a.value)), logabsdet(a))
+
+
+# -- cholesky ------------------------------------------------------------------------
+
+def _phi(x):
+    """The lower triangle with the diagonal halved."""
+    n = np.shape(x)[-1]
+    return multiply(x, np.tril(np.ones((n, n))) - 0.5 * np.eye(n))
+
+
+def _cholesky_vjp(g, ans, a):
+    # Murray (2016), arXiv:1602.07527: S = L^-T phi(L^T L_bar) L^-1, A_bar = sym(S)
+    inner = _phi(matmul(_mT(ans), g))
+    s = solve(_mT(ans), _mT(solve(_mT(ans), _mT(inner))))
+    return multiply(add(s, _mT(s)), 0.5)
+
+
+def _cholesky_jvp(t, ans, a):
+    # dL = L phi(L^-1 dA L^-T)
+    l_inv_t = solve(ans, t)
+    return matmul(ans, _phi(_mT(solve(ans, _mT(l_inv_t)))))
+
+
+cholesky = defprim("cholesky", np.linalg.cholesky, vjps=[_cholesky_vjp], jvps=[_cholesky_jvp])
+
+
+# -- powers and norms (compositions) ---------------------------------------------------
+
+def matrix_power(a, n):
+    """numpy.linalg.matrix_power, by repeated squaring (negative n: of the inverse)."""
+    if not hasattr(a, "tape"):
+        return np.linalg.matrix_power(a, n)
+    if n < 0:
+        a, n = inv(a), -n
+    result = None
+    base = a
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    if result is None:
+        return np.broadcast_to(np.eye(np.shape(a)[-1]), np.shape(a)).copy()
+    return result
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """numpy.linalg.norm for vectors (any ord) and matrices ('fro', 'nuc'
+    excepted, 1, -1, inf, -inf)."""
+    from . import elementwise as el
+    from .reductions import max as rmax, min as rmin
+    if not hasattr(x, "tape"):
+        return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+    ndim = np.ndim(x)
+    if axis is None and (ord is None or ndim == 1 or ord == "fro"):
+        if ord is None or ord == "fro" or ord == 2 and ndim == 1:
+            return el.sqrt(sum(multiply(x, x), axis=None if ndim != 2 or axis is None else axis,
+                               keepdims=keepdims))
+    if axis is None:
+        axis = tuple(range(ndim)) if ndim == 2 else 0
+    if isinstance(axis, int) or (isinstance(axis, tuple) and len(axis) == 1):
+        axis = axis if isinstance(axis, int) else axis[0]
+        if ord is None or ord == 2:
+            return el.sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
+        if ord == np.inf:
+            return rmax(el.absolute(x), axis=axis, keepdims=keepdims)
+        if ord == -np.inf:
+            return rmin(el.absolute(x), axis=axis, keepdims=keepdims)
+        if ord == 0:
+            return np.sum(x.value != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+        if ord == 1:
+            return sum(el.absolute(x), axis=axis, keepdims=keepdims)
+        p = float(ord)
+        return el.power(sum(el.power(el.absolute(x), p), axis=axis, keepdims=keepdims), 1.0 / p)
+    row, col = axis
+    if ord in (None, "fro"):
+        return el.sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
+    if ord in (1, -1):
+        sums = sum(el.absolute(x), axis=row, keepdims=True)
+        pick = rmax if ord == 1 else rmin
+        return pick(sums, axis=col, keepdims=True) if keepdims else \
+            pick(sum(el.absolute(x), axis=row, keepdims=False), axis=col - (col > row))
+    if ord in (np.inf, -np.inf):
+        pick = rmax if ord == np.inf else rmin
+        sums = sum(el.absolute(x), axis=col, keepdims=keepdims)
+        return pick(sums, axis=row, keepdims=keepdims)
+    raise NotImplementedError("fastad.numpy.linalg.norm: ord=%r of a matrix is not supported on "
+                              "traced values" % (ord,))

@@ -1,0 +1,81 @@
+"""Linear algebra: values against numpy.linalg, derivatives against central
+differences in both modes to second order, on well-conditioned matrices."""
+import numpy
+import pytest
+
+import fastad as fd
+import fastad.numpy as fnp
+
+
+@pytest.fixture
+def matrix(rng):
+    return numpy.eye(3) + 0.3 * rng.standard_normal((3, 3))
+
+
+@pytest.fixture
+def spd(rng):
+    a = rng.standard_normal((3, 3))
+    return a @ a.T + 3 * numpy.eye(3)
+
+
+def same_value(fun, reference, *args):
+    def f(*xs):
+        out = fun(*xs)
+        numpy.testing.assert_allclose(fd.core.plain(out), reference(*args), rtol=1e-12)
+        return fnp.sum(out)
+    fd.grad(f)(*args)
+
+
+@pytest.mark.parametrize("rhs", [(3,), (3, 2)], ids=str)
+def test_solve(matrix, rhs, rng):
+    b = rng.standard_normal(rhs)
+    same_value(fnp.linalg.solve, numpy.linalg.solve, matrix, b)
+    fd.check_grads(fnp.linalg.solve, matrix, b)
+
+
+def test_solve_batched(rng):
+    a = numpy.eye(3) + 0.3 * rng.standard_normal((2, 3, 3))
+    b = rng.standard_normal((2, 3, 1))
+    fd.check_grads(fnp.linalg.solve, a, b)
+
+
+def test_slogdet(matrix):
+    sign, logdet = fnp.linalg.slogdet(matrix)
+    numpy.testing.assert_allclose(logdet, numpy.linalg.slogdet(matrix)[1])
+    fd.check_grads(lambda a: fnp.linalg.slogdet(a)[1], matrix)
+    g = fd.grad(lambda a: fnp.linalg.slogdet(a)[1])(-matrix)
+    numpy.testing.assert_allclose(g, numpy.linalg.inv(-matrix).T, rtol=1e-12)
+
+
+def test_cholesky(spd):
+    same_value(fnp.linalg.cholesky, numpy.linalg.cholesky, spd)
+    # a symmetric function of the matrix: numpy reads only one triangle
+    fd.check_grads(lambda a: fnp.linalg.cholesky(0.5 * (a + a.T)), spd)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, -1, -2])
+def test_matrix_power(matrix, n):
+    same_value(lambda a: fnp.linalg.matrix_power(a, n),
+               lambda a: numpy.linalg.matrix_power(a, n), matrix)
+    if n:
+        fd.check_grads(lambda a: fnp.linalg.matrix_power(a, n), matrix)
+
+
+@pytest.mark.parametrize("ord", [None, 1, 2, 3, numpy.inf, -numpy.inf, 0.5, -1.5])
+def test_vector_norm(ord, rng):
+    x = rng.standard_normal(5)
+    same_value(lambda x: fnp.linalg.norm(x, ord), lambda x: numpy.linalg.norm(x, ord), x)
+    fd.check_grads(lambda x: fnp.linalg.norm(x, ord), x)
+
+
+@pytest.mark.parametrize("ord", [None, "fro", 1, -1, numpy.inf, -numpy.inf])
+def test_matrix_norm(ord, matrix):
+    same_value(lambda a: fnp.linalg.norm(a, ord), lambda a: numpy.linalg.norm(a, ord), matrix)
+    fd.check_grads(lambda a: fnp.linalg.norm(a, ord), matrix)
+
+
+def test_norm_axis_keepdims(rng):
+    x = rng.standard_normal((3, 4))
+    same_value(lambda x: fnp.linalg.norm(x, axis=1, keepdims=True),
+               lambda x: numpy.linalg.norm(x, axis=1, keepdims=True), x)
+    fd.check_grads(lambda x: fnp.linalg.norm(x, axis=0), x)
