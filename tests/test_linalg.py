@@ -79,3 +79,15 @@ def test_norm_axis_keepdims(rng):
     same_value(lambda x: fnp.linalg.norm(x, axis=1, keepdims=True),
                lambda x: numpy.linalg.norm(x, axis=1, keepdims=True), x)
     fd.check_grads(lambda x: fnp.linalg.norm(x, axis=0), x)
+
+
+def test_eigh(spd, rng):
+    w, v = fnp.linalg.eigh(spd)
+    numpy.testing.assert_allclose(w, numpy.linalg.eigh(spd)[0])
+    # numpy reads the lower triangle: the checks differentiate that function
+    fd.check_grads(lambda a: fnp.linalg.eigh(a)[0], spd)
+    fd.check_grads(lambda a: fnp.linalg.eigh(a)[1], spd)
+    # a sign-independent function of the eigenvectors
+    fd.check_grads(lambda a: fnp.linalg.eigh(a).eigenvectors ** 2, spd)
+    g = fd.grad(lambda a: fnp.sum(fnp.linalg.eigh(0.5 * (a + a.T))[0]))(spd)
+    numpy.testing.assert_allclose(g, numpy.eye(3), atol=1e-12)  # d trace / dA = I

@@ -433,7 +433,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "dot", "matmul", "outer", "inner", "vdot", "tensordot", "logsumexp", "expit",
              "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
              "fabs", "fmax", "fmin", "sinc", "nan_to_num", "einsum", "cumsum", "cumprod",
-             "solve", "logabsdet", "cholesky"})  # linear algebra: tests/test_linalg.py
+             "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors"})  # test_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 

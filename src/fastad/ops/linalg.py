@@ -184,3 +184,79 @@ def norm(x, ord=None, axis=None, keepdims=False):
         return pick(sums, axis=row, keepdims=keepdims)
     raise NotImplementedError("fastad.numpy.linalg.norm: ord=%r of a matrix is not supported on "
                               "traced values" % (ord,))
+
+
+# -- eigh: symmetric eigendecomposition, distinct eigenvalues ----------------------------
+#
+# numpy.linalg.eigh reads one triangle (UPLO='L'): it is a function of
+# S = tril(A) + tril(A, -1)^T.  For a symmetric-perturbation cotangent M of
+# S, the cotangent of A is tril(M + M^T, -1) + diag(M).
+
+def _from_symmetric(m):
+    n = np.shape(m)[-1]
+    lower = np.tril(np.ones((n, n)), -1)
+    return add(multiply(add(m, _mT(m)), lower), multiply(m, np.eye(n)))
+
+
+def _symmetric_tangent(t):
+    n = np.shape(t)[-1]
+    lower = np.tril(np.ones((n, n)), -1)
+    return add(add(multiply(t, lower), _mT(multiply(t, lower))), multiply(t, np.eye(n)))
+
+
+def _eigen_gaps(w):
+    """F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it."""
+    n = np.shape(w)[-1]
+    off = 1.0 - np.eye(n)
+    diff = add(expand_dims(w, -2), negative(expand_dims(w, -1)))
+    return multiply(off, 1.0 / add(diff, np.eye(n)))
+
+
+def _eigenvalues_vjp(g, ans, x):
+    v = eigenvectors(x)
+    return _from_symmetric(matmul(multiply(v, expand_dims(g, -2)), _mT(v)))
+
+
+def _eigenvalues_jvp(t, ans, x):
+    v = eigenvectors(x)
+    ds = _symmetric_tangent(t)
+    return sum(multiply(v, matmul(ds, v)), axis=-2)
+
+
+def _eigenvectors_vjp(g, ans, x):
+    w = eigenvalues(x)
+    inner = multiply(_eigen_gaps(w), matmul(_mT(ans), g))
+    return _from_symmetric(matmul(matmul(ans, inner), _mT(ans)))
+
+
+def _eigenvectors_jvp(t, ans, x):
+    w = eigenvalues(x)
+    ds = _symmetric_tangent(t)
+    return matmul(ans, multiply(_eigen_gaps(w), matmul(_mT(ans), matmul(ds, ans))))
+
+
+eigenvalues = defprim("eigh_values", lambda x: np.linalg.eigh(x)[0],
+                      vjps=[_eigenvalues_vjp], jvps=[_eigenvalues_jvp])
+eigenvectors = defprim("eigh_vectors", lambda x: np.linalg.eigh(x)[1],
+                       vjps=[_eigenvectors_vjp], jvps=[_eigenvectors_jvp])
+
+
+def eigh(a, UPLO="L"):
+    """numpy.linalg.eigh of a symmetric matrix with distinct eigenvalues:
+    (eigenvalues, eigenvectors).  Only the lower triangle is read, as NumPy
+    does (UPLO='L'); the eigenvectors' signs are LAPACK's."""
+    if UPLO != "L":
+        raise NotImplementedError("fastad.numpy.linalg.eigh reads the lower triangle (UPLO='L')")
+    if not hasattr(a, "tape"):
+        return np.linalg.eigh(a)
+    return _EighResult(eigenvalues(a), eigenvectors(a))
+
+
+class _EighResult(tuple):
+    """(eigenvalues, eigenvectors), also by name, as numpy's EighResult."""
+
+    def __new__(cls, w, v):
+        return tuple.__new__(cls, (w, v))
+
+    eigenvalues = property(lambda self: self[0])
+    eigenvectors = property(lambda self: self[1])
