@@ -425,6 +425,41 @@ def test_expit(shape, rng):
     assert numpy.all(numpy.isfinite(fd.elementwise_grad(fsp.expit)(extreme)))
 
 
+SPECIAL_CASES = [
+    ("erf", lambda x: fsp.erf(x), "real"), ("erfc", lambda x: fsp.erfc(x), "real"),
+    ("gammaln", lambda x: fsp.gammaln(x), "positive"), ("digamma", lambda x: fsp.digamma(x), "positive"),
+    ("polygamma", lambda x: fsp.polygamma(1, x), "positive"),
+    ("logit", lambda x: fsp.logit(x * 0.4 + 0.5), "unit"),
+    ("xlogy", lambda x: fsp.xlogy(x, x + 2.0), "positive"),
+    ("xlog1py", lambda x: fsp.xlog1py(x, x), "positive"),
+    ("log_softmax", lambda x: fsp.log_softmax(x, axis=-1), "real"),
+    ("softmax", lambda x: fsp.softmax(x, axis=0), "real"),
+]
+
+
+@pytest.mark.parametrize("case", SPECIAL_CASES, ids=lambda c: c[0])
+def test_special(case, rng):
+    scipy_special = pytest.importorskip("scipy.special")
+    name, fun, domain = case
+    x = sample(rng, domain, (2, 3))
+    reference = {"polygamma": lambda x: scipy_special.polygamma(1, x),
+                 "logit": lambda x: scipy_special.logit(x * 0.4 + 0.5),
+                 "xlogy": lambda x: scipy_special.xlogy(x, x + 2.0),
+                 "xlog1py": lambda x: scipy_special.xlog1py(x, x),
+                 "log_softmax": lambda x: scipy_special.log_softmax(x, axis=-1),
+                 "softmax": lambda x: scipy_special.softmax(x, axis=0)}.get(
+                     name, getattr(scipy_special, name))
+    numpy.testing.assert_allclose(fun(x), reference(x), rtol=1e-14)
+    check_op(fun, [x])
+
+
+def test_xlogy_at_zero():
+    """x log y is smooth in x at 0 for y > 0 (JAX's convention)."""
+    assert fd.grad(lambda x: fsp.xlogy(x, 2.0))(0.0) == numpy.log(2.0)
+    assert fd.grad(lambda y: fsp.xlogy(0.0, y))(2.0) == 0.0
+    assert fsp.xlogy(0.0, 0.0) == 0.0
+
+
 # -- coverage: the op table is fully exercised -----------------------------------
 
 TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
@@ -433,7 +468,8 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "dot", "matmul", "outer", "inner", "vdot", "tensordot", "logsumexp", "expit",
              "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
              "fabs", "fmax", "fmin", "sinc", "nan_to_num", "einsum", "cumsum", "cumprod",
-             "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors"})  # test_linalg.py
+             "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
+             "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py"})  # test_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 
