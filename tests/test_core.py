@@ -334,3 +334,15 @@ def test_scalar_operator_with_every_constant_type(op, constant):
         value, g = fd.value_and_grad(f)(x)
         assert isinstance(value, float) and value == reference(x)
         numpy.testing.assert_allclose(g, fd.numerical_grad(reference, x), rtol=1e-8)
+
+
+def test_broadcast_operand_under_a_sum_gets_every_contribution(rng):
+    """Regression: a reduction's unexpanded cotangent reaching a broadcast
+    input must still be summed over the broadcast axes."""
+    x = rng.standard_normal((2, 3))
+    assert fd.grad(lambda b: np.sum(x + b))(1.0) == 6.0
+    numpy.testing.assert_allclose(fd.grad(lambda b: np.sum(x - b))(numpy.ones(3)), -2 * numpy.ones(3))
+    numpy.testing.assert_allclose(fd.grad(lambda b: np.mean(b + x, axis=0).sum())(numpy.ones((1, 3))),
+                                  numpy.ones((1, 3)))
+    g = fd.grad(lambda v: np.sum(v - np.max(v, axis=1, keepdims=True)))(x)
+    numpy.testing.assert_allclose(g, numpy.ones((2, 3)) - 3 * (x == x.max(axis=1, keepdims=True)))

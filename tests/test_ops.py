@@ -74,6 +74,15 @@ def check_op(fun, args, rtol=1e-5, atol=1e-7):
     fd.make_vjp(record, tuple(range(len(args))))(*args)
     numpy.testing.assert_array_equal(seen["value"], plain)
     fd.check_grads(fun, *args, modes=("fwd", "rev"), order=2, rtol=rtol, atol=atol)
+    # the gradient of a sum: the numeric sweep's unexpanded (lazy) cotangents
+    if all(numpy.size(a) for a in args):
+        total = lambda *xs: fnp.sum(fun(*xs))  # noqa: E731
+        grads = fd.grad(total, tuple(range(len(args))))(*args)
+        for k, g in enumerate(grads):
+            numeric = fd.numerical_grad(
+                lambda a, k=k: numpy.sum(fun(*args[:k], a, *args[k + 1:])), args[k])
+            numpy.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-6,
+                                          err_msg="gradient of the sum, argument %d" % k)
 
 
 def check_float32(fun, args):
@@ -469,7 +478,8 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
              "fabs", "fmax", "fmin", "sinc", "nan_to_num", "einsum", "cumsum", "cumprod",
              "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
-             "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py"})  # test_linalg.py
+             "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py",
+             "softplus", "logistic"})  # the last two: tests/test_nn.py  # test_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 

@@ -19,6 +19,7 @@ from .forward import (jvp, make_jvp, deriv, jacfwd, jacrev, jacobian, hessian, h
 from .checks import numerical_grad, check_grads
 from .tree import tree_map
 from . import extend
+from . import nn
 from .taylor import taylor
 from .extend import custom_vjp, primitive
 

@@ -63,6 +63,7 @@ cdef class Tape:
     cdef _sweep(self, double *adjoint, int64_t start, int64_t end)
     cdef _reverse_ext(self, double *adjoint, int64_t node)
     cdef _accumulate(self, double *adjoint, int64_t node, object cotangent)
+    cdef tuple _shape_of(self, int64_t node)
 
 
 cdef class Ext:

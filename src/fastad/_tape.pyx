@@ -494,21 +494,34 @@ cdef class Tape:
             parent_ext = self._ext_of(ext.parents[0][1])
             parent_ext.add_adjoint_at(ext.args[1], g)
             return
-        if not ext.scalar_out and not prim.elementwise and (<object>g).shape != ext.shape:
+        cdef bint lazy = not ext.scalar_out and (<object>g).shape != ext.shape
+        if lazy and not prim.elementwise:
             g = np.ascontiguousarray(np.broadcast_to(g, ext.shape))
+            lazy = False
+        cdef object g_parent
         for position, parent in ext.parents:
+            g_parent = g
+            if lazy and self._shape_of(parent) != ext.shape:
+                # The unexpanded cotangent stands for one of the output's full
+                # shape; an input that was broadcast must sum it over the
+                # broadcast axes, so it gets the full (stride-0) view.
+                g_parent = np.broadcast_to(g, ext.shape)
             if position < len(prim.vjps):
                 rule = prim.vjps[position]
                 if kwargs:
-                    cotangent = rule(g, ext.value, *ext.args, **kwargs)
+                    cotangent = rule(g_parent, ext.value, *ext.args, **kwargs)
                 else:
-                    cotangent = rule(g, ext.value, *ext.args)
+                    cotangent = rule(g_parent, ext.value, *ext.args)
             elif kwargs:
-                cotangent = prim.vjp_variadic(position, g, ext.value, *ext.args, **kwargs)
+                cotangent = prim.vjp_variadic(position, g_parent, ext.value, *ext.args, **kwargs)
             else:
-                cotangent = prim.vjp_variadic(position, g, ext.value, *ext.args)
+                cotangent = prim.vjp_variadic(position, g_parent, ext.value, *ext.args)
             if cotangent is not None:
                 self._accumulate(adjoint, parent, cotangent)
+
+    cdef tuple _shape_of(self, int64_t node):
+        cdef Ext ext = self._ext_of(node)
+        return () if ext is None else ext.shape
 
     cdef _accumulate(self, double *adjoint, int64_t node, object cotangent):
         cdef Ext ext = self._ext_of(node)

@@ -1,2 +1,2 @@
-"""Differentiable SciPy functions (fastad.scipy.special)."""
-from . import special  # noqa: F401
+"""Differentiable SciPy functions (fastad.scipy.special, fastad.scipy.stats)."""
+from . import special, stats  # noqa: F401

@@ -1,0 +1,93 @@
+"""The lecture units: affine, relu, logistic (softmax + cross-entropy),
+weight decay, and MLP helpers over a pytree of parameters.
+
+Every unit is differentiable to any order.  The fused units (`logistic`,
+`softplus`) carry their own rules, which are both faster and numerically
+stable where the composition of their parts is not: the logistic unit's
+backward is `(softmax(A) - T) / m`, and `softplus(1000)` is 1000, not inf.
+"""
+import numpy as np
+
+from . import numpy as fnp
+from .ops import defprim
+from .ops.special import expit, log_softmax, logsumexp, softmax
+
+__all__ = ["affine", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "log_softmax",
+           "softmax", "logistic", "decay", "add", "init_mlp", "mlp"]
+
+sigmoid = expit
+tanh = fnp.tanh
+add = fnp.add
+
+
+def affine(X, W, b):
+    """X W + b: the affine unit (rows of X are examples)."""
+    return fnp.matmul(X, W) + b
+
+
+def relu(x):
+    """max(x, 0); the derivative at 0 is 1/2, as for maximum (JAX's jnp.maximum)."""
+    return fnp.maximum(x, 0.0)
+
+
+def leaky_relu(x, alpha=0.01):
+    return fnp.where(x > 0, x, alpha * x)
+
+
+def elu(x, alpha=1.0):
+    # expm1 of min(x, 0): the branch not taken stays finite (no 0 * inf = nan)
+    return fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0.0)))
+
+
+softplus = defprim(
+    "softplus", lambda x: np.logaddexp(0.0, x),
+    vjps=[lambda g, ans, x: g * expit(x)], jvps=[lambda t, ans, x: t * expit(x)],
+    elementwise=True, saves=[(0,)])
+softplus.__doc__ = "log(1 + exp(x)), finite for |x| = 1000; derivative sigmoid(x)."
+
+
+def _logistic_fun(A, T):
+    lse = np.logaddexp.reduce(A, axis=1) if A.ndim == 2 else np.logaddexp.reduce(A)
+    return np.mean(lse - np.sum(A * T, axis=-1))
+
+
+def _batch(A):
+    return np.shape(A)[0] if np.ndim(A) == 2 else 1
+
+
+_logistic = defprim(
+    "logistic", _logistic_fun,
+    vjps=[lambda g, ans, A, T: g * (softmax(A, axis=-1) - T) / float(_batch(A)),
+          lambda g, ans, A, T: -g * A / float(_batch(A))],
+    jvps=[lambda t, ans, A, T: fnp.sum((softmax(A, axis=-1) - T) * t) / float(_batch(A)),
+          lambda t, ans, A, T: -fnp.sum(A * t) / float(_batch(A))],
+    saves=[(0, 1), (0,)])
+
+
+def logistic(A, T):
+    """The lecture's logistic unit: softmax of the scores A (m x c) and the
+    mean cross-entropy against the targets T (one-hot, or probabilities),
+    with the fused backward dA = (softmax(A) - T) / m."""
+    return _logistic(A, T)
+
+
+def decay(Ws, lam):
+    """Weight decay lam/2 * sum of squared Frobenius norms of the matrices Ws."""
+    return 0.5 * lam * sum(fnp.sum(W * W) for W in Ws)
+
+
+def init_mlp(sizes, rng=None, dtype=np.float64):
+    """Parameters of a multilayer perceptron with layer sizes `sizes`: a list
+    of {"W", "b"} dicts, He-initialised for relu."""
+    rng = np.random.default_rng(rng)
+    return [{"W": (rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)).astype(dtype),
+             "b": np.zeros(n_out, dtype)}
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def mlp(params, X):
+    """Scores of the MLP: affine -> relu -> ... -> affine."""
+    h = X
+    for layer in params[:-1]:
+        h = relu(affine(h, layer["W"], layer["b"]))
+    return affine(h, params[-1]["W"], params[-1]["b"])
