@@ -1014,6 +1014,9 @@ cdef class Scalar:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _array_ufunc(ufunc, method, inputs, kwargs)
 
+    def __array_function__(self, func, types, args, kwargs):
+        return _array_function(func, args, kwargs)
+
     # -- NumPy-like methods
     def sum(self, *args, **kwargs):
         return _fnp.sum(self, *args, **kwargs)
@@ -1199,6 +1202,9 @@ cdef class Array:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _array_ufunc(ufunc, method, inputs, kwargs)
 
+    def __array_function__(self, func, types, args, kwargs):
+        return _array_function(func, args, kwargs)
+
     def __add__(self, other): return _fnp.add(self, other)
     def __radd__(self, other): return _fnp.add(other, self)
     def __sub__(self, other): return _fnp.subtract(self, other)
@@ -1283,6 +1289,22 @@ cdef object _array_ufunc(object ufunc, str method, tuple inputs, dict kwargs):
             "numpy.%s has no differentiation rule in fastad; it cannot be "
             "applied to traced values" % ufunc.__name__)
     return fun(*inputs, **kwargs)
+
+
+cdef object _array_function(object func, tuple args, dict kwargs):
+    """NEP 18: numpy.f(traced, ...) runs fastad.numpy's f."""
+    module = getattr(func, "__module__", "") or ""
+    name = func.__name__
+    namespace = _fnp
+    for sub in ("linalg", "fft"):
+        if module.startswith("numpy." + sub) or module == "numpy." + sub:
+            namespace = getattr(_fnp, sub, None)
+    fun = getattr(namespace, name, None) if namespace is not None else None
+    if fun is None or fun is func:
+        raise TypeError(
+            "%s.%s has no differentiation rule in fastad, so it cannot be applied to "
+            "traced values" % (module or "numpy", name))
+    return fun(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------
