@@ -221,8 +221,10 @@ def test_float_conversion_of_traced_value_is_refused():
 
 
 def test_numpy_function_without_rule_names_the_problem(rng):
+    with pytest.raises(TypeError, match="numpy.nanmedian has no differentiation rule"):
+        fd.grad(lambda x: numpy.nanmedian(x))(rng.standard_normal(3))
     with pytest.raises(TypeError, match="fastad.numpy function"):
-        fd.grad(lambda x: numpy.sum(numpy.cumsum(x)))(rng.standard_normal(3))
+        fd.grad(lambda x: numpy.asarray(x).sum())(rng.standard_normal(3))
 
 
 def test_traced_array_is_immutable(rng):
