@@ -20,6 +20,7 @@ from .checks import numerical_grad, check_grads
 from .tree import tree_map
 from . import extend
 from . import nn
+from . import optim
 from .taylor import taylor
 from .extend import custom_vjp, primitive
 
