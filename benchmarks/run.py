@@ -159,6 +159,15 @@ def targets(groups):
         jit = _find(groups, "W6", "jax jacfwd (jit, steady state)")
         if jit:
             add("W6 fastad jacobian / jax.jit(jacfwd)", f6["median"] / jit["median"], 1.5)
+    f8 = _find(groups, "W8", "fastad")
+    if f8:
+        limit = _find(groups, "W8", "numpy forward only")
+        if limit:
+            add("W8 fastad record+backward / numpy forward, per op", f8["median"] / limit["median"], 3.0)
+        for impl in ("autograd", "pytorch"):
+            peer_row = _find(groups, "W8", impl)
+            if peer_row:
+                add("W8 %s / fastad" % impl, peer_row["median"] / f8["median"], 3.0, "higher")
     f7 = _find(groups, "W7", "fastad")
     if f7 and "tape_bytes_per_op" in f7["extra"]:
         add("W7 tape bytes per scalar op", f7["extra"]["tape_bytes_per_op"], 40, unit="B")

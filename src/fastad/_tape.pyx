@@ -17,6 +17,10 @@ import os
 
 import numpy as np
 
+# NumPy's array type, looked up once (module attribute lookups cost more than
+# the type test itself on the per-operation path)
+cdef type _ndarray = np.ndarray
+
 #: whether the glibc malloc tuning of fa_tune_malloc is in force (set the
 #: environment variable FASTAD_MALLOC_TUNING=0 before import to keep glibc's
 #: defaults)
@@ -78,6 +82,12 @@ cdef str _array_message():
 # --------------------------------------------------------------------------
 # The tape
 
+# The tape's objects are not tracked by the cyclic garbage collector: none
+# can be part of a reference cycle (traced values point to their tape, the
+# tape to its side table, the side table to plain values, never back), and
+# a tape of a million objects would otherwise be traversed by every
+# collection, and every traced scalar allocated would count towards one.
+@cython.no_gc
 cdef class Tape:
     """A flat record of operations: C arrays for scalar nodes and a side table
     (`exts`) for array and generic operations."""
@@ -431,7 +441,7 @@ cdef class Tape:
             return None
         if batched:
             full_shape = (k,) + out_shape
-            if type(total) is not np.ndarray or (<object>total).shape != full_shape:
+            if type(total) is not _ndarray or (<object>total).shape != full_shape:
                 total = np.broadcast_to(total, full_shape)
             if (<object>total).dtype != ext.dtype:
                 total = (<object>total).astype(ext.dtype)
@@ -534,6 +544,7 @@ cdef class Tape:
             ext.add_adjoint(cotangent)
 
 
+@cython.no_gc
 @cython.final
 cdef class Ext:
     """Side-table record of one array or generic operation."""
@@ -581,7 +592,7 @@ cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
     smaller (length 1, or missing in front) are left unexpanded: the caller
     materializes the full shape only when it must."""
     cdef object c = cotangent
-    if type(c) is not np.ndarray:
+    if type(c) is not _ndarray:
         c = np.asarray(c)
     cdef tuple cshape = c.shape
     cdef Py_ssize_t extra, k, n = len(shape)
@@ -595,7 +606,7 @@ cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
                       if shape[k + extra] == 1 and cshape[k] != 1])
         if axes:
             c = c.sum(axis=axes, keepdims=True)
-    if c.dtype != dtype:
+    if c.dtype is not dtype and c.dtype != dtype:
         c = c.astype(dtype)
     return c
 
@@ -807,11 +818,22 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
             parents.append((k, node))
     if not tape.active:
         raise _stale_error()
-    value = prim.fun(*raw, **kwargs)
+    if kwargs:
+        value = prim.fun(*raw, **kwargs)
+    elif len(raw) == 1:
+        value = prim.fun(raw[0])
+    elif len(raw) == 2:
+        value = prim.fun(raw[0], raw[1])
+    else:
+        value = prim.fun(*raw)
     if not parents:
         return value
     cdef Ext ext = Ext.__new__(Ext)
-    if PyFloat_Check(value):
+    if type(value) is _ndarray:
+        if (<object>value).dtype.kind != "f":
+            return value
+        ext.scalar_out = False
+    elif PyFloat_Check(value):
         ext.scalar_out = True
         value = float(value)
     elif isinstance(value, np.ndarray):
@@ -862,11 +884,22 @@ cdef object _stand_in(object array):
                       strides=(0,) * array.ndim)
 
 
+cdef inline bint _large(object a):
+    return type(a) is _ndarray and (<object>a).nbytes >= _RESIDUAL_MIN_BYTES
+
+
 cdef tuple _residuals(Primitive prim, list raw, object value, list parents):
     """(args, value) to keep for the reverse sweep: what the rules of the
     traced arguments read, with large unread float arrays stood in for."""
-    cdef frozenset needed = frozenset()
     cdef Py_ssize_t i, n_saves = len(prim.saves)
+    cdef bint any_large = _large(value)
+    for i in range(len(raw)):
+        if any_large:
+            break
+        any_large = _large(raw[i])
+    if not any_large:
+        return tuple(raw), value  # small arrays: keeping them costs nothing
+    cdef frozenset needed = frozenset()
     for position, _ in parents:
         if position >= n_saves:
             return tuple(raw), value
@@ -874,13 +907,11 @@ cdef tuple _residuals(Primitive prim, list raw, object value, list parents):
     cdef list args = raw
     for i in range(len(raw)):
         a = raw[i]
-        if (i not in needed and type(a) is np.ndarray and (<object>a).nbytes >= _RESIDUAL_MIN_BYTES
-                and (<object>a).dtype.kind == "f"):
+        if i not in needed and _large(a) and (<object>a).dtype.kind == "f":
             if args is raw:
                 args = list(raw)
             args[i] = _stand_in(a)
-    if (-1 not in needed and type(value) is np.ndarray
-            and (<object>value).nbytes >= _RESIDUAL_MIN_BYTES):
+    if -1 not in needed and _large(value):
         value = _stand_in(value)
     return tuple(args), value
 
@@ -889,6 +920,7 @@ cdef tuple _residuals(Primitive prim, list raw, object value, list parents):
 # Traced scalars: the fast path
 
 @cython.freelist(1024)
+@cython.no_gc
 @cython.final
 cdef class Scalar:
     """A traced float64 scalar: a node of a tape and its primal value.
@@ -1129,6 +1161,7 @@ cdef bint _compare(int opcode, Scalar x, object other) except -1:
 # --------------------------------------------------------------------------
 # Traced arrays
 
+@cython.no_gc
 @cython.final
 cdef class Array:
     """A traced ndarray: a node of a tape and its primal value.  Operators
@@ -1205,21 +1238,22 @@ cdef class Array:
     def __array_function__(self, func, types, args, kwargs):
         return _array_function(func, args, kwargs)
 
-    def __add__(self, other): return _fnp.add(self, other)
-    def __radd__(self, other): return _fnp.add(other, self)
-    def __sub__(self, other): return _fnp.subtract(self, other)
-    def __rsub__(self, other): return _fnp.subtract(other, self)
-    def __mul__(self, other): return _fnp.multiply(self, other)
-    def __rmul__(self, other): return _fnp.multiply(other, self)
-    def __truediv__(self, other): return _fnp.true_divide(self, other)
-    def __rtruediv__(self, other): return _fnp.true_divide(other, self)
+    # arithmetic goes straight to the primitives (no module lookup per operation)
+    def __add__(self, other): return _binary_fast(FA_ADD, self, other)
+    def __radd__(self, other): return _binary_fast(FA_ADD, other, self)
+    def __sub__(self, other): return _binary_fast(FA_SUB, self, other)
+    def __rsub__(self, other): return _binary_fast(FA_SUB, other, self)
+    def __mul__(self, other): return _binary_fast(FA_MUL, self, other)
+    def __rmul__(self, other): return _binary_fast(FA_MUL, other, self)
+    def __truediv__(self, other): return _binary_fast(FA_DIV, self, other)
+    def __rtruediv__(self, other): return _binary_fast(FA_DIV, other, self)
     def __floordiv__(self, other): return _fnp.floor_divide(self, other)
     def __rfloordiv__(self, other): return _fnp.floor_divide(other, self)
     def __mod__(self, other): return _fnp.mod(self, other)
     def __rmod__(self, other): return _fnp.mod(other, self)
     def __matmul__(self, other): return _fnp.matmul(self, other)
     def __rmatmul__(self, other): return _fnp.matmul(other, self)
-    def __neg__(self): return _fnp.negative(self)
+    def __neg__(self): return _unary_fast(FA_NEG, self)
     def __pos__(self): return self
     def __abs__(self): return _fnp.abs(self)
 
@@ -1366,7 +1400,10 @@ for _name, _code in OPCODES.items():
 cdef inline object _unary_fast(int opcode, object x):
     if type(x) is Scalar:
         return _unary(opcode, <Scalar>x)
-    return _unary_primitives[opcode](x)
+    cdef Primitive prim = <Primitive>_unary_primitives[opcode]
+    if type(x) is Array:
+        return _record(prim, (x,), {})
+    return prim.fun(x)  # plain input: NumPy itself, no dispatch
 
 
 def negative(x): return _unary_fast(FA_NEG, x)
@@ -1421,7 +1458,10 @@ cdef inline object _binary_fast(int opcode, object x, object y):
             return _scalar_with_constant(opcode, <Scalar>x, float(y), False)
     elif type(y) is Scalar and _is_real_number(x):
         return _scalar_with_constant(opcode, <Scalar>y, float(x), True)
-    return _binary_primitives[opcode](x, y)
+    cdef Primitive prim = <Primitive>_binary_primitives[opcode]
+    if type(x) is Array or type(y) is Array or type(x) is Scalar or type(y) is Scalar:
+        return _record(prim, (x, y), {})
+    return prim.fun(x, y)  # plain inputs: NumPy itself, no dispatch
 
 
 def add(x, y): return _binary_fast(FA_ADD, x, y)
