@@ -128,6 +128,13 @@ def targets(groups):
             peer_row = _find(groups, "W1", impl)
             if peer_row:
                 add("W1 %s / fastad" % impl, peer_row["median"] / f1["median"], bound, "higher")
+    f1r = _find(groups, "W1 scalar chain, 10k ops: replayed", "fastad replayed")
+    if f1r:
+        ops = f1r["extra"].get("ops") or 10_000
+        add("W1 replayed gradient, ns per scalar op", f1r["median"] / ops * 1e9, 10, unit="ns")
+        limit = _find(groups, "W1 scalar chain, 10k ops: replayed", "numba hand-written forward+reverse")
+        if limit:
+            add("W1 replayed / numba hand-written", f1r["median"] / limit["median"], 2.0)
     f3 = _find(groups, "W3", "fastad")
     if f3:
         fun = _find(groups, "W3", "numpy function (rosen)")

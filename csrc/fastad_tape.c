@@ -83,7 +83,7 @@ static inline double sign_of(double x)
     return x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : (x == 0.0 ? 0.0 : x));
 }
 
-double fa_eval_unary(int opcode, double x)
+static inline double eval_unary(int opcode, double x)
 {
     switch (opcode) {
     case FA_NEG: return -x;
@@ -127,7 +127,7 @@ static inline double minimum(double x, double y)
     return (x <= y || isnan(x)) ? x : y;
 }
 
-double fa_eval_binary(int opcode, double x, double y)
+static inline double eval_binary(int opcode, double x, double y)
 {
     switch (opcode) {
     case FA_LT: return x < y;
@@ -151,6 +151,9 @@ double fa_eval_binary(int opcode, double x, double y)
     default: return NAN;
     }
 }
+
+double fa_eval_unary(int opcode, double x) { return eval_unary(opcode, x); }
+double fa_eval_binary(int opcode, double x, double y) { return eval_binary(opcode, x, y); }
 
 /* Partial derivatives of x ** y.  At y == 0 the power is constant in x and
  * at x == 0 (with the power defined) it is constant in y: both partials are
@@ -180,6 +183,37 @@ static inline void extremum_reverse(double g, double x, double y, double ans,
 
 #define LN2 0.693147180559945309417232121458176568
 #define LN10 2.30258509299404568401799145468436421
+
+int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped)
+{
+    const uint8_t *opcode = tape->opcode;
+    const int32_t *operand0 = tape->operand0;
+    const int32_t *operand1 = tape->operand1;
+    double *primal = tape->primal;
+    const double *constants = tape->constants;
+    *flipped = -1;
+    for (int64_t i = start; i < end; ++i) {
+        const uint8_t op = opcode[i];
+        if (op == FA_EXT)
+            return i;
+        if (op == FA_LEAF)
+            continue;
+        const double x = primal[operand0[i]];
+        if (FA_IS_UNARY(op)) {
+            primal[i] = eval_unary(op, x);
+        } else if (FA_IS_CONST_BINARY(op)) {
+            primal[i] = eval_binary(op, x, constants[operand1[i]]);
+        } else {
+            const double outcome = eval_binary(op, x, primal[operand1[i]]);
+            if (FA_IS_COMPARISON(op) && outcome != primal[i]) {
+                *flipped = i;
+                return i;
+            }
+            primal[i] = outcome;
+        }
+    }
+    return end;
+}
 
 int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
 {

@@ -101,6 +101,13 @@ static inline int64_t fa_push_constant(fa_tape *tape, double c)
 double fa_eval_unary(int opcode, double x);
 double fa_eval_binary(int opcode, double x, double y);
 
+/* Re-evaluate the primals of scalar nodes [start, end) from their operands
+ * (a recorded tape replayed at new inputs; leaves keep the values the caller
+ * wrote).  A comparison whose outcome differs from the recorded one stops
+ * the sweep: its index goes to *flipped and is returned.  Otherwise stops
+ * at the first FA_EXT node (returns its index) or returns end. */
+int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped);
+
 /* Reverse sweep over scalar opcodes, from node `end - 1` down to `start`,
  * adding each node's adjoint times its partials into its operands' adjoints.
  * `adjoint` is indexed by node and must cover every operand; operands below

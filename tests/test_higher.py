@@ -14,7 +14,7 @@ EXACT = dict(rtol=1e-12, atol=1e-13)
 
 def test_example1_forward_trace_with_x1_seeded():
     """The lecture's forward trace: tangents 1, 0, 0.5, 5, 0, 5.5, 5.5."""
-    tape = fd.Tape()
+    tape = fd._tape.Tape()
     x1, x2 = tape.scalar_leaf(2.0), tape.scalar_leaf(5.0)
     np.log(x1) + x1 * x2 - np.sin(x2)
     # every node's tangent, in trace order

@@ -10,7 +10,7 @@ traced types and the sweeps are the compiled extension `fastad._tape`.
 """
 from ._version import __version__
 from . import _tape
-from ._tape import Tape, Scalar, Array, Primitive, TracerError
+from ._tape import Scalar, Array, Primitive, TracerError, RetapeRequired
 from . import numpy
 from . import scipy
 from .core import grad, value_and_grad, elementwise_grad, vjp, make_vjp
@@ -22,6 +22,7 @@ from . import extend
 from . import nn
 from . import optim
 from .taylor import taylor
+from .recorded import record, Tape
 from .extend import custom_vjp, primitive
 
 _tape._bind_numpy(numpy)
@@ -29,7 +30,7 @@ _tape._bind_numpy(numpy)
 __all__ = [
     "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
     "jvp", "make_jvp", "deriv", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "make_hvp",
-    "taylor",
+    "taylor", "record", "RetapeRequired",
     "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
     "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
 ]

@@ -44,6 +44,7 @@ cdef extern from "fastad_tape.h":
                       int64_t end, double *scratch) nogil
     int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                        int64_t start, int64_t end) nogil
+    int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped) nogil
     int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
                        int64_t end) nogil
 
@@ -53,6 +54,8 @@ cdef class Tape:
     cdef readonly list exts
     cdef readonly bint active
     cdef public bint keep_all
+    cdef public bint guarding
+    cdef public dict guard_sources
     cdef object __weakref__
     cdef object _push_ext(self, Ext ext, object value)
     cdef Ext _ext_of(self, int64_t node)
@@ -64,6 +67,8 @@ cdef class Tape:
     cdef _reverse_ext(self, double *adjoint, int64_t node)
     cdef _accumulate(self, double *adjoint, int64_t node, object cotangent)
     cdef tuple _shape_of(self, int64_t node)
+    cdef object _flip_error(self, int64_t node)
+    cdef _replay_ext(self, Ext ext, int64_t node)
 
 
 cdef class Ext:
@@ -71,6 +76,9 @@ cdef class Ext:
     cdef readonly tuple args
     cdef readonly dict kwargs
     cdef readonly tuple parents
+    cdef readonly tuple inputs
+    cdef readonly bint guard
+    cdef readonly str where
     cdef readonly object value
     cdef readonly bint scalar_out
     cdef readonly tuple shape

@@ -10,7 +10,7 @@ released and stops at each FA_EXT node to call its rules through NumPy.
 """
 cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport calloc, free
 
 import os
@@ -41,6 +41,12 @@ def _bind_numpy(module):
 
 class TracerError(RuntimeError):
     """A traced value was used outside the differentiation call it belongs to."""
+
+
+class RetapeRequired(RuntimeError):
+    """A recorded tape was replayed at inputs where a decision recorded with
+    it (a comparison, abs/max/where condition, ...) comes out differently:
+    the function may take another path there, so the tape does not apply."""
 
 
 cdef object _stale_error():
@@ -97,12 +103,26 @@ cdef class Tape:
         self.exts = []
         self.active = True
         self.keep_all = False
+        self.guarding = False
+        self.guard_sources = None
 
     def __dealloc__(self):
         fa_tape_free(&self.c)
 
     def __len__(self):
         return self.c.size
+
+    def __reduce__(self):
+        cdef int64_t n = self.c.size
+        cdef int64_t m = self.c.n_constants
+        return (_rebuild_tape, (TAPE_FORMAT,
+                                (<char *>self.c.opcode)[:n * sizeof(uint8_t)] if n else b"",
+                                (<char *>self.c.operand0)[:n * sizeof(int32_t)] if n else b"",
+                                (<char *>self.c.operand1)[:n * sizeof(int32_t)] if n else b"",
+                                (<char *>self.c.primal)[:n * sizeof(double)] if n else b"",
+                                (<char *>self.c.constants)[:m * sizeof(double)] if m else b"",
+                                self.exts, self.active, self.keep_all, self.guarding,
+                                self.guard_sources))
 
     @property
     def nbytes(self):
@@ -223,6 +243,7 @@ cdef class Tape:
         ext.args = ()
         ext.kwargs = None
         ext.parents = ()
+        ext.inputs = ()
         ext.value = value
         ext.scalar_out = False
         ext.shape = value.shape
@@ -453,6 +474,69 @@ cdef class Tape:
             total = np.broadcast_to(total, out_shape)
         return total.astype(ext.dtype, copy=False)
 
+    def replay(self, list leaves, list values):
+        """Re-evaluate every node at new input values (`leaves`: the input
+        nodes' traced values from the recording; `values`: their new values,
+        of the same shapes and dtypes).  Scalar nodes run in C with the GIL
+        released; array nodes call their NumPy function.  Raises
+        RetapeRequired where a recorded decision comes out differently."""
+        cdef int64_t size = self.c.size
+        cdef int64_t i = 0
+        cdef int64_t flipped = -1
+        cdef Ext ext
+        for leaf, value in zip(leaves, values):
+            if type(leaf) is Scalar:
+                self.c.primal[(<Scalar>leaf).node] = value
+            else:
+                ext = self._ext_of((<Array>leaf).node)
+                ext.value = value
+        while i < size:
+            with nogil:
+                i = fa_replay(&self.c, i, size, &flipped)
+            if flipped >= 0:
+                raise self._flip_error(flipped)
+            if i >= size:
+                break
+            ext = <Ext>self.exts[self.c.operand0[i]]
+            if ext.primitive is not None:
+                self._replay_ext(ext, i)
+            i += 1
+
+    cdef object _flip_error(self, int64_t node):
+        source = (self.guard_sources or {}).get(node, "<unknown>")
+        recorded = self.c.primal[node] != 0.0
+        return RetapeRequired(
+            "the comparison '%s' recorded at %s was %s and is now %s at these inputs: the "
+            "function may take another branch, so the recorded tape does not apply. Record "
+            "again at these inputs, or use fastad.record(..., retape=True)."
+            % (OPCODE_NAMES.get(self.c.opcode[node], "?"), source, recorded, not recorded))
+
+    cdef _replay_ext(self, Ext ext, int64_t node):
+        cdef Primitive prim = <Primitive>ext.primitive
+        cdef list args = list(ext.args)
+        cdef Ext parent
+        for position, parent_node in ext.inputs:
+            parent = self._ext_of(parent_node)
+            if parent is None or parent.scalar_out:
+                args[position] = self.c.primal[parent_node]
+            else:
+                args[position] = parent.value
+        value = prim.fun(*args, **(ext.kwargs or {}))
+        if ext.guard:
+            if not _same_value(value, ext.value):
+                raise RetapeRequired(
+                    "'%s' at %s gives a different result at these inputs than when the tape "
+                    "was recorded, and the function used that result as a constant (a branch "
+                    "condition, say): the recorded tape does not apply. Record again at these "
+                    "inputs, or use fastad.record(..., retape=True)." % (prim.name, ext.where))
+            return
+        ext.args = tuple(args)
+        if ext.scalar_out:
+            self.c.primal[node] = float(value)
+            ext.value = float(value)
+        else:
+            ext.value = value if type(value) is _ndarray else np.asarray(value)
+
     cdef _seed(self, double *adjoint, object output, object cotangent):
         cdef Ext ext
         if type(output) is Scalar:
@@ -486,7 +570,7 @@ cdef class Tape:
     cdef _reverse_ext(self, double *adjoint, int64_t node):
         cdef Ext ext = <Ext>self.exts[self.c.operand0[node]]
         cdef object g
-        if ext.primitive is None:
+        if ext.primitive is None or ext.guard:
             return
         if ext.scalar_out:
             g = adjoint[node]
@@ -548,6 +632,11 @@ cdef class Tape:
 @cython.final
 cdef class Ext:
     """Side-table record of one array or generic operation."""
+
+    def __reduce__(self):
+        return (_rebuild_ext, (self.primitive, self.args, self.kwargs, self.parents, self.inputs,
+                               self.value, self.scalar_out, self.shape, self.dtype, self.guard,
+                               self.where))
 
     def __repr__(self):
         name = self.primitive.name if self.primitive is not None else "input"
@@ -677,6 +766,14 @@ cdef class Primitive:
     def __repr__(self):
         return "<fastad primitive %s>" % self.name
 
+    def __reduce__(self):
+        from .ops import REGISTRY
+        if REGISTRY.get(self.name) is not self:
+            raise TypeError(
+                "the primitive %r is not in fastad's op table (a fastad.extend primitive or a "
+                "custom_vjp): tapes using it cannot be pickled" % self.name)
+        return (_primitive_by_name, (self.name,))
+
     def __call__(self, *args, **kwargs):
         for a in args:
             if type(a) is Scalar or type(a) is Array:
@@ -796,6 +893,7 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
     cdef Tape other
     cdef list raw = list(args)
     cdef list parents = []
+    cdef list inputs = []
     cdef Py_ssize_t k
     cdef int64_t node
     for k in range(len(args)):
@@ -814,6 +912,7 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
             tape = other
         elif other is not tape:
             raise _mixed_error()
+        inputs.append((k, node))
         if prim._differentiable_in(k):
             parents.append((k, node))
     if not tape.active:
@@ -827,10 +926,14 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
     else:
         value = prim.fun(*raw)
     if not parents:
+        if tape.guarding:
+            _push_guard(tape, prim, raw, kwargs, inputs, value)
         return value
     cdef Ext ext = Ext.__new__(Ext)
     if type(value) is _ndarray:
         if (<object>value).dtype.kind != "f":
+            if tape.guarding:
+                _push_guard(tape, prim, raw, kwargs, inputs, value)
             return value
         ext.scalar_out = False
     elif PyFloat_Check(value):
@@ -838,6 +941,8 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         value = float(value)
     elif isinstance(value, np.ndarray):
         if value.dtype.kind != "f":
+            if tape.guarding:
+                _push_guard(tape, prim, raw, kwargs, inputs, value)
             return value
         ext.scalar_out = False
     elif isinstance(value, np.floating):
@@ -845,10 +950,13 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         value = np.asarray(value)
         ext.scalar_out = False
     else:
+        if tape.guarding:
+            _push_guard(tape, prim, raw, kwargs, inputs, value)
         return value
     ext.primitive = prim
     ext.kwargs = kwargs if kwargs else None
     ext.parents = tuple(parents)
+    ext.inputs = tuple(inputs)
     if prim.saves is not None and not tape.keep_all:
         ext.args, ext.value = _residuals(prim, raw, value, parents)
     else:
@@ -882,6 +990,114 @@ cdef object _stand_in(object array):
     return np.ndarray(array.shape, dtype=array.dtype,
                       buffer=np.zeros(1, dtype=array.dtype),
                       strides=(0,) * array.ndim)
+
+
+cdef _push_guard(Tape tape, Primitive prim, list raw, dict kwargs, list inputs, object value):
+    """Record a value-dependent result with no derivative (a comparison, sign,
+    argmax, ...): replay recomputes it and refuses to go on if it changed,
+    since the code that used it may have taken another path."""
+    cdef Ext ext = Ext.__new__(Ext)
+    ext.primitive = prim
+    ext.args = tuple(raw)
+    ext.kwargs = kwargs if kwargs else None
+    ext.parents = ()
+    ext.inputs = tuple(inputs)
+    ext.value = value
+    ext.scalar_out = False
+    ext.guard = True
+    ext.where = _user_source()
+    ext.shape = np.shape(value)
+    ext.dtype = np.result_type(value)
+    cdef int64_t index = len(tape.exts)
+    if fa_push(&tape.c, FA_EXT, <int>index, 0, 0.0) < 0:
+        raise _tape_full_error()
+    tape.exts.append(ext)
+
+
+def _user_source():
+    """'file:line' of the innermost caller outside fastad (for guard messages)."""
+    import sys
+    frame = sys._getframe(1)
+    while frame is not None and _FASTAD_DIR in frame.f_code.co_filename:
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>"
+    return "%s:%d" % (frame.f_code.co_filename, frame.f_lineno)
+
+
+_FASTAD_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+# -- the pickled form of tapes ------------------------------------------------
+
+#: version of the tape's pickled form, checked on load
+TAPE_FORMAT = 1
+
+
+def _rebuild_tape(version, opcode, operand0, operand1, primal, constants, exts, active,
+                  keep_all, guarding, guard_sources):
+    if version != TAPE_FORMAT:
+        raise ValueError(
+            "this fastad tape was pickled in format %r, but this fastad (%s) reads format %d; "
+            "record it again with this version" % (version, _version(), TAPE_FORMAT))
+    cdef Tape tape = Tape()
+    cdef int64_t n = len(primal) // sizeof(double)
+    cdef int64_t m = len(constants) // sizeof(double)
+    cdef int64_t i
+    cdef const uint8_t[:] ops = opcode
+    cdef const int32_t[:] a0 = np.frombuffer(operand0, dtype=np.int32)
+    cdef const int32_t[:] a1 = np.frombuffer(operand1, dtype=np.int32)
+    cdef const double[:] values = np.frombuffer(primal, dtype=np.float64)
+    cdef const double[:] consts = np.frombuffer(constants, dtype=np.float64)
+    for i in range(n):
+        if fa_push(&tape.c, ops[i], a0[i], a1[i], values[i]) < 0:
+            raise _tape_full_error()
+    for i in range(m):
+        if fa_push_constant(&tape.c, consts[i]) < 0:
+            raise _tape_full_error()
+    tape.exts = list(exts)
+    tape.active = active
+    tape.keep_all = keep_all
+    tape.guarding = guarding
+    tape.guard_sources = guard_sources
+    return tape
+
+
+def _version():
+    from ._version import __version__
+    return __version__
+
+
+def _rebuild_ext(primitive, args, kwargs, parents, inputs, value, scalar_out, shape, dtype,
+                 guard, where):
+    cdef Ext ext = Ext.__new__(Ext)
+    ext.primitive = primitive
+    ext.args = args
+    ext.kwargs = kwargs
+    ext.parents = parents
+    ext.inputs = inputs
+    ext.value = value
+    ext.scalar_out = scalar_out
+    ext.shape = shape
+    ext.dtype = dtype
+    ext.guard = guard
+    ext.where = where
+    return ext
+
+
+def _primitive_by_name(name):
+    from .ops import REGISTRY
+    return REGISTRY[name]
+
+
+def _rebuild_box(Tape tape, int64_t node):
+    return tape.box(node)
+
+
+cdef bint _same_value(object a, object b):
+    if type(a) is _ndarray or type(b) is _ndarray:
+        return np.array_equal(a, b)
+    return a == b
 
 
 cdef inline bint _large(object a):
@@ -933,6 +1149,9 @@ cdef class Scalar:
 
     def __repr__(self):
         return "Scalar(%r, node=%d)" % (self.value, self.node)
+
+    def __reduce__(self):
+        return (_rebuild_box, (self.tape, self.node))
 
     # -- NumPy-like attributes
     @property
@@ -1153,8 +1372,11 @@ cdef bint _compare(int opcode, Scalar x, object other) except -1:
             "cannot compare a traced scalar with %s; compare with a number or "
             "another traced scalar" % type(other).__name__)
     cdef double outcome = fa_eval_binary(opcode, x.value, y.value)
-    if fa_push(&tape.c, opcode, <int>x.node, <int>y.node, outcome) < 0:
+    cdef int64_t node = fa_push(&tape.c, opcode, <int>x.node, <int>y.node, outcome)
+    if node < 0:
         raise _tape_full_error()
+    if tape.guarding:
+        tape.guard_sources[node] = _user_source()
     return outcome != 0.0
 
 
@@ -1171,6 +1393,9 @@ cdef class Array:
 
     def __repr__(self):
         return "Array(%r, node=%d)" % (self.value, self.node)
+
+    def __reduce__(self):
+        return (_rebuild_box, (self.tape, self.node))
 
     @property
     def shape(self):

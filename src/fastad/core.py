@@ -108,7 +108,7 @@ class _Recording:
     tape starts there, and its backward sweep records onto the tape too, so
     the result can be differentiated again (`nested`)."""
 
-    def __init__(self, fun, args, kwargs, argnums, opname, keep_all=False):
+    def __init__(self, fun, args, kwargs, argnums, opname, keep_all=False, guarding=False):
         stack = _active_tapes()
         per_arg = [flatten(args[k]) for k in argnums]
         tape = stack[-1] if stack else None
@@ -118,6 +118,9 @@ class _Recording:
         self.nested = tape is not None
         if tape is None:
             tape = Tape()
+            if guarding:
+                tape.guarding = True
+                tape.guard_sources = {}
         elif not tape.active:
             raise _tape.TracerError(
                 "%s was called on traced values whose differentiation call has "

@@ -1,0 +1,412 @@
+"""Recorded tapes: a function recorded once, replayed at new inputs without
+running its Python code.
+
+    tape = fastad.record(f, x0)
+    tape(x)              # f(x)
+    tape.gradient(x)     # grad f(x): primal replay + reverse sweep
+    tape.hvp(x, v)       # Hessian-vector product
+
+Replay re-evaluates the recorded operations (scalar ones in C with the GIL
+released, array ones by their NumPy functions) and sweeps them.  Every
+decision the function made on traced values while it was recorded — a
+comparison steering an `if`, the condition of a `where`, the result of
+`sign` or `argmax` — is stored with its outcome, and replay checks it: where
+one comes out differently the function might take another path, and replay
+raises `RetapeRequired` naming the operation and the line of the user's code
+that made it (or re-records, with `retape=True`).
+"""
+import numpy as np
+
+from . import _tape
+from .core import _Recording, _describe, _dtype_of, plain
+from .tree import flatten, unflatten
+
+Scalar, Array = _tape.Scalar, _tape.Array
+RetapeRequired = _tape.RetapeRequired
+_TRACED = (Scalar, Array)
+
+#: version of the pickled form; loading checks it
+FORMAT_VERSION = 1
+
+
+def record(fun, *example_args, retape=False):
+    """Record `fun` at `example_args` into a `Tape` that replays it at new
+    arguments of the same structure, shapes and dtypes.
+
+    With `retape=True`, replaying where a recorded decision flips records
+    the function again at the new arguments instead of raising
+    `RetapeRequired`."""
+    return Tape(fun, example_args, retape)
+
+
+class Tape:
+    """A recorded function (see `record`)."""
+
+    def __init__(self, fun, args, retape=False):
+        self.fun = fun
+        self.retape = retape
+        self._grad_tape = None
+        self._record(tuple(args))
+
+    # -- recording and loading inputs ------------------------------------------
+
+    def _record(self, args):
+        if self.fun is None:
+            raise RetapeRequired(
+                "this tape was unpickled without its function (it did not pickle), so it "
+                "cannot be recorded again; pickle a module-level function to allow it")
+        if not args:
+            raise TypeError("record needs at least one example argument")
+        rec = _Recording(self.fun, args, {}, tuple(range(len(args))), "record",
+                         keep_all=True, guarding=True)
+        if rec.nested:
+            raise NotImplementedError(
+                "record was called inside another fastad operator; record at top level")
+        self._rec = rec
+        self._tape = rec.tape
+        self._structure = [(treedef, [_leaf_spec(leaf) for leaf in leaves])
+                           for treedef, leaves, _ in rec.inputs]
+        self._out_leaves, self._out_treedef = flatten(rec.output)
+        for leaf in self._out_leaves:
+            if type(leaf) not in _TRACED and not isinstance(leaf, (float, int, np.ndarray, np.generic)):
+                raise TypeError("record: the function returned %s; expected floats, float "
+                                "arrays or pytrees of them" % _describe(leaf))
+        self._grad_tape = None
+
+    def _load(self, args):
+        """Replay the primal computation at `args` (re-recording if allowed)."""
+        if len(args) != len(self._structure):
+            raise TypeError("the tape was recorded with %d arguments, called with %d"
+                            % (len(self._structure), len(args)))
+        values = []
+        for k, (arg, (treedef, specs)) in enumerate(zip(args, self._structure)):
+            leaves, arg_treedef = flatten(arg)
+            if arg_treedef != treedef:
+                raise ValueError("argument %d has structure %r, but the tape was recorded with %r"
+                                 % (k, arg_treedef, treedef))
+            for i, (leaf, spec) in enumerate(zip(leaves, specs)):
+                values.append(_check_leaf(leaf, spec, k, i))
+        try:
+            self._tape.replay(self._rec.flat_inputs, values)
+        except RetapeRequired:
+            if not self.retape:
+                raise
+            self._record(tuple(args))
+
+    # -- evaluation ---------------------------------------------------------------
+
+    def _outputs(self):
+        out = []
+        for leaf in self._out_leaves:
+            if type(leaf) is Scalar:
+                out.append(self._tape.box(leaf.node).value)
+            elif type(leaf) is Array:
+                out.append(plain(self._tape.box(leaf.node)))
+            else:
+                out.append(leaf)
+        return unflatten(self._out_treedef, out)
+
+    def __call__(self, *args):
+        """The function's value at `args`, by replay."""
+        self._load(args)
+        return self._outputs()
+
+    def _scalar_output(self, opname):
+        if len(self._out_leaves) != 1 or np.ndim(self._out_leaves[0]) != 0:
+            raise TypeError("%s requires a function with one scalar output; this tape's output "
+                            "has structure %r" % (opname, self._out_treedef))
+        return self._out_leaves[0]
+
+    def _gradients(self, seeds):
+        boxes = self._rec.flat_inputs
+        adjoints = self._tape.backward(seeds, boxes) if seeds else [None] * len(boxes)
+        grads, i = [], 0
+        for (treedef, leaves, _) in self._rec.inputs:
+            out = []
+            for spec in self._structure[len(grads)][1]:
+                adjoint = adjoints[i]
+                if adjoint is None:
+                    adjoint = np.zeros(spec[1], spec[2])
+                out.append(_as_spec(adjoint, spec))
+                i += 1
+            grads.append(unflatten(treedef, out))
+        return grads[0] if len(grads) == 1 else tuple(grads)
+
+    def value_and_grad(self, *args):
+        """(value, gradient) at `args` by replay: the gradient with respect
+        to every argument (a tuple when there are several)."""
+        self._load(args)
+        out = self._scalar_output("value_and_grad")
+        value = self._outputs()
+        seeds = [(self._tape.box(out.node), 1.0)] if type(out) in _TRACED else []
+        return value, self._gradients(seeds)
+
+    def gradient(self, *args):
+        """The gradient at `args` by replay (see value_and_grad)."""
+        return self.value_and_grad(*args)[1]
+
+    def _args_tuple(self, x):
+        return tuple(x) if len(self._structure) > 1 else (x,)
+
+    def vjp(self, x, cotangent):
+        """(value, cotangent of the arguments) at `x` (a tuple of the
+        arguments when the function has several) for the output `cotangent`."""
+        self._load(self._args_tuple(x))
+        co_leaves, co_treedef = flatten(cotangent)
+        if co_treedef != self._out_treedef:
+            raise ValueError("vjp: the cotangent has structure %r but the output %r"
+                             % (co_treedef, self._out_treedef))
+        seeds = []
+        for o, c in zip(self._out_leaves, co_leaves):
+            if np.shape(c) != np.shape(o):
+                raise ValueError("vjp: a cotangent has shape %s but its output has shape %s"
+                                 % (np.shape(c), np.shape(o)))
+            if type(o) is Scalar:
+                seeds.append((self._tape.box(o.node), float(c)))
+            elif type(o) is Array:
+                seeds.append((self._tape.box(o.node), np.asarray(c, o.dtype)))
+        return self._outputs(), self._gradients(seeds)
+
+    def jvp(self, x, tangent):
+        """(value, J tangent) at `x` by replay and one tangent sweep."""
+        args = self._args_tuple(x)
+        tangents = self._args_tuple(tangent)
+        self._load(args)
+        seeds = []
+        for box, t in zip(self._rec.flat_inputs, [leaf for t in tangents for leaf in flatten(t)[0]]):
+            if np.shape(t) != np.shape(box):
+                raise ValueError("jvp: a tangent has shape %s but its argument has shape %s"
+                                 % (np.shape(t), np.shape(box)))
+            seeds.append((box, float(t) if type(box) is Scalar else np.asarray(t, box.dtype)))
+        traced = [self._tape.box(o.node) for o in self._out_leaves if type(o) in _TRACED]
+        found = self._tape.forward(0, seeds, traced) if traced else []
+        result, j = [], 0
+        for o in self._out_leaves:
+            t = None
+            if type(o) in _TRACED:
+                t = found[j]
+                j += 1
+            if t is None:
+                t = np.zeros(np.shape(o), _dtype_of(o)) if np.ndim(o) else 0.0
+            result.append(t)
+        return self._outputs(), unflatten(self._out_treedef, result)
+
+    def jacobian(self, *args):
+        """The Jacobian of the (single-array) output with respect to the first
+        argument, shape out.shape + in.shape, by one forward sweep carrying a
+        direction per input element."""
+        self._load(args)
+        if len(self._out_leaves) != 1:
+            raise TypeError("jacobian requires a function with one output")
+        (out,) = self._out_leaves
+        treedef, leaves, boxes = self._rec.inputs[0]
+        out_shape = tuple(np.shape(out))
+        if type(out) not in _TRACED:
+            return unflatten(treedef, [np.zeros(out_shape + np.shape(b)) for b in boxes])
+        from .forward import _basis, _split_columns
+        seeds, k = _basis(boxes)
+        (columns,) = self._tape.forward(0, list(zip(boxes, seeds)), [self._tape.box(out.node)],
+                                        k, True)
+        if columns is None:
+            columns = np.zeros((k,) + out_shape)
+        return _split_columns(columns, out_shape, [b.value for b in boxes], treedef)
+
+    def _gradient_tape(self, args):
+        from .core import grad
+        if self._grad_tape is None:
+            argnums = tuple(range(len(self._structure)))
+            fun = grad(self.fun, argnums if len(argnums) > 1 else 0)
+            self._grad_tape = Tape(fun, args, self.retape)
+        return self._grad_tape
+
+    def hvp(self, x, v):
+        """H(x) v by forward-over-reverse on a recorded gradient (recorded on
+        first use, then replayed)."""
+        return self._gradient_tape(self._args_tuple(x)).jvp(x, v)[1]
+
+    def hessian(self, *args):
+        """The dense Hessian with respect to the first argument, by a forward
+        sweep over the recorded gradient."""
+        return self._gradient_tape(args).jacobian(*args)
+
+    # -- inspection -----------------------------------------------------------------
+
+    def __len__(self):
+        """The number of recorded operations (inputs excluded)."""
+        return len(self._tape) - len(self._rec.flat_inputs)
+
+    @property
+    def nbytes(self):
+        """Bytes held: the C arrays plus the arrays of the side table."""
+        total = self._tape.nbytes
+        for ext in self._tape.exts:
+            total += getattr(ext.value, "nbytes", 0)
+            total += sum(getattr(a, "nbytes", 0) for a in ext.args)
+        return total
+
+    def _counts(self):
+        scalar = array = guards = 0
+        for i in range(len(self._tape)):
+            opcode = self._tape.raw(i)[0]
+            ext = self._tape.ext(i)
+            if ext is None:
+                if _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
+                    guards += 1
+                elif opcode != 0:
+                    scalar += 1
+            elif ext.guard:
+                guards += 1
+            elif ext.primitive is not None:
+                array += 1
+        return scalar, array, guards
+
+    def __repr__(self):
+        scalar, array, guards = self._counts()
+        name = getattr(self.fun, "__name__", "function")
+        return ("<fastad.Tape of %s: %d operations (%d scalar, %d array), %d inputs, "
+                "%d branch guards, %d bytes>"
+                % (name, len(self), scalar, array, len(self._rec.flat_inputs), guards, self.nbytes))
+
+    def to_dot(self):
+        """The computational graph in Graphviz DOT: inputs, operations (with
+        their values), constants and outputs."""
+        inputs = {b.node: i for i, b in enumerate(self._rec.flat_inputs)}
+        outputs = {o.node for o in self._out_leaves if type(o) in _TRACED}
+        lines = ["digraph fastad {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+        constant_count = 0
+        for i in range(len(self._tape)):
+            name, operands, value = self._tape.node(i)
+            label = "%s\\n%s" % (name, _short(value))
+            if i in inputs:
+                label = "x%d\\n%s" % (inputs[i], _short(value))
+                shape = "ellipse"
+            elif name == "input":
+                label, shape = "const\\n%s" % _short(value), "plaintext"
+            else:
+                shape = "box"
+            style = ', style=bold, color="red"' if i in outputs else ""
+            lines.append('  n%d [label="%s", shape=%s%s];' % (i, label, shape, style))
+            for operand in operands:
+                if isinstance(operand, tuple):
+                    lines.append('  c%d [label="%s", shape=plaintext];'
+                                 % (constant_count, _short(operand[1])))
+                    lines.append("  c%d -> n%d;" % (constant_count, i))
+                    constant_count += 1
+                else:
+                    lines.append("  n%d -> n%d;" % (operand, i))
+        lines.append("}")
+        return "\n".join(lines)
+
+    def render(self, path, format="png"):
+        """Draw the graph with the `graphviz` package (pip install graphviz,
+        plus Graphviz's dot program); returns the written file's path."""
+        try:
+            import graphviz
+        except ImportError as exc:
+            raise ImportError("Tape.render needs the graphviz package: pip install graphviz; "
+                              "Tape.to_dot() gives the DOT text without it") from exc
+        source = graphviz.Source(self.to_dot())
+        return source.render(path, format=format, cleanup=True)
+
+    def trace_table(self, *args, seed=None):
+        """The evaluation trace at `args` as printable text: for every node
+        its index, operation, operands, value, tangent in the direction
+        `seed` (default: the first input element), and adjoint (for a scalar
+        output).  The lectures' Wengert list, forward and reverse."""
+        self._load(args)
+        boxes = self._rec.flat_inputs
+        if seed is None:
+            seed_leaves = [np.zeros(np.shape(b)) if np.ndim(b) else 0.0 for b in boxes]
+            first = seed_leaves[0]
+            if np.ndim(first):
+                first.reshape(-1)[0] = 1.0
+            else:
+                seed_leaves[0] = 1.0
+        else:
+            seed_leaves = flatten(seed)[0]
+        everything = [self._tape.box(i) for i in range(len(self._tape))]
+        tangents = self._tape.forward(0, [(b, _seed_value(b, s)) for b, s in zip(boxes, seed_leaves)],
+                                      everything)
+        adjoints = [None] * len(self._tape)
+        if len(self._out_leaves) == 1 and type(self._out_leaves[0]) is Scalar:
+            adjoints = self._tape.node_adjoints(self._tape.box(self._out_leaves[0].node))
+        inputs = {b.node: i for i, b in enumerate(boxes)}
+        rows = ["%4s  %-12s %-16s %14s %14s %14s" % ("v", "operation", "operands", "value",
+                                                     "tangent", "adjoint")]
+        for i in range(len(self._tape)):
+            name, operands, value = self._tape.node(i)
+            if i in inputs:
+                name = "input x%d" % inputs[i]
+            args_text = ", ".join("v%d" % (o + 1) if not isinstance(o, tuple) else _short(o[1])
+                                  for o in operands)
+            adjoint = adjoints[i] if self._tape.is_scalar(i) and adjoints[0] is not None else None
+            rows.append("%4s  %-12s %-16s %14s %14s %14s" % (
+                "v%d" % (i + 1), name, args_text, _short(value), _short(tangents[i]),
+                "" if adjoint is None else _short(adjoint)))
+        return "\n".join(rows)
+
+    # -- pickling ---------------------------------------------------------------------
+
+    def __getstate__(self):
+        import pickle
+        state = dict(self.__dict__)
+        state["format"] = FORMAT_VERSION
+        try:  # the function comes along when it pickles (retape and hessian need it)
+            pickle.dumps(self.fun)
+        except Exception:
+            state["fun"] = None
+        state["_grad_tape"] = self._grad_tape if state["fun"] is not None else None
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("format", None)
+        if version != FORMAT_VERSION:
+            raise ValueError("this fastad.Tape was pickled in format %r; this fastad reads "
+                             "format %d: record it again" % (version, FORMAT_VERSION))
+        self.__dict__.update(state)
+
+
+def _seed_value(box, s):
+    return float(s) if type(box) is Scalar else np.asarray(s, box.dtype)
+
+
+def _short(value):
+    if value is None:
+        return ""
+    if np.ndim(value) == 0:
+        return "%.6g" % float(value)
+    return "array%s" % (np.shape(value),)
+
+
+def _leaf_spec(leaf):
+    """(kind, shape, dtype) an input leaf must keep at replay."""
+    if type(leaf) is float or isinstance(leaf, np.float64) and not isinstance(leaf, np.ndarray):
+        return ("scalar", (), np.dtype(np.float64), type(leaf))
+    if isinstance(leaf, np.ndarray):
+        return ("array", leaf.shape, leaf.dtype, np.ndarray)
+    return ("array", (), np.asarray(leaf).dtype, type(leaf))
+
+
+def _check_leaf(leaf, spec, argnum, index):
+    kind, shape, dtype, _ = spec
+    if kind == "scalar":
+        if not isinstance(leaf, (float, int, np.floating, np.integer)) or isinstance(leaf, bool):
+            raise TypeError("argument %d, leaf %d: the tape was recorded with a float here, got %s"
+                            % (argnum, index, _describe(leaf)))
+        return float(leaf)
+    value = np.asarray(leaf)
+    if value.shape != shape or value.dtype != dtype:
+        raise ValueError("argument %d, leaf %d: the tape was recorded with shape %s and dtype %s, "
+                         "got shape %s and dtype %s; record again for new shapes"
+                         % (argnum, index, shape, dtype, value.shape, value.dtype))
+    return value
+
+
+def _as_spec(adjoint, spec):
+    kind, shape, dtype, kind_type = spec
+    if kind == "scalar":
+        return float(adjoint) if kind_type is float else np.float64(adjoint)
+    adjoint = np.asarray(adjoint, dtype)
+    if kind_type is not np.ndarray:
+        return kind_type(adjoint)
+    return adjoint
