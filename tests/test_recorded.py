@@ -1,0 +1,187 @@
+"""Recorded tapes: replay equals re-tracing bit for bit, branch guards,
+pickling, inspection."""
+import pickle
+
+import numpy
+import pytest
+
+import fastad as fd
+import fastad.numpy as np
+import fastad.scipy.special as fsp
+
+
+def scalar_loop(x, y):
+    acc = 0.0
+    for k in range(20):
+        acc = acc + np.sin(x * k) * np.exp(-y) / (1.0 + x * x) + abs(x - 0.5) * y ** 2
+    return acc
+
+
+def rosenbrock_loop(x):
+    total = 0.0
+    for i in range(len(x) - 1):
+        total = total + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return total
+
+
+def mlp_loss(params, X, T):
+    h = np.maximum(X @ params["W1"] + params["b1"], 0.0)
+    return np.mean(fsp.logsumexp(h @ params["W2"], axis=1) - np.sum((h @ params["W2"]) * T, axis=1))
+
+
+def mixed(x, s):
+    return np.sum(np.tanh(x) * s) + s ** 2 * np.max(x) + np.dot(x, x[::-1])
+
+
+@pytest.fixture
+def mlp_problem(rng):
+    params = {"W1": rng.standard_normal((4, 6)), "b1": rng.standard_normal(6),
+              "W2": rng.standard_normal((6, 3))}
+    return params, rng.standard_normal((5, 4)), numpy.eye(3)[rng.integers(0, 3, 5)]
+
+
+def test_replay_is_bit_identical_to_retracing(rng, mlp_problem):
+    cases = [
+        (scalar_loop, [(0.3, 0.7), (0.31, 0.9), (0.2, 1.1)]),
+        (rosenbrock_loop, [(rng.uniform(-1, 1, 6),) for _ in range(3)]),
+        (mixed, [(rng.standard_normal(5), 1.5) for _ in range(3)]),
+    ]
+    params, X, T = mlp_problem
+    cases.append((lambda p: mlp_loss(p, X, T),
+                  [({k: v + 0.01 * i for k, v in params.items()},) for i in range(3)]))
+    for fun, points in cases:
+        tape = fd.record(fun, *points[0])
+        for args in points:
+            value, grads = tape.value_and_grad(*args)
+            ref_value, ref_grads = fd.value_and_grad(fun, tuple(range(len(args))))(*args)
+            assert value == ref_value
+            ref_grads = ref_grads if len(args) > 1 else ref_grads[0]
+            for a, b in zip(fd.tree.flatten(grads)[0], fd.tree.flatten(ref_grads)[0]):
+                numpy.testing.assert_array_equal(a, b)
+            assert tape(*args) == fun(*args)
+
+
+def test_float32_replay(rng):
+    x = rng.standard_normal(4).astype(numpy.float32)
+    tape = fd.record(lambda x: np.sum(np.sin(x) ** 2), x)
+    g = tape.gradient(x * 2)
+    assert g.dtype == numpy.float32
+    numpy.testing.assert_array_equal(g, fd.grad(lambda x: np.sum(np.sin(x) ** 2))(x * 2))
+
+
+def test_pickle_round_trip(rng, mlp_problem):
+    params, X, T = mlp_problem
+    for tape, args in [(fd.record(scalar_loop, 0.3, 0.7), (0.4, 0.8)),
+                       (fd.record(mlp_loss, params, X, T), (params, X, T))]:
+        copy = pickle.loads(pickle.dumps(tape))
+        a, b = tape.value_and_grad(*args), copy.value_and_grad(*args)
+        assert a[0] == b[0]
+        for x, y in zip(fd.tree.flatten(a[1])[0], fd.tree.flatten(b[1])[0]):
+            numpy.testing.assert_array_equal(x, y)
+
+
+def test_pickle_format_version_is_checked():
+    tape = fd.record(scalar_loop, 0.3, 0.7)
+    state = tape.__getstate__()
+    state["format"] = 999
+    broken = fd.Tape.__new__(fd.Tape)
+    with pytest.raises(ValueError, match="format 999"):
+        broken.__setstate__(state)
+    low = tape._tape.__reduce__()
+    with pytest.raises(ValueError, match="pickled in format"):
+        low[0](999, *low[1][1:])
+
+
+def test_python_if_on_a_comparison_is_guarded():
+    def f(x):
+        if x > 0:
+            return x * x
+        return -x
+    tape = fd.record(f, 1.0)
+    assert tape.gradient(3.0) == 6.0
+    with pytest.raises(fd.RetapeRequired, match=r"comparison 'gt' recorded at .*test_recorded.py:\d+"):
+        tape.gradient(-1.0)
+    retaping = fd.record(f, 1.0, retape=True)
+    assert retaping.gradient(-1.0) == -1.0
+    assert retaping.gradient(-2.0) == -1.0
+
+
+def test_builtin_max_abs_where_and_sign_are_guarded(rng):
+    tape = fd.record(lambda a, b: max(a, b) * 2.0, 1.0, 2.0)
+    with pytest.raises(fd.RetapeRequired):
+        tape.gradient(3.0, 2.0)
+    x = numpy.array([1.0, -1.0, 2.0])
+    tape = fd.record(lambda x: np.sum(np.where(x > 0, x, 0.0) ** 2), x)
+    numpy.testing.assert_array_equal(tape.gradient(x * 2), [4.0, 0.0, 8.0])
+    with pytest.raises(fd.RetapeRequired, match="'greater' at .*test_recorded.py"):
+        tape.gradient(-x)
+    tape = fd.record(lambda x: np.sum(np.sign(x) * x), x)
+    with pytest.raises(fd.RetapeRequired, match="'sign'"):
+        tape.gradient(-x)
+    assert fd.record(lambda x: np.sum(np.sign(x) * x), x, retape=True).gradient(-x).tolist() == \
+        [-1.0, 1.0, -1.0]
+
+
+def test_abs_and_maximum_replay_exactly_through_their_kinks():
+    """abs, maximum and relu recompute their branch from the new primals in
+    the sweep, so a flip is not a reason to refuse: the replay is exact."""
+    tape = fd.record(lambda x: abs(x) + np.maximum(x, 0.0), 1.0)
+    assert tape.gradient(-2.0) == fd.grad(lambda x: abs(x) + np.maximum(x, 0.0))(-2.0) == -1.0
+
+
+def test_wrong_inputs_are_refused(rng):
+    tape = fd.record(lambda x, s: np.sum(x) * s, numpy.ones(3), 2.0)
+    with pytest.raises(ValueError, match=r"shape \(3,\) and dtype float64, got shape \(4,\)"):
+        tape.gradient(numpy.ones(4), 2.0)
+    with pytest.raises(ValueError, match="dtype float32"):
+        tape.gradient(numpy.ones(3, numpy.float32), 2.0)
+    with pytest.raises(TypeError, match="recorded with 2 arguments, called with 1"):
+        tape(numpy.ones(3))
+    with pytest.raises(TypeError, match="recorded with a float"):
+        tape(numpy.ones(3), "x")
+    tree = fd.record(lambda p: p["a"] * 2.0, {"a": 1.0})
+    with pytest.raises(ValueError, match="structure"):
+        tree({"b": 1.0})
+
+
+def test_trace_table_reproduces_lecture_example_1():
+    tape = fd.record(lambda x1, x2: np.log(x1) + x1 * x2 - np.sin(x2), 2.0, 5.0)
+    rows = [line.split() for line in tape.trace_table(2.0, 5.0).splitlines()[1:]]
+    values = [float(r[-3]) for r in rows]
+    tangents = [float(r[-2]) for r in rows]
+    adjoints = [float(r[-1]) for r in rows]
+    numpy.testing.assert_allclose(sorted(values), sorted([2, 5, 0.693147, 10, -0.958924,
+                                                          10.6931, 11.6521]), rtol=1e-5)
+    # the lecture's forward (x1 seeded) and reverse figures, node by node
+    by_value = {round(v, 3): (t, a) for v, t, a in zip(values, tangents, adjoints)}
+    assert by_value[0.693] == (0.5, 1.0)
+    assert by_value[10.0] == (5.0, 1.0)
+    assert by_value[-0.959] == (0.0, -1.0)
+    assert by_value[10.693] == (5.5, 1.0)
+    assert by_value[11.652] == (5.5, 1.0)
+    assert by_value[2.0] == (1.0, 5.5)
+    assert by_value[5.0][0] == 0.0 and abs(by_value[5.0][1] - 1.71634) < 1e-5
+
+
+def test_inspection(rng):
+    tape = fd.record(mixed, rng.standard_normal(5), 1.5)
+    assert len(tape) > 5 and tape.nbytes > 0
+    assert "fastad.Tape of mixed" in repr(tape) and "branch guards" in repr(tape)
+    dot = tape.to_dot()
+    assert dot.startswith("digraph") and "tanh" in dot and "->" in dot
+
+
+def test_operators_on_a_recorded_tape(rng):
+    A = rng.standard_normal((3, 4))
+    f = lambda x: np.tanh(A @ x) + x[:3] ** 2  # noqa: E731
+    x, v = rng.standard_normal(4), rng.standard_normal(4)
+    tape = fd.record(f, x)
+    x2 = x + 0.1
+    numpy.testing.assert_allclose(tape.jacobian(x2), fd.jacobian(f)(x2), rtol=1e-14)
+    numpy.testing.assert_allclose(tape.jvp(x2, v)[1], fd.jvp(f, (x2,), (v,))[1], rtol=1e-14)
+    w = rng.standard_normal(3)
+    numpy.testing.assert_allclose(tape.vjp(x2, w)[1], fd.vjp(f, x2)[1](w)[0], rtol=1e-14)
+    g = lambda x: np.sum(np.sin(x) * x ** 2)  # noqa: E731
+    gt = fd.record(g, x)
+    numpy.testing.assert_allclose(gt.hessian(x2), fd.hessian(g)(x2), rtol=1e-13)
+    numpy.testing.assert_allclose(gt.hvp(x2, v), fd.hvp(g, x2, v), rtol=1e-13)
