@@ -21,6 +21,7 @@ from .tree import tree_map
 from . import extend
 from . import nn
 from . import optim
+from . import optimize
 from .taylor import taylor
 from .recorded import record, Tape
 from .extend import custom_vjp, primitive

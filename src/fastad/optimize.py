@@ -1,0 +1,150 @@
+"""fastad as the gradient backend of scipy.optimize.
+
+    result = fastad.optimize.minimize(f, x0, method="L-BFGS-B")
+
+supplies `jac` (and `hessp` or `hess` for the methods that use them) from a
+tape recorded once and replayed at every point the optimizer asks for; a
+function whose recorded branches flip is recorded again where that happens
+(retape), and one that cannot be recorded is traced afresh at each call.
+`x0` may be a pytree of arrays; the result's `x` has the same structure.
+"""
+import numpy as np
+
+from .recorded import RetapeRequired, record
+from .core import value_and_grad as _value_and_grad
+from .forward import hvp as _hvp, hessian as _hessian, jacobian as _jacobian
+from .tree import flatten, unflatten
+
+__all__ = ["minimize", "least_squares"]
+
+_HESSP_METHODS = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
+_HESS_METHODS = {"dogleg", "trust-exact"}
+
+
+class _Flat:
+    """A pytree of float arrays seen as one float64 vector."""
+
+    def __init__(self, x0):
+        leaves, self.treedef = flatten(x0)
+        self.shapes = [np.shape(leaf) for leaf in leaves]
+        self.dtypes = [np.asarray(leaf).dtype if np.ndim(leaf) or isinstance(leaf, np.ndarray)
+                       else None for leaf in leaves]
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.x0 = np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in leaves]) \
+            if leaves else np.zeros(0)
+
+    def tree(self, vector):
+        leaves, offset = [], 0
+        for shape, size, dtype in zip(self.shapes, self.sizes, self.dtypes):
+            part = vector[offset:offset + size]
+            leaves.append(float(part[0]) if dtype is None else part.reshape(shape).astype(dtype))
+            offset += size
+        return unflatten(self.treedef, leaves)
+
+    def vector(self, tree):
+        leaves = flatten(tree)[0]
+        return np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in leaves])
+
+
+class _Backend:
+    """Value, gradient, Hessian-vector products of `fun(x, *args)` through a
+    recorded tape when possible, by re-tracing otherwise."""
+
+    def __init__(self, fun, flat, args, use_tape):
+        self.fun, self.flat, self.args = fun, flat, args
+        self.objective = lambda x: fun(x, *args)
+        self.tape = None
+        if use_tape:
+            try:
+                self.tape = record(self.objective, flat.tree(flat.x0), retape=True)
+            except (TypeError, NotImplementedError):
+                self.tape = None  # not recordable (e.g. float() on a traced value)
+
+    def value_and_grad(self, x):
+        tree = self.flat.tree(x)
+        if self.tape is not None:
+            try:
+                value, grad = self.tape.value_and_grad(tree)
+                return float(value), self.flat.vector(grad)
+            except RetapeRequired:
+                self.tape = None
+        value, grad = _value_and_grad(self.objective)(tree)
+        return float(value), self.flat.vector(grad)
+
+    def hessp(self, x, p):
+        tree, direction = self.flat.tree(x), self.flat.tree(p)
+        if self.tape is not None:
+            try:
+                return self.flat.vector(self.tape.hvp(tree, direction))
+            except RetapeRequired:
+                self.tape = None
+        return self.flat.vector(_hvp(self.objective, tree, direction))
+
+    def hess(self, x):
+        tree = self.flat.tree(x)
+        if self.tape is not None and len(self.flat.sizes) == 1:
+            try:
+                return np.asarray(self.tape.hessian(tree), np.float64).reshape(
+                    self.flat.x0.size, self.flat.x0.size)
+            except RetapeRequired:
+                self.tape = None
+        if len(self.flat.sizes) != 1:
+            raise NotImplementedError("hess for pytree parameters: use a Hessian-vector method")
+        return np.asarray(_hessian(self.objective)(tree), np.float64).reshape(
+            self.flat.x0.size, self.flat.x0.size)
+
+
+def minimize(fun, x0, args=(), method=None, use_tape=True, **kwargs):
+    """scipy.optimize.minimize with fastad's derivatives.
+
+    `fun(x, *args)` returns a scalar; `x0` is a float, an array or a pytree
+    of them.  `jac` is supplied (as scipy's `jac=True` form), and `hessp`
+    (Newton-CG, trust-ncg, trust-krylov, trust-constr) or `hess` (dogleg,
+    trust-exact) for the methods that use second derivatives.  With
+    `use_tape=True` (default) derivatives come from a replayed tape.  Other
+    keyword arguments go to scipy.  The result's `x` has x0's structure."""
+    import scipy.optimize
+    for name in ("jac", "hess", "hessp"):
+        if name in kwargs:
+            raise TypeError("fastad.optimize.minimize supplies %s itself; call "
+                            "scipy.optimize.minimize to give your own" % name)
+    flat = _Flat(x0)
+    backend = _Backend(fun, flat, tuple(args), use_tape)
+    method_name = (method or "BFGS").lower()
+    extra = {}
+    if method_name in _HESSP_METHODS:
+        extra["hessp"] = backend.hessp
+    elif method_name in _HESS_METHODS:
+        extra["hess"] = backend.hess
+    result = scipy.optimize.minimize(backend.value_and_grad, flat.x0, jac=True, method=method,
+                                     **extra, **kwargs)
+    result.x = flat.tree(result.x)
+    result.jac = flat.tree(result.jac) if getattr(result, "jac", None) is not None else None
+    result.recorded = backend.tape is not None
+    return result
+
+
+def least_squares(fun, x0, args=(), use_tape=True, **kwargs):
+    """scipy.optimize.least_squares with the Jacobian of the residuals
+    `fun(x, *args)` (a 1-D array) from fastad; x0 is a float array."""
+    import scipy.optimize
+    if "jac" in kwargs:
+        raise TypeError("fastad.optimize.least_squares supplies jac itself")
+    x0 = np.asarray(x0, np.float64)
+    objective = lambda x: fun(x, *args)  # noqa: E731
+    tape = None
+    if use_tape:
+        try:
+            tape = record(objective, x0, retape=True)
+        except (TypeError, NotImplementedError):
+            tape = None
+
+    def residuals(x):
+        return np.asarray(tape(x) if tape is not None else objective(x), np.float64)
+
+    def jacobian(x):
+        J = tape.jacobian(x) if tape is not None else _jacobian(objective)(x)
+        return np.asarray(J, np.float64).reshape(-1, x0.size)
+    result = scipy.optimize.least_squares(residuals, x0, jac=jacobian, **kwargs)
+    result.recorded = tape is not None
+    return result
