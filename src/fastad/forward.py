@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from . import _tape
+from .ops import products as _products
 from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
 from .tree import flatten, unflatten
 
@@ -121,7 +122,9 @@ def _basis(boxes):
     sizes = [int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes]
     k = sum(sizes)
     if len(boxes) == 1:
-        return [np.eye(k, dtype=_dtype_of(boxes[0])).reshape((k,) + np.shape(boxes[0]))], k
+        seed = np.eye(k, dtype=_dtype_of(boxes[0])).reshape((k,) + np.shape(boxes[0]))
+        _products.mark_identity(seed)
+        return [seed], k
     seeds, offset = [], 0
     for b, n in zip(boxes, sizes):
         block = np.zeros((k, n), _dtype_of(b))

@@ -4,6 +4,8 @@ Matrix product Z = X W backward: X_bar = Z_bar W^T, W_bar = X^T Z_bar; every
 rule here is that identity for the product's contraction pattern, written
 with fastad functions so that it can be differentiated again.
 """
+import weakref
+
 import numpy as np
 
 from . import defprim
@@ -168,8 +170,24 @@ def _product_batched_a(product):
     return rule
 
 
+# The identity block that seeds a forward Jacobian sweep: A @ I is A itself,
+# so the first product it meets costs a copy instead of a matrix product.
+_identity = None
+
+
+def mark_identity(seed):
+    global _identity
+    _identity = weakref.ref(seed)
+
+
+def _is_identity(t):
+    return _identity is not None and _identity() is t
+
+
 def _product_batched_b(product):
     def rule(t, ans, a, b):
+        if np.ndim(b) == 1 and np.ndim(a) == 2 and _is_identity(t):
+            return np.ascontiguousarray(np.transpose(a))        # I @ A^T, one row per direction
         if not _matrix_case(a, b):
             return np.stack([product(a, tj) for tj in t])
         if np.ndim(b) == 1:
