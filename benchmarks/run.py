@@ -175,6 +175,10 @@ def targets(groups):
             peer_row = _find(groups, "W8", impl)
             if peer_row:
                 add("W8 %s / fastad" % impl, peer_row["median"] / f8["median"], 3.0, "higher")
+    f10 = _find(groups, "W10 Taylor order 10 vs one gradient", "fastad taylor order 10")
+    g10 = _find(groups, "W10 Taylor order 10 vs one gradient", "fastad grad")
+    if f10 and g10:
+        add("W10 taylor order 10 / one gradient (1,000 ops)", f10["median"] / g10["median"], 20.0)
     f7 = _find(groups, "W7", "fastad")
     if f7 and "tape_bytes_per_op" in f7["extra"]:
         add("W7 tape bytes per scalar op", f7["extra"]["tape_bytes_per_op"], 40, unit="B")
