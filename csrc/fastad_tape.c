@@ -385,6 +385,34 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
     return end;
 }
 
+int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,
+                     int64_t end)
+{
+    for (int64_t i = end - 1; i >= start; --i) {
+        const uint8_t op = tape->opcode[i];
+        if (op == FA_EXT)
+            return i;
+        if (op == FA_LEAF || FA_IS_COMPARISON(op) || op == FA_SIGN)
+            continue;
+        double d0, d1;
+        partials(tape, i, &d0, &d1);
+        const double *g = adjoint + i * k;
+        double *ga = adjoint + (int64_t)tape->operand0[i] * k;
+        if (FA_IS_BINARY(op)) {
+            double *gb = adjoint + (int64_t)tape->operand1[i] * k;
+            for (int64_t j = 0; j < k; ++j) {
+                const double gj = g[j]; /* read first: an operand may be this node's own row */
+                ga[j] += d0 * gj;
+                gb[j] += d1 * gj;
+            }
+        } else {
+            for (int64_t j = 0; j < k; ++j)
+                ga[j] += d0 * g[j];
+        }
+    }
+    return start - 1;
+}
+
 int fa_tune_malloc(void)
 {
 #ifdef __GLIBC__

@@ -124,6 +124,11 @@ int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                    int64_t start, int64_t end);
 
+/* Reverse sweep carrying k cotangents at once (adjoint[node * k + j]); the
+ * rest as fa_reverse. */
+int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,
+                     int64_t end);
+
 /* Truncated Taylor series (fastad_taylor.c).  `series` holds d + 1
  * coefficients per node, node-major; `scratch` 3 (d + 1) doubles.  The
  * series functions map one operand's (or two operands') coefficients to the

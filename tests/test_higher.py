@@ -197,3 +197,36 @@ def test_products_all_directions_at_once_match_reverse(name, shapes, rng):
                                   **EXACT)
     numpy.testing.assert_allclose(fd.jacfwd(lambda b: op(a, b))(b), fd.jacrev(lambda b: op(a, b))(b),
                                   **EXACT)
+
+
+def _jacobian_cases():
+    from test_ops import UNARY, BINARY, sample  # noqa: F401
+    cases = [("unary-" + name, name) for name in sorted(UNARY)]
+    cases += [("binary-" + name, name) for name in sorted(BINARY)]
+    return cases
+
+
+@pytest.mark.parametrize("case", _jacobian_cases(), ids=lambda c: c[0])
+def test_reverse_jacobian_many_cotangents_matches_forward(case, rng):
+    """jacrev's one sweep with a cotangent per output equals jacfwd's."""
+    from test_ops import UNARY, BINARY, sample
+    kind, name = case[0].split("-", 1)[0], case[1]
+    fun = getattr(np, name)
+    if kind == "unary":
+        x = sample(rng, UNARY[name], (2, 3))
+        f = fun
+    else:
+        dx, dy = BINARY[name]
+        x, y = sample(rng, dx, (2, 3)), sample(rng, dy, (3,))
+        f = lambda a: fun(a, y)  # noqa: E731
+        numpy.testing.assert_allclose(fd.jacrev(lambda b: np.sum(fun(x, b), axis=0))(y),
+                                      fd.jacfwd(lambda b: np.sum(fun(x, b), axis=0))(y), **EXACT)
+    numpy.testing.assert_allclose(fd.jacrev(f)(x), fd.jacfwd(f)(x), **EXACT)
+
+
+def test_reverse_jacobian_through_reductions_indexing_and_scalars(rng):
+    x = rng.standard_normal((3, 4))
+    for f in [lambda x: np.sum(x ** 2, axis=1), lambda x: x[1:, ::2] * np.max(x),
+              lambda x: np.stack([x[0, 0] * x[1, 1], np.sin(x[2, 3])]),
+              lambda x: fd.scipy.special.logsumexp(x, axis=0), lambda x: x @ x.T]:
+        numpy.testing.assert_allclose(fd.jacrev(f)(x), fd.jacfwd(f)(x), **EXACT)

@@ -45,6 +45,8 @@ cdef extern from "fastad_tape.h":
     int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                        int64_t start, int64_t end) nogil
     int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped) nogil
+    int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,
+                         int64_t end) nogil
     int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
                        int64_t end) nogil
 
@@ -69,6 +71,8 @@ cdef class Tape:
     cdef tuple _shape_of(self, int64_t node)
     cdef object _flip_error(self, int64_t node)
     cdef _replay_ext(self, Ext ext, int64_t node)
+    cdef _reverse_ext_many(self, double *adjoint, dict blocks, int64_t k, int64_t node)
+    cdef _accumulate_many(self, double *adjoint, dict blocks, int64_t k, int64_t node, object block)
 
 
 cdef class Ext:

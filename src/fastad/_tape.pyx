@@ -474,6 +474,89 @@ cdef class Tape:
             total = np.broadcast_to(total, out_shape)
         return total.astype(ext.dtype, copy=False)
 
+    def backward_many(self, object output, object cotangents, list inputs):
+        """Reverse sweep carrying k cotangents of `output` at once:
+        `cotangents` has shape (k,) + output.shape.  Returns each input's
+        adjoints with shape (k,) + input.shape.  Scalar nodes run in C; an
+        array operation's rule sees the k cotangents stacked in front
+        (elementwise rules broadcast over them; the others run per row)."""
+        cotangents = np.asarray(cotangents, np.float64)
+        cdef int64_t k = cotangents.shape[0]
+        cdef int64_t size = self.c.size
+        cdef int64_t i, j, node
+        cdef double *adjoint = <double *>calloc((size if size > 0 else 1) * k, sizeof(double))
+        cdef dict blocks = {}
+        if adjoint == NULL:
+            raise MemoryError("no memory for %d cotangents of %d tape nodes" % (k, size))
+        try:
+            node = output.node
+            if self.is_scalar(node):
+                for j in range(k):
+                    adjoint[node * k + j] = cotangents[j]
+            else:
+                blocks[node] = cotangents.astype(self._ext_of(node).dtype)
+            i = size - 1
+            while i >= 0:
+                with nogil:
+                    i = fa_reverse_k(&self.c, adjoint, k, 0, i + 1)
+                if i < 0:
+                    break
+                self._reverse_ext_many(adjoint, blocks, k, i)
+                i -= 1
+            result = []
+            for x in inputs:
+                if self.is_scalar(x.node):
+                    result.append(_row(adjoint, x.node, k))
+                else:
+                    ext = self._ext_of(x.node)
+                    block = blocks.get(x.node)
+                    result.append(np.zeros((k,) + ext.shape, ext.dtype) if block is None else block)
+            return result
+        finally:
+            free(adjoint)
+
+    cdef _reverse_ext_many(self, double *adjoint, dict blocks, int64_t k, int64_t node):
+        cdef Ext ext = <Ext>self.exts[self.c.operand0[node]]
+        if ext.primitive is None or ext.guard:
+            return
+        g = _row(adjoint, node, k) if ext.scalar_out else blocks.pop(node, None)
+        if g is None or not g.any():
+            return
+        cdef Primitive prim = <Primitive>ext.primitive
+        kwargs = ext.kwargs or {}
+        out_shape = ext.shape
+        for position, parent in ext.parents:
+            rule = prim.vjp_rule(position)
+            if prim.elementwise:
+                block = rule(g.reshape((k,) + out_shape), ext.value, *ext.args, **kwargs)
+                block = np.broadcast_to(block, (k,) + tuple(np.broadcast_shapes(np.shape(block)[1:], out_shape)))
+            else:
+                block = np.stack([np.asarray(rule(g[j], ext.value, *ext.args, **kwargs))
+                                  for j in range(k)])
+            self._accumulate_many(adjoint, blocks, k, parent, block)
+
+    cdef _accumulate_many(self, double *adjoint, dict blocks, int64_t k, int64_t node, object block):
+        cdef Ext ext = self._ext_of(node)
+        cdef int64_t j
+        cdef double[::1] rows
+        if ext is None or ext.scalar_out:
+            rows = np.ascontiguousarray(np.reshape(block, (k, -1)).sum(axis=1), dtype=np.float64)
+            for j in range(k):
+                adjoint[node * k + j] += rows[j]
+            return
+        shape = ext.shape
+        block = np.asarray(block)
+        extra = block.ndim - 1 - len(shape)
+        if extra > 0:
+            block = block.sum(axis=tuple(range(1, 1 + extra)))
+        axes = tuple([1 + a for a in range(len(shape))
+                      if shape[a] == 1 and block.shape[1 + a] != 1])
+        if axes:
+            block = block.sum(axis=axes, keepdims=True)
+        block = np.broadcast_to(block, (k,) + shape).astype(ext.dtype)
+        previous = blocks.get(node)
+        blocks[node] = block if previous is None else previous + block
+
     def replay(self, list leaves, list values):
         """Re-evaluate every node at new input values (`leaves`: the input
         nodes' traced values from the recording; `values`: their new values,

@@ -179,6 +179,13 @@ def _jacobian(fun, argnum, argnums, mode, opname):
             if columns is None:
                 columns = np.zeros((k,) + out_shape)
             return _split_columns(columns, out_shape, leaves, treedef)
+        if not rec.nested:
+            # one reverse sweep carrying a cotangent per output element
+            eye = np.eye(n_out, dtype=out.dtype).reshape((n_out,) + out_shape)
+            blocks = rec.tape.backward_many(out, eye, boxes)
+            parts = [_restore_dtype(block, leaf).reshape(out_shape + np.shape(leaf))
+                     for block, leaf in zip(blocks, leaves)]
+            return unflatten(treedef, parts)
         rows = []
         for j in range(n_out):
             cotangent = np.zeros(n_out, out.dtype)
@@ -195,6 +202,10 @@ def _jacobian(fun, argnum, argnums, mode, opname):
     return jacobian_fun
 
 
+def _restore_dtype(block, leaf):
+    return np.asarray(block, _dtype_of(leaf))
+
+
 def jacfwd(fun, argnum=0, *, argnums=None):
     """Jacobian by forward mode: one tangent sweep carrying one direction per
     input element, shape `out.shape + in.shape`."""
@@ -203,7 +214,8 @@ def jacfwd(fun, argnum=0, *, argnums=None):
 
 def jacrev(fun, argnum=0, *, argnums=None):
     """Jacobian by reverse mode: the function recorded once and swept
-    backward once per output element, shape `out.shape + in.shape`."""
+    backward once, carrying a cotangent per output element; shape
+    `out.shape + in.shape`."""
     return _jacobian(fun, argnum, argnums, "rev", "jacrev")
 
 
