@@ -60,7 +60,7 @@ BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)),
                  ((2, 0), (1, 0))]
 
 
-def check_op(fun, args, rtol=1e-5, atol=1e-7):
+def check_op(fun, args, rtol=1e-6, atol=1e-7):
     """Value of the traced call equals the plain call, then VJPs against
     central differences for every argument, to second order (the VJP
     function differentiated again by nesting)."""
