@@ -10,6 +10,8 @@
 
 #define FA_INITIAL_CAPACITY 256
 
+int64_t fa_max_nodes = FA_MAX_NODES;
+
 void fa_tape_init(fa_tape *tape)
 {
     memset(tape, 0, sizeof(*tape));
@@ -44,8 +46,8 @@ static int grow_column(void **column, int64_t capacity, size_t item)
 int fa_tape_grow(fa_tape *tape)
 {
     int64_t capacity = tape->capacity ? 2 * tape->capacity : FA_INITIAL_CAPACITY;
-    if (capacity > FA_MAX_NODES)
-        capacity = FA_MAX_NODES;
+    if (capacity > fa_max_nodes)
+        capacity = fa_max_nodes;
     if (capacity <= tape->size)
         return -1; /* operand indices are 32-bit: the tape is full */
     /* Columns grow one by one; a failure leaves the smaller capacity valid

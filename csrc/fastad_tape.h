@@ -49,8 +49,10 @@ enum fa_opcode {
 #define FA_IS_CONST_BINARY(op) ((op) >= FA_ADDC && (op) <= FA_RPOWC)
 #define FA_IS_UNARY(op) ((op) >= FA_NEG && (op) < FA_N_OPCODES)
 
-/* Largest number of nodes a tape may hold: operands are 32-bit indices. */
+/* Largest number of nodes a tape may hold: operands are 32-bit indices.
+ * fa_max_nodes can lower it (tests use that to reach the limit cheaply). */
 #define FA_MAX_NODES ((int64_t)INT32_MAX)
+extern int64_t fa_max_nodes;
 
 typedef struct {
     uint8_t *opcode;

@@ -18,6 +18,7 @@ from .forward import (jvp, make_jvp, deriv, jacfwd, jacrev, jacobian, hessian, h
                       make_hvp)
 from .checks import numerical_grad, check_grads
 from .tree import tree_map
+from .debug import debug_nans
 from . import extend
 from . import nn
 from . import optim
@@ -31,7 +32,7 @@ _tape._bind_numpy(numpy)
 __all__ = [
     "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
     "jvp", "make_jvp", "deriv", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "make_hvp",
-    "taylor", "record", "RetapeRequired",
+    "taylor", "record", "RetapeRequired", "debug_nans",
     "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
     "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
 ]

@@ -15,6 +15,8 @@ cdef extern from "fastad_tape.h":
         FA_SINH, FA_COSH, FA_TANH, FA_ASINH, FA_ACOSH, FA_ATANH,
         FA_N_OPCODES
 
+    int64_t fa_max_nodes
+
     ctypedef struct fa_tape:
         uint8_t *opcode
         int32_t *operand0

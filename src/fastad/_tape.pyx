@@ -31,6 +31,41 @@ MALLOC_TUNED = bool(fa_tune_malloc()) if os.environ.get("FASTAD_MALLOC_TUNING", 
 _fnp = None
 
 
+# fastad.debug_nans(): check every recorded result for NaN (off: one branch
+# on a C flag per operation)
+cdef bint _debug_nans = False
+
+
+def set_debug_nans(bint enabled):
+    """Raise FloatingPointError at the first recorded operation producing a
+    NaN from inputs without one (returns the previous setting)."""
+    global _debug_nans
+    previous = _debug_nans
+    _debug_nans = enabled
+    return previous
+
+
+def set_max_nodes(int64_t n):
+    """Limit the nodes a tape may hold (tests reach the limit cheaply);
+    returns the previous limit."""
+    global fa_max_nodes
+    previous = fa_max_nodes
+    fa_max_nodes = n
+    return previous
+
+
+cdef object _nan_error(str name, tuple operands):
+    return FloatingPointError(
+        "debug_nans: '%s' produced NaN from %s (recorded at %s)"
+        % (name, ", ".join(_describe_operand(o) for o in operands), _user_source()))
+
+
+cdef str _describe_operand(object o):
+    if type(o) is _ndarray:
+        return "an array of shape %s" % ((<object>o).shape,)
+    return repr(o)
+
+
 def _bind_numpy(module):
     global _fnp
     _fnp = module
@@ -1008,6 +1043,8 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         value = prim.fun(raw[0], raw[1])
     else:
         value = prim.fun(*raw)
+    if _debug_nans:
+        _check_nans(prim, raw, value)
     if not parents:
         if tape.guarding:
             _push_guard(tape, prim, raw, kwargs, inputs, value)
@@ -1073,6 +1110,16 @@ cdef object _stand_in(object array):
     return np.ndarray(array.shape, dtype=array.dtype,
                       buffer=np.zeros(1, dtype=array.dtype),
                       strides=(0,) * array.ndim)
+
+
+cdef _check_nans(Primitive prim, list raw, object value):
+    try:
+        produced = np.isnan(value).any()
+    except TypeError:
+        return
+    if produced and not any(np.isnan(a).any() for a in raw
+                            if isinstance(a, (float, _ndarray)) and np.result_type(a).kind == "f"):
+        raise _nan_error(prim.name, tuple(raw))
 
 
 cdef _push_guard(Tape tape, Primitive prim, list raw, dict kwargs, list inputs, object value):
@@ -1374,6 +1421,8 @@ cdef inline Scalar _binary(int opcode, Scalar x, Scalar y):
     if not tape.active:
         raise _stale_error()
     cdef double value = fa_eval_binary(opcode, x.value, y.value)
+    if _debug_nans and value != value and x.value == x.value and y.value == y.value:
+        raise _nan_error(OPCODE_NAMES.get(opcode, "?"), (x.value, y.value))
     cdef int64_t node = fa_push(&tape.c, opcode, <int>x.node, <int>y.node, value)
     if node < 0:
         raise _tape_full_error()
@@ -1388,6 +1437,8 @@ cdef inline Scalar _with_constant(int opcode, Scalar x, double c):
     if k < 0:
         raise _tape_full_error()
     cdef double value = fa_eval_binary(opcode, x.value, c)
+    if _debug_nans and value != value and x.value == x.value and c == c:
+        raise _nan_error(OPCODE_NAMES.get(opcode, "?"), (x.value, c))
     cdef int64_t node = fa_push(&tape.c, opcode, <int>x.node, <int>k, value)
     if node < 0:
         raise _tape_full_error()
@@ -1399,6 +1450,8 @@ cdef inline Scalar _unary(int opcode, Scalar x):
     if not tape.active:
         raise _stale_error()
     cdef double value = fa_eval_unary(opcode, x.value)
+    if _debug_nans and value != value and x.value == x.value:
+        raise _nan_error(OPCODE_NAMES.get(opcode, "?"), (x.value,))
     cdef int64_t node = fa_push(&tape.c, opcode, <int>x.node, 0, value)
     if node < 0:
         raise _tape_full_error()
