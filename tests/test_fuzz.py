@@ -27,6 +27,30 @@ BINARY = {
 }
 
 
+def _peer_ops():
+    """The same operations in autograd.numpy, to cross-check against a peer."""
+    try:
+        import autograd.numpy as anp
+        import autograd.scipy.special as asp
+    except ImportError:
+        return None
+    unary = {
+        "sin": anp.sin, "cos": anp.cos, "tanh": anp.tanh, "arctan": anp.arctan,
+        "exp": lambda x: anp.exp(anp.tanh(x)), "log1p_sq": lambda x: anp.log1p(x * x),
+        "sqrt1p": lambda x: anp.sqrt(1.0 + x * x), "square": anp.square, "neg": anp.negative,
+        "expit": asp.expit, "sinh": lambda x: anp.sinh(anp.tanh(x)),
+    }
+    binary = {
+        "add": anp.add, "sub": anp.subtract, "mul": anp.multiply,
+        "div": lambda a, b: a / (1.5 + anp.tanh(b)), "hypot1": lambda a, b: anp.sqrt(a * a + (1.0 + b * b) ** 2),
+        "logaddexp": anp.logaddexp, "pow": lambda a, b: (1.2 + anp.tanh(a)) ** anp.tanh(b),
+    }
+    return anp, unary, binary
+
+
+PEER = _peer_ops()
+
+
 @st.composite
 def programs(draw):
     n_inputs = draw(st.integers(1, 3))
@@ -53,19 +77,21 @@ def programs(draw):
     return steps, inputs
 
 
-def run(steps, *inputs):
+def run(steps, *inputs, ops=None):
+    """Run a program with fastad.numpy (or, given `ops`, with a peer's)."""
+    namespace, unary, binary = ops or (np, UNARY, BINARY)
     values = list(inputs)
     for kind, name, *operands in steps:
         if kind == "unary":
-            values.append(UNARY[name](values[operands[0]]))
+            values.append(unary[name](values[operands[0]]))
         elif kind == "binary":
-            values.append(BINARY[name](values[operands[0]], values[operands[1]]))
+            values.append(binary[name](values[operands[0]], values[operands[1]]))
         elif kind == "reduce":
-            values.append(getattr(np, name)(values[operands[0]]))
+            values.append(getattr(namespace, name)(values[operands[0]]))
         else:
             a, b = values[operands[0]], values[operands[1]]
-            values.append(np.where(np.tanh(a) > 0.1, a * 2.0, np.sin(b)) + 0.0 * a)
-    return np.sum(values[-1]) + 0.1 * np.sum(values[0])
+            values.append(namespace.where(namespace.tanh(a) > 0.1, a * 2.0, namespace.sin(b)) + 0.0 * a)
+    return namespace.sum(values[-1]) + 0.1 * namespace.sum(values[0])
 
 
 def close(a, b, rtol=2e-5, atol=2e-6):
@@ -88,6 +114,15 @@ def test_gradient_matches_central_differences(program):
         if _away_from_kinks(steps, inputs):
             close(g, numeric, rtol=1e-4, atol=1e-5)
         assert numpy.all(numpy.isfinite(g))
+    if PEER is not None:
+        import autograd
+        for k, g in enumerate(grads):
+            peer = autograd.grad(lambda a: run(steps, *inputs[:k], a, *inputs[k + 1:], ops=PEER))(inputs[k])
+            if numpy.shape(peer) != numpy.shape(g):
+                # autograd's where does not sum a broadcast operand's cotangent
+                # (it returns the broadcast shape); fastad's is checked above
+                continue
+            close(g, peer, rtol=1e-10, atol=1e-12)
 
 
 @given(programs())

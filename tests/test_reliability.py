@@ -142,3 +142,10 @@ def test_eight_threads_differentiating_different_functions(rng):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_non_float_output_and_object_input_are_refused():
+    with pytest.raises(TypeError, match="requires a function returning a float scalar, but it returned a value of type str"):
+        fd.grad(lambda x: "text")(1.0)
+    with pytest.raises(TypeError, match="argument 0 holds an array of dtype object"):
+        fd.grad(lambda x: x)(numpy.array([1, "a"], dtype=object))
