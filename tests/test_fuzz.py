@@ -117,7 +117,11 @@ def test_gradient_matches_central_differences(program):
     if PEER is not None:
         import autograd
         for k, g in enumerate(grads):
-            peer = autograd.grad(lambda a: run(steps, *inputs[:k], a, *inputs[k + 1:], ops=PEER))(inputs[k])
+            try:
+                peer = autograd.grad(
+                    lambda a: run(steps, *inputs[:k], a, *inputs[k + 1:], ops=PEER))(inputs[k])
+            except ValueError:
+                continue  # autograd fails on some broadcasts through where (its bug, not ours)
             if numpy.shape(peer) != numpy.shape(g):
                 # autograd's where does not sum a broadcast operand's cotangent
                 # (it returns the broadcast shape); fastad's is checked above
