@@ -157,3 +157,17 @@ def test_nested_second_order_agrees(program):
     close(hv, nested, rtol=1e-9, atol=1e-10)
     H = fd.hessian(f)(x)
     close(numpy.tensordot(H, v, numpy.ndim(x)) if numpy.ndim(x) else H * v, hv, rtol=1e-9, atol=1e-10)
+
+
+def test_regression_where_broadcasting_a_scalar_branch():
+    """Found by the fuzzer (autograd gets it wrong): where() broadcasting a
+    scalar branch against an array must send the sum of the cotangent back."""
+    v0 = numpy.array([[0.41, -0.69, -1.38], [-1.45, 0.94, 1.24]])
+
+    def f(v1):
+        v3 = v1 + v1
+        v5 = np.where(np.tanh(v3) > 0.1, v3 * 2.0, np.sin(v0)) + 0.0 * v3
+        v7 = np.where(np.tanh(v5) > 0.1, v5 * 2.0, np.sin(v3)) + 0.0 * v5
+        return np.sum(v7)
+    assert fd.grad(f)(0.32) == 48.0  # six elements, each 8 v1
+    numpy.testing.assert_allclose(fd.grad(f)(0.32), fd.numerical_grad(f, 0.32), rtol=1e-8)
