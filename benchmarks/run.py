@@ -135,6 +135,25 @@ def targets(groups):
         limit = _find(groups, "W1 scalar chain, 10k ops: replayed", "numba hand-written forward+reverse")
         if limit:
             add("W1 replayed / numba hand-written", f1r["median"] / limit["median"], 2.0)
+    f2 = _find(groups, "W2", "fastad replayed")
+    if f2:
+        limit = _find(groups, "W2", "scipy rosen_der (hand-written, vectorised)")
+        if limit:
+            add("W2 replayed gradient / rosen_der", f2["median"] / limit["median"], 2.0)
+        for impl in ("autograd", "pytorch"):
+            peer_row = _find(groups, "W2", impl)
+            if peer_row:
+                add("W2 %s / fastad replayed" % impl, peer_row["median"] / f2["median"], 100.0, "higher")
+        jit = _find(groups, "W2", "jax (jit, steady state)")
+        if jit:
+            add("W2 jax.jit(grad) steady state / fastad replayed", jit["median"] / f2["median"], 1.0,
+                "higher")
+    for method in ("L-BFGS-B", "Newton-CG"):
+        f9 = _find(groups, "W9 scipy.optimize.minimize, Rosenbrock n=1000, %s" % method, "fastad.optimize")
+        l9 = _find(groups, "W9 scipy.optimize.minimize, Rosenbrock n=1000, %s" % method,
+                   "scipy + rosen_der (hand-written)")
+        if f9 and l9:
+            add("W9 %s fastad.optimize / scipy + rosen_der" % method, f9["median"] / l9["median"], 1.5)
     f3 = _find(groups, "W3", "fastad")
     if f3:
         fun = _find(groups, "W3", "numpy function (rosen)")
