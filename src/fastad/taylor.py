@@ -139,21 +139,13 @@ def _expit_series(parents, d, ans, x):
 
 
 def _logsumexp_series(parents, d, ans, a, axis=None, keepdims=False):
-    from .ops.reductions import _expand
+    from .ops.reductions import _axes, _expand
     shift = np.asarray(_expand(ans, a, axis, keepdims))
     shifted = parents[0].copy()
     shifted[0] = shifted[0] - shift
     e = _tape.series_unary(_OPS["exp"], shifted)
     total = np.sum(e, axis=tuple(i + 1 for i in _axes(axis, np.ndim(a))), keepdims=keepdims)
     return _tape.series_unary(_OPS["log"], total)
-
-
-def _axes(axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, (tuple, list)):
-        return tuple(a % ndim for a in axis)
-    return (axis % ndim,)
 
 
 def _logaddexp_series(parents, d, ans, a, b, base=None):
