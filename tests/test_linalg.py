@@ -91,3 +91,33 @@ def test_eigh(spd, rng):
     fd.check_grads(lambda a: fnp.linalg.eigh(a).eigenvectors ** 2, spd)
     g = fd.grad(lambda a: fnp.sum(fnp.linalg.eigh(0.5 * (a + a.T))[0]))(spd)
     numpy.testing.assert_allclose(g, numpy.eye(3), atol=1e-12)  # d trace / dA = I
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 3), (3, 4), (2, 3, 3)], ids=str)
+def test_svd(shape, rng):
+    a = rng.standard_normal(shape)
+    same_value(lambda a: fnp.linalg.svd(a, compute_uv=False),
+               lambda a: numpy.linalg.svd(a, compute_uv=False), a)
+    fd.check_grads(lambda a: fnp.linalg.svd(a, compute_uv=False), a)
+    # the factors' signs are LAPACK's: check sign-independent functions of them
+    fd.check_grads(lambda a: fnp.linalg.svd(a, full_matrices=False)[0] ** 2, a)
+    fd.check_grads(lambda a: fnp.linalg.svd(a, full_matrices=False).Vh ** 2, a)
+
+    def rebuilt(a):
+        u, s, vh = fnp.linalg.svd(a, full_matrices=False)
+        return fnp.matmul(u * fnp.expand_dims(s, -2), vh)
+    same_value(rebuilt, lambda a: a, a)
+    g = fd.grad(lambda a: fnp.sum(rebuilt(a) * a))(a)
+    numpy.testing.assert_allclose(g, 2 * a, rtol=1e-10, atol=1e-12)
+
+
+def test_svd_full_matrices_of_non_square_is_refused(rng):
+    with pytest.raises(NotImplementedError, match="full_matrices=False"):
+        fd.grad(lambda a: fnp.sum(fnp.linalg.svd(a)[0]))(rng.standard_normal((4, 3)))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4)], ids=str)
+def test_pinv(shape, rng):
+    a = rng.standard_normal(shape)
+    same_value(fnp.linalg.pinv, numpy.linalg.pinv, a)
+    fd.check_grads(fnp.linalg.pinv, a)

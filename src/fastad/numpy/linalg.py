@@ -1,4 +1,6 @@
 """Differentiable numpy.linalg; names without a rule here are NumPy's own
 (plain arrays only: they raise a TypeError on traced values)."""
 from numpy.linalg import *  # noqa: F401,F403
-from ..ops.linalg import det, inv, solve, slogdet, cholesky, matrix_power, norm, eigh  # noqa: F401
+from ..ops.linalg import (  # noqa: F401
+    det, inv, solve, slogdet, cholesky, matrix_power, norm, eigh, svd, pinv,
+)

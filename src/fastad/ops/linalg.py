@@ -260,3 +260,122 @@ class _EighResult(tuple):
 
     eigenvalues = property(lambda self: self[0])
     eigenvectors = property(lambda self: self[1])
+
+
+# -- svd: distinct singular values, reduced (full_matrices=False) ---------------------
+#
+# A = U diag(s) V^T.  With F_ij = 1 / (s_j^2 - s_i^2) off the diagonal:
+#   ds = diag(U^T dA V)
+#   dU = U (F o (U^T dA V S + S V^T dA^T U)) + (I - U U^T) dA V S^-1
+#   dV = V (F o (S U^T dA V + V^T dA^T U S)) + (I - V V^T) dA^T U S^-1
+# and the VJPs are their transposes (Townsend 2016, as autograd has them).
+
+def _svd_parts(x):
+    u, s, vh = svd(x, full_matrices=False)
+    return u, s, _mT(vh)
+
+
+def _gaps(s):
+    k = np.shape(s)[-1]
+    eye = np.eye(k)
+    s2 = multiply(s, s)
+    return multiply(1.0 - eye, 1.0 / add(add(expand_dims(s2, -2), negative(expand_dims(s2, -1))), eye))
+
+
+def _svd_vjp(gu, gs, gv, x):
+    """The cotangent of A from those of U, s, V (any may be None)."""
+    u, s, v = _svd_parts(x)
+    m, n = np.shape(x)[-2:]
+    k = min(m, n)
+    eye = np.eye(k)
+    s_row, s_col = expand_dims(s, -2), expand_dims(s, -1)
+    inner = 0.0
+    if gs is not None:
+        inner = multiply(eye, expand_dims(gs, -1))
+    if gu is not None:
+        utgu = matmul(_mT(u), gu)
+        inner = add(inner, multiply(multiply(_gaps(s), add(utgu, negative(_mT(utgu)))), s_row))
+    if gv is not None:
+        vtgv = matmul(_mT(v), gv)
+        inner = add(inner, multiply(s_col, multiply(_gaps(s), add(vtgv, negative(_mT(vtgv))))))
+    out = matmul(matmul(u, inner), _mT(v)) if not isinstance(inner, float) else 0.0
+    if gu is not None and m > n:
+        proj = add(np.eye(m), negative(matmul(u, _mT(u))))
+        out = add(out, matmul(matmul(proj, gu), _mT(multiply(v, 1.0 / s_row))))
+    if gv is not None and m < n:
+        proj = add(np.eye(n), negative(matmul(v, _mT(v))))
+        out = add(out, _mT(matmul(matmul(proj, gv), _mT(multiply(u, 1.0 / s_row)))))
+    return out
+
+
+def _svd_jvp_parts(t, x):
+    u, s, v = _svd_parts(x)
+    m, n = np.shape(x)[-2:]
+    dp = matmul(matmul(_mT(u), t), v)                     # U^T dA V  (k x k)
+    ds = sum(multiply(dp, np.eye(min(m, n))), axis=-1)
+    s_row, s_col = expand_dims(s, -2), expand_dims(s, -1)
+    gaps = _gaps(s)
+    du = matmul(u, multiply(gaps, add(multiply(dp, s_row), multiply(s_col, _mT(dp)))))
+    dv = matmul(v, multiply(gaps, add(multiply(s_col, dp), multiply(_mT(dp), s_row))))
+    if m > n:
+        proj = add(np.eye(m), negative(matmul(u, _mT(u))))
+        du = add(du, matmul(matmul(proj, t), multiply(v, 1.0 / s_row)))
+    if m < n:
+        proj = add(np.eye(n), negative(matmul(v, _mT(v))))
+        dv = add(dv, matmul(matmul(proj, _mT(t)), multiply(u, 1.0 / s_row)))
+    return du, ds, dv
+
+
+singular_values = defprim(
+    "svd_values", lambda x: np.linalg.svd(x, compute_uv=False),
+    vjps=[lambda g, ans, x: _svd_vjp(None, g, None, x)],
+    jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[1]])
+svd_u = defprim(
+    "svd_u", lambda x: np.linalg.svd(x, full_matrices=False)[0],
+    vjps=[lambda g, ans, x: _svd_vjp(g, None, None, x)],
+    jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[0]])
+svd_v = defprim(
+    "svd_v", lambda x: _mT_plain(np.linalg.svd(x, full_matrices=False)[2]),
+    vjps=[lambda g, ans, x: _svd_vjp(None, None, g, x)],
+    jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[2]])
+
+
+def _mT_plain(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """numpy.linalg.svd for matrices with distinct, nonzero singular values.
+    On traced values: compute_uv=False, or full_matrices=False (the full
+    factors of a non-square matrix are not unique)."""
+    if not hasattr(a, "tape"):
+        return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
+                             hermitian=hermitian)
+    if not compute_uv:
+        return singular_values(a)
+    m, n = np.shape(a)[-2:]
+    if full_matrices and m != n:
+        raise NotImplementedError(
+            "fastad.numpy.linalg.svd of a non-square traced matrix needs full_matrices=False "
+            "(the full factors are not unique)")
+    return _SVDResult(svd_u(a), singular_values(a), _mT(svd_v(a)))
+
+
+class _SVDResult(tuple):
+    """(U, S, Vh), also by name, as numpy's SVDResult."""
+
+    def __new__(cls, u, s, vh):
+        return tuple.__new__(cls, (u, s, vh))
+
+    U = property(lambda self: self[0])
+    S = property(lambda self: self[1])
+    Vh = property(lambda self: self[2])
+
+
+def pinv(a, rcond=None):
+    """numpy.linalg.pinv of a full-rank matrix (distinct singular values),
+    as V diag(1/s) U^T: differentiable where the rank does not change."""
+    if not hasattr(a, "tape"):
+        return np.linalg.pinv(a) if rcond is None else np.linalg.pinv(a, rcond)
+    u, s, vh = svd(a, full_matrices=False)
+    return matmul(multiply(_mT(vh), expand_dims(1.0 / s, -2)), _mT(u))
