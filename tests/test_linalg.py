@@ -121,3 +121,16 @@ def test_pinv(shape, rng):
     a = rng.standard_normal(shape)
     same_value(fnp.linalg.pinv, numpy.linalg.pinv, a)
     fd.check_grads(fnp.linalg.pinv, a)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 3), (2, 4, 3)], ids=str)
+def test_qr(shape, rng):
+    a = rng.standard_normal(shape)
+    same_value(lambda a: fnp.linalg.qr(a)[1], lambda a: numpy.linalg.qr(a)[1], a)
+    fd.check_grads(lambda a: fnp.linalg.qr(a)[0], a)
+    fd.check_grads(lambda a: fnp.linalg.qr(a).R, a)
+
+
+def test_qr_of_wide_matrix_is_refused(rng):
+    with pytest.raises(NotImplementedError, match="at least as many rows"):
+        fd.grad(lambda a: fnp.sum(fnp.linalg.qr(a)[1]))(rng.standard_normal((2, 4)))

@@ -480,7 +480,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
              "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py",
              "softplus", "logistic",  # tests/test_nn.py
-             "svd_values", "svd_u", "svd_v"})  # tests/test_linalg.py  # test_linalg.py
+             "svd_values", "svd_u", "svd_v", "qr_q", "qr_r"})  # tests/test_linalg.py  # test_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 

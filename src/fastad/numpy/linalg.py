@@ -2,5 +2,5 @@
 (plain arrays only: they raise a TypeError on traced values)."""
 from numpy.linalg import *  # noqa: F401,F403
 from ..ops.linalg import (  # noqa: F401
-    det, inv, solve, slogdet, cholesky, matrix_power, norm, eigh, svd, pinv,
+    det, inv, solve, slogdet, cholesky, matrix_power, norm, eigh, svd, pinv, qr,
 )

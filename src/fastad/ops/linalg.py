@@ -379,3 +379,76 @@ def pinv(a, rcond=None):
         return np.linalg.pinv(a) if rcond is None else np.linalg.pinv(a, rcond)
     u, s, vh = svd(a, full_matrices=False)
     return matmul(multiply(_mT(vh), expand_dims(1.0 / s, -2)), _mT(u))
+
+
+# -- qr: reduced, m >= n ------------------------------------------------------------------
+#
+# JVP (as in JAX): X = dA R^-1, C = Q^T X, W = tril(C, -1) - tril(C, -1)^T,
+#   dQ = Q (W - C) + X,  dR = (C - W) R.
+# Its transpose: M = R_bar R^T - Q^T Q_bar, N = M - tril(M - M^T, -1),
+#   A_bar = (Q_bar + Q N) R^-T.
+
+def _tril_strict(x):
+    n = np.shape(x)[-1]
+    return multiply(x, np.tril(np.ones((n, n)), -1))
+
+
+def _qr_parts(x):
+    return qr_q(x), qr_r(x)
+
+
+def _qr_vjp(gq, gr, x):
+    q, r = _qr_parts(x)
+    m = 0.0
+    if gr is not None:
+        m = matmul(gr, _mT(r))
+    if gq is not None:
+        m = add(m, negative(matmul(_mT(q), gq)))
+    n = add(m, negative(_tril_strict(add(m, negative(_mT(m))))))
+    g = matmul(q, n)
+    if gq is not None:
+        g = add(g, gq)
+    return _mT(solve(r, _mT(g)))  # G R^-T
+
+
+def _qr_jvp(t, x):
+    q, r = _qr_parts(x)
+    xr = _mT(solve(_mT(r), _mT(t)))  # dA R^-1
+    c = matmul(_mT(q), xr)
+    lower = _tril_strict(c)
+    w = add(lower, negative(_mT(lower)))
+    return add(matmul(q, add(w, negative(c))), xr), matmul(add(c, negative(w)), r)
+
+
+def _check_tall(x):
+    m, n = np.shape(x)[-2:]
+    if m < n:
+        raise NotImplementedError("fastad.numpy.linalg.qr differentiates matrices with at least "
+                                  "as many rows as columns")
+
+
+qr_q = defprim("qr_q", lambda x: np.linalg.qr(x)[0],
+               vjps=[lambda g, ans, x: _qr_vjp(g, None, x)],
+               jvps=[lambda t, ans, x: _qr_jvp(t, x)[0]])
+qr_r = defprim("qr_r", lambda x: np.linalg.qr(x)[1],
+               vjps=[lambda g, ans, x: _qr_vjp(None, g, x)],
+               jvps=[lambda t, ans, x: _qr_jvp(t, x)[1]])
+
+
+def qr(a, mode="reduced"):
+    """numpy.linalg.qr (reduced) of a matrix with at least as many rows as
+    columns and full rank: (Q, R)."""
+    if not hasattr(a, "tape"):
+        return np.linalg.qr(a, mode=mode)
+    if mode != "reduced":
+        raise NotImplementedError("fastad.numpy.linalg.qr differentiates mode='reduced' only")
+    _check_tall(a)
+    return _QRResult(qr_q(a), qr_r(a))
+
+
+class _QRResult(tuple):
+    def __new__(cls, q, r):
+        return tuple.__new__(cls, (q, r))
+
+    Q = property(lambda self: self[0])
+    R = property(lambda self: self[1])
