@@ -279,6 +279,138 @@ def chart(report, path):
     return True
 
 
+def _median_seconds(fun, *args, budget=2.0, max_repeats=15):
+    import time
+    fun(*args)  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_repeats and (len(times) < 3 or time.perf_counter() - start < budget):
+        t = time.perf_counter()
+        fun(*args)
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def _scaling_w1(quick):
+    """Seconds per W1 gradient against the number of operations."""
+    import math
+    from benchmarks.test_w1_scalar_chain import X, Y, chain
+    sizes = [10 ** k for k in range(2, 5 if quick else 7)]
+    impls = {}
+    try:
+        import fastad
+        import fastad.numpy as fnp
+        impls["fastad"] = (lambda n: (lambda: fastad.grad(
+            lambda x, y: chain(x, y, fnp.sin, fnp.exp, fnp.log, fnp.tanh, n), (0, 1))(X, Y)), 10 ** 6)
+
+        def replayed(n):
+            tape = fastad.record(lambda x, y: chain(x, y, fnp.sin, fnp.exp, fnp.log, fnp.tanh, n), X, Y)
+            return lambda: tape.gradient(X, Y)
+        impls["fastad replayed"] = (replayed, 10 ** 6)
+    except ImportError:
+        pass
+    impls["python floats (function only)"] = (
+        lambda n: (lambda: chain(X, Y, math.sin, math.exp, math.log, math.tanh, n)), 10 ** 6)
+    try:
+        import autograd
+        import autograd.numpy as anp
+        impls["autograd"] = (lambda n: (lambda: autograd.grad(
+            lambda v: chain(v[0], v[1], anp.sin, anp.exp, anp.log, anp.tanh, n))((X, Y))), 10 ** 4)
+    except ImportError:
+        pass
+    try:
+        import torch
+        torch.set_num_threads(1)
+
+        def torch_grad(n):
+            def call():
+                x = torch.tensor(X, dtype=torch.float64, requires_grad=True)
+                y = torch.tensor(Y, dtype=torch.float64, requires_grad=True)
+                chain(x, y, torch.sin, torch.exp, torch.log, torch.tanh, n).backward()
+            return call
+        impls["pytorch"] = (torch_grad, 10 ** 5)
+    except ImportError:
+        pass
+    return "W1 gradient of an n-operation scalar loop", "operations", sizes, {
+        name: [(_median_seconds(make(n)) if n <= limit else None) for n in sizes]
+        for name, (make, limit) in impls.items()}
+
+
+def _scaling_w4(quick):
+    """Seconds per W4 loss-and-gradients call against the batch size."""
+    from benchmarks.test_w4_mlp import hand_written, loss, problem
+    sizes = [16, 64] if quick else [16, 64, 256, 1024]
+    impls = {"numpy by hand": lambda b: (lambda p=problem("float64", b): hand_written(*p))}
+    try:
+        import fastad
+        import fastad.numpy as fnp
+        import fastad.scipy.special as fsp
+        vg = fastad.value_and_grad(lambda p, X, T: loss(fnp, fsp.logsumexp, p, X, T))
+        impls["fastad"] = lambda b: (lambda p=problem("float64", b): vg(*p))
+    except ImportError:
+        pass
+    try:
+        import autograd
+        import autograd.numpy as anp
+        import autograd.scipy.special as asp
+
+        def autograd_call(b):
+            params, X, T = problem("float64", b)
+            f = autograd.value_and_grad(lambda p: loss(anp, asp.logsumexp, p, X, T))
+            return lambda: f(params)
+        impls["autograd"] = autograd_call
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        def torch_call(b):
+            params, X, T = problem("float64", b)
+            tp = [torch.from_numpy(p).requires_grad_(True) for p in params]
+            tX, tT = torch.from_numpy(X), torch.from_numpy(T)
+
+            def call():
+                for p in tp:
+                    p.grad = None
+                loss(torch, torch.logsumexp, tp, tX, tT, relu=torch.relu).backward()
+            return call
+        impls["pytorch"] = torch_call
+    except ImportError:
+        pass
+    return "W4 MLP loss and gradients against the batch size (float64)", "batch", sizes, {
+        name: [_median_seconds(make(b)) for b in sizes] for name, make in impls.items()}
+
+
+def scaling(quick, directory, suffix):
+    """Time against problem size for W1 and W4, as PNG plots and JSON."""
+    results = [_scaling_w1(quick), _scaling_w4(quick)]
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        plt = None
+    out = []
+    for (title, xlabel, sizes, series), name in zip(results, ("w1", "w4")):
+        out.append({"title": title, "x": xlabel, "sizes": sizes, "seconds": series})
+        if plt is None:
+            continue
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for impl, times in series.items():
+            points = [(n, t) for n, t in zip(sizes, times) if t is not None]
+            ax.loglog([p[0] for p in points], [p[1] for p in points], marker="o", label=impl)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("seconds per call (median)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(directory, "scaling_%s%s.png" % (name, suffix)), dpi=100)
+        plt.close(fig)
+    return out
+
+
 def update_readme(text):
     if not os.path.exists(README):
         return False
@@ -321,6 +453,10 @@ def main(argv=None):
     with open(os.path.join(RESULTS, "latest%s.md" % suffix), "w") as f:
         f.write(text + "\n")
     chart(report, os.path.join(RESULTS, "ratios%s.png" % suffix))
+    if not args.select:
+        report["scaling"] = scaling(args.quick, RESULTS, suffix)
+        with open(os.path.join(RESULTS, "latest%s.json" % suffix), "w") as f:
+            json.dump(report, f, indent=1)
     print(text)
     if not args.quick and not args.select and not args.no_readme and update_readme(text):
         print("README.md table updated")
