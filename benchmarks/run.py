@@ -198,6 +198,13 @@ def targets(groups):
     g10 = _find(groups, "W10 Taylor order 10 vs one gradient", "fastad grad")
     if f10 and g10:
         add("W10 taylor order 10 / one gradient (1,000 ops)", f10["median"] / g10["median"], 20.0)
+    f11 = _find(groups, "W11", "fastad.distributed.tape_map, 2 workers")
+    l11 = _find(groups, "W11", "one process (loop of tape.gradient)")
+    if f11 and l11:
+        add("W11 speed-up of tape_map on 2 workers over one process", l11["median"] / f11["median"],
+            1.7, "higher")
+        add("W11 bytes sent to each worker (the pickled tape)", f11["extra"].get("bytes_per_worker", 0),
+            1e9, unit="B")
     f7 = _find(groups, "W7", "fastad")
     if f7 and "tape_bytes_per_op" in f7["extra"]:
         add("W7 tape bytes per scalar op", f7["extra"]["tape_bytes_per_op"], 40, unit="B")

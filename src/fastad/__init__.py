@@ -29,6 +29,14 @@ from .extend import custom_vjp, primitive
 
 _tape._bind_numpy(numpy)
 
+
+def __getattr__(name):
+    # fastad.distributed imports on first use (it is optional: Dask only with a client)
+    if name == "distributed":
+        import importlib
+        return importlib.import_module(".distributed", __name__)
+    raise AttributeError("module 'fastad' has no attribute %r" % name)
+
 __all__ = [
     "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
     "jvp", "make_jvp", "deriv", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "make_hvp",

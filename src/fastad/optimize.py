@@ -94,7 +94,7 @@ class _Backend:
             self.flat.x0.size, self.flat.x0.size)
 
 
-def minimize(fun, x0, args=(), method=None, use_tape=True, **kwargs):
+def minimize(fun, x0, args=(), method=None, use_tape=True, shards=None, client=None, **kwargs):
     """scipy.optimize.minimize with fastad's derivatives.
 
     `fun(x, *args)` returns a scalar; `x0` is a float, an array or a pytree
@@ -102,15 +102,31 @@ def minimize(fun, x0, args=(), method=None, use_tape=True, **kwargs):
     (Newton-CG, trust-ncg, trust-krylov, trust-constr) or `hess` (dogleg,
     trust-exact) for the methods that use second derivatives.  With
     `use_tape=True` (default) derivatives come from a replayed tape.  Other
-    keyword arguments go to scipy.  The result's `x` has x0's structure."""
+    keyword arguments go to scipy.  The result's `x` has x0's structure.
+
+    With `shards`, the objective is sum_s fun(x, shard_s), evaluated shard
+    by shard by fastad.distributed.value_and_grad_sum, on the workers of the
+    Dask `client` if one is given (first-order methods)."""
     import scipy.optimize
     for name in ("jac", "hess", "hessp"):
         if name in kwargs:
             raise TypeError("fastad.optimize.minimize supplies %s itself; call "
                             "scipy.optimize.minimize to give your own" % name)
     flat = _Flat(x0)
-    backend = _Backend(fun, flat, tuple(args), use_tape)
     method_name = (method or "BFGS").lower()
+    if shards is not None:
+        if method_name in _HESSP_METHODS | _HESS_METHODS:
+            raise NotImplementedError("sharded objectives support first-order methods "
+                                      "(L-BFGS-B, BFGS, CG, ...), not %s" % method)
+        from .distributed import value_and_grad_sum
+
+        def sharded(x):
+            value, grad = value_and_grad_sum(fun, flat.tree(x), shards, client, use_tape)
+            return float(value), flat.vector(grad)
+        result = scipy.optimize.minimize(sharded, flat.x0, jac=True, method=method, **kwargs)
+        result.x = flat.tree(result.x)
+        return result
+    backend = _Backend(fun, flat, tuple(args), use_tape)
     extra = {}
     if method_name in _HESSP_METHODS:
         extra["hessp"] = backend.hessp

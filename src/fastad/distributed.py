@@ -1,0 +1,230 @@
+"""Data-parallel gradients and batched tape evaluation on Dask.
+
+    from dask.distributed import Client
+    client = Client(cluster)                      # any Dask cluster
+    g = fastad.distributed.grad_sum(loss, params, shards, client=client)
+    G = fastad.distributed.tape_map(tape, points, "gradient", client=client)
+
+fastad grows no cluster of its own: the work runs on Dask, and recorded
+tapes (which pickle) are the unit of work — a tape is sent to each worker
+once, then evaluated there at many inputs.  With `client=None` the same
+calls run in this process, without Dask, so code is prototyped locally and
+scaled by passing a client.  Install with `pip install "fastad[distributed]"`.
+"""
+import hashlib
+import pickle
+import weakref
+from concurrent.futures import CancelledError
+
+import numpy as np
+
+from .core import value_and_grad
+from .recorded import record
+from .tree import flatten, tree_map, unflatten
+
+__all__ = ["grad_sum", "value_and_grad_sum", "tape_map"]
+
+
+# -- tape_map ---------------------------------------------------------------------
+
+def _as_args(item):
+    return item if isinstance(item, tuple) else (item,)
+
+
+def _evaluate(tape, method, items, kwargs):
+    """Evaluate a chunk; `items` is a list of inputs, or a tuple of stacked
+    argument columns (one array per positional argument).  Returns the
+    results stacked, so the client only concatenates."""
+    fun = getattr(tape, method)
+    if isinstance(items, tuple):
+        results = [fun(*row, **kwargs) for row in zip(*items)]
+    else:
+        results = [fun(*_as_args(item), **kwargs) for item in items]
+    return _stack(results)
+
+
+def _stack(results):
+    """Results in input order: one array per output leaf, stacked along a
+    new first axis (the structure of a single result is kept)."""
+    if not results:
+        return results
+    leaves = [flatten(r)[0] for r in results]
+    treedef = flatten(results[0])[1]
+    try:
+        stacked = [np.stack([np.asarray(l[i]) for l in leaves]) for i in range(len(leaves[0]))]
+    except ValueError:  # shapes differ between inputs: keep the list
+        return results
+    return unflatten(treedef, stacked)
+
+
+def _concatenate(parts):
+    if isinstance(parts[0], list):
+        return [r for part in parts for r in part]
+    leaves = [flatten(p)[0] for p in parts]
+    treedef = flatten(parts[0])[1]
+    return unflatten(treedef, [np.concatenate([l[i] for l in leaves]) for i in range(len(leaves[0]))])
+
+
+def _columns(inputs):
+    """The inputs as one stacked array per positional argument, when every
+    input has the same flat (non-pytree) arguments; else None."""
+    rows = [_as_args(item) for item in inputs]
+    n_args = len(rows[0])
+    if any(len(r) != n_args or any(isinstance(a, (tuple, list, dict)) for a in r) for r in rows):
+        return None
+    try:
+        return tuple(np.stack([np.asarray(r[k]) for r in rows]) for k in range(n_args))
+    except ValueError:
+        return None
+
+
+def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retries=3, **kwargs):
+    """Evaluate `tape.<method>(*args)` at every entry of `inputs` (an
+    argument, or a tuple of arguments), in input order: `method` is
+    "gradient" (default), "value_and_grad", "__call__", "jacobian",
+    "hessian", "hvp", "jvp" or "vjp".  Results are stacked along a new first
+    axis.  With a Dask `client`, the tape is sent to every worker once and
+    the inputs go in chunks (one per worker by default).  Chunks lost with
+    a worker (Dask reruns tasks, but not data that only lived there) are
+    sent again, up to `retries` times; results never come back partial."""
+    if method not in {"gradient", "value_and_grad", "__call__", "jacobian", "hessian", "hvp",
+                      "jvp", "vjp"}:
+        raise ValueError("tape_map: unknown method %r" % (method,))
+    inputs = list(inputs)
+    if client is None or not inputs:
+        return _evaluate(tape, method, inputs, kwargs)
+    from distributed import KilledWorker
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    if chunk_size is None:  # one chunk per worker: the least scheduling
+        chunk_size = max(1, -(-len(inputs) // n_workers))
+    columns = _columns(inputs)  # arrays serialise far faster than lists of tuples
+    if columns is not None:
+        chunks = [tuple(c[i:i + chunk_size] for c in columns)
+                  for i in range(0, len(inputs), chunk_size)]
+    else:
+        chunks = [inputs[i:i + chunk_size] for i in range(0, len(inputs), chunk_size)]
+    results = [None] * len(chunks)
+    pending = list(range(len(chunks)))
+    for attempt in range(1 + retries):
+        shared = _shared_tape(client, tape, fresh=attempt > 0)
+        futures = {i: client.submit(_evaluate, shared, method, chunks[i], kwargs, pure=False)
+                   for i in pending}
+        lost = []
+        for i, future in futures.items():
+            try:
+                results[i] = future.result()
+            except (CancelledError, KilledWorker) as exc:
+                # a worker died holding the tape's only copy (or the task
+                # itself): send the tape again and rerun what was lost
+                lost.append(i)
+                last = exc
+        if not lost:
+            return _concatenate(results)
+        pending = lost
+    raise RuntimeError("tape_map: %d chunks lost to failed workers after %d retries"
+                       % (len(pending), retries)) from last
+
+
+# scattered tapes, per client: a tape goes to the workers once, not per call
+_SCATTERED = weakref.WeakKeyDictionary()
+
+
+def _shared_tape(client, tape, fresh=False):
+    per_client = _SCATTERED.setdefault(client, {})
+    entry = per_client.get(id(tape))
+    if not fresh and entry is not None and entry[0]() is tape and entry[1].status == "finished":
+        return entry[1]
+    future = client.scatter(tape, broadcast=True, hash=False)
+    per_client[id(tape)] = (weakref.ref(tape), future)
+    return future
+
+
+def bytes_per_worker(tape):
+    """The bytes `tape_map` sends to each worker for `tape` (its pickle)."""
+    return len(pickle.dumps(tape))
+
+
+# -- sharded gradients -------------------------------------------------------------
+
+# per worker process: recorded tapes by (function, argument shapes)
+_TAPES = {}
+
+
+def _shard_value_and_grad(fun_bytes, params, shard, index, use_tape):
+    """Value and gradient of fun(params, shard) on a worker, replaying a
+    tape recorded there for this function and these shapes when it can."""
+    fun = pickle.loads(fun_bytes)
+    try:
+        if use_tape:
+            key = (hashlib.sha1(fun_bytes).hexdigest(), _signature(params), _signature(shard))
+            tape = _TAPES.get(key)
+            if tape is None:
+                try:
+                    tape = _TAPES[key] = record(fun, params, shard, retape=True)
+                except (TypeError, NotImplementedError):
+                    tape = None
+            if tape is not None:
+                value, grads = tape.value_and_grad(params, shard)
+                return float(value), grads[0]
+        return value_and_grad(fun)(params, shard)
+    except Exception as exc:
+        exc.add_note("raised by fastad.distributed for shard %d" % index)
+        raise
+
+
+def _signature(tree):
+    leaves, treedef = flatten(tree)
+    return repr(treedef), tuple((np.shape(leaf), str(np.asarray(leaf).dtype)) for leaf in leaves)
+
+
+def _add(a, b):
+    return (a[0] + b[0], tree_map(lambda x, y: x + y, a[1], b[1]))
+
+
+def _tree_reduce(client, futures):
+    """Pairwise sums as tasks: log2(shards) levels, no single hot spot."""
+    while len(futures) > 1:
+        pairs = [client.submit(_add, futures[i], futures[i + 1], pure=False)
+                 for i in range(0, len(futures) - 1, 2)]
+        if len(futures) % 2:
+            pairs.append(futures[-1])
+        futures = pairs
+    return futures[0]
+
+
+def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
+    """(sum_s fun(params, shard_s), its gradient with respect to params),
+    computed shard by shard: on the workers of a Dask `client` (shards may
+    be lists of arrays, or Dask futures/delayed objects so that data stays
+    where it is), or in this process with `client=None`.  `params` is a
+    pytree; the gradient has its structure.  Each worker replays one
+    recorded tape per function and shard shape where the function allows."""
+    fun_bytes = _dumps(fun)
+    shards = list(shards)
+    if not shards:
+        raise ValueError("value_and_grad_sum needs at least one shard")
+    if client is None:
+        partial = [_shard_value_and_grad(fun_bytes, params, shard, i, use_tape)
+                   for i, shard in enumerate(shards)]
+        total = partial[0]
+        for p in partial[1:]:
+            total = _add(total, p)
+        return total
+    params_future = client.scatter(params, broadcast=True)
+    futures = [client.submit(_shard_value_and_grad, fun_bytes, params_future, shard, i, use_tape,
+                             pure=False)
+               for i, shard in enumerate(shards)]
+    return client.gather(_tree_reduce(client, futures))
+
+
+def grad_sum(fun, params, shards, client=None, use_tape=True):
+    """The gradient of sum_s fun(params, shard_s) (see value_and_grad_sum)."""
+    return value_and_grad_sum(fun, params, shards, client, use_tape)[1]
+
+
+def _dumps(fun):
+    try:
+        import cloudpickle  # lambdas and closures, as Dask ships them
+        return cloudpickle.dumps(fun)
+    except ImportError:
+        return pickle.dumps(fun)
