@@ -7,7 +7,6 @@ deep costs time exponential in the order (autograd needs about 2 s for
 order 6 on the 100-operation chain), so they are not timed here."""
 import math
 
-import numpy as np
 import pytest
 
 from benchmarks.common import QUICK, check, peer, run

@@ -40,7 +40,7 @@ def __getattr__(name):
 __all__ = [
     "__version__", "grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp",
     "jvp", "make_jvp", "deriv", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "make_hvp",
-    "taylor", "record", "RetapeRequired", "debug_nans",
+    "taylor", "record", "RetapeRequired", "debug_nans", "nn", "optim", "optimize",
     "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
     "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
 ]

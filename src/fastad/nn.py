@@ -10,7 +10,7 @@ import numpy as np
 
 from . import numpy as fnp
 from .ops import defprim
-from .ops.special import expit, log_softmax, logsumexp, softmax
+from .ops.special import expit, log_softmax, softmax
 
 __all__ = ["affine", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "log_softmax",
            "softmax", "logistic", "decay", "add", "init_mlp", "mlp"]

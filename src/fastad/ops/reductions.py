@@ -6,7 +6,7 @@ Backward, a reduction broadcasts the cotangent back over the reduced axes
 import numpy as np
 
 from . import defprim
-from .elementwise import equal, multiply, true_divide
+from .elementwise import equal, true_divide
 from .shape import broadcast_to, reshape
 from .. import _tape
 
