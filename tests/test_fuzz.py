@@ -94,7 +94,7 @@ def run(steps, *inputs, ops=None):
     return namespace.sum(values[-1]) + 0.1 * namespace.sum(values[0])
 
 
-def close(a, b, rtol=2e-5, atol=2e-6):
+def assert_close(a, b, rtol=2e-5, atol=2e-6):
     numpy.testing.assert_allclose(numpy.asarray(a, float), numpy.asarray(b, float), rtol=rtol, atol=atol)
 
 
@@ -112,7 +112,7 @@ def test_gradient_matches_central_differences(program):
     for k, g in enumerate(grads):
         numeric = fd.numerical_grad(lambda a: f(*inputs[:k], a, *inputs[k + 1:]), inputs[k])
         if _away_from_kinks(steps, inputs):
-            close(g, numeric, rtol=1e-4, atol=1e-5)
+            assert_close(g, numeric, rtol=1e-4, atol=1e-5)
         assert numpy.all(numpy.isfinite(g))
     # autograd's where does not sum a broadcast operand's cotangent (wrong
     # shapes, wrong values, or errors downstream): no cross-check through it
@@ -121,7 +121,7 @@ def test_gradient_matches_central_differences(program):
         for k, g in enumerate(grads):
             peer = autograd.grad(
                 lambda a: run(steps, *inputs[:k], a, *inputs[k + 1:], ops=PEER))(inputs[k])
-            close(g, peer, rtol=1e-10, atol=1e-12)
+            assert_close(g, peer, rtol=1e-10, atol=1e-12)
 
 
 @given(programs())
@@ -135,7 +135,7 @@ def test_modes_agree_and_replay_equals_retracing(program):
     tangents = tuple(rng.standard_normal(numpy.shape(x)) if numpy.ndim(x) else float(rng.standard_normal())
                      for x in inputs)
     _, jv = fd.jvp(f, tuple(inputs), tangents)
-    close(jv, sum(numpy.sum(numpy.asarray(g) * t) for g, t in zip(grads, tangents)), rtol=1e-10, atol=1e-12)
+    assert_close(jv, sum(numpy.sum(numpy.asarray(g) * t) for g, t in zip(grads, tangents)), rtol=1e-10, atol=1e-12)
     # a recorded tape replayed at the same point is bit-identical
     tape = fd.record(f, *inputs)
     replay_value, replay_grads = tape.value_and_grad(*inputs)
@@ -154,9 +154,9 @@ def test_nested_second_order_agrees(program):
     v = numpy.ones(numpy.shape(x)) if numpy.ndim(x) else 1.0
     hv = fd.hvp(f, x, v)
     nested = fd.grad(lambda a: np.sum(fd.grad(f)(a) * v))(x)
-    close(hv, nested, rtol=1e-9, atol=1e-10)
+    assert_close(hv, nested, rtol=1e-9, atol=1e-10)
     H = fd.hessian(f)(x)
-    close(numpy.tensordot(H, v, numpy.ndim(x)) if numpy.ndim(x) else H * v, hv, rtol=1e-9, atol=1e-10)
+    assert_close(numpy.tensordot(H, v, numpy.ndim(x)) if numpy.ndim(x) else H * v, hv, rtol=1e-9, atol=1e-10)
 
 
 def test_regression_where_broadcasting_a_scalar_branch():

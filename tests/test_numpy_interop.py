@@ -23,7 +23,7 @@ PAIRS = ["dot", "matmul", "outer", "inner", "vdot", "tensordot", "kron"]
 LINALG = ["det", "inv", "norm", "slogdet"]
 
 
-def check(fun, *args):
+def check_rev(fun, *args):
     fd.check_grads(fun, *args, modes=("rev",), order=1)
 
 
@@ -35,7 +35,7 @@ def x(rng):
 @pytest.mark.parametrize("name", UFUNCS)
 def test_ufuncs(name, x):
     fun = getattr(numpy, name)
-    check(lambda a: fun(a * 0.5), x)
+    check_rev(lambda a: fun(a * 0.5), x)
     assert fd.grad(lambda s: fun(s * 0.5))(0.7) == pytest.approx(
         fd.numerical_grad(lambda s: fun(s * 0.5), 0.7), rel=1e-7)
 
@@ -43,36 +43,36 @@ def test_ufuncs(name, x):
 @pytest.mark.parametrize("name", BINARY_UFUNCS)
 def test_binary_ufuncs(name, x):
     fun = getattr(numpy, name)
-    check(lambda a, b: fun(a, b), x, x.T + 0.1)
-    check(lambda a: fun(numpy.ones(3), a), x)  # ndarray first: NumPy defers to fastad
+    check_rev(lambda a, b: fun(a, b), x, x.T + 0.1)
+    check_rev(lambda a: fun(numpy.ones(3), a), x)  # ndarray first: NumPy defers to fastad
 
 
 @pytest.mark.parametrize("case", FUNCTIONS, ids=lambda c: c[0])
 def test_functions(case, x):
     name, extra = case
     fun = getattr(numpy, name)
-    check(lambda a: fun(a, *extra), x)
+    check_rev(lambda a: fun(a, *extra), x)
 
 
 @pytest.mark.parametrize("name", PAIRS)
 def test_products(name, x):
     fun = getattr(numpy, name)
-    check(lambda a, b: fun(a, b), x, x[::-1])
+    check_rev(lambda a, b: fun(a, b), x, x[::-1])
 
 
 @pytest.mark.parametrize("name", LINALG)
 def test_linalg(name, x):
     fun = getattr(numpy.linalg, name)
-    check(lambda a: fun(a + numpy.eye(3))[-1] if name == "slogdet" else fun(a + numpy.eye(3)), x)
+    check_rev(lambda a: fun(a + numpy.eye(3))[-1] if name == "slogdet" else fun(a + numpy.eye(3)), x)
 
 
 def test_structural_functions(x):
-    check(lambda a: numpy.concatenate([a, a * 2]), x)
-    check(lambda a: numpy.stack([a, a ** 2], axis=1), x)
-    check(lambda a: numpy.where(a > 1.0, a, -a), x)
-    check(lambda a: numpy.vstack([a, a]) + numpy.hstack([a, a]).sum(), x)
-    check(lambda a: numpy.einsum("ij,jk->ik", a, a), x)
-    check(lambda a: numpy.linalg.solve(a + numpy.eye(3), numpy.ones(3)), x)
+    check_rev(lambda a: numpy.concatenate([a, a * 2]), x)
+    check_rev(lambda a: numpy.stack([a, a ** 2], axis=1), x)
+    check_rev(lambda a: numpy.where(a > 1.0, a, -a), x)
+    check_rev(lambda a: numpy.vstack([a, a]) + numpy.hstack([a, a]).sum(), x)
+    check_rev(lambda a: numpy.einsum("ij,jk->ik", a, a), x)
+    check_rev(lambda a: numpy.linalg.solve(a + numpy.eye(3), numpy.ones(3)), x)
 
 
 def test_count_of_covered_numpy_functions():
