@@ -61,6 +61,24 @@ def test_grad_sum_with_pytree_params_and_scattered_shards(client, data):
     assert isinstance(grad["b"], float)
 
 
+def test_shards_as_dask_collections(client, data):
+    import dask
+    import dask.array as da
+    X, y, shards = data
+    w = numpy.linspace(-0.3, 0.4, 5)
+    ref = fd.grad(lambda w: logistic_loss(w, (X, y)))(w)
+    delayed = [dask.delayed(lambda s: s)(s) for s in shards]
+    numpy.testing.assert_allclose(fd.distributed.grad_sum(logistic_loss, w, delayed, client=client),
+                                  ref, rtol=1e-12)
+    numpy.testing.assert_allclose(fd.distributed.grad_sum(logistic_loss, w, delayed), ref, rtol=1e-12)
+    Xy = da.from_array(numpy.hstack([X, y[:, None]]), chunks=(50, 6))  # 8 row blocks
+
+    def block_loss(w, block):
+        return logistic_loss(w, (block[:, :5], block[:, 5]))
+    numpy.testing.assert_allclose(fd.distributed.grad_sum(block_loss, w, Xy, client=client),
+                                  ref, rtol=1e-12)
+
+
 def test_tape_map_equals_looping(client):
     tape = fd.record(lambda x: fnp.sum(fnp.sin(x) * x ** 2), numpy.ones(3))
     points = [numpy.array([0.001 * i, 0.5, -0.2]) for i in range(10_000)]

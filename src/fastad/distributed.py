@@ -130,11 +130,18 @@ _SCATTERED = weakref.WeakKeyDictionary()
 
 
 def _shared_tape(client, tape, fresh=False):
+    """A future holding `tape` on every worker (sent once to each).  It is
+    the result of a task that unpickles it, not scattered data: if the
+    workers holding it die, Dask recomputes it from the task."""
     per_client = _SCATTERED.setdefault(client, {})
     entry = per_client.get(id(tape))
     if not fresh and entry is not None and entry[0]() is tape and entry[1].status == "finished":
         return entry[1]
-    future = client.scatter(tape, broadcast=True, hash=False)
+    future = client.submit(pickle.loads, pickle.dumps(tape), pure=False)
+    try:
+        client.replicate([future])  # on every worker, so chunks are not all sent to one
+    except Exception:
+        pass  # only a placement hint: while workers come and go, Dask places it itself
     per_client[id(tape)] = (weakref.ref(tape), future)
     return future
 
@@ -200,7 +207,7 @@ def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
     pytree; the gradient has its structure.  Each worker replays one
     recorded tape per function and shard shape where the function allows."""
     fun_bytes = _dumps(fun)
-    shards = list(shards)
+    shards = _shard_list(shards, client)
     if not shards:
         raise ValueError("value_and_grad_sum needs at least one shard")
     if client is None:
@@ -215,6 +222,21 @@ def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
                              pure=False)
                for i, shard in enumerate(shards)]
     return client.gather(_tree_reduce(client, futures))
+
+
+def _shard_list(shards, client):
+    """Shards as a list: a Dask array or bag gives its partitions, and with a
+    client, Dask collections (delayed objects, ...) become futures computed
+    on the workers, so the data never comes to this process."""
+    if hasattr(shards, "to_delayed") and hasattr(shards, "__dask_graph__"):
+        delayed = shards.to_delayed()
+        shards = list(np.ravel(delayed)) if hasattr(delayed, "shape") else list(delayed)
+    shards = list(shards)
+    if client is not None:
+        shards = [client.compute(s) if hasattr(s, "__dask_graph__") else s for s in shards]
+    else:
+        shards = [s.compute() if hasattr(s, "__dask_graph__") else s for s in shards]
+    return shards
 
 
 def grad_sum(fun, params, shards, client=None, use_tape=True):
