@@ -114,6 +114,16 @@ def _extremum_vjp_y(g, ans, x, y):
     return _extremum_vjp(g, ans, y, x)
 
 
+def _extremum(name, fun, opcode=None):
+    """maximum, minimum, fmax, fmin: the adjoint (or tangent: the rule is a
+    multiplication by the same share) goes to the operand equal to the
+    result, split on ties.  fmax/fmin need nothing more: an operand that is
+    NaN equals no result, so it gets nothing."""
+    return defprim(name, fun, saves=[(-1, 0, 1), (-1, 0, 1)],
+                   vjps=[_extremum_vjp, _extremum_vjp_y], jvps=[_extremum_vjp, _extremum_vjp_y],
+                   scalar_opcode=opcode, elementwise=True)
+
+
 defprim("add", np.add, saves=[NOTHING, NOTHING],
         vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: g],
         jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: t], scalar_opcode="add", elementwise=True)
@@ -130,14 +140,8 @@ defprim("true_divide", np.true_divide, saves=[(1,), (-1, 1)],
 defprim("power", np.power, saves=[(0, 1), (-1, 0)],
         vjps=[_pow_vjp_x, _pow_vjp_y], jvps=[_pow_vjp_x, _pow_vjp_y],
         scalar_opcode="power", elementwise=True)
-defprim("maximum", np.maximum, saves=[(-1, 0, 1), (-1, 0, 1)],
-        vjps=[_extremum_vjp, _extremum_vjp_y],
-        jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
-              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="maximum", elementwise=True)
-defprim("minimum", np.minimum, saves=[(-1, 0, 1), (-1, 0, 1)],
-        vjps=[_extremum_vjp, _extremum_vjp_y],
-        jvps=[lambda t, ans, x, y: t * _balanced(x, ans, y),
-              lambda t, ans, x, y: t * _balanced(y, ans, x)], scalar_opcode="minimum", elementwise=True)
+_extremum("maximum", np.maximum, "maximum")
+_extremum("minimum", np.minimum, "minimum")
 defprim("arctan2", np.arctan2, saves=[(0, 1), (0, 1)],
         vjps=[lambda g, ans, x, y: g * y / (x * x + y * y),
               lambda g, ans, x, y: -g * x / (x * x + y * y)],
@@ -233,23 +237,8 @@ fabs = defprim("fabs", np.fabs, vjps=[lambda g, ans, x: g * sign(x)],
                jvps=[lambda t, ans, x: t * sign(x)], elementwise=True, saves=[X])
 
 
-def _nan_aware_share(x, ans, y):
-    """fmax/fmin: like maximum, but a NaN operand loses to a number."""
-    return (x == ans) / (1.0 + (x == y))
-
-
-fmax = defprim("fmax", np.fmax,
-               vjps=[lambda g, ans, x, y: g * _nan_aware_share(x, ans, y),
-                     lambda g, ans, x, y: g * _nan_aware_share(y, ans, x)],
-               jvps=[lambda t, ans, x, y: t * _nan_aware_share(x, ans, y),
-                     lambda t, ans, x, y: t * _nan_aware_share(y, ans, x)],
-               elementwise=True, saves=[(-1, 0, 1), (-1, 0, 1)])
-fmin = defprim("fmin", np.fmin,
-               vjps=[lambda g, ans, x, y: g * _nan_aware_share(x, ans, y),
-                     lambda g, ans, x, y: g * _nan_aware_share(y, ans, x)],
-               jvps=[lambda t, ans, x, y: t * _nan_aware_share(x, ans, y),
-                     lambda t, ans, x, y: t * _nan_aware_share(y, ans, x)],
-               elementwise=True, saves=[(-1, 0, 1), (-1, 0, 1)])
+fmax = _extremum("fmax", np.fmax)
+fmin = _extremum("fmin", np.fmin)
 
 
 def _sinc_derivative(x, ans):
