@@ -24,6 +24,7 @@ void fa_tape_free(fa_tape *tape)
     free(tape->operand1);
     free(tape->primal);
     free(tape->constants);
+    free(tape->sources);
     fa_tape_init(tape);
 }
 
@@ -74,10 +75,30 @@ int fa_tape_grow_constants(fa_tape *tape)
     return 0;
 }
 
+int64_t fa_push_source(fa_tape *tape, int64_t node, const double *data, int64_t size)
+{
+    int64_t i = tape->n_sources;
+    if (i == tape->sources_capacity) {
+        int64_t capacity = tape->sources_capacity ? 2 * tape->sources_capacity : 8;
+        if (capacity > FA_MAX_NODES || grow_column((void **)&tape->sources, capacity,
+                                                   sizeof(fa_source)) < 0)
+            return -1;
+        tape->sources_capacity = capacity;
+    }
+    tape->sources[i].data = data;
+    tape->sources[i].size = size;
+    tape->sources[i].offset = tape->source_elements;
+    tape->sources[i].node = node;
+    tape->source_elements += size;
+    tape->n_sources = i + 1;
+    return i;
+}
+
 size_t fa_tape_nbytes(const fa_tape *tape)
 {
     size_t per_node = sizeof(uint8_t) + 2 * sizeof(int32_t) + sizeof(double);
-    return (size_t)tape->size * per_node + (size_t)tape->n_constants * sizeof(double);
+    return (size_t)tape->size * per_node + (size_t)tape->n_constants * sizeof(double) +
+           (size_t)tape->n_sources * sizeof(fa_source);
 }
 
 static inline double sign_of(double x)
@@ -200,6 +221,10 @@ int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped)
             return i;
         if (op == FA_LEAF)
             continue;
+        if (op == FA_ELEM) {
+            primal[i] = tape->sources[operand0[i]].data[operand1[i]];
+            continue;
+        }
         const double x = primal[operand0[i]];
         if (FA_IS_UNARY(op)) {
             primal[i] = eval_unary(op, x);
@@ -233,6 +258,7 @@ int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
         switch (opcode[i]) {
         case FA_EXT:
             return i;
+        case FA_ELEM: tape->source_adjoint[tape->sources[a].offset + b] += g; break;
         case FA_ADD: adj[a] += g; adj[b] += g; break;
         case FA_SUB: adj[a] += g; adj[b] -= g; break;
         case FA_MUL: adj[a] += g * primal[b]; adj[b] += g * primal[a]; break;
@@ -368,9 +394,16 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
             return i;
         if (op == FA_LEAF)
             continue;
+        double *out = tangent + i * k;
+        if (op == FA_ELEM) {
+            const double *source = tape->source_tangent;
+            const int64_t at = (tape->sources[tape->operand0[i]].offset + tape->operand1[i]) * k;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = source != NULL ? source[at + j] : 0.0;
+            continue;
+        }
         double d0, d1;
         partials(tape, i, &d0, &d1);
-        double *out = tangent + i * k;
         const double *ta = tangent + (int64_t)tape->operand0[i] * k;
         if (FA_IS_BINARY(op)) {
             const double *tb = tangent + (int64_t)tape->operand1[i] * k;
@@ -396,6 +429,14 @@ int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t st
             return i;
         if (op == FA_LEAF || FA_IS_COMPARISON(op) || op == FA_SIGN)
             continue;
+        if (op == FA_ELEM) {
+            const fa_source *source = &tape->sources[tape->operand0[i]];
+            double *out = tape->source_adjoint + (source->offset + tape->operand1[i]) * k;
+            const double *g = adjoint + i * k;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] += g[j];
+            continue;
+        }
         double d0, d1;
         partials(tape, i, &d0, &d1);
         const double *g = adjoint + i * k;

@@ -8,6 +8,11 @@
  *
  * Memory per scalar operation: 1 (opcode) + 4 + 4 (operands) + 8 (primal)
  * = 17 bytes, plus 8 bytes per constant operand.
+ *
+ * Element access x[i] of a float64 array node is a scalar node too
+ * (FA_ELEM): the array is registered once as a *source* (its contiguous
+ * data, and during a sweep a buffer for its adjoint or tangents), so that a
+ * Python loop over an array's elements records, replays and sweeps in C.
  */
 #ifndef FASTAD_TAPE_H
 #define FASTAD_TAPE_H
@@ -23,6 +28,7 @@ extern "C" {
 enum fa_opcode {
     FA_LEAF = 0,   /* input or constant: no operands */
     FA_EXT,        /* array or generic operation: operand0 = side-table index */
+    FA_ELEM,       /* element of a source array: operand0 = source, operand1 = flat index */
     /* comparisons: value is the outcome (1 or 0); no derivative flows */
     FA_LT, FA_LE, FA_GT, FA_GE, FA_EQ, FA_NE,
     /* binary on two nodes */
@@ -54,6 +60,16 @@ enum fa_opcode {
 #define FA_MAX_NODES ((int64_t)INT32_MAX)
 extern int64_t fa_max_nodes;
 
+/* An array whose elements scalar nodes read (FA_ELEM).  `data` points to the
+ * array's current primal (C-contiguous float64, kept alive by the Cython
+ * layer); `offset` places its elements in the sweeps' source buffers. */
+typedef struct {
+    const double *data;
+    int64_t size;
+    int64_t offset;
+    int64_t node;
+} fa_source;
+
 typedef struct {
     uint8_t *opcode;
     int32_t *operand0;
@@ -62,6 +78,15 @@ typedef struct {
     int64_t size, capacity;
     double *constants;
     int64_t n_constants, constants_capacity;
+    fa_source *sources;
+    int64_t n_sources, sources_capacity;
+    int64_t source_elements;   /* sum of the sources' sizes */
+    /* Set by the Cython layer for the duration of one sweep: the sources'
+     * adjoints (reverse; k per element for fa_reverse_k) and tangents
+     * (forward; k per element), indexed by offset + element.  A NULL
+     * tangent buffer means no source has a tangent. */
+    double *source_adjoint;
+    const double *source_tangent;
 } fa_tape;
 
 void fa_tape_init(fa_tape *tape);
@@ -71,6 +96,9 @@ void fa_tape_truncate(fa_tape *tape, int64_t size);
 /* Grow to hold at least one more node; -1 when memory or index space ran out. */
 int fa_tape_grow(fa_tape *tape);
 int fa_tape_grow_constants(fa_tape *tape);
+/* Register a source array of `size` elements for node `node`; returns its
+ * index, or -1 when memory ran out. */
+int64_t fa_push_source(fa_tape *tape, int64_t node, const double *data, int64_t size);
 size_t fa_tape_nbytes(const fa_tape *tape);
 
 /* Append a node; returns its index, or -1 when the tape cannot grow. */

@@ -304,8 +304,8 @@ int64_t fa_taylor(const fa_tape *tape, double *series, int d, int64_t start, int
     const int64_t n = d + 1;
     for (int64_t i = start; i < end; ++i) {
         const uint8_t op = tape->opcode[i];
-        if (op == FA_EXT)
-            return i;
+        if (op == FA_EXT || op == FA_ELEM)
+            return i; /* the Cython layer holds the arrays' series */
         if (op == FA_LEAF)
             continue;
         double *y = series + i * n;

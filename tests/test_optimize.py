@@ -18,13 +18,19 @@ def test_rosenbrock_matches_scipy_with_hand_written_derivatives(n, method):
     x0 = numpy.array([-1.2, 1.0]) if n == 2 else numpy.full(n, -1.2)
     result = fd.optimize.minimize(rosen, x0, method=method)
     assert result.success and result.recorded
-    # scipy's default tolerances stop within about 1e-3 of the minimum (1, ..., 1)
-    numpy.testing.assert_allclose(result.x, numpy.ones(n), atol=1e-3)
     extra = {"hessp": scipy_optimize.rosen_hess_prod} if method in ("Newton-CG", "trust-ncg") else {}
     if method == "trust-exact":
         extra = {"hess": scipy_optimize.rosen_hess}
     reference = scipy_optimize.minimize(scipy_optimize.rosen, x0, jac=scipy_optimize.rosen_der,
                                         method=method, **extra)
+    # As close to the minimum (1, ..., 1) as scipy with the hand-written
+    # derivatives gets: within 1e-3 where scipy's default tolerances stop
+    # there, and within twice scipy's distance where they stop earlier
+    # (Newton-CG at n = 100 stops about 0.02 away).  Which of two such runs
+    # ends nearer depends on last bits: one ulp in rosen_der alone moves
+    # scipy's own end point by 0.017 there.
+    distance = numpy.abs(reference.x - 1.0).max()
+    assert numpy.abs(result.x - 1.0).max() <= max(1e-3, 2.0 * distance)
     if n == 2:
         assert abs(result.nit - reference.nit) <= 1
 

@@ -4,7 +4,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cdef extern from "fastad_tape.h":
     enum:
-        FA_LEAF, FA_EXT,
+        FA_LEAF, FA_EXT, FA_ELEM,
         FA_LT, FA_LE, FA_GT, FA_GE, FA_EQ, FA_NE,
         FA_ADD, FA_SUB, FA_MUL, FA_DIV, FA_POW, FA_MAXIMUM, FA_MINIMUM,
         FA_ATAN2, FA_HYPOT,
@@ -17,6 +17,12 @@ cdef extern from "fastad_tape.h":
 
     int64_t fa_max_nodes
 
+    ctypedef struct fa_source:
+        const double *data
+        int64_t size
+        int64_t offset
+        int64_t node
+
     ctypedef struct fa_tape:
         uint8_t *opcode
         int32_t *operand0
@@ -27,6 +33,11 @@ cdef extern from "fastad_tape.h":
         double *constants
         int64_t n_constants
         int64_t constants_capacity
+        fa_source *sources
+        int64_t n_sources
+        int64_t source_elements
+        double *source_adjoint
+        const double *source_tangent
 
     void fa_tape_init(fa_tape *tape)
     void fa_tape_free(fa_tape *tape)
@@ -37,6 +48,7 @@ cdef extern from "fastad_tape.h":
     int64_t fa_push_constant(fa_tape *tape, double c) nogil
     double fa_eval_unary(int opcode, double x) nogil
     double fa_eval_binary(int opcode, double x, double y) nogil
+    int64_t fa_push_source(fa_tape *tape, int64_t node, const double *data, int64_t size)
     int fa_tune_malloc()
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil
@@ -56,6 +68,7 @@ cdef extern from "fastad_tape.h":
 cdef class Tape:
     cdef fa_tape c
     cdef readonly list exts
+    cdef readonly list source_arrays
     cdef readonly bint active
     cdef public bint keep_all
     cdef public bint guarding
@@ -75,6 +88,13 @@ cdef class Tape:
     cdef _replay_ext(self, Ext ext, int64_t node)
     cdef _reverse_ext_many(self, double *adjoint, dict blocks, int64_t k, int64_t node)
     cdef _accumulate_many(self, double *adjoint, dict blocks, int64_t k, int64_t node, object block)
+    cdef int64_t _source_slot(self, Array x) except -1
+    cdef _set_source(self, Ext ext, object value)
+    cdef object _source_adjoint(self, Ext ext, int64_t k)
+    cdef _store_source_tangent(self, Ext ext, object t, int64_t k, bint batched)
+    cdef _begin_source_adjoints(self, int64_t k)
+    cdef _begin_source_tangents(self, int64_t k)
+    cdef _end_source_buffers(self)
 
 
 cdef class Ext:
@@ -91,6 +111,7 @@ cdef class Ext:
     cdef readonly object dtype
     cdef public object adjoint
     cdef bint adjoint_owned
+    cdef public int source  # 1 + its source index when its elements are read by FA_ELEM nodes
     cdef add_adjoint(self, object cotangent)
     cdef add_adjoint_at(self, object index, object g)
 

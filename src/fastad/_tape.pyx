@@ -136,6 +136,7 @@ cdef class Tape:
     def __cinit__(self):
         fa_tape_init(&self.c)
         self.exts = []
+        self.source_arrays = []
         self.active = True
         self.keep_all = False
         self.guarding = False
@@ -157,7 +158,9 @@ cdef class Tape:
                                 (<char *>self.c.primal)[:n * sizeof(double)] if n else b"",
                                 (<char *>self.c.constants)[:m * sizeof(double)] if m else b"",
                                 self.exts, self.active, self.keep_all, self.guarding,
-                                self.guard_sources))
+                                self.guard_sources,
+                                [self.c.sources[i].node for i in range(self.c.n_sources)],
+                                self.source_arrays))
 
     @property
     def nbytes(self):
@@ -235,6 +238,8 @@ cdef class Tape:
         name = OPCODE_NAMES[op]
         if op == FA_LEAF:
             operands = ()
+        elif op == FA_ELEM:
+            operands = (self.c.sources[self.c.operand0[i]].node, ("const", self.c.operand1[i]))
         elif FA_ADDC <= op <= FA_RPOWC:
             constant = ("const", self.c.constants[self.c.operand1[i]])
             if op == FA_RSUBC or op == FA_RDIVC or op == FA_RPOWC:
@@ -256,11 +261,13 @@ cdef class Tape:
         if adjoint == NULL:
             raise MemoryError("no memory for the adjoints of %d tape nodes" % size)
         try:
+            self._begin_source_adjoints(1)
             self._seed(adjoint, output, cotangent)
             self._sweep(adjoint, 0, size)
             return np.array(<double[:size]>adjoint) if size else np.zeros(0)
         finally:
             free(adjoint)
+            self._end_source_buffers()
             for ext in self.exts:
                 (<Ext>ext).adjoint = None
 
@@ -320,12 +327,14 @@ cdef class Tape:
         if adjoint == NULL:
             raise MemoryError("no memory for the adjoints of %d tape nodes" % size)
         try:
+            self._begin_source_adjoints(1)
             for output, cotangent in seeds:
                 self._seed(adjoint, output, cotangent)
             self._sweep(adjoint, 0, size)
             return [self._read_adjoint(adjoint, x) for x in inputs]
         finally:
             free(adjoint)
+            self._end_source_buffers()
             for ext in self.exts:
                 (<Ext>ext).adjoint = None
 
@@ -345,6 +354,8 @@ cdef class Tape:
         cdef dict array_tangents = {}
         cdef Ext ext
         try:
+            if self.c.n_sources:
+                self._begin_source_tangents(k)
             for x, t in seeds:
                 if self.is_scalar(x.node):
                     if batched:
@@ -354,6 +365,9 @@ cdef class Tape:
                         tangent[x.node] = t
                 else:
                     array_tangents[x.node] = t
+                    ext = self._ext_of(x.node)
+                    if ext.source:
+                        self._store_source_tangent(ext, t, k, batched)
             i = start
             while i < size:
                 with nogil:
@@ -373,6 +387,8 @@ cdef class Tape:
                                 tangent[i] = float(np.sum(t_out)) if np.ndim(t_out) else float(t_out)
                         else:
                             array_tangents[i] = t_out
+                            if ext.source:
+                                self._store_source_tangent(ext, t_out, k, batched)
                 i += 1
             out = []
             for y in outputs:
@@ -386,6 +402,7 @@ cdef class Tape:
             return out
         finally:
             free(tangent)
+            self._end_source_buffers()
 
     def taylor(self, int64_t start, list seeds, list outputs, int d, object ext_rule):
         """Propagate truncated Taylor series of degree `d` over nodes
@@ -423,6 +440,16 @@ cdef class Tape:
                     i = fa_taylor(&self.c, series, d, i, size, scratch)
                 if i >= size:
                     break
+                if self.c.opcode[i] == FA_ELEM:
+                    # an element's series: that element of its array's series
+                    source = array_series.get(self.c.sources[self.c.operand0[i]].node)
+                    if source is not None:
+                        row = np.ascontiguousarray(
+                            np.reshape(source, (n, -1))[:, self.c.operand1[i]], dtype=np.float64)
+                        for j in range(1, n):
+                            series[i * n + j] = row[j]
+                    i += 1
+                    continue
                 ext = <Ext>self.exts[self.c.operand0[i]]
                 if ext.primitive is not None:
                     parents = {}
@@ -524,6 +551,7 @@ cdef class Tape:
         if adjoint == NULL:
             raise MemoryError("no memory for %d cotangents of %d tape nodes" % (k, size))
         try:
+            self._begin_source_adjoints(k)
             node = output.node
             if self.is_scalar(node):
                 for j in range(k):
@@ -549,9 +577,12 @@ cdef class Tape:
             return result
         finally:
             free(adjoint)
+            self._end_source_buffers()
 
     cdef _reverse_ext_many(self, double *adjoint, dict blocks, int64_t k, int64_t node):
         cdef Ext ext = <Ext>self.exts[self.c.operand0[node]]
+        if ext.source:
+            self._accumulate_many(adjoint, blocks, k, node, self._source_adjoint(ext, k))
         if ext.primitive is None or ext.guard:
             return
         g = _row(adjoint, node, k) if ext.scalar_out else blocks.pop(node, None)
@@ -608,6 +639,8 @@ cdef class Tape:
             else:
                 ext = self._ext_of((<Array>leaf).node)
                 ext.value = value
+                if ext.source:
+                    self._set_source(ext, value)
         while i < size:
             with nogil:
                 i = fa_replay(&self.c, i, size, &flipped)
@@ -654,6 +687,8 @@ cdef class Tape:
             ext.value = float(value)
         else:
             ext.value = value if type(value) is _ndarray else np.asarray(value)
+            if ext.source:
+                self._set_source(ext, ext.value)
 
     cdef _seed(self, double *adjoint, object output, object cotangent):
         cdef Ext ext
@@ -688,6 +723,9 @@ cdef class Tape:
     cdef _reverse_ext(self, double *adjoint, int64_t node):
         cdef Ext ext = <Ext>self.exts[self.c.operand0[node]]
         cdef object g
+        if ext.source:
+            # every element read of this array lies above it: its adjoint is complete
+            ext.add_adjoint(self._source_adjoint(ext, 1).reshape(ext.shape))
         if ext.primitive is None or ext.guard:
             return
         if ext.scalar_out:
@@ -730,6 +768,90 @@ cdef class Tape:
                 cotangent = prim.vjp_variadic(position, g_parent, ext.value, *ext.args)
             if cotangent is not None:
                 self._accumulate(adjoint, parent, cotangent)
+
+    # -- sources: arrays whose elements scalar nodes read (FA_ELEM) ----------
+
+    def source(self, int64_t slot):
+        """(node, shape) of source `slot`: the array an FA_ELEM node reads."""
+        if not 0 <= slot < self.c.n_sources:
+            raise IndexError("source %d is out of range (%d sources)" % (slot, self.c.n_sources))
+        node = self.c.sources[slot].node
+        return node, self._ext_of(node).shape
+
+    cdef int64_t _source_slot(self, Array x) except -1:
+        """The source index of the float64 array node `x`, registering it on
+        first use."""
+        cdef Ext ext = self._ext_of(x.node)
+        if ext.source:
+            return ext.source - 1
+        data = np.ascontiguousarray(x.value)
+        cdef const double[::1] view = data.reshape(-1)
+        cdef int64_t slot = fa_push_source(&self.c, x.node, &view[0], view.shape[0])
+        if slot < 0:
+            raise _tape_full_error()
+        self.source_arrays.append(data)
+        ext.source = <int>(slot + 1)
+        return slot
+
+    cdef _set_source(self, Ext ext, object value):
+        """Point the source of `ext` at its new primal `value` (replay)."""
+        cdef int64_t slot = ext.source - 1
+        data = np.ascontiguousarray(value, dtype=np.float64)
+        cdef const double[::1] view = data.reshape(-1)
+        if view.shape[0] != self.c.sources[slot].size:
+            raise ValueError("a replayed array changed its size from %d to %d"
+                             % (self.c.sources[slot].size, view.shape[0]))
+        self.c.sources[slot].data = &view[0]
+        self.source_arrays[slot] = data
+
+    cdef _begin_source_adjoints(self, int64_t k):
+        """Zeroed adjoint buffers (k per element) of the sources, for one sweep."""
+        if self.c.n_sources == 0:
+            return
+        self.c.source_adjoint = <double *>calloc(self.c.source_elements * k, sizeof(double))
+        if self.c.source_adjoint == NULL:
+            raise MemoryError("no memory for the adjoints of %d array elements"
+                              % self.c.source_elements)
+
+    cdef _begin_source_tangents(self, int64_t k):
+        cdef double *buffer = <double *>calloc(self.c.source_elements * k, sizeof(double))
+        if buffer == NULL:
+            raise MemoryError("no memory for the tangents of %d array elements"
+                              % self.c.source_elements)
+        self.c.source_tangent = buffer
+
+    cdef _end_source_buffers(self):
+        free(self.c.source_adjoint)
+        free(<void *>self.c.source_tangent)
+        self.c.source_adjoint = NULL
+        self.c.source_tangent = NULL
+
+    cdef object _source_adjoint(self, Ext ext, int64_t k):
+        """A copy of the adjoint the element reads of `ext` gathered: shape
+        (size,) for k == 1, else (k,) + ext.shape."""
+        cdef fa_source *source = &self.c.sources[ext.source - 1]
+        cdef int64_t n = source.size * k
+        if n == 0:
+            return np.zeros((source.size,) if k == 1 else (k,) + ext.shape)
+        block = np.array(<double[:n]>(self.c.source_adjoint + source.offset * k))
+        if k == 1:
+            return block
+        return np.ascontiguousarray(block.reshape(source.size, k).T).reshape((k,) + ext.shape)
+
+    cdef _store_source_tangent(self, Ext ext, object t, int64_t k, bint batched):
+        """Copy the tangent(s) of source array `ext` where its FA_ELEM nodes
+        read them (k per element)."""
+        cdef fa_source *source = &self.c.sources[ext.source - 1]
+        cdef int64_t n = source.size
+        if n == 0:
+            return
+        cdef double[:, ::1] target = <double[:n, :k]>(<double *>self.c.source_tangent
+                                                      + source.offset * k)
+        t = np.asarray(t, dtype=np.float64)
+        if batched:
+            np.asarray(target)[...] = np.broadcast_to(t, (k,) + ext.shape).reshape(k, n).T
+        else:
+            np.asarray(target)[...] = np.broadcast_to(t, ext.shape).reshape(n, 1)
 
     cdef tuple _shape_of(self, int64_t node):
         cdef Ext ext = self._ext_of(node)
@@ -1161,11 +1283,11 @@ _FASTAD_DIR = os.path.dirname(os.path.abspath(__file__))
 # -- the pickled form of tapes ------------------------------------------------
 
 #: version of the tape's pickled form, checked on load
-TAPE_FORMAT = 1
+TAPE_FORMAT = 2
 
 
 def _rebuild_tape(version, opcode, operand0, operand1, primal, constants, exts, active,
-                  keep_all, guarding, guard_sources):
+                  keep_all, guarding, guard_sources, source_nodes=(), source_arrays=()):
     if version != TAPE_FORMAT:
         raise ValueError(
             "this fastad tape was pickled in format %r, but this fastad (%s) reads format %d; "
@@ -1186,6 +1308,16 @@ def _rebuild_tape(version, opcode, operand0, operand1, primal, constants, exts, 
         if fa_push_constant(&tape.c, consts[i]) < 0:
             raise _tape_full_error()
     tape.exts = list(exts)
+    cdef Ext ext
+    cdef const double[::1] view
+    for node, data in zip(source_nodes, source_arrays):
+        data = np.ascontiguousarray(data, dtype=np.float64)
+        view = data.reshape(-1)
+        if fa_push_source(&tape.c, node, &view[0] if view.shape[0] else NULL, view.shape[0]) < 0:
+            raise _tape_full_error()
+        tape.source_arrays.append(data)
+        ext = tape._ext_of(node)
+        ext.source = <int>tape.c.n_sources
     tape.active = active
     tape.keep_all = keep_all
     tape.guarding = guarding
@@ -1517,6 +1649,53 @@ cdef bint _compare(int opcode, Scalar x, object other) except -1:
 
 
 # --------------------------------------------------------------------------
+# Element access: x[i] of a traced float64 array is a scalar node (FA_ELEM)
+
+cdef object _float64 = np.dtype(np.float64)
+
+
+cdef Py_ssize_t _flat_index(object value, object index) except -2:
+    """The C-order flat position of `index` in `value` when it names one
+    element by integers (negative ones count from the end); -1 for any
+    other index.  Raises IndexError as NumPy does for an integer out of
+    bounds."""
+    cdef tuple shape = (<object>value).shape
+    cdef Py_ssize_t ndim = len(shape), axis, i, n, flat = 0
+    if type(index) is int:
+        if ndim != 1:
+            return -1
+        items = (index,)
+    elif type(index) is tuple and len(<tuple>index) == ndim and ndim > 0:
+        items = index
+        for item in items:
+            if type(item) is not int:
+                return -1
+    else:
+        return -1
+    for axis in range(ndim):
+        n = shape[axis]
+        item = items[axis]
+        if not -n <= item < n:
+            raise IndexError("index %d is out of bounds for axis %d with size %d"
+                             % (item, axis, n))
+        i = item
+        if i < 0:
+            i += n
+        flat = flat * n + i
+    return flat
+
+
+cdef Scalar _element(Array x, Py_ssize_t flat):
+    cdef Tape tape = x.tape
+    cdef int64_t slot = tape._source_slot(x)
+    cdef double value = tape.c.sources[slot].data[flat]
+    cdef int64_t node = fa_push(&tape.c, FA_ELEM, <int32_t>slot, <int32_t>flat, value)
+    if node < 0:
+        raise _tape_full_error()
+    return _new_scalar(tape, node, value)
+
+
+# --------------------------------------------------------------------------
 # Traced arrays
 
 @cython.no_gc
@@ -1562,6 +1741,12 @@ cdef class Array:
         return (self[i] for i in range(len(self.value)))
 
     def __getitem__(self, index):
+        cdef Py_ssize_t flat
+        value = self.value
+        if (<object>value).dtype is _float64 and self.tape.active:
+            flat = _flat_index(value, index)
+            if flat >= 0:
+                return _element(self, flat)
         return _fnp._getitem(self, index)
 
     def __setitem__(self, index, value):
@@ -1720,6 +1905,7 @@ def register_scalar_opcode(int opcode, Primitive primitive):
 
 
 FIRST_COMPARISON, LAST_COMPARISON = FA_LT, FA_NE
+ELEM_OPCODE = FA_ELEM
 CONST_OPCODE_ADD, CONST_OPCODE_POW = FA_ADDC, FA_POWC
 FIRST_BINARY, LAST_BINARY = FA_ADD, FA_HYPOT
 #: opcode with a constant operand -> (its binary opcode, constant comes first)
@@ -1730,7 +1916,7 @@ CONST_OPCODES = {
 }
 
 OPCODE_NAMES = {
-    FA_LEAF: "input", FA_EXT: "ext", FA_LT: "lt", FA_LE: "le", FA_GT: "gt",
+    FA_LEAF: "input", FA_EXT: "ext", FA_ELEM: "getitem", FA_LT: "lt", FA_LE: "le", FA_GT: "gt",
     FA_GE: "ge", FA_EQ: "eq", FA_NE: "ne", FA_ADD: "add", FA_SUB: "subtract",
     FA_MUL: "multiply", FA_DIV: "true_divide", FA_POW: "power",
     FA_MAXIMUM: "maximum", FA_MINIMUM: "minimum", FA_ATAN2: "arctan2",

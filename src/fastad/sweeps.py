@@ -18,7 +18,7 @@ from . import _tape
 Scalar, Array = _tape.Scalar, _tape.Array
 _TRACED = (Scalar, Array)
 
-LEAF, EXT = 0, 1
+LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes first)
 
 
@@ -89,16 +89,27 @@ def reverse(tape, start, seeds, inputs):
         previous = adjoint.get(node)
         adjoint[node] = c if previous is None else previous + c
 
+    # element reads x[i] (ELEM nodes): the adjoints of an array's elements,
+    # gathered into one array operation when the sweep reaches the array
+    elements = {}
+
     for output, cotangent in seeds:
         accumulate(output.node, cotangent)
     rules = _rules()
     wanted = set(inputs)
     for i in range(len(tape) - 1, start - 1, -1):
+        if i in elements:
+            accumulate(i, _gather_elements(tape, i, elements.pop(i)))
         g = adjoint.get(i) if i in wanted else adjoint.pop(i, None)
         if g is None:
             continue
         opcode, a, b, _ = tape.raw(i)
         if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
+            continue
+        if opcode == ELEM:
+            node = tape.source(a)[0]
+            if node >= start:
+                elements.setdefault(node, []).append((b, g))
             continue
         if opcode == EXT:
             _reverse_ext(tape, i, g, accumulate)
@@ -121,6 +132,18 @@ def reverse(tape, start, seeds, inputs):
             accumulate(a, rules[opcode][0](g, ans, tape.box(a)))
         # else: sign, piecewise constant: no derivative
     return [adjoint.get(node) for node in inputs]
+
+
+def _gather_elements(tape, node, reads):
+    """The adjoint of array `node` from its element reads' adjoints
+    [(flat index, adjoint), ...]: one scatter-add of them all."""
+    from . import numpy as fnp
+    from .ops.shape import untake
+    shape, dtype = _shape_dtype(tape, node)
+    size = int(np.prod(shape))
+    flat = np.array([index for index, _ in reads], dtype=np.intp)
+    values = fnp.stack([g for _, g in reads])
+    return fnp.reshape(untake(values, flat, (size,), dtype), shape)
 
 
 def _reverse_ext(tape, node, g, accumulate):
@@ -163,6 +186,12 @@ def forward(tape, start, seeds, outputs):
             continue
         if opcode == EXT:
             t = _forward_ext(tape, i, tangent)
+        elif opcode == ELEM:
+            node, shape = tape.source(a)
+            t = tangent.get(node)
+            if t is None:
+                continue
+            t = fnp_getitem(t, np.unravel_index(b, shape))
         elif opcode in _CONST_OPS:
             ta = tangent.get(a)
             if ta is None:
@@ -194,6 +223,12 @@ def forward(tape, start, seeds, outputs):
             shape, dtype = _shape_dtype(tape, i)
             tangent[i] = _fit(t, shape, dtype)
     return [tangent.get(y.node) for y in outputs]
+
+
+def fnp_getitem(t, index):
+    """t[index] for a traced or plain tangent (an element as a scalar)."""
+    index = tuple(int(i) for i in index)
+    return t[index] if type(t) in _TRACED else np.asarray(t)[index]
 
 
 def _fit(t, shape, dtype):
