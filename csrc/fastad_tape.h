@@ -68,6 +68,10 @@ typedef struct {
     int64_t size;
     int64_t offset;
     int64_t node;
+    /* 1 + the FA_ELEM node already reading each element, 0 for none (the
+     * recording reuses it: x[i] read twice is one node); allocated on the
+     * first read, zero pages untouched until then */
+    int32_t *reader;
 } fa_source;
 
 typedef struct {
@@ -99,6 +103,9 @@ int fa_tape_grow_constants(fa_tape *tape);
 /* Register a source array of `size` elements for node `node`; returns its
  * index, or -1 when memory ran out. */
 int64_t fa_push_source(fa_tape *tape, int64_t node, const double *data, int64_t size);
+/* The FA_ELEM node reading element `element` of source `slot`, pushed on
+ * the first read and reused after; -1 when memory ran out. */
+int64_t fa_push_element(fa_tape *tape, int64_t slot, int64_t element);
 size_t fa_tape_nbytes(const fa_tape *tape);
 
 /* Append a node; returns its index, or -1 when the tape cannot grow. */

@@ -92,6 +92,21 @@ def test_pickle_format_version_is_checked():
         low[0](999, *low[1][1:])
 
 
+def test_corrupt_pickled_tapes_are_refused():
+    # the sweeps index with operands unchecked: a bad opcode or operand must
+    # not reach them
+    rebuild, (version, opcode, operand0, *rest) = fd.record(rosenbrock_loop, numpy.ones(4))._tape.__reduce__()
+    rebuild(version, opcode, operand0, *rest)  # intact: accepted
+    last = len(opcode) - 1
+    bad_opcode = opcode[:last] + bytes([250])
+    with pytest.raises(ValueError, match="corrupt at node %d" % last):
+        rebuild(version, bad_opcode, operand0, *rest)
+    forward_reference = numpy.frombuffer(operand0, numpy.int32).copy()
+    forward_reference[last] = last + 5
+    with pytest.raises(ValueError, match="corrupt"):
+        rebuild(version, opcode, forward_reference.tobytes(), *rest)
+
+
 def test_python_if_on_a_comparison_is_guarded():
     def f(x):
         if x > 0:

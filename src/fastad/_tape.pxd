@@ -22,6 +22,7 @@ cdef extern from "fastad_tape.h":
         int64_t size
         int64_t offset
         int64_t node
+        int32_t *reader
 
     ctypedef struct fa_tape:
         uint8_t *opcode
@@ -49,6 +50,7 @@ cdef extern from "fastad_tape.h":
     double fa_eval_unary(int opcode, double x) nogil
     double fa_eval_binary(int opcode, double x, double y) nogil
     int64_t fa_push_source(fa_tape *tape, int64_t node, const double *data, int64_t size)
+    int64_t fa_push_element(fa_tape *tape, int64_t slot, int64_t element)
     int fa_tune_malloc()
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil
@@ -65,6 +67,7 @@ cdef extern from "fastad_tape.h":
                        int64_t end) nogil
 
 
+
 cdef class Tape:
     cdef fa_tape c
     cdef readonly list exts
@@ -74,6 +77,8 @@ cdef class Tape:
     cdef public bint guarding
     cdef public dict guard_sources
     cdef object __weakref__
+    cpdef list backward(self, list seeds, list inputs)
+    cpdef replay(self, list leaves, list values)
     cdef object _push_ext(self, Ext ext, object value)
     cdef Ext _ext_of(self, int64_t node)
     cdef _seed(self, double *adjoint, object output, object cotangent)
@@ -92,7 +97,7 @@ cdef class Tape:
     cdef _set_source(self, Ext ext, object value)
     cdef object _source_adjoint(self, Ext ext, int64_t k)
     cdef _store_source_tangent(self, Ext ext, object t, int64_t k, bint batched)
-    cdef _begin_source_adjoints(self, int64_t k)
+    cdef double *_new_adjoints(self, int64_t k) except NULL
     cdef _begin_source_tangents(self, int64_t k)
     cdef _end_source_buffers(self)
 

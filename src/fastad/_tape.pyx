@@ -10,6 +10,7 @@ released and stops at each FA_EXT node to call its rules through NumPy.
 """
 cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
+from cpython.long cimport PyLong_CheckExact
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport calloc, free
 
@@ -257,11 +258,8 @@ cdef class Tape:
         (a traced scalar of this tape), as a float64 array indexed by node:
         the reverse evaluation trace."""
         cdef int64_t size = self.c.size
-        cdef double *adjoint = <double *>calloc(size if size > 0 else 1, sizeof(double))
-        if adjoint == NULL:
-            raise MemoryError("no memory for the adjoints of %d tape nodes" % size)
+        cdef double *adjoint = self._new_adjoints(1)
         try:
-            self._begin_source_adjoints(1)
             self._seed(adjoint, output, cotangent)
             self._sweep(adjoint, 0, size)
             return np.array(<double[:size]>adjoint) if size else np.zeros(0)
@@ -314,7 +312,7 @@ cdef class Tape:
             return None
         return <Ext>self.exts[self.c.operand0[node]]
 
-    def backward(self, list seeds, list inputs):
+    cpdef list backward(self, list seeds, list inputs):
         """Reverse sweep.
 
         `seeds` is a list of (traced output, cotangent) pairs; `inputs` a list
@@ -323,11 +321,8 @@ cdef class Tape:
         array inputs.
         """
         cdef int64_t size = self.c.size
-        cdef double *adjoint = <double *>calloc(size if size > 0 else 1, sizeof(double))
-        if adjoint == NULL:
-            raise MemoryError("no memory for the adjoints of %d tape nodes" % size)
+        cdef double *adjoint = self._new_adjoints(1)
         try:
-            self._begin_source_adjoints(1)
             for output, cotangent in seeds:
                 self._seed(adjoint, output, cotangent)
             self._sweep(adjoint, 0, size)
@@ -546,12 +541,9 @@ cdef class Tape:
         cdef int64_t k = cotangents.shape[0]
         cdef int64_t size = self.c.size
         cdef int64_t i, j, node
-        cdef double *adjoint = <double *>calloc((size if size > 0 else 1) * k, sizeof(double))
+        cdef double *adjoint = self._new_adjoints(k)
         cdef dict blocks = {}
-        if adjoint == NULL:
-            raise MemoryError("no memory for %d cotangents of %d tape nodes" % (k, size))
         try:
-            self._begin_source_adjoints(k)
             node = output.node
             if self.is_scalar(node):
                 for j in range(k):
@@ -623,7 +615,7 @@ cdef class Tape:
         previous = blocks.get(node)
         blocks[node] = block if previous is None else previous + block
 
-    def replay(self, list leaves, list values):
+    cpdef replay(self, list leaves, list values):
         """Re-evaluate every node at new input values (`leaves`: the input
         nodes' traced values from the recording; `values`: their new values,
         of the same shapes and dtypes).  Scalar nodes run in C with the GIL
@@ -652,6 +644,14 @@ cdef class Tape:
             if ext.primitive is not None:
                 self._replay_ext(ext, i)
             i += 1
+
+    def value_and_gradient(self, list leaves, list values, int64_t output):
+        """Replay at `values` and sweep from the scalar node `output`
+        (cotangent 1): (its value, the leaves' adjoints).  The replayed
+        tape's gradient in one call."""
+        self.replay(leaves, values)
+        cdef Scalar box = _new_scalar(self, output, self.c.primal[output])
+        return box.value, self.backward([(box, 1.0)], leaves)
 
     cdef object _flip_error(self, int64_t node):
         source = (self.guard_sources or {}).get(node, "<unknown>")
@@ -804,14 +804,16 @@ cdef class Tape:
         self.c.sources[slot].data = &view[0]
         self.source_arrays[slot] = data
 
-    cdef _begin_source_adjoints(self, int64_t k):
-        """Zeroed adjoint buffers (k per element) of the sources, for one sweep."""
-        if self.c.n_sources == 0:
-            return
-        self.c.source_adjoint = <double *>calloc(self.c.source_elements * k, sizeof(double))
-        if self.c.source_adjoint == NULL:
-            raise MemoryError("no memory for the adjoints of %d array elements"
-                              % self.c.source_elements)
+    cdef double *_new_adjoints(self, int64_t k) except NULL:
+        """Zeroed adjoints (k per entry) for one sweep: the nodes', then the
+        sources' elements' (where the element reads add theirs)."""
+        cdef int64_t entries = self.c.size + self.c.source_elements
+        cdef double *adjoint = <double *>calloc(entries * k, sizeof(double))
+        if adjoint == NULL:
+            raise MemoryError("no memory for %d adjoints of %d tape nodes and %d array elements"
+                              % (k, self.c.size, self.c.source_elements))
+        self.c.source_adjoint = adjoint + self.c.size * k
+        return adjoint
 
     cdef _begin_source_tangents(self, int64_t k):
         cdef double *buffer = <double *>calloc(self.c.source_elements * k, sizeof(double))
@@ -821,8 +823,7 @@ cdef class Tape:
         self.c.source_tangent = buffer
 
     cdef _end_source_buffers(self):
-        free(self.c.source_adjoint)
-        free(<void *>self.c.source_tangent)
+        free(<void *>self.c.source_tangent)  # (the adjoints belong to their sweep)
         self.c.source_adjoint = NULL
         self.c.source_tangent = NULL
 
@@ -1301,7 +1302,12 @@ def _rebuild_tape(version, opcode, operand0, operand1, primal, constants, exts, 
     cdef const int32_t[:] a1 = np.frombuffer(operand1, dtype=np.int32)
     cdef const double[:] values = np.frombuffer(primal, dtype=np.float64)
     cdef const double[:] consts = np.frombuffer(constants, dtype=np.float64)
+    if not (len(ops) == len(a0) == len(a1) == n):
+        raise ValueError("a pickled fastad tape has columns of different lengths")
     for i in range(n):
+        if not _valid_node(ops[i], a0[i], a1[i], i, m, len(exts), len(source_nodes)):
+            raise ValueError("a pickled fastad tape is corrupt at node %d (opcode %d, "
+                             "operands %d, %d)" % (i, ops[i], a0[i], a1[i]))
         if fa_push(&tape.c, ops[i], a0[i], a1[i], values[i]) < 0:
             raise _tape_full_error()
     for i in range(m):
@@ -1313,16 +1319,41 @@ def _rebuild_tape(version, opcode, operand0, operand1, primal, constants, exts, 
     for node, data in zip(source_nodes, source_arrays):
         data = np.ascontiguousarray(data, dtype=np.float64)
         view = data.reshape(-1)
+        if not (0 <= node < n and ops[node] == FA_EXT):
+            raise ValueError("a pickled fastad tape is corrupt: source node %r" % (node,))
         if fa_push_source(&tape.c, node, &view[0] if view.shape[0] else NULL, view.shape[0]) < 0:
             raise _tape_full_error()
         tape.source_arrays.append(data)
         ext = tape._ext_of(node)
         ext.source = <int>tape.c.n_sources
+    for i in range(n):
+        if ops[i] == FA_ELEM and a1[i] >= tape.c.sources[a0[i]].size:
+            raise ValueError("a pickled fastad tape is corrupt at node %d (element %d of an "
+                             "array of %d)" % (i, a1[i], tape.c.sources[a0[i]].size))
     tape.active = active
     tape.keep_all = keep_all
     tape.guarding = guarding
     tape.guard_sources = guard_sources
     return tape
+
+
+cdef bint _valid_node(int op, int64_t a, int64_t b, int64_t i, int64_t n_constants,
+                      int64_t n_exts, int64_t n_sources):
+    """Whether node i of an unpickled tape refers only to what exists (the
+    sweeps index with its operands unchecked)."""
+    if op >= FA_N_OPCODES:
+        return False
+    if op == FA_LEAF:
+        return True
+    if op == FA_EXT:
+        return 0 <= a < n_exts
+    if op == FA_ELEM:
+        return 0 <= a < n_sources and b >= 0  # (the element is checked with its source)
+    if FA_ADDC <= op <= FA_RPOWC:
+        return 0 <= a < i and 0 <= b < n_constants
+    if op >= FA_NEG:
+        return 0 <= a < i
+    return 0 <= a < i and 0 <= b < i
 
 
 def _version():
@@ -1621,6 +1652,8 @@ cdef inline object _scalar_arithmetic(int opcode, str name, Scalar x, object oth
         return _binary(opcode, x, <Scalar>other)
     if PyFloat_CheckExact(other):
         return _scalar_with_constant(opcode, x, PyFloat_AS_DOUBLE(other), reflected)
+    if PyLong_CheckExact(other):
+        return _scalar_with_constant(opcode, x, float(other), reflected)
     return _binary_slow(opcode, name, x, other, reflected)
 
 
@@ -1652,6 +1685,7 @@ cdef bint _compare(int opcode, Scalar x, object other) except -1:
 # Element access: x[i] of a traced float64 array is a scalar node (FA_ELEM)
 
 cdef object _float64 = np.dtype(np.float64)
+cdef Py_ssize_t _MAX_ELEMENTS = 2147483647  # element indices are 32-bit operands
 
 
 cdef Py_ssize_t _flat_index(object value, object index) except -2:
@@ -1688,11 +1722,10 @@ cdef Py_ssize_t _flat_index(object value, object index) except -2:
 cdef Scalar _element(Array x, Py_ssize_t flat):
     cdef Tape tape = x.tape
     cdef int64_t slot = tape._source_slot(x)
-    cdef double value = tape.c.sources[slot].data[flat]
-    cdef int64_t node = fa_push(&tape.c, FA_ELEM, <int32_t>slot, <int32_t>flat, value)
+    cdef int64_t node = fa_push_element(&tape.c, slot, flat)
     if node < 0:
         raise _tape_full_error()
-    return _new_scalar(tape, node, value)
+    return _new_scalar(tape, node, tape.c.primal[node])
 
 
 # --------------------------------------------------------------------------
@@ -1743,7 +1776,7 @@ cdef class Array:
     def __getitem__(self, index):
         cdef Py_ssize_t flat
         value = self.value
-        if (<object>value).dtype is _float64 and self.tape.active:
+        if (<object>value).dtype is _float64 and self.tape.active and (<object>value).size <= _MAX_ELEMENTS:
             flat = _flat_index(value, index)
             if flat >= 0:
                 return _element(self, flat)
@@ -1992,6 +2025,10 @@ cdef inline object _scalar_with_constant(int opcode, Scalar x, double c, bint re
     if opcode == FA_DIV:
         return _with_constant(FA_RDIVC if reflected else FA_DIVC, x, c)
     if opcode == FA_POW:
+        if c == 2.0 and not reflected:
+            # x ** 2 as x * x (what NumPy does for arrays): one correctly
+            # rounded multiplication instead of two calls of pow
+            return _unary(FA_SQUARE, x)
         return _with_constant(FA_RPOWC if reflected else FA_POWC, x, c)
     cdef Scalar leaf = x.tape.scalar_leaf(c)
     return _binary(opcode, leaf, x) if reflected else _binary(opcode, x, leaf)

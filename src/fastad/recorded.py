@@ -72,9 +72,21 @@ class Tape:
                 raise TypeError("record: the function returned %s; expected floats, float "
                                 "arrays or pytrees of them" % _describe(leaf))
         self._grad_tape = None
+        self._flat_inputs = rec.flat_inputs
+        # the common case, one array argument, is checked without flattening
+        treedef, specs = self._structure[0]
+        self._single_array = (specs[0] if len(self._structure) == 1 and treedef.kind == "leaf"
+                              and specs[0][0] == "array" and specs[0][3] is np.ndarray else None)
+        out = self._out_leaves[0] if len(self._out_leaves) == 1 else None
+        self._scalar_node = out.node if type(out) is Scalar else None
 
-    def _load(self, args):
-        """Replay the primal computation at `args` (re-recording if allowed)."""
+    def _values(self, args):
+        """The input leaves' values at `args`, checked against the recording."""
+        spec = self._single_array
+        if spec is not None and len(args) == 1:
+            x = args[0]
+            if type(x) is np.ndarray and x.shape == spec[1] and x.dtype == spec[2]:
+                return [x]
         if len(args) != len(self._structure):
             raise TypeError("the tape was recorded with %d arguments, called with %d"
                             % (len(self._structure), len(args)))
@@ -86,8 +98,13 @@ class Tape:
                                  % (k, arg_treedef, treedef))
             for i, (leaf, spec) in enumerate(zip(leaves, specs)):
                 values.append(_check_leaf(leaf, spec, k, i))
+        return values
+
+    def _load(self, args):
+        """Replay the primal computation at `args` (re-recording if allowed)."""
+        values = self._values(args)
         try:
-            self._tape.replay(self._rec.flat_inputs, values)
+            self._tape.replay(self._flat_inputs, values)
         except RetapeRequired:
             if not self.retape:
                 raise
@@ -135,6 +152,18 @@ class Tape:
     def value_and_grad(self, *args):
         """(value, gradient) at `args` by replay: the gradient with respect
         to every argument (a tuple when there are several)."""
+        node = self._scalar_node
+        if node is not None and self._single_array is not None:
+            # one array in, one traced scalar out: straight to the sweeps
+            try:
+                value, adjoints = self._tape.value_and_gradient(self._flat_inputs,
+                                                                self._values(args), node)
+            except RetapeRequired:
+                if not self.retape:
+                    raise
+                self._record(tuple(args))
+                return self.value_and_grad(*args)
+            return value, adjoints[0]
         self._load(args)
         out = self._scalar_output("value_and_grad")
         value = self._outputs()
