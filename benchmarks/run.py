@@ -209,6 +209,13 @@ def targets(groups):
     if f7 and "tape_bytes_per_op" in f7["extra"]:
         add("W7 tape bytes per scalar op", f7["extra"]["tape_bytes_per_op"], 40, unit="B")
         add("W7 RSS growth over repeated grad calls, %", 100 * f7["extra"]["rss_growth"], 1.0, unit="%")
+        fastad_peak = f7["extra"].get("peak_bytes_per_op")
+        if fastad_peak is not None:
+            for impl in ("autograd", "pytorch"):
+                peer_row = _find(groups, "W7", impl)
+                if peer_row and peer_row["extra"].get("peak_bytes_per_op") is not None:
+                    add("W7 %s / fastad peak memory per op" % impl,
+                        peer_row["extra"]["peak_bytes_per_op"] / max(fastad_peak, 1.0), 1.0, "higher")
     return out
 
 

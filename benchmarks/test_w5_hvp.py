@@ -47,6 +47,38 @@ def test_fastad_grad(benchmark, problem):
     run(benchmark, GROUP_GRAD, "fastad", "subject", grad, w)
 
 
+def test_hand_written_grad(benchmark, problem):
+    X, y, w, v = problem
+
+    def grad(w):
+        s = 1 / (1 + np.exp(-(X @ w)))
+        return X.T @ (s - y) / len(y)
+    check(grad(w), reference(X, y, w, v)[0])
+    run(benchmark, GROUP_GRAD, "numpy by hand", "limit", grad, w)
+
+
+def test_autograd_grad(benchmark, problem):
+    autograd = peer("autograd")
+    anp = peer("autograd.numpy")
+    X, y, w, v = problem
+    grad = autograd.grad(lambda w: loss(anp, X, y, w))
+    check(grad(w), reference(X, y, w, v)[0])
+    run(benchmark, GROUP_GRAD, "autograd", "peer", grad, w)
+
+
+def test_torch_grad(benchmark, problem):
+    torch = peer("torch")
+    X, y, w, v = problem
+    tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+
+    def grad(w):
+        tw = torch.from_numpy(w).requires_grad_(True)
+        (g,) = torch.autograd.grad(loss(torch, tX, ty, tw, relu=torch.relu), tw)
+        return g.numpy()
+    check(grad(w), reference(X, y, w, v)[0])
+    run(benchmark, GROUP_GRAD, "pytorch", "peer", grad, w)
+
+
 def test_fastad_hvp(benchmark, problem):
     import fastad
     import fastad.numpy as fnp
