@@ -15,14 +15,15 @@ from benchmarks.common import QUICK, peer, run
 from benchmarks.test_w1_scalar_chain import X, Y, chain
 
 # Peak resident memory of one gradient of the W1 chain, above the process's
-# peak after importing the library and differentiating a 100-op chain
-# (ru_maxrss: the kernel's own high-water mark, whatever allocator the
-# library uses), per operation.  The chain is long enough for the peak to
+# peak after importing the library and differentiating a 100-op chain (the
+# kernel's high-water mark VmHWM, whatever allocator the library uses; not
+# ru_maxrss, which a child inherits from the process that forked it), per
+# operation.  The chain is long enough for the peak to
 # stand clear of what importing left: 10^6 operations for fastad and plain
 # floats, 10^5 for the peers (whose per-operation cost is in Python objects).
 PEAK_OPS = {"fastad": 1_000_000, "floats": 1_000_000, "autograd": 100_000, "pytorch": 100_000}
 PEAK_SCRIPT = r"""
-import json, math, resource, sys
+import json, math, sys
 sys.path.insert(0, %(root)r)
 from benchmarks.test_w1_scalar_chain import X, Y, chain
 kind = sys.argv[1]
@@ -42,10 +43,13 @@ elif kind == "pytorch":
         return x.grad.item(), y.grad.item()
 else:
     grad = lambda n: chain(X, Y, math.sin, math.exp, math.log, math.tanh, n_ops=n)
+def high_water_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 grad(100)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water_kib()
 grad(%(n)d)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = high_water_kib()
 print(json.dumps({"peak_bytes": 1024 * (after - before)}))
 """
 
