@@ -75,6 +75,7 @@ cdef class Tape:
     cdef readonly bint active
     cdef public bint keep_all
     cdef public bint guarding
+    cdef public bint kink_guards  # guard the branches of abs, maximum, max, ... too (record)
     cdef public dict guard_sources
     cdef object __weakref__
     cpdef list backward(self, list seeds, list inputs)

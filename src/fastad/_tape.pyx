@@ -141,6 +141,7 @@ cdef class Tape:
         self.active = True
         self.keep_all = False
         self.guarding = False
+        self.kink_guards = False
         self.guard_sources = None
 
     def __dealloc__(self):
@@ -656,6 +657,14 @@ cdef class Tape:
     cdef object _flip_error(self, int64_t node):
         source = (self.guard_sources or {}).get(node, "<unknown>")
         recorded = self.c.primal[node] != 0.0
+        if "(the branch of " in source:
+            return RetapeRequired(
+                "'%s' recorded at %s takes another branch at these inputs (a kink of a "
+                "piecewise function was crossed): the recorded tape does not apply. Record "
+                "again at these inputs, use fastad.record(..., retape=True), or "
+                "fastad.record(..., guard_kinks=False) to recompute piecewise derivatives at "
+                "each replay instead (exact)."
+                % (source.split("(the branch of ")[1].rstrip(")"), source.split(" (the branch")[0]))
         return RetapeRequired(
             "the comparison '%s' recorded at %s was %s and is now %s at these inputs: the "
             "function may take another branch, so the recorded tape does not apply. Record "
@@ -675,6 +684,13 @@ cdef class Tape:
         value = prim.fun(*args, **(ext.kwargs or {}))
         if ext.guard:
             if not _same_value(value, ext.value):
+                if prim.name.startswith("branch of "):
+                    raise RetapeRequired(
+                        "'%s' recorded at %s takes another branch at these inputs (a kink of "
+                        "a piecewise function was crossed): the recorded tape does not apply. "
+                        "Record again at these inputs, use fastad.record(..., retape=True), or "
+                        "fastad.record(..., guard_kinks=False) to recompute piecewise "
+                        "derivatives at each replay instead (exact)." % (prim.name[10:], ext.where))
                 raise RetapeRequired(
                     "'%s' at %s gives a different result at these inputs than when the tape "
                     "was recorded, and the function used that result as a constant (a branch "
@@ -988,6 +1004,10 @@ cdef class Primitive:
     cdef readonly bint elementwise
     cdef readonly tuple saves
     cdef public tuple jvps_batched
+    #: the primitive computing which branch this one takes at its arguments
+    #: (abs: the sign of x; maximum: x against y; max: the maximal
+    #: elements): recorded tapes keep it as a guard (see record)
+    cdef public object kink
     cdef dict __dict__  # functools.wraps metadata of user-defined primitives
 
     def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,
@@ -1001,6 +1021,7 @@ cdef class Primitive:
         self.vjp_variadic = vjp_variadic
         self.jvp_variadic = jvp_variadic
         self.opcode = opcode
+        self.kink = None
         if vjp_variadic is not None and self.vjps is None:
             self.vjps = ()
 
@@ -1196,6 +1217,11 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         if tape.guarding:
             _push_guard(tape, prim, raw, kwargs, inputs, value)
         return value
+    if tape.kink_guards and prim.kink is not None:
+        # the branch this piecewise function takes, checked at replay
+        kink = <Primitive>prim.kink
+        _push_guard(tape, kink, raw, kwargs, inputs,
+                    kink.fun(*raw, **kwargs) if kwargs else kink.fun(*raw))
     ext.primitive = prim
     ext.kwargs = kwargs if kwargs else None
     ext.parents = tuple(parents)
@@ -1533,7 +1559,7 @@ cdef class Scalar:
         return self
 
     def __abs__(self):
-        return _unary(FA_ABS, self)
+        return _scalar_abs(self)
 
     # -- comparisons: recorded with their outcome (branch guards for replay)
     def __lt__(self, other):
@@ -1987,7 +2013,42 @@ cdef inline object _unary_fast(int opcode, object x):
 
 
 def negative(x): return _unary_fast(FA_NEG, x)
-def absolute(x): return _unary_fast(FA_ABS, x)
+def absolute(x):
+    if type(x) is Scalar:
+        return _scalar_abs(<Scalar>x)
+    return _unary_fast(FA_ABS, x)
+
+
+cdef object _scalar_abs(Scalar x):
+    if x.tape.kink_guards:
+        _scalar_branch(x, 0.0, "abs")
+    return _unary(FA_ABS, x)
+
+
+cdef _scalar_branch(object x, object y, str what):
+    """Record where traced scalar x stands against y (above, below or
+    equal: two comparisons) as the branch of `what`, for replay to check."""
+    cdef Scalar traced = <Scalar>(x if type(x) is Scalar else y)
+    cdef object other = y if type(x) is Scalar else x
+    cdef int above = FA_GT if type(x) is Scalar else FA_LT
+    cdef int below = FA_LT if type(x) is Scalar else FA_GT
+    cdef Tape tape = traced.tape
+    cdef str label = " (the branch of %s)" % what
+    _compare(above, traced, other)
+    tape.guard_sources[tape.c.size - 1] += label
+    _compare(below, traced, other)
+    tape.guard_sources[tape.c.size - 1] += label
+
+
+cdef inline object _extremum(int opcode, str what, object x, object y):
+    # two traced scalars, or one and a number: a scalar result, whose
+    # branch is recorded here (arrays record theirs with their primitive)
+    if ((type(x) is Scalar and (<Scalar>x).tape.kink_guards
+         or type(y) is Scalar and (<Scalar>y).tape.kink_guards)
+            and (type(x) is Scalar or _is_real_number(x))
+            and (type(y) is Scalar or _is_real_number(y))):
+        _scalar_branch(x, y, what)
+    return _binary_fast(opcode, x, y)
 def sign(x): return _unary_fast(FA_SIGN, x)
 def square(x): return _unary_fast(FA_SQUARE, x)
 def sqrt(x): return _unary_fast(FA_SQRT, x)
@@ -2053,7 +2114,7 @@ def subtract(x, y): return _binary_fast(FA_SUB, x, y)
 def multiply(x, y): return _binary_fast(FA_MUL, x, y)
 def true_divide(x, y): return _binary_fast(FA_DIV, x, y)
 def power(x, y): return _binary_fast(FA_POW, x, y)
-def maximum(x, y): return _binary_fast(FA_MAXIMUM, x, y)
-def minimum(x, y): return _binary_fast(FA_MINIMUM, x, y)
+def maximum(x, y): return _extremum(FA_MAXIMUM, "maximum", x, y)
+def minimum(x, y): return _extremum(FA_MINIMUM, "minimum", x, y)
 def arctan2(x, y): return _binary_fast(FA_ATAN2, x, y)
 def hypot(x, y): return _binary_fast(FA_HYPOT, x, y)

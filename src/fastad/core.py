@@ -108,7 +108,8 @@ class _Recording:
     tape starts there, and its backward sweep records onto the tape too, so
     the result can be differentiated again (`nested`)."""
 
-    def __init__(self, fun, args, kwargs, argnums, opname, keep_all=False, guarding=False):
+    def __init__(self, fun, args, kwargs, argnums, opname, keep_all=False, guarding=False,
+                 kink_guards=False):
         stack = _active_tapes()
         per_arg = [flatten(args[k]) for k in argnums]
         tape = stack[-1] if stack else None
@@ -120,6 +121,7 @@ class _Recording:
             tape = Tape()
             if guarding:
                 tape.guarding = True
+                tape.kink_guards = kink_guards
                 tape.guard_sources = {}
         elif not tape.active:
             raise _tape.TracerError(

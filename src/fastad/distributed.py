@@ -167,7 +167,8 @@ def _shard_value_and_grad(fun_bytes, params, shard, index, use_tape):
             tape = _TAPES.get(key)
             if tape is None:
                 try:
-                    tape = _TAPES[key] = record(fun, params, shard, retape=True)
+                    tape = _TAPES[key] = record(fun, params, shard, retape=True,
+                                                guard_kinks=False)  # exact at kinks
                 except (TypeError, NotImplementedError):
                     tape = None
             if tape is not None:

@@ -56,7 +56,8 @@ class _Backend:
         self.tape = None
         if use_tape:
             try:
-                self.tape = record(self.objective, flat.tree(flat.x0), retape=True)
+                self.tape = record(self.objective, flat.tree(flat.x0), retape=True,
+                                   guard_kinks=False)  # exact at kinks: no re-recording
             except (TypeError, NotImplementedError):
                 self.tape = None  # not recordable (e.g. float() on a traced value)
 
@@ -151,7 +152,7 @@ def least_squares(fun, x0, args=(), use_tape=True, **kwargs):
     tape = None
     if use_tape:
         try:
-            tape = record(objective, x0, retape=True)
+            tape = record(objective, x0, retape=True, guard_kinks=False)
         except (TypeError, NotImplementedError):
             tape = None
 

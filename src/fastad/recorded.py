@@ -29,22 +29,39 @@ _TRACED = (Scalar, Array)
 FORMAT_VERSION = 1
 
 
-def record(fun, *example_args, retape=False):
+def record(fun, *example_args, retape=False, guard_kinks=True):
     """Record `fun` at `example_args` into a `Tape` that replays it at new
     arguments of the same structure, shapes and dtypes.
 
+    Every decision the function makes on traced values is kept with its
+    outcome and checked at replay: comparisons (an `if`, a `where`
+    condition), `sign`, `argmax`, and — with `guard_kinks=True`, the
+    default — the branch taken by each piecewise function: `abs`, `fabs`,
+    `maximum`, `minimum`, `fmax`, `fmin`, `clip`, `relu`, and which
+    elements `max`/`min` pick.  Where one comes out differently, replay
+    raises `RetapeRequired` naming the operation and the line of the
+    function that made it.  `guard_kinks=False` drops the piecewise
+    functions' guards: their derivatives are then recomputed from the new
+    values at each replay, which is exact (what `fastad.optimize` does).
+
     With `retape=True`, replaying where a recorded decision flips records
     the function again at the new arguments instead of raising
-    `RetapeRequired`."""
-    return Tape(fun, example_args, retape)
+    `RetapeRequired`.
+
+        >>> tape = fastad.record(lambda x: abs(x) * 2.0, 1.5)
+        >>> tape.gradient(3.0)
+        2.0
+    """
+    return Tape(fun, example_args, retape, guard_kinks)
 
 
 class Tape:
     """A recorded function (see `record`)."""
 
-    def __init__(self, fun, args, retape=False):
+    def __init__(self, fun, args, retape=False, guard_kinks=True):
         self.fun = fun
         self.retape = retape
+        self.guard_kinks = guard_kinks
         self._grad_tape = None
         self._record(tuple(args))
 
@@ -58,7 +75,8 @@ class Tape:
         if not args:
             raise TypeError("record needs at least one example argument")
         rec = _Recording(self.fun, args, {}, tuple(range(len(args))), "record",
-                         keep_all=True, guarding=True)
+                         keep_all=True, guarding=True,
+                         kink_guards=getattr(self, "guard_kinks", True))
         if rec.nested:
             raise NotImplementedError(
                 "record was called inside another fastad operator; record at top level")
@@ -245,7 +263,7 @@ class Tape:
         if self._grad_tape is None:
             argnums = tuple(range(len(self._structure)))
             fun = grad(self.fun, argnums if len(argnums) > 1 else 0)
-            self._grad_tape = Tape(fun, args, self.retape)
+            self._grad_tape = Tape(fun, args, self.retape, getattr(self, "guard_kinks", True))
         return self._grad_tape
 
     def hvp(self, x, v):

@@ -41,8 +41,22 @@ def unary(name, fun, rule, reads, opcode=None):
                    elementwise=True, saves=[reads])
 
 
+def _branch(x, y):
+    """Where x stands against y, elementwise: 1 above, -1 below, 0 equal (or
+    NaN): the branch a piecewise function of x and y takes."""
+    return np.subtract(np.greater(x, y), np.less(x, y), dtype=np.int8)
+
+
+def _kink(prim, decision):
+    """Declare `decision` (a function of prim's arguments) the branch that
+    recorded tapes guard for prim."""
+    prim.kink = defprim("branch of " + prim.name, decision)
+    return prim
+
+
 unary("negative", np.negative, lambda g, ans, x: -g, NOTHING, "neg")
-unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), X, "abs")
+_kink(unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), X, "abs"),
+      lambda x: _branch(x, 0.0))
 defprim("sign", np.sign, scalar_opcode="sign")          # piecewise constant: no derivative
 unary("square", np.square, lambda g, ans, x: g * (2.0 * x), X)
 unary("sqrt", np.sqrt, lambda g, ans, x: g * (0.5 / ans), ANS)
@@ -119,9 +133,10 @@ def _extremum(name, fun, opcode=None):
     multiplication by the same share) goes to the operand equal to the
     result, split on ties.  fmax/fmin need nothing more: an operand that is
     NaN equals no result, so it gets nothing."""
-    return defprim(name, fun, saves=[(-1, 0, 1), (-1, 0, 1)],
-                   vjps=[_extremum_vjp, _extremum_vjp_y], jvps=[_extremum_vjp, _extremum_vjp_y],
-                   scalar_opcode=opcode, elementwise=True)
+    return _kink(defprim(name, fun, saves=[(-1, 0, 1), (-1, 0, 1)],
+                         vjps=[_extremum_vjp, _extremum_vjp_y],
+                         jvps=[_extremum_vjp, _extremum_vjp_y],
+                         scalar_opcode=opcode, elementwise=True), _branch)
 
 
 defprim("add", np.add, saves=[NOTHING, NOTHING],
@@ -233,8 +248,9 @@ def _scale(name, fun, factor):
 deg2rad = radians = _scale("deg2rad", np.deg2rad, np.pi / 180.0)
 rad2deg = degrees = _scale("rad2deg", np.rad2deg, 180.0 / np.pi)
 positive = _scale("positive", np.positive, 1.0)
-fabs = defprim("fabs", np.fabs, vjps=[lambda g, ans, x: g * sign(x)],
-               jvps=[lambda t, ans, x: t * sign(x)], elementwise=True, saves=[X])
+fabs = _kink(defprim("fabs", np.fabs, vjps=[lambda g, ans, x: g * sign(x)],
+                     jvps=[lambda t, ans, x: t * sign(x)], elementwise=True, saves=[X]),
+             lambda x: _branch(x, 0.0))
 
 
 fmax = _extremum("fmax", np.fmax)

@@ -6,7 +6,7 @@ Backward, a reduction broadcasts the cotangent back over the reduced axes
 import numpy as np
 
 from . import defprim
-from .elementwise import equal, true_divide
+from .elementwise import _kink, equal, true_divide
 from .shape import broadcast_to, reshape
 from .. import _tape
 
@@ -141,8 +141,10 @@ def _chooser(reduce):
 
 _max_fun, _max_vjp, _max_jvp = _chooser(np.max)
 _min_fun, _min_vjp, _min_jvp = _chooser(np.min)
-_max = defprim("max", _max_fun, vjps=[_max_vjp], jvps=[_max_jvp])
-_min = defprim("min", _min_fun, vjps=[_min_vjp], jvps=[_min_jvp])
+_max = _kink(defprim("max", _max_fun, vjps=[_max_vjp], jvps=[_max_jvp]),
+             lambda x, axis=None, keepdims=False: x == np.max(x, axis=axis, keepdims=True))
+_min = _kink(defprim("min", _min_fun, vjps=[_min_vjp], jvps=[_min_jvp]),
+             lambda x, axis=None, keepdims=False: x == np.min(x, axis=axis, keepdims=True))
 
 
 def _check_out(name, out):
