@@ -225,3 +225,25 @@ def test_operators_on_a_recorded_tape(rng):
     gt = fd.record(g, x)
     numpy.testing.assert_allclose(gt.hessian(x2), fd.hessian(g)(x2), rtol=1e-13)
     numpy.testing.assert_allclose(gt.hvp(x2, v), fd.hvp(g, x2, v), rtol=1e-13)
+
+
+def test_replay_at_the_same_inputs_reuses_the_primals_and_copies_them():
+    # an optimizer's hvps at one point replay once; a caller's later change
+    # to its own array must not reach the tape
+    def f(x):
+        return np.sum(np.sin(x) * x)
+    x = numpy.array([0.5, 1.5, -0.3])
+    v = numpy.array([1.0, -2.0, 0.5])
+    tape = fd.record(f, x)
+    first = tape.hvp(x, v)
+    numpy.testing.assert_array_equal(tape.hvp(x.copy(), v), first)
+    y = x.copy()
+    numpy.testing.assert_array_equal(tape.hvp(y, v), first)
+    y[0] = 2.0  # mutated after the call: the next call sees new values
+    numpy.testing.assert_allclose(tape.hvp(y, v), fd.hvp(f, y, v), rtol=1e-13)
+    numpy.testing.assert_allclose(tape.hvp(x, v), first, rtol=0)
+    minus_zero = numpy.array([-0.0, 1.5, -0.3])
+    plus_zero = numpy.array([0.0, 1.5, -0.3])
+    g = fd.record(lambda x: 1.0 / x[0], minus_zero)
+    assert g.jvp(minus_zero, numpy.array([1.0, 0.0, 0.0]))[0] == -numpy.inf
+    assert g.jvp(plus_zero, numpy.array([1.0, 0.0, 0.0]))[0] == numpy.inf

@@ -13,6 +13,8 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
 
 import os
 
@@ -480,10 +482,12 @@ cdef class Tape:
         cdef Primitive prim = <Primitive>ext.primitive
         cdef object kwargs = ext.kwargs or {}
         cdef int64_t parent, j
+        cdef Ext parent_ext
         total = None
         out_shape = ext.shape
         for position, parent in ext.parents:
-            if self.is_scalar(parent):
+            parent_ext = self._ext_of(parent)
+            if parent_ext is None or parent_ext.scalar_out:
                 if batched:
                     t = _row(tangent, parent, k)
                     if not t.any():
@@ -503,7 +507,10 @@ cdef class Tape:
             if rule is None:
                 continue
             if not batched:
-                contribution = rule(t, ext.value, *ext.args, **kwargs)
+                if ext.kwargs:
+                    contribution = rule(t, ext.value, *ext.args, **kwargs)
+                else:
+                    contribution = rule(t, ext.value, *ext.args)
             elif prim.jvps_batched is not None and prim.jvps_batched[position] is not None:
                 # a rule that takes all directions at once (one BLAS call)
                 contribution = prim.jvps_batched[position](t, ext.value, *ext.args, **kwargs)
@@ -527,10 +534,13 @@ cdef class Tape:
             return total
         if ext.scalar_out:
             return total
-        total = np.asarray(total)
-        if total.shape != out_shape:
+        if type(total) is not _ndarray:
+            total = np.asarray(total)
+        if (<object>total).shape != out_shape:
             total = np.broadcast_to(total, out_shape)
-        return total.astype(ext.dtype, copy=False)
+        if (<object>total).dtype is not ext.dtype and (<object>total).dtype != ext.dtype:
+            total = (<object>total).astype(ext.dtype)
+        return total
 
     def backward_many(self, object output, object cotangents, list inputs):
         """Reverse sweep carrying k cotangents of `output` at once:
@@ -1910,6 +1920,21 @@ cdef class Array:
 
     def tolist(self):
         raise TypeError(_conversion_message("a list"))
+
+
+def same_bytes(object a, object b):
+    """Whether two C-contiguous buffers hold the same bytes (a bitwise
+    comparison of arrays: -0.0 and 0.0 differ, a NaN equals itself)."""
+    cdef Py_buffer x, y
+    PyObject_GetBuffer(a, &x, PyBUF_C_CONTIGUOUS)
+    try:
+        PyObject_GetBuffer(b, &y, PyBUF_C_CONTIGUOUS)
+        try:
+            return x.len == y.len and memcmp(x.buf, y.buf, x.len) == 0
+        finally:
+            PyBuffer_Release(&y)
+    finally:
+        PyBuffer_Release(&x)
 
 
 cdef object _array_ufunc(object ufunc, str method, tuple inputs, dict kwargs):

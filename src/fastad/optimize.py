@@ -32,8 +32,12 @@ class _Flat:
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.x0 = np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in leaves]) \
             if leaves else np.zeros(0)
+        self.single = (len(leaves) == 1 and isinstance(leaves[0], np.ndarray)
+                       and leaves[0].dtype == np.float64 and self.treedef.kind == "leaf")
 
     def tree(self, vector):
+        if self.single:  # one float64 array: the vector itself, reshaped
+            return vector.reshape(self.shapes[0])
         leaves, offset = [], 0
         for shape, size, dtype in zip(self.shapes, self.sizes, self.dtypes):
             part = vector[offset:offset + size]
@@ -42,6 +46,8 @@ class _Flat:
         return unflatten(self.treedef, leaves)
 
     def vector(self, tree):
+        if self.single and isinstance(tree, np.ndarray):
+            return np.ravel(tree).astype(np.float64, copy=False)
         leaves = flatten(tree)[0]
         return np.concatenate([np.ravel(np.asarray(leaf, np.float64)) for leaf in leaves])
 

@@ -91,6 +91,7 @@ class Tape:
                                 "arrays or pytrees of them" % _describe(leaf))
         self._grad_tape = None
         self._flat_inputs = rec.flat_inputs
+        self._loaded = None  # the inputs of the last replay (see _load)
         # the common case, one array argument, is checked without flattening
         treedef, specs = self._structure[0]
         self._single_array = (specs[0] if len(self._structure) == 1 and treedef.kind == "leaf"
@@ -119,14 +120,24 @@ class Tape:
         return values
 
     def _load(self, args):
-        """Replay the primal computation at `args` (re-recording if allowed)."""
+        """Replay the primal computation at `args` (re-recording if allowed).
+        The tape keeps the primals of the last replay: at the same inputs,
+        bit for bit (an optimizer asking for several Hessian-vector products
+        at one point), nothing is replayed."""
         values = self._values(args)
+        if self._loaded is not None and _same_bits(values, self._loaded):
+            return
+        self._loaded = None
+        # the tape keeps its own copies: the caller may change its arrays later
+        values = [v.copy() if isinstance(v, np.ndarray) else v for v in values]
         try:
             self._tape.replay(self._flat_inputs, values)
         except RetapeRequired:
             if not self.retape:
                 raise
             self._record(tuple(args))
+            return
+        self._loaded = values
 
     # -- evaluation ---------------------------------------------------------------
 
@@ -173,6 +184,7 @@ class Tape:
         node = self._scalar_node
         if node is not None and self._single_array is not None:
             # one array in, one traced scalar out: straight to the sweeps
+            self._loaded = None
             try:
                 value, adjoints = self._tape.value_and_gradient(self._flat_inputs,
                                                                 self._values(args), node)
@@ -216,9 +228,23 @@ class Tape:
 
     def jvp(self, x, tangent):
         """(value, J tangent) at `x` by replay and one tangent sweep."""
+        tangent_out = self._tangent(x, tangent)
+        return self._outputs(), tangent_out
+
+    def _tangent(self, x, tangent):
+        """J tangent at `x` (the output's tangent, in its structure)."""
         args = self._args_tuple(x)
-        tangents = self._args_tuple(tangent)
         self._load(args)
+        spec = self._single_array
+        if (spec is not None and type(tangent) is np.ndarray and tangent.shape == spec[1]
+                and len(self._out_leaves) == 1 and type(self._out_leaves[0]) is Array):
+            # one array in, one traced array out (a recorded gradient's hvp)
+            found = self._tape.forward(0, [(self._flat_inputs[0], tangent.astype(spec[2], copy=False))],
+                                       [self._tape.box(self._out_leaves[0].node)])[0]
+            if found is None:
+                found = np.zeros(np.shape(self._out_leaves[0]), _dtype_of(self._out_leaves[0]))
+            return found
+        tangents = self._args_tuple(tangent)
         seeds = []
         for box, t in zip(self._rec.flat_inputs, [leaf for t in tangents for leaf in flatten(t)[0]]):
             if np.shape(t) != np.shape(box):
@@ -236,7 +262,7 @@ class Tape:
             if t is None:
                 t = np.zeros(np.shape(o), _dtype_of(o)) if np.ndim(o) else 0.0
             result.append(t)
-        return self._outputs(), unflatten(self._out_treedef, result)
+        return unflatten(self._out_treedef, result)
 
     def jacobian(self, *args):
         """The Jacobian of the (single-array) output with respect to the first
@@ -269,7 +295,7 @@ class Tape:
     def hvp(self, x, v):
         """H(x) v by forward-over-reverse on a recorded gradient (recorded on
         first use, then replayed)."""
-        return self._gradient_tape(self._args_tuple(x)).jvp(x, v)[1]
+        return self._gradient_tape(self._args_tuple(x))._tangent(x, v)
 
     def hessian(self, *args):
         """The dense Hessian with respect to the first argument, by a forward
@@ -411,6 +437,23 @@ class Tape:
             raise ValueError("this fastad.Tape was pickled in format %r; this fastad reads "
                              "format %d: record it again" % (version, FORMAT_VERSION))
         self.__dict__.update(state)
+
+
+def _same_bits(values, loaded):
+    """Whether two lists of input values are identical, bit for bit (-0.0 and
+    0.0 differ, a NaN equals itself)."""
+    for a, b in zip(values, loaded):
+        if isinstance(a, np.ndarray):
+            if not isinstance(b, np.ndarray) or a.shape != b.shape or a.dtype != b.dtype:
+                return False
+            if a.flags.c_contiguous and b.flags.c_contiguous:
+                if not _tape.same_bytes(a, b):
+                    return False
+            elif a.tobytes() != b.tobytes():
+                return False
+        elif isinstance(b, np.ndarray) or np.float64(a).tobytes() != np.float64(b).tobytes():
+            return False
+    return len(values) == len(loaded)
 
 
 def _seed_value(box, s):

@@ -70,9 +70,15 @@ def _untake_fun(g, index, shape, dtype):
 
 
 def _is_basic(index):
-    items = index if isinstance(index, tuple) else (index,)
-    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))
-               for i in items)
+    """Whether `index` selects without integer arrays (no repeats to add up)."""
+    kind = type(index)
+    if kind is slice or kind is int:
+        return True
+    items = index if kind is tuple else (index,)
+    for i in items:
+        if not (i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice))):
+            return False
+    return True
 
 
 getitem = defprim("getitem", _getitem_fun,
