@@ -493,6 +493,77 @@ static inline void partials(const fa_tape *tape, int64_t i, double *d0, double *
     }
 }
 
+int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
+                 double *out, int64_t n, int accumulate)
+{
+    /* The expressions of the array rules in fastad/ops/elementwise.py, in
+     * the same order of operations. */
+#define LOOP(expr) \
+    do { \
+        for (int64_t i = 0; i < n; ++i) { \
+            const double xi = x[i], yi = y[i], gi = g[i]; \
+            const double v = (expr); \
+            out[i] = accumulate ? out[i] + v : v; \
+        } \
+        return 0; \
+    } while (0)
+    (void)x; (void)y;
+    switch (opcode) {
+    case FA_NEG: LOOP(-gi);
+    case FA_ABS: LOOP(gi * sign_of(xi));
+    case FA_SQUARE: LOOP(gi * (2.0 * xi));
+    case FA_SQRT: LOOP(gi * (0.5 / yi));
+    case FA_CBRT: LOOP(gi / (3.0 * yi * yi));
+    case FA_RECIPROCAL: LOOP(-gi * (yi * yi));
+    case FA_EXP: LOOP(gi * yi);
+    case FA_EXP2: LOOP(gi * (yi * LN2));
+    case FA_EXPM1: LOOP(gi * (yi + 1.0));
+    case FA_LOG: LOOP(gi / xi);
+    case FA_LOG1P: LOOP(gi / (1.0 + xi));
+    case FA_LOG2: LOOP(gi / (xi * LN2));
+    case FA_LOG10: LOOP(gi / (xi * LN10));
+    case FA_SIN: LOOP(gi * cos(xi));
+    case FA_COS: LOOP(-gi * sin(xi));
+    case FA_TAN: LOOP(gi * (1.0 + yi * yi));
+    case FA_ASIN: LOOP(gi / sqrt(1.0 - xi * xi));
+    case FA_ACOS: LOOP(-gi / sqrt(1.0 - xi * xi));
+    case FA_ATAN: LOOP(gi / (1.0 + xi * xi));
+    case FA_SINH: LOOP(gi * cosh(xi));
+    case FA_COSH: LOOP(gi * sinh(xi));
+    case FA_TANH: LOOP(gi * (1.0 - yi * yi));
+    case FA_ASINH: LOOP(gi / sqrt(xi * xi + 1.0));
+    case FA_ACOSH: LOOP(gi / sqrt((xi - 1.0) * (xi + 1.0)));
+    case FA_ATANH: LOOP(gi / ((1.0 - xi) * (1.0 + xi)));
+    default: return -1;
+    }
+#undef LOOP
+}
+
+int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
+                     const double *y, const double *g, double *out, int64_t n, int accumulate)
+{
+    /* As the rules of add, subtract, multiply and true_divide in
+     * fastad/ops/elementwise.py, for the operand that is an array when the
+     * other is the constant c. */
+#define LOOP(expr) \
+    do { \
+        for (int64_t i = 0; i < n; ++i) { \
+            const double gi = g[i]; \
+            const double v = (expr); \
+            out[i] = accumulate ? out[i] + v : v; \
+        } \
+        return 0; \
+    } while (0)
+    switch (opcode) {
+    case FA_ADD: LOOP(gi);
+    case FA_SUB: if (constant_first) LOOP(-gi); else LOOP(gi);
+    case FA_MUL: LOOP(gi * c);
+    case FA_DIV: if (constant_first) LOOP(-gi * y[i] / x[i]); else LOOP(gi / c);
+    default: return -1;
+    }
+#undef LOOP
+}
+
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                    int64_t start, int64_t end)
 {

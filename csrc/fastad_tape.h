@@ -161,6 +161,19 @@ int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                    int64_t start, int64_t end);
 
+/* The VJP of a unary elementwise opcode over n float64 elements: out[i]
+ * (+)= g[i] * f'(x[i]) (y: the outputs f(x)), accumulating when
+ * `accumulate`; -1 for an opcode without a rule here.  The array sweep's
+ * fast path for contiguous float64 arrays. */
+int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
+                 double *out, int64_t n, int accumulate);
+
+/* The VJP of add, subtract, multiply or divide between a float64 array x
+ * and the constant c (`constant_first`: c op x): out[i] (+)= the cotangent
+ * of x's element i (y: the outputs); -1 for another opcode. */
+int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
+                    const double *y, const double *g, double *out, int64_t n, int accumulate);
+
 /* Reverse sweep carrying k cotangents at once (adjoint[node * k + j]); the
  * rest as fa_reverse. */
 int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,

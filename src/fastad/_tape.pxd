@@ -51,6 +51,11 @@ cdef extern from "fastad_tape.h":
     double fa_eval_binary(int opcode, double x, double y) nogil
     int64_t fa_push_source(fa_tape *tape, int64_t node, const double *data, int64_t size)
     int64_t fa_push_element(fa_tape *tape, int64_t slot, int64_t element)
+    int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
+                     double *out, int64_t n, int accumulate) nogil
+    int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
+                        const double *y, const double *g, double *out, int64_t n,
+                        int accumulate) nogil
     int fa_tune_malloc()
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil
@@ -88,6 +93,7 @@ cdef class Tape:
     cdef object _read_adjoint(self, double *adjoint, object x)
     cdef _sweep(self, double *adjoint, int64_t start, int64_t end)
     cdef _reverse_ext(self, double *adjoint, int64_t node)
+    cdef bint _reverse_unary_fast(self, Ext ext, int opcode, object g) except -1
     cdef _accumulate(self, double *adjoint, int64_t node, object cotangent)
     cdef tuple _shape_of(self, int64_t node)
     cdef object _flip_error(self, int64_t node)

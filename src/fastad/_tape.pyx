@@ -19,6 +19,9 @@ from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBu
 import os
 
 import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 # NumPy's array type, looked up once (module attribute lookups cost more than
 # the type test itself on the per-operation path)
@@ -368,8 +371,9 @@ cdef class Tape:
                         self._store_source_tangent(ext, t, k, batched)
             i = start
             while i < size:
-                with nogil:
-                    i = fa_tangent(&self.c, tangent, k, i, size)
+                if self.c.opcode[i] != FA_EXT:  # (a run of scalar nodes: C, without the GIL)
+                    with nogil:
+                        i = fa_tangent(&self.c, tangent, k, i, size)
                 if i >= size:
                     break
                 ext = <Ext>self.exts[self.c.operand0[i]]
@@ -645,8 +649,9 @@ cdef class Tape:
                 if ext.source:
                     self._set_source(ext, value)
         while i < size:
-            with nogil:
-                i = fa_replay(&self.c, i, size, &flipped)
+            if self.c.opcode[i] != FA_EXT:  # (a run of scalar nodes: C, without the GIL)
+                with nogil:
+                    i = fa_replay(&self.c, i, size, &flipped)
             if flipped >= 0:
                 raise self._flip_error(flipped)
             if i >= size:
@@ -739,8 +744,9 @@ cdef class Tape:
         cdef int64_t i = end - 1
         cdef fa_tape *c = &self.c
         while i >= start:
-            with nogil:
-                i = fa_reverse(c, adjoint, start, i + 1)
+            if c.opcode[i] != FA_EXT:  # (a run of scalar nodes: C, without the GIL)
+                with nogil:
+                    i = fa_reverse(c, adjoint, start, i + 1)
             if i < start:
                 break
             self._reverse_ext(adjoint, i)
@@ -764,6 +770,9 @@ cdef class Tape:
         cdef object kwargs = ext.kwargs
         cdef Ext parent_ext
         cdef Py_ssize_t position
+        if (prim.opcode >= FA_ADD and not ext.scalar_out
+                and self._reverse_unary_fast(ext, prim.opcode, g)):
+            return
         if prim is _getitem_primitive:
             # scatter-add straight into the array's adjoint: no zero array per
             # indexing operation, and a Python loop over x[i] stays linear
@@ -879,6 +888,58 @@ cdef class Tape:
             np.asarray(target)[...] = np.broadcast_to(t, (k,) + ext.shape).reshape(k, n).T
         else:
             np.asarray(target)[...] = np.broadcast_to(t, ext.shape).reshape(n, 1)
+
+    cdef bint _reverse_unary_fast(self, Ext ext, int opcode, object g) except -1:
+        """The reverse step of a unary elementwise opcode on float64 arrays of
+        one shape, in C: the parent's adjoint gets g * f'(x) in one pass,
+        in place where it is already ours.  False where anything differs
+        (dtype, shape, layout, a stand-in primal): the rule then runs."""
+        if len(ext.parents) != 1 or ext.dtype is not _float64:
+            return False
+        cdef int position = ext.parents[0][0]
+        cdef object constant = None
+        if opcode < FA_NEG:  # a binary opcode: with a float constant only
+            if opcode > FA_DIV or len(ext.args) != 2:
+                return False
+            constant = ext.args[1 - position]
+            if not PyFloat_CheckExact(constant):
+                return False
+        cdef int64_t parent = ext.parents[0][1]
+        cdef Ext target = self._ext_of(parent)
+        if target is None or target.scalar_out or target.dtype is not _float64:
+            return False
+        x = ext.args[position]
+        y = ext.value  # (of the node's shape, or a stand-in, which is refused)
+        if not (type(y) is _ndarray and _plain_float64(y, y) and _plain_float64(g, y)
+                and _plain_float64(x, y)):
+            return False
+        cdef int accumulate
+        if target.adjoint is None:
+            out = np.empty(ext.shape)
+            accumulate = 0
+        elif target.adjoint_owned and _plain_float64(target.adjoint, y):
+            out = target.adjoint
+            accumulate = 1
+        else:
+            return False
+        cdef const double *xp = <const double *>cnp.PyArray_DATA(x)
+        cdef const double *yp = <const double *>cnp.PyArray_DATA(y)
+        cdef const double *gp = <const double *>cnp.PyArray_DATA(g)
+        cdef double *outp = <double *>cnp.PyArray_DATA(out)
+        cdef int64_t n = cnp.PyArray_SIZE(out)
+        if n > 4096 and (opcode == FA_SIN or opcode == FA_COS or opcode == FA_SINH
+                         or opcode == FA_COSH):
+            # (a libm call per element: NumPy's vector loops win on long arrays)
+            return False
+        if constant is None:
+            if fa_unary_vjp(opcode, xp, yp, gp, outp, n, accumulate) < 0:
+                return False
+        elif fa_constant_vjp(opcode, position == 1, PyFloat_AS_DOUBLE(constant), xp, yp, gp,
+                             outp, n, accumulate) < 0:
+            return False
+        target.adjoint = out
+        target.adjoint_owned = True
+        return True
 
     cdef tuple _shape_of(self, int64_t node):
         cdef Ext ext = self._ext_of(node)
@@ -1250,6 +1311,64 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
     return tape._push_ext(ext, value)
 
 
+cdef inline tuple _operands(Array x, object right, object left):
+    if right is None and left is None:
+        return (x,)
+    return (x, right) if left is None else (left, x)
+
+
+cdef object _record_elementwise(Primitive prim, Array x, object right, object left):
+    """_record for the commonest operations, with less bookkeeping: a unary
+    elementwise function of the traced array x (right and left None), or a
+    binary one of x with `right` (a traced array or a float) or of the float
+    `left` with x.  Anything unusual goes through _record."""
+    cdef Tape tape = x.tape
+    cdef Array other = None
+    if type(right) is Array:
+        other = <Array>right
+        if other.tape is not tape:
+            raise _mixed_error()
+    if not tape.active:
+        raise _stale_error()
+    if (tape.kink_guards and prim.kink is not None) or _debug_nans or prim.vjps is None:
+        return _record(prim, _operands(x, right, left), {})
+    cdef object xv = x.value
+    cdef object value
+    if right is None and left is None:
+        value = prim.fun(xv)
+    elif left is None:
+        value = prim.fun(xv, other.value if other is not None else right)
+    else:
+        value = prim.fun(left, xv)
+    if type(value) is not _ndarray or not _float_array(value):
+        return _record(prim, _operands(x, right, left), {})
+    cdef Ext ext = Ext.__new__(Ext)
+    ext.primitive = prim
+    ext.kwargs = None
+    ext.scalar_out = False
+    if left is not None:
+        ext.parents = ((1, x.node),)
+        ext.args = (left, xv)
+    elif other is not None:
+        ext.parents = ((0, x.node), (1, other.node))
+        ext.args = (xv, other.value)
+    elif right is not None:
+        ext.parents = ((0, x.node),)
+        ext.args = (xv, right)
+    else:
+        ext.parents = ((0, x.node),)
+        ext.args = (xv,)
+    ext.inputs = ext.parents
+    ext.value = value
+    if (prim.saves is not None and not tape.keep_all
+            and (_large(value) or _large(xv) or (other is not None and _large(other.value)))):
+        # (large arrays only: small ones cost nothing to keep)
+        ext.args, ext.value = _residuals(prim, list(ext.args), value, list(ext.parents))
+    ext.shape = (<object>value).shape
+    ext.dtype = (<object>value).dtype
+    return tape._push_ext(ext, value)
+
+
 #: float arrays at least this large that no rule reads are not kept on the tape
 cdef Py_ssize_t _RESIDUAL_MIN_BYTES = 1 << 16
 
@@ -1430,7 +1549,12 @@ cdef bint _same_value(object a, object b):
 
 
 cdef inline bint _large(object a):
-    return type(a) is _ndarray and (<object>a).nbytes >= _RESIDUAL_MIN_BYTES
+    return type(a) is _ndarray and cnp.PyArray_NBYTES(<cnp.ndarray>a) >= _RESIDUAL_MIN_BYTES
+
+
+cdef inline bint _float_array(object a):
+    """An ndarray (checked by the caller) of a floating dtype."""
+    return cnp.PyArray_ISFLOAT(<cnp.ndarray>a)
 
 
 cdef tuple _residuals(Primitive prim, list raw, object value, list parents):
@@ -1721,6 +1845,20 @@ cdef bint _compare(int opcode, Scalar x, object other) except -1:
 # Element access: x[i] of a traced float64 array is a scalar node (FA_ELEM)
 
 cdef object _float64 = np.dtype(np.float64)
+
+
+cdef inline bint _plain_float64(object a, object like):
+    """A C-contiguous, aligned float64 ndarray (not a stand-in, whose
+    elements all alias one) of the shape of the ndarray `like`."""
+    if type(a) is not _ndarray:
+        return False
+    cdef cnp.ndarray array = <cnp.ndarray>a
+    cdef cnp.ndarray reference = <cnp.ndarray>like
+    cdef int ndim = cnp.PyArray_NDIM(array)
+    return (cnp.PyArray_TYPE(array) == cnp.NPY_DOUBLE and cnp.PyArray_IS_C_CONTIGUOUS(array)
+            and cnp.PyArray_ISALIGNED(array) and ndim == cnp.PyArray_NDIM(reference)
+            and memcmp(cnp.PyArray_DIMS(array), cnp.PyArray_DIMS(reference),
+                       ndim * sizeof(cnp.npy_intp)) == 0)
 cdef Py_ssize_t _MAX_ELEMENTS = 2147483647  # element indices are 32-bit operands
 
 
@@ -2033,7 +2171,7 @@ cdef inline object _unary_fast(int opcode, object x):
         return _unary(opcode, <Scalar>x)
     cdef Primitive prim = <Primitive>_unary_primitives[opcode]
     if type(x) is Array:
-        return _record(prim, (x,), {})
+        return _record_elementwise(prim, <Array>x, None, None)
     return prim.fun(x)  # plain input: NumPy itself, no dispatch
 
 
@@ -2129,6 +2267,11 @@ cdef inline object _binary_fast(int opcode, object x, object y):
     elif type(y) is Scalar and _is_real_number(x):
         return _scalar_with_constant(opcode, <Scalar>y, float(x), True)
     cdef Primitive prim = <Primitive>_binary_primitives[opcode]
+    if type(x) is Array:
+        if type(y) is Array or PyFloat_CheckExact(y):
+            return _record_elementwise(prim, <Array>x, y, None)
+    elif type(y) is Array and PyFloat_CheckExact(x):
+        return _record_elementwise(prim, <Array>y, None, x)
     if type(x) is Array or type(y) is Array or type(x) is Scalar or type(y) is Scalar:
         return _record(prim, (x, y), {})
     return prim.fun(x, y)  # plain inputs: NumPy itself, no dispatch
