@@ -416,3 +416,23 @@ def test_constant_arithmetic_reverse_steps_in_c(rng):
     with numpy.errstate(divide="ignore", invalid="ignore"):
         g = fd.grad(lambda x: np.sum(np.log(x) * 2.0))(numpy.array([0.0, -1.0, 1.0]))
     assert g.tolist() == [numpy.inf, -2.0, 2.0]
+
+
+def test_gradients_never_alias_inputs_cotangents_or_each_other(rng):
+    # a rule's fresh result becomes the adjoint without a copy; anything
+    # shared (an input, a cotangent passed through, a view) is copied
+    x = rng.standard_normal((3, 4))
+    w = rng.standard_normal((4, 2))
+    ct = rng.standard_normal((3, 4))
+    out, vjp = fd.vjp(lambda x: x * 1.0 + 0.0, x)
+    (gx,) = vjp(ct)
+    assert not numpy.shares_memory(gx, ct)
+    gx[...] = 0.0
+    assert (ct != 0).all()
+    ga, gb = fd.grad(lambda a, b: np.sum(a @ b) + np.sum(a[:, :2] @ b[:2]), (0, 1))(x, w)
+    for g in (ga, gb):
+        assert not numpy.shares_memory(g, x) and not numpy.shares_memory(g, w)
+    assert not numpy.shares_memory(ga, gb)
+    # fan-in onto a fresh adjoint accumulates in place, once per use
+    g = fd.grad(lambda a: np.sum(a @ w) + np.sum(a @ w) * 2.0)(x)
+    numpy.testing.assert_allclose(g, 3.0 * numpy.tile(w.sum(1), (3, 1)), rtol=1e-14)

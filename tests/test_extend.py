@@ -88,3 +88,24 @@ def test_custom_vjp_errors():
     f.defvjp(lambda x: (f(x), None), lambda res, g: g)
     with pytest.raises(ValueError, match="tuple of 1 cotangents"):
         fd.grad(f)(1.0)
+
+
+def test_a_custom_rule_returning_one_array_twice_is_not_aliased():
+    @fd.custom_vjp
+    def pair(a, b):
+        return a * b
+
+    def fwd(a, b):
+        return pair(a, b), (a, b)
+
+    shared = numpy.ones(3)
+
+    def bwd(residuals, g):
+        shared[...] = g  # one array for both arguments, and kept by the rule
+        return shared, shared
+    pair.defvjp(fwd, bwd)
+    a, b = numpy.array([1.0, 2.0, 3.0]), numpy.array([4.0, 5.0, 6.0])
+    ga, gb = fd.grad(lambda a, b: fnp.sum(pair(a, b)) + fnp.sum(a * 2.0) , (0, 1))(a, b)
+    numpy.testing.assert_array_equal(ga, [3.0, 3.0, 3.0])
+    numpy.testing.assert_array_equal(gb, [1.0, 1.0, 1.0])
+    assert not numpy.shares_memory(ga, shared) and not numpy.shares_memory(gb, shared)

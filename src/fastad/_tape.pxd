@@ -94,7 +94,7 @@ cdef class Tape:
     cdef _sweep(self, double *adjoint, int64_t start, int64_t end)
     cdef _reverse_ext(self, double *adjoint, int64_t node)
     cdef bint _reverse_unary_fast(self, Ext ext, int opcode, object g) except -1
-    cdef _accumulate(self, double *adjoint, int64_t node, object cotangent)
+    cdef _accumulate(self, double *adjoint, int64_t node, object cotangent, bint fresh=*)
     cdef tuple _shape_of(self, int64_t node)
     cdef object _flip_error(self, int64_t node)
     cdef _replay_ext(self, Ext ext, int64_t node)
@@ -124,7 +124,7 @@ cdef class Ext:
     cdef public object adjoint
     cdef bint adjoint_owned
     cdef public int source  # 1 + its source index when its elements are read by FA_ELEM nodes
-    cdef add_adjoint(self, object cotangent)
+    cdef add_adjoint(self, object cotangent, bint fresh=*)
     cdef add_adjoint_at(self, object index, object g)
 
 

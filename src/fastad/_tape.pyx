@@ -802,7 +802,8 @@ cdef class Tape:
             else:
                 cotangent = prim.vjp_variadic(position, g_parent, ext.value, *ext.args)
             if cotangent is not None:
-                self._accumulate(adjoint, parent, cotangent)
+                self._accumulate(adjoint, parent, cotangent,
+                                 _fresh(cotangent, g_parent, g, ext))
 
     # -- sources: arrays whose elements scalar nodes read (FA_ELEM) ----------
 
@@ -945,7 +946,7 @@ cdef class Tape:
         cdef Ext ext = self._ext_of(node)
         return () if ext is None else ext.shape
 
-    cdef _accumulate(self, double *adjoint, int64_t node, object cotangent):
+    cdef _accumulate(self, double *adjoint, int64_t node, object cotangent, bint fresh=False):
         cdef Ext ext = self._ext_of(node)
         if ext is None or ext.scalar_out:
             if PyFloat_Check(cotangent):
@@ -953,7 +954,7 @@ cdef class Tape:
             else:
                 adjoint[node] += float(np.sum(cotangent))
         else:
-            ext.add_adjoint(cotangent)
+            ext.add_adjoint(cotangent, fresh)
 
 
 @cython.no_gc
@@ -970,21 +971,27 @@ cdef class Ext:
         name = self.primitive.name if self.primitive is not None else "input"
         return "Ext(%s, shape=%s, dtype=%s)" % (name, self.shape, self.dtype)
 
-    cdef add_adjoint(self, object cotangent):
+    cdef add_adjoint(self, object cotangent, bint fresh=False):
         """Accumulate a cotangent.  The adjoint may be held unexpanded (any
         shape broadcasting to the node's); `adjoint_owned` marks a
-        full-shape array of ours that can be added to in place."""
-        cotangent = unbroadcast(cotangent, self.shape, self.dtype)
+        full-shape array of ours that can be added to in place.  `fresh`:
+        the cotangent is a new array nobody else holds (a rule's result),
+        which can become the adjoint itself, without a copy."""
+        cdef object c = unbroadcast(cotangent, self.shape, self.dtype)
+        if c is not cotangent:
+            fresh = True  # summed or cast: a new array
         if self.adjoint is None:
-            self.adjoint = cotangent
-            self.adjoint_owned = False
+            self.adjoint = c
+            self.adjoint_owned = (fresh and type(c) is _ndarray and (<object>c).shape == self.shape
+                                  and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>c))
         elif self.adjoint_owned:
-            np.add(self.adjoint, cotangent, out=self.adjoint)
+            np.add(self.adjoint, c, out=self.adjoint)
         else:
             # The first cotangent may be shared with another node: add into
             # a new array once, then accumulate in place.
-            total = _materialize(self.adjoint, self.shape, self.dtype)
-            np.add(total, cotangent, out=total)
+            total = np.add(self.adjoint, c)
+            if type(total) is not _ndarray or (<object>total).shape != self.shape:
+                total = _materialize(total, self.shape, self.dtype)
             self.adjoint = total
             self.adjoint_owned = True
 
@@ -1000,6 +1007,21 @@ cdef class Ext:
             self.adjoint[index] += g
         else:
             np.add.at(self.adjoint, index, g)
+
+
+cdef inline bint _fresh(object c, object g_parent, object g, Ext ext):
+    """Whether a rule's result `c` is a new array of its own: not a view,
+    not the cotangent it was given, not a primal of the operation."""
+    if not (<Primitive>ext.primitive).fresh_results:
+        return False
+    if type(c) is not _ndarray or cnp.PyArray_BASE(<cnp.ndarray>c) != NULL:
+        return False
+    if c is g_parent or c is g or c is ext.value:
+        return False
+    for a in ext.args:
+        if c is a:
+            return False
+    return True
 
 
 cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
@@ -1079,6 +1101,10 @@ cdef class Primitive:
     #: (abs: the sign of x; maximum: x against y; max: the maximal
     #: elements): recorded tapes keep it as a guard (see record)
     cdef public object kink
+    #: its rules return new arrays nobody else holds where they do not return
+    #: an argument or a view (the op table's rules; never assumed of a
+    #: user's): such a cotangent becomes an adjoint without a copy
+    cdef public bint fresh_results
     cdef dict __dict__  # functools.wraps metadata of user-defined primitives
 
     def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,
@@ -1093,6 +1119,7 @@ cdef class Primitive:
         self.jvp_variadic = jvp_variadic
         self.opcode = opcode
         self.kink = None
+        self.fresh_results = False
         if vjp_variadic is not None and self.vjps is None:
             self.vjps = ()
 

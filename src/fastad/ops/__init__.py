@@ -34,6 +34,7 @@ def defprim(name, fun, vjps=None, jvps=None, *, vjp_variadic=None,
     opcode = _tape.OPCODES[scalar_opcode] if scalar_opcode else -1
     prim = _tape.Primitive(name, fun, vjps, jvps, vjp_variadic, jvp_variadic, opcode,
                           elementwise, saves)
+    prim.fresh_results = True  # (see Primitive.fresh_results: true of the op table's rules)
     if scalar_opcode:
         _tape.register_scalar_opcode(opcode, prim)
     REGISTRY[name] = prim
