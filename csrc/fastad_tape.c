@@ -564,6 +564,25 @@ int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
 #undef LOOP
 }
 
+/* maximum/minimum(x, c) with a constant c: the cotangent of x is g where
+ * x is the result, g / 2 where it ties with c, 0 elsewhere (the rule of
+ * fastad/ops/elementwise.py: a NaN result routes nothing). */
+#define EXTREMUM_VJP(NAME, T) \
+    int NAME(const T *x, const T *ans, double c, const T *g, T *out, int64_t n, \
+             int accumulate) \
+    { \
+        const T half = (T)0.5, one = (T)1.0, zero = (T)0.0, tie = (T)c; \
+        for (int64_t i = 0; i < n; ++i) { \
+            const T share = x[i] == ans[i] ? (x[i] == tie ? half : one) : zero; \
+            const T v = g[i] * share; \
+            out[i] = accumulate ? out[i] + v : v; \
+        } \
+        return 0; \
+    }
+EXTREMUM_VJP(fa_extremum_vjp_f64, double)
+EXTREMUM_VJP(fa_extremum_vjp_f32, float)
+#undef EXTREMUM_VJP
+
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                    int64_t start, int64_t end)
 {

@@ -174,6 +174,14 @@ int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
 int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
                     const double *y, const double *g, double *out, int64_t n, int accumulate);
 
+/* The VJP of maximum/minimum(x, c) in x for a constant c (relu), float64
+ * and float32: out[i] (+)= g[i] times 1 where x is the result, 1/2 on a tie
+ * with c, 0 elsewhere. */
+int fa_extremum_vjp_f64(const double *x, const double *ans, double c, const double *g,
+                        double *out, int64_t n, int accumulate);
+int fa_extremum_vjp_f32(const float *x, const float *ans, double c, const float *g,
+                        float *out, int64_t n, int accumulate);
+
 /* Reverse sweep carrying k cotangents at once (adjoint[node * k + j]); the
  * rest as fa_reverse. */
 int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,

@@ -436,3 +436,16 @@ def test_gradients_never_alias_inputs_cotangents_or_each_other(rng):
     # fan-in onto a fresh adjoint accumulates in place, once per use
     g = fd.grad(lambda a: np.sum(a @ w) + np.sum(a @ w) * 2.0)(x)
     numpy.testing.assert_allclose(g, 3.0 * numpy.tile(w.sum(1), (3, 1)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_relu_reverse_step_in_c_keeps_the_tie_rule(dtype):
+    # maximum(x, c) / minimum(x, c) with a float constant: 1 where x is the
+    # result, 1/2 on a tie, 0 elsewhere and where the result is NaN
+    x = numpy.array([[-1.0, 0.0, 2.0], [numpy.nan, 0.5, -0.0]], dtype)
+    with numpy.errstate(invalid="ignore"):
+        g = fd.grad(lambda x: np.sum(np.maximum(x, 0.0) * 3.0))(x)
+        h = fd.grad(lambda x: np.sum(np.minimum(x, 0.5)))(x)
+    assert g.dtype == dtype and h.dtype == dtype
+    numpy.testing.assert_array_equal(g, numpy.array([[0, 1.5, 3], [0, 3, 1.5]], dtype))
+    numpy.testing.assert_array_equal(h, numpy.array([[1, 1, 0], [0, 0.5, 1]], dtype))

@@ -56,6 +56,10 @@ cdef extern from "fastad_tape.h":
     int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
                         const double *y, const double *g, double *out, int64_t n,
                         int accumulate) nogil
+    int fa_extremum_vjp_f64(const double *x, const double *ans, double c, const double *g,
+                            double *out, int64_t n, int accumulate) nogil
+    int fa_extremum_vjp_f32(const float *x, const float *ans, double c, const float *g,
+                            float *out, int64_t n, int accumulate) nogil
     int fa_tune_malloc()
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil

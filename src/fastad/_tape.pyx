@@ -891,52 +891,73 @@ cdef class Tape:
             np.asarray(target)[...] = np.broadcast_to(t, ext.shape).reshape(n, 1)
 
     cdef bint _reverse_unary_fast(self, Ext ext, int opcode, object g) except -1:
-        """The reverse step of a unary elementwise opcode on float64 arrays of
-        one shape, in C: the parent's adjoint gets g * f'(x) in one pass,
-        in place where it is already ours.  False where anything differs
-        (dtype, shape, layout, a stand-in primal): the rule then runs."""
-        if len(ext.parents) != 1 or ext.dtype is not _float64:
+        """The reverse step, in C, of a unary elementwise opcode, of add,
+        subtract, multiply or divide with a float constant (float64 arrays),
+        and of maximum or minimum with a float constant (relu; float64 and
+        float32), all arrays of one shape: the parent's adjoint gets its
+        cotangent in one pass, in place where it is already ours.  False
+        where anything differs (dtype, shape, layout, a stand-in primal):
+        the rule then runs."""
+        if len(ext.parents) != 1:
             return False
+        cdef bint extremum = opcode == FA_MAXIMUM or opcode == FA_MINIMUM
+        cdef int typenum = cnp.NPY_DOUBLE
+        if ext.dtype is not _float64:
+            if not (extremum and ext.dtype is _float32):
+                return False
+            typenum = cnp.NPY_FLOAT
         cdef int position = ext.parents[0][0]
         cdef object constant = None
         if opcode < FA_NEG:  # a binary opcode: with a float constant only
-            if opcode > FA_DIV or len(ext.args) != 2:
+            if (opcode > FA_DIV and not extremum) or len(ext.args) != 2:
                 return False
             constant = ext.args[1 - position]
             if not PyFloat_CheckExact(constant):
                 return False
         cdef int64_t parent = ext.parents[0][1]
         cdef Ext target = self._ext_of(parent)
-        if target is None or target.scalar_out or target.dtype is not _float64:
+        if target is None or target.scalar_out or target.dtype is not ext.dtype:
             return False
         x = ext.args[position]
         y = ext.value  # (of the node's shape, or a stand-in, which is refused)
-        if not (type(y) is _ndarray and _plain_float64(y, y) and _plain_float64(g, y)
-                and _plain_float64(x, y)):
+        if not (type(y) is _ndarray and _plain(y, y, typenum) and _plain(g, y, typenum)
+                and _plain(x, y, typenum)):
             return False
         cdef int accumulate
         if target.adjoint is None:
-            out = np.empty(ext.shape)
+            out = np.empty(ext.shape, ext.dtype)
             accumulate = 0
-        elif target.adjoint_owned and _plain_float64(target.adjoint, y):
+        elif target.adjoint_owned and _plain(target.adjoint, y, typenum):
             out = target.adjoint
             accumulate = 1
         else:
             return False
-        cdef const double *xp = <const double *>cnp.PyArray_DATA(x)
-        cdef const double *yp = <const double *>cnp.PyArray_DATA(y)
-        cdef const double *gp = <const double *>cnp.PyArray_DATA(g)
-        cdef double *outp = <double *>cnp.PyArray_DATA(out)
+        cdef void *xp = cnp.PyArray_DATA(x)
+        cdef void *yp = cnp.PyArray_DATA(y)
+        cdef void *gp = cnp.PyArray_DATA(g)
+        cdef void *outp = cnp.PyArray_DATA(out)
         cdef int64_t n = cnp.PyArray_SIZE(out)
+        cdef int done
         if n > 4096 and (opcode == FA_SIN or opcode == FA_COS or opcode == FA_SINH
                          or opcode == FA_COSH):
             # (a libm call per element: NumPy's vector loops win on long arrays)
             return False
-        if constant is None:
-            if fa_unary_vjp(opcode, xp, yp, gp, outp, n, accumulate) < 0:
-                return False
-        elif fa_constant_vjp(opcode, position == 1, PyFloat_AS_DOUBLE(constant), xp, yp, gp,
-                             outp, n, accumulate) < 0:
+        if extremum and typenum == cnp.NPY_FLOAT:
+            done = fa_extremum_vjp_f32(<const float *>xp, <const float *>yp,
+                                       PyFloat_AS_DOUBLE(constant), <const float *>gp,
+                                       <float *>outp, n, accumulate)
+        elif extremum:
+            done = fa_extremum_vjp_f64(<const double *>xp, <const double *>yp,
+                                       PyFloat_AS_DOUBLE(constant), <const double *>gp,
+                                       <double *>outp, n, accumulate)
+        elif constant is None:
+            done = fa_unary_vjp(opcode, <const double *>xp, <const double *>yp,
+                                <const double *>gp, <double *>outp, n, accumulate)
+        else:
+            done = fa_constant_vjp(opcode, position == 1, PyFloat_AS_DOUBLE(constant),
+                                   <const double *>xp, <const double *>yp, <const double *>gp,
+                                   <double *>outp, n, accumulate)
+        if done < 0:
             return False
         target.adjoint = out
         target.adjoint_owned = True
@@ -1874,15 +1895,18 @@ cdef bint _compare(int opcode, Scalar x, object other) except -1:
 cdef object _float64 = np.dtype(np.float64)
 
 
-cdef inline bint _plain_float64(object a, object like):
-    """A C-contiguous, aligned float64 ndarray (not a stand-in, whose
+cdef object _float32 = np.dtype(np.float32)
+
+
+cdef inline bint _plain(object a, object like, int typenum):
+    """A C-contiguous, aligned ndarray of `typenum` (not a stand-in, whose
     elements all alias one) of the shape of the ndarray `like`."""
     if type(a) is not _ndarray:
         return False
     cdef cnp.ndarray array = <cnp.ndarray>a
     cdef cnp.ndarray reference = <cnp.ndarray>like
     cdef int ndim = cnp.PyArray_NDIM(array)
-    return (cnp.PyArray_TYPE(array) == cnp.NPY_DOUBLE and cnp.PyArray_IS_C_CONTIGUOUS(array)
+    return (cnp.PyArray_TYPE(array) == typenum and cnp.PyArray_IS_C_CONTIGUOUS(array)
             and cnp.PyArray_ISALIGNED(array) and ndim == cnp.PyArray_NDIM(reference)
             and memcmp(cnp.PyArray_DIMS(array), cnp.PyArray_DIMS(reference),
                        ndim * sizeof(cnp.npy_intp)) == 0)
