@@ -138,4 +138,5 @@ def test_fastad_gradient_of_the_same_chain(benchmark):
     import fastad
     import fastad.numpy as fnp
     grad = fastad.grad(lambda t: chain(t, fnp.sin, fnp.exp, fnp.tanh, n_ops=1000))
+    check(grad(X0), hand_written_series(X0, order=1, n_ops=1000)[1], rtol=1e-12)
     run(benchmark, GROUP_RATIO, "fastad grad", "limit", grad, X0)

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from benchmarks.common import QUICK, peer, run
-from benchmarks.test_w1_scalar_chain import X, Y, chain
+from benchmarks.common import QUICK, check, peer, run
+from benchmarks.test_w1_scalar_chain import X, Y, chain, reference_gradient
 
 # Peak resident memory of one gradient of the W1 chain, above the process's
 # peak after importing the library and differentiating a 100-op chain (the
@@ -25,7 +25,7 @@ PEAK_OPS = {"fastad": 1_000_000, "floats": 1_000_000, "autograd": 100_000, "pyto
 PEAK_SCRIPT = r"""
 import json, math, sys
 sys.path.insert(0, %(root)r)
-from benchmarks.test_w1_scalar_chain import X, Y, chain
+from benchmarks.test_w1_scalar_chain import X, Y, chain, reference_gradient
 kind = sys.argv[1]
 if kind == "fastad":
     import fastad, fastad.numpy as m
@@ -116,6 +116,7 @@ def test_autograd_peak(benchmark):
     anp = peer("autograd.numpy")
     benchmark.extra_info["peak_bytes_per_op"] = peak_bytes_per_op("autograd")
     grad = autograd.grad(lambda x, y: chain(x, y, anp.sin, anp.exp, anp.log, anp.tanh), (0, 1))
+    check(grad(X, Y), reference_gradient(X, Y))
     run(benchmark, GROUP, "autograd", "peer", grad, X, Y, rounds=2 if QUICK else 5)
 
 
@@ -128,6 +129,7 @@ def test_torch_peak(benchmark):
         ty = torch.tensor(y, dtype=torch.float64, requires_grad=True)
         chain(tx, ty, torch.sin, torch.exp, torch.log, torch.tanh).backward()
         return tx.grad.item(), ty.grad.item()
+    check(grad(X, Y), reference_gradient(X, Y))
     run(benchmark, GROUP, "pytorch", "peer", grad, X, Y, rounds=2 if QUICK else 5)
 
 
