@@ -19,7 +19,6 @@
 #define FA_ALWAYS_INLINE inline
 #endif
 
-
 int64_t fa_max_nodes = FA_MAX_NODES;
 
 void fa_tape_init(fa_tape *tape)
@@ -239,9 +238,9 @@ static inline void extremum_reverse(double g, double x, double y, double ans,
 #define LN2 0.693147180559945309417232121458176568
 #define LN10 2.30258509299404568401799145468436421
 
-/* The scalar opcodes by kind, for the switch of fa_replay: each case
- * calls eval_unary/eval_binary with a constant opcode, which the compiler
- * folds to that opcode's expression (one indirect jump per node). */
+/* The scalar opcodes by kind, for fa_replay's handlers: each calls
+ * eval_unary/eval_binary with a constant opcode, which the compiler folds
+ * to that opcode's expression. */
 #define FA_COMPARISONS(X) X(FA_LT) X(FA_LE) X(FA_GT) X(FA_GE) X(FA_EQ) X(FA_NE)
 #define FA_BINARIES(X) X(FA_ADD) X(FA_SUB) X(FA_MUL) X(FA_DIV) X(FA_POW) X(FA_MAXIMUM) \
     X(FA_MINIMUM) X(FA_ATAN2) X(FA_HYPOT)
