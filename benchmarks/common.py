@@ -40,6 +40,16 @@ def _leaves(x):
     return [x]
 
 
+def compiled(benchmark, first_call):
+    """Run a jit peer's first call (its compilation) and record how long it
+    took beside its steady-state timing; returns the call's result."""
+    import time
+    start = time.perf_counter()
+    result = first_call()
+    benchmark.extra_info["compile_seconds"] = time.perf_counter() - start
+    return result
+
+
 def run(benchmark, group, impl, role, fun, *args, rounds=None):
     """Time `fun(*args)` under pytest-benchmark with the suite's metadata.
 

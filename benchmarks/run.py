@@ -258,6 +258,11 @@ def markdown(report):
             lines.append("| %s | %s | %s | %s | %s | %s |" % (
                 impl, _time(r["median"]), _time(r["min"]), _time(r["max"]),
                 _ratio(r["vs_fastad"]), _ratio(r["vs_limit"])))
+        compiles = ["%s %s" % (r["impl"], _time(r["extra"]["compile_seconds"])) for r in rows
+                    if r["extra"].get("compile_seconds") is not None]
+        if compiles:
+            lines += ["", "Compilation (the first call, not in the timings): " + "; ".join(compiles)
+                      + "."]
         lines.append("")
     return "\n".join(lines)
 

@@ -4,7 +4,7 @@ forward/backprop (the limit) and the peers."""
 import numpy as np
 import pytest
 
-from benchmarks.common import check, peer, run
+from benchmarks.common import check, compiled, peer, run
 
 SIZES = (784, 256, 256, 10)
 BATCH = 128
@@ -117,5 +117,5 @@ def test_jax_jit(benchmark, dtype):
     def call(p):
         value, grads = value_and_grad(p)
         return float(value), [np.asarray(g) for g in grads]
-    check(call(params), hand_written(params, X, T), **tolerance(dtype))
+    check(compiled(benchmark, lambda: call(params)), hand_written(params, X, T), **tolerance(dtype))
     run(benchmark, group(dtype), "jax (jit, steady state)", "peer", call, params)

@@ -68,6 +68,6 @@ def test_jax(benchmark, problem, mode, jit):
     if jit:
         jac = jax.jit(jac)
     call = lambda x: np.asarray(jac(x))  # noqa: E731
-    check(call(x), reference(A, x))
+    check(compiled(benchmark, lambda: call(x)) if jit else call(x), reference(A, x))
     run(benchmark, GROUP, "jax %s (%s)" % (mode, "jit, steady state" if jit else "no jit"),
         "peer", call, x)
