@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.common import check, peer, run
+from benchmarks.common import check, compiled, peer, run
 
 N = 100
 GROUP = "W6 Jacobian 100x100 of tanh(A x) + x^2"
