@@ -40,6 +40,18 @@ def _leaves(x):
     return [x]
 
 
+def alternating(fun, *arg_sets):
+    """A call of `fun` at each of `arg_sets` in turn: a recorded tape keeps
+    the primals of its last replay, so timing it at one point over and over
+    would time the sweep alone."""
+    state = [0]
+
+    def call():
+        state[0] = (state[0] + 1) % len(arg_sets)
+        return fun(*arg_sets[state[0]])
+    return call
+
+
 def compiled(benchmark, first_call):
     """Run a jit peer's first call (its compilation) and record how long it
     took beside its steady-state timing; returns the call's result."""
