@@ -925,7 +925,8 @@ cdef class Tape:
             return False
         cdef int accumulate
         if target.adjoint is None:
-            out = np.empty(ext.shape, ext.dtype)
+            out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>y), cnp.PyArray_DIMS(<cnp.ndarray>y),
+                                    typenum, 0)
             accumulate = 0
         elif target.adjoint_owned and _plain(target.adjoint, y, typenum):
             out = target.adjoint
