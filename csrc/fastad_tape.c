@@ -558,6 +558,10 @@ int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
     case FA_SUB: if (constant_first) LOOP(-gi); else LOOP(gi);
     case FA_MUL: LOOP(gi * c);
     case FA_DIV: if (constant_first) LOOP(-gi * y[i] / x[i]); else LOOP(gi / c);
+    case FA_POW: /* x ** 2 only: (g * 2) * x, as the rule folds it */
+        if (constant_first || c != 2.0)
+            return -1;
+        LOOP((gi * 2.0) * x[i]);
     default: return -1;
     }
 #undef LOOP

@@ -169,8 +169,9 @@ int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
                  double *out, int64_t n, int accumulate);
 
 /* The VJP of add, subtract, multiply or divide between a float64 array x
- * and the constant c (`constant_first`: c op x): out[i] (+)= the cotangent
- * of x's element i (y: the outputs); -1 for another opcode. */
+ * and the constant c (`constant_first`: c op x), or of x ** 2: out[i] (+)=
+ * the cotangent of x's element i (y: the outputs); -1 for another opcode.
+ * (These rules are linear in g, and are their operations' JVP rules too.) */
 int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
                     const double *y, const double *g, double *out, int64_t n, int accumulate);
 

@@ -487,6 +487,16 @@ cdef class Tape:
         cdef object kwargs = ext.kwargs or {}
         cdef int64_t parent, j
         cdef Ext parent_ext
+        if not batched and prim.opcode >= FA_ADD and len(ext.parents) == 1:
+            t = array_tangents.get(ext.parents[0][1])
+            if t is None:
+                parent_ext = self._ext_of(ext.parents[0][1])
+                if parent_ext is not None and not parent_ext.scalar_out:
+                    return None  # no tangent reaches
+            else:
+                total = _c_step(ext, prim.opcode, t, None)
+                if total is not None:
+                    return total
         total = None
         out_shape = ext.shape
         for position, parent in ext.parents:
@@ -891,74 +901,21 @@ cdef class Tape:
             np.asarray(target)[...] = np.broadcast_to(t, ext.shape).reshape(n, 1)
 
     cdef bint _reverse_unary_fast(self, Ext ext, int opcode, object g) except -1:
-        """The reverse step, in C, of a unary elementwise opcode, of add,
-        subtract, multiply or divide with a float constant (float64 arrays),
-        and of maximum or minimum with a float constant (relu; float64 and
-        float32), all arrays of one shape: the parent's adjoint gets its
+        """The reverse step in C (see _c_step): the parent's adjoint gets its
         cotangent in one pass, in place where it is already ours.  False
-        where anything differs (dtype, shape, layout, a stand-in primal):
-        the rule then runs."""
+        where C does not apply: the rule then runs."""
         if len(ext.parents) != 1:
             return False
-        cdef bint extremum = opcode == FA_MAXIMUM or opcode == FA_MINIMUM
-        cdef int typenum = cnp.NPY_DOUBLE
-        if ext.dtype is not _float64:
-            if not (extremum and ext.dtype is _float32):
-                return False
-            typenum = cnp.NPY_FLOAT
-        cdef int position = ext.parents[0][0]
-        cdef object constant = None
-        if opcode < FA_NEG:  # a binary opcode: with a float constant only
-            if (opcode > FA_DIV and not extremum) or len(ext.args) != 2:
-                return False
-            constant = ext.args[1 - position]
-            if not PyFloat_CheckExact(constant):
-                return False
-        cdef int64_t parent = ext.parents[0][1]
-        cdef Ext target = self._ext_of(parent)
+        cdef Ext target = self._ext_of(ext.parents[0][1])
         if target is None or target.scalar_out or target.dtype is not ext.dtype:
             return False
-        x = ext.args[position]
-        y = ext.value  # (of the node's shape, or a stand-in, which is refused)
-        if not (type(y) is _ndarray and _plain(y, y, typenum) and _plain(g, y, typenum)
-                and _plain(x, y, typenum)):
-            return False
-        cdef int accumulate
-        if target.adjoint is None:
-            out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>y), cnp.PyArray_DIMS(<cnp.ndarray>y),
-                                    typenum, 0)
-            accumulate = 0
-        elif target.adjoint_owned and _plain(target.adjoint, y, typenum):
-            out = target.adjoint
-            accumulate = 1
-        else:
-            return False
-        cdef void *xp = cnp.PyArray_DATA(x)
-        cdef void *yp = cnp.PyArray_DATA(y)
-        cdef void *gp = cnp.PyArray_DATA(g)
-        cdef void *outp = cnp.PyArray_DATA(out)
-        cdef int64_t n = cnp.PyArray_SIZE(out)
-        cdef int done
-        if n > 4096 and (opcode == FA_SIN or opcode == FA_COS or opcode == FA_SINH
-                         or opcode == FA_COSH):
-            # (a libm call per element: NumPy's vector loops win on long arrays)
-            return False
-        if extremum and typenum == cnp.NPY_FLOAT:
-            done = fa_extremum_vjp_f32(<const float *>xp, <const float *>yp,
-                                       PyFloat_AS_DOUBLE(constant), <const float *>gp,
-                                       <float *>outp, n, accumulate)
-        elif extremum:
-            done = fa_extremum_vjp_f64(<const double *>xp, <const double *>yp,
-                                       PyFloat_AS_DOUBLE(constant), <const double *>gp,
-                                       <double *>outp, n, accumulate)
-        elif constant is None:
-            done = fa_unary_vjp(opcode, <const double *>xp, <const double *>yp,
-                                <const double *>gp, <double *>outp, n, accumulate)
-        else:
-            done = fa_constant_vjp(opcode, position == 1, PyFloat_AS_DOUBLE(constant),
-                                   <const double *>xp, <const double *>yp, <const double *>gp,
-                                   <double *>outp, n, accumulate)
-        if done < 0:
+        cdef object into = None
+        if target.adjoint is not None:
+            if not target.adjoint_owned:
+                return False
+            into = target.adjoint
+        out = _c_step(ext, opcode, g, into)
+        if out is None:
             return False
         target.adjoint = out
         target.adjoint_owned = True
@@ -1029,6 +986,74 @@ cdef class Ext:
             self.adjoint[index] += g
         else:
             np.add.at(self.adjoint, index, g)
+
+
+cdef object _c_step(Ext ext, int opcode, object g, object into):
+    """g times the local derivative of the array operation `ext` in its one
+    traced argument, in C, for a unary elementwise opcode, for add,
+    subtract, multiply, divide or ** 2 with a float constant (float64), and
+    for maximum or minimum with a float constant (relu; float64 and
+    float32), all arrays of one shape: the reverse step (g a cotangent,
+    added `into` the parent's adjoint when given) and, the rules being
+    linear in g, the tangent step (g a tangent).  Written into `into` (or a
+    new array), which is returned; None where anything differs (dtype,
+    shape, layout, a stand-in primal): the rule then runs."""
+    if len(ext.parents) != 1 or (<Primitive>ext.primitive).opcode != opcode:
+        return None
+    cdef bint extremum = opcode == FA_MAXIMUM or opcode == FA_MINIMUM
+    cdef int typenum = cnp.NPY_DOUBLE
+    if ext.dtype is not _float64:
+        if not (extremum and ext.dtype is _float32):
+            return None
+        typenum = cnp.NPY_FLOAT
+    cdef int position = ext.parents[0][0]
+    cdef object constant = None
+    if opcode < FA_NEG:  # a binary opcode: with a float constant only
+        if (opcode > FA_POW and not extremum) or len(ext.args) != 2:
+            return None
+        constant = ext.args[1 - position]
+        if not PyFloat_CheckExact(constant):
+            return None
+    x = ext.args[position]
+    y = ext.value  # (of the node's shape, or a stand-in, which is refused)
+    if not (type(y) is _ndarray and _plain(y, y, typenum) and _plain(g, y, typenum)
+            and _plain(x, y, typenum)):
+        return None
+    cdef int accumulate = 0
+    if into is None:
+        out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>y), cnp.PyArray_DIMS(<cnp.ndarray>y),
+                                typenum, 0)
+    elif _plain(into, y, typenum):
+        out = into
+        accumulate = 1
+    else:
+        return None
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    cdef void *gp = cnp.PyArray_DATA(g)
+    cdef void *outp = cnp.PyArray_DATA(out)
+    cdef int64_t n = cnp.PyArray_SIZE(out)
+    cdef int done
+    if n > 4096 and (opcode == FA_SIN or opcode == FA_COS or opcode == FA_SINH
+                     or opcode == FA_COSH):
+        # (a libm call per element: NumPy's vector loops win on long arrays)
+        return None
+    if extremum and typenum == cnp.NPY_FLOAT:
+        done = fa_extremum_vjp_f32(<const float *>xp, <const float *>yp,
+                                   PyFloat_AS_DOUBLE(constant), <const float *>gp,
+                                   <float *>outp, n, accumulate)
+    elif extremum:
+        done = fa_extremum_vjp_f64(<const double *>xp, <const double *>yp,
+                                   PyFloat_AS_DOUBLE(constant), <const double *>gp,
+                                   <double *>outp, n, accumulate)
+    elif constant is None:
+        done = fa_unary_vjp(opcode, <const double *>xp, <const double *>yp,
+                            <const double *>gp, <double *>outp, n, accumulate)
+    else:
+        done = fa_constant_vjp(opcode, position == 1, PyFloat_AS_DOUBLE(constant),
+                               <const double *>xp, <const double *>yp, <const double *>gp,
+                               <double *>outp, n, accumulate)
+    return out if done == 0 else None
 
 
 cdef inline bint _fresh(object c, object g_parent, object g, Ext ext):
