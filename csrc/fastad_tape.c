@@ -586,6 +586,16 @@ EXTREMUM_VJP(fa_extremum_vjp_f64, double)
 EXTREMUM_VJP(fa_extremum_vjp_f32, float)
 #undef EXTREMUM_VJP
 
+int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
+                        int accumulate)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        const double v = divide ? g[i] / a[i] : g[i] * a[i];
+        out[i] = accumulate ? out[i] + v : v;
+    }
+    return 0;
+}
+
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                    int64_t start, int64_t end)
 {

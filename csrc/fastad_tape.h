@@ -175,6 +175,11 @@ int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
 int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
                     const double *y, const double *g, double *out, int64_t n, int accumulate);
 
+/* The VJP of x * a or x / a in x for a constant float64 array a of x's
+ * shape: out[i] (+)= g[i] * a[i] (or g[i] / a[i] when `divide`). */
+int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
+                       int accumulate);
+
 /* The VJP of maximum/minimum(x, c) in x for a constant c (relu), float64
  * and float32: out[i] (+)= g[i] times 1 where x is the result, 1/2 on a tie
  * with c, 0 elsewhere. */

@@ -449,3 +449,18 @@ def test_relu_reverse_step_in_c_keeps_the_tie_rule(dtype):
     assert g.dtype == dtype and h.dtype == dtype
     numpy.testing.assert_array_equal(g, numpy.array([[0, 1.5, 3], [0, 3, 1.5]], dtype))
     numpy.testing.assert_array_equal(h, numpy.array([[1, 1, 0], [0, 0.5, 1]], dtype))
+
+
+def test_c_steps_with_integer_and_array_constants(rng):
+    # x ** 2 with an int exponent, x * 3 with an int, x * a and x / a with a
+    # plain array: C steps in reverse and forward; the same figures as formulas
+    x = rng.uniform(0.5, 2.0, 5)
+    a = rng.uniform(0.5, 2.0, 5)
+    f = lambda x: np.sum(np.sin(x ** 2) * 3 + (x * a) / a ** 2 + x / a)  # noqa: E731
+    expected = numpy.cos(x ** 2) * 2 * x * 3 + 1 / a + 1 / a
+    numpy.testing.assert_allclose(fd.grad(f)(x), expected, rtol=1e-14)
+    v = rng.standard_normal(5)
+    numpy.testing.assert_allclose(fd.jvp(f, (x,), (v,))[1], expected @ v, rtol=1e-13)
+    hessian = numpy.diag(6 * numpy.cos(x ** 2) - 12 * x * x * numpy.sin(x ** 2))
+    numpy.testing.assert_allclose(fd.hessian(f)(x), hessian, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(fd.record(f, x).hvp(x, v), hessian @ v, rtol=1e-12)

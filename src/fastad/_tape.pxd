@@ -60,6 +60,8 @@ cdef extern from "fastad_tape.h":
                             double *out, int64_t n, int accumulate) nogil
     int fa_extremum_vjp_f32(const float *x, const float *ans, double c, const float *g,
                             float *out, int64_t n, int accumulate) nogil
+    int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
+                           int accumulate) nogil
     int fa_tune_malloc()
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil

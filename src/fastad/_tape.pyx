@@ -988,6 +988,9 @@ cdef class Ext:
             np.add.at(self.adjoint, index, g)
 
 
+cdef object _EXACT_INT = 2 ** 53  # Python ints this small convert to float64 exactly
+
+
 cdef object _c_step(Ext ext, int opcode, object g, object into):
     """g times the local derivative of the array operation `ext` in its one
     traced argument, in C, for a unary elementwise opcode, for add,
@@ -1008,16 +1011,26 @@ cdef object _c_step(Ext ext, int opcode, object g, object into):
         typenum = cnp.NPY_FLOAT
     cdef int position = ext.parents[0][0]
     cdef object constant = None
-    if opcode < FA_NEG:  # a binary opcode: with a float constant only
+    cdef object scale = None  # a constant array operand of multiply or divide
+    if opcode < FA_NEG:  # a binary opcode: with a constant operand only
         if (opcode > FA_POW and not extremum) or len(ext.args) != 2:
             return None
         constant = ext.args[1 - position]
-        if not PyFloat_CheckExact(constant):
-            return None
+        if PyLong_CheckExact(constant) and -_EXACT_INT <= constant <= _EXACT_INT:
+            constant = float(constant)  # (exactly: NumPy's conversion)
+        elif not PyFloat_CheckExact(constant):
+            if (type(constant) is not _ndarray or extremum or opcode == FA_POW
+                    or typenum != cnp.NPY_DOUBLE):
+                return None
+            if opcode == FA_MUL or (opcode == FA_DIV and position == 0):
+                scale = constant
+            constant = 0.0  # (add, subtract and c / x do not read it)
     x = ext.args[position]
     y = ext.value  # (of the node's shape, or a stand-in, which is refused)
     if not (type(y) is _ndarray and _plain(y, y, typenum) and _plain(g, y, typenum)
             and _plain(x, y, typenum)):
+        return None
+    if scale is not None and not _plain(scale, y, typenum):
         return None
     cdef int accumulate = 0
     if into is None:
@@ -1046,6 +1059,9 @@ cdef object _c_step(Ext ext, int opcode, object g, object into):
         done = fa_extremum_vjp_f64(<const double *>xp, <const double *>yp,
                                    PyFloat_AS_DOUBLE(constant), <const double *>gp,
                                    <double *>outp, n, accumulate)
+    elif scale is not None:
+        done = fa_array_scale_vjp(opcode == FA_DIV, <const double *>cnp.PyArray_DATA(scale),
+                                  <const double *>gp, <double *>outp, n, accumulate)
     elif constant is None:
         done = fa_unary_vjp(opcode, <const double *>xp, <const double *>yp,
                             <const double *>gp, <double *>outp, n, accumulate)

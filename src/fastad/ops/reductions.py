@@ -59,6 +59,9 @@ def _sum_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
 
 
 def _sum_fun(x, axis=None, dtype=None, keepdims=False):
+    if type(x) is np.ndarray:
+        # what numpy.sum does for an ndarray, without its Python-level dispatch
+        return np.add.reduce(x, axis, dtype, None, keepdims)
     return np.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
