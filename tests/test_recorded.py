@@ -247,3 +247,20 @@ def test_replay_at_the_same_inputs_reuses_the_primals_and_copies_them():
     g = fd.record(lambda x: 1.0 / x[0], minus_zero)
     assert g.jvp(minus_zero, numpy.array([1.0, 0.0, 0.0]))[0] == -numpy.inf
     assert g.jvp(plus_zero, numpy.array([1.0, 0.0, 0.0]))[0] == numpy.inf
+
+
+def test_float_arguments_take_the_direct_path_and_agree():
+    # floats only in, a traced scalar out: replay and sweep in one call;
+    # the same figures and types as re-tracing, and as NumPy scalars give
+    f = lambda x, y: np.sin(x) * y + x ** 3  # noqa: E731
+    tape = fd.record(f, 0.3, 0.7)
+    for x, y in ((0.5, 1.5), (-1.0, 2.0), (0.5, 1.5)):
+        value, (gx, gy) = tape.value_and_grad(x, y)
+        ref_value, (rx, ry) = fd.value_and_grad(f, (0, 1))(x, y)
+        assert (value, gx, gy) == (ref_value, rx, ry)
+        assert type(gx) is float and type(gy) is float
+    assert tape.value_and_grad(numpy.float64(0.5), 1.5)[1] == tape.gradient(0.5, 1.5)
+    guarded = fd.record(lambda x: x * 2.0 if x > 0 else -x, 1.0)
+    with pytest.raises(fd.RetapeRequired):
+        guarded.gradient(-1.0)
+    assert fd.record(lambda x: x * 2.0 if x > 0 else -x, 1.0, retape=True).gradient(-1.0) == -1.0

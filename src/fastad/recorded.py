@@ -98,6 +98,9 @@ class Tape:
                               and specs[0][0] == "array" and specs[0][3] is np.ndarray else None)
         out = self._out_leaves[0] if len(self._out_leaves) == 1 else None
         self._scalar_node = out.node if type(out) is Scalar else None
+        # every argument one Python float (a scalar model's parameters)
+        self._all_floats = all(treedef.kind == "leaf" and specs[0][0] == "scalar"
+                               and specs[0][3] is float for treedef, specs in self._structure)
 
     def _values(self, args):
         """The input leaves' values at `args`, checked against the recording."""
@@ -182,18 +185,26 @@ class Tape:
         """(value, gradient) at `args` by replay: the gradient with respect
         to every argument (a tuple when there are several)."""
         node = self._scalar_node
-        if node is not None and self._single_array is not None:
-            # one array in, one traced scalar out: straight to the sweeps
-            self._loaded = None
-            try:
-                value, adjoints = self._tape.value_and_gradient(self._flat_inputs,
-                                                                self._values(args), node)
-            except RetapeRequired:
-                if not self.retape:
-                    raise
-                self._record(tuple(args))
-                return self.value_and_grad(*args)
-            return value, adjoints[0]
+        if node is not None and (self._single_array is not None or self._all_floats):
+            # one array, or floats only, in; one traced scalar out: straight
+            # to the sweeps
+            if self._single_array is not None:
+                values = self._values(args)
+            elif len(args) == len(self._structure) and all(type(a) is float for a in args):
+                values = list(args)
+            else:
+                values = None
+            if values is not None:
+                self._loaded = None
+                try:
+                    value, adjoints = self._tape.value_and_gradient(self._flat_inputs, values,
+                                                                    node)
+                except RetapeRequired:
+                    if not self.retape:
+                        raise
+                    self._record(tuple(args))
+                    return self.value_and_grad(*args)
+                return value, adjoints[0] if len(adjoints) == 1 else tuple(adjoints)
         self._load(args)
         out = self._scalar_output("value_and_grad")
         value = self._outputs()
