@@ -497,12 +497,21 @@ int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
 {
     /* The expressions of the array rules in fastad/ops/elementwise.py, in
      * the same order of operations. */
+/* (accumulate is tested outside the loops, so that they vectorize) */
 #define LOOP(expr) \
     do { \
-        for (int64_t i = 0; i < n; ++i) { \
-            const double xi = x[i], yi = y[i], gi = g[i]; \
-            const double v = (expr); \
-            out[i] = accumulate ? out[i] + v : v; \
+        if (accumulate) { \
+            for (int64_t i = 0; i < n; ++i) { \
+                const double xi = x[i], yi = y[i], gi = g[i]; \
+                (void)xi; (void)yi; \
+                out[i] += (expr); \
+            } \
+        } else { \
+            for (int64_t i = 0; i < n; ++i) { \
+                const double xi = x[i], yi = y[i], gi = g[i]; \
+                (void)xi; (void)yi; \
+                out[i] = (expr); \
+            } \
         } \
         return 0; \
     } while (0)
@@ -546,10 +555,16 @@ int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
      * other is the constant c. */
 #define LOOP(expr) \
     do { \
-        for (int64_t i = 0; i < n; ++i) { \
-            const double gi = g[i]; \
-            const double v = (expr); \
-            out[i] = accumulate ? out[i] + v : v; \
+        if (accumulate) { \
+            for (int64_t i = 0; i < n; ++i) { \
+                const double gi = g[i]; \
+                out[i] += (expr); \
+            } \
+        } else { \
+            for (int64_t i = 0; i < n; ++i) { \
+                const double gi = g[i]; \
+                out[i] = (expr); \
+            } \
         } \
         return 0; \
     } while (0)
@@ -575,11 +590,12 @@ int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
              int accumulate) \
     { \
         const T half = (T)0.5, one = (T)1.0, zero = (T)0.0, tie = (T)c; \
-        for (int64_t i = 0; i < n; ++i) { \
-            const T share = x[i] == ans[i] ? (x[i] == tie ? half : one) : zero; \
-            const T v = g[i] * share; \
-            out[i] = accumulate ? out[i] + v : v; \
-        } \
+        if (accumulate) \
+            for (int64_t i = 0; i < n; ++i) \
+                out[i] += g[i] * (x[i] == ans[i] ? (x[i] == tie ? half : one) : zero); \
+        else \
+            for (int64_t i = 0; i < n; ++i) \
+                out[i] = g[i] * (x[i] == ans[i] ? (x[i] == tie ? half : one) : zero); \
         return 0; \
     }
 EXTREMUM_VJP(fa_extremum_vjp_f64, double)
@@ -589,10 +605,14 @@ EXTREMUM_VJP(fa_extremum_vjp_f32, float)
 int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
                         int accumulate)
 {
-    for (int64_t i = 0; i < n; ++i) {
-        const double v = divide ? g[i] / a[i] : g[i] * a[i];
-        out[i] = accumulate ? out[i] + v : v;
-    }
+    if (divide && accumulate)
+        for (int64_t i = 0; i < n; ++i) out[i] += g[i] / a[i];
+    else if (divide)
+        for (int64_t i = 0; i < n; ++i) out[i] = g[i] / a[i];
+    else if (accumulate)
+        for (int64_t i = 0; i < n; ++i) out[i] += g[i] * a[i];
+    else
+        for (int64_t i = 0; i < n; ++i) out[i] = g[i] * a[i];
     return 0;
 }
 
