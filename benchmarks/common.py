@@ -71,4 +71,14 @@ def run(benchmark, group, impl, role, fun, *args, rounds=None):
     benchmark.extra_info.update(impl=impl, role=role, threads=THREADS)
     if rounds is None:
         rounds = 3 if QUICK else 15
-    return benchmark.pedantic(fun, args=args, rounds=rounds, iterations=1, warmup_rounds=1)
+    # A round of a short call repeats it to last about 5 ms, so that one
+    # scheduling hiccup of a shared machine does not become a sample; the
+    # same rule for every implementation.
+    import time
+    start = time.perf_counter()
+    fun(*args)
+    once = time.perf_counter() - start
+    iterations = max(1, min(1000, int(0.005 / max(once, 1e-7))))
+    benchmark.extra_info["iterations_per_round"] = iterations
+    return benchmark.pedantic(fun, args=args, rounds=rounds, iterations=iterations,
+                              warmup_rounds=1)

@@ -936,6 +936,7 @@ cdef class Tape:
             ext.add_adjoint(cotangent, fresh)
 
 
+@cython.freelist(1024)
 @cython.no_gc
 @cython.final
 cdef class Ext:
@@ -1998,6 +1999,7 @@ cdef Scalar _element(Array x, Py_ssize_t flat):
 # --------------------------------------------------------------------------
 # Traced arrays
 
+@cython.freelist(1024)
 @cython.no_gc
 @cython.final
 cdef class Array:
