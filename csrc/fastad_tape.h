@@ -212,6 +212,33 @@ int64_t fa_taylor(const fa_tape *tape, double *series, int d, int64_t start, int
  * arithmetic.  Returns 1 when applied. */
 int fa_tune_malloc(void);
 
+/* Fused elementwise programs (fastad_fused.c): arithmetic on float64 arrays
+ * of one shape, evaluated and swept backward a block of elements at a time.
+ * Instruction j reads registers a and b (b = -1: none; c is the constant of
+ * the FA_*C opcodes) and writes register n_leaves + j; registers below
+ * n_leaves are the leaf arrays.  Opcodes: FA_ADD, FA_SUB, FA_MUL, FA_DIV,
+ * FA_ADDC, FA_RSUBC, FA_MULC, FA_DIVC, FA_RDIVC, FA_NEG, FA_SQUARE, FA_SQRT.
+ * fa_fused_check validates a program (0, or -1); scratch holds
+ * fa_fused_scratch(n_code, n_leaves) doubles.  fa_fused_sum sums the result
+ * as numpy.add.reduce would sum the evaluated array.  fa_fused_vjp writes
+ * (or adds, per accumulate[r]) the leaves' adjoints for the cotangent g of
+ * the result (g NULL: the same g_scalar everywhere); adjoints[r] NULL skips
+ * leaf r. */
+typedef struct {
+    int32_t op, a, b, unused;
+    double c;
+} fa_fop;
+
+int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves);
+int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves);
+int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                  const double *const *leaves, int64_t n, double *out, double *scratch);
+int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, double *sum, double *scratch);
+int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, const double *g, double g_scalar,
+                 double *const *adjoints, const int *accumulate, double *scratch);
+
 #ifdef __cplusplus
 }
 #endif

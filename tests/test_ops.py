@@ -10,14 +10,19 @@ import fastad.numpy as fnp
 import fastad.scipy.special as fsp
 from fastad.ops import REGISTRY
 
-@pytest.fixture(autouse=True)
-def drop_every_residual():
+@pytest.fixture(autouse=True, params=["unfused", "fused"])
+def drop_every_residual(request):
     """Every rule here runs with the tape keeping only what its `saves`
     declares, whatever the array size (by default only large arrays are
-    dropped), so a wrong declaration fails these tests."""
+    dropped), so a wrong declaration fails these tests.  Every test runs
+    twice: as recorded op by op, and with arithmetic on float64 arrays of
+    any size fused into programs (by default only large arrays fuse), so
+    that fusion is checked against the same references."""
     previous = fd._tape.set_residual_threshold(0)
+    fusion = fd._tape.set_fusion_threshold(0 if request.param == "fused" else -1)
     yield
     fd._tape.set_residual_threshold(previous)
+    fd._tape.set_fusion_threshold(fusion)
 
 
 # -- domains: where each op is smooth ----------------------------------------
@@ -480,6 +485,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
              "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py",
              "softplus", "logistic",  # tests/test_nn.py
+             "fused",  # every test here runs fused too (the fixture below), and tests/test_fused.py
              "svd_values", "svd_u", "svd_v", "qr_q", "qr_r"})  # tests/test_linalg.py  # test_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 

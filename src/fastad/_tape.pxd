@@ -63,6 +63,21 @@ cdef extern from "fastad_tape.h":
     int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
                            int accumulate) nogil
     int fa_tune_malloc()
+    ctypedef struct fa_fop:
+        int32_t op
+        int32_t a
+        int32_t b
+        int32_t unused
+        double c
+    int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
+    int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves)
+    int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                      const double *const *leaves, int64_t n, double *out, double *scratch) nogil
+    int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                     const double *const *leaves, int64_t n, double *sum, double *scratch) nogil
+    int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                     const double *const *leaves, int64_t n, const double *g, double g_scalar,
+                     double *const *adjoints, const int *accumulate, double *scratch) nogil
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil
     int fa_series_binary(int opcode, const double *a, const double *b, double *y, int d,
@@ -142,5 +157,16 @@ cdef class Scalar:
 
 cdef class Array:
     cdef readonly Tape tape
-    cdef readonly int64_t node
-    cdef readonly object value
+    # (read through the properties `node` and `value`, which evaluate a
+    # pending array first; _node < 0 while pending)
+    cdef int64_t _node
+    cdef object _value
+    # a pending array (see _fuse in _tape.pyx): opcode, operands (Arrays;
+    # _b None for a unary or constant opcode), constant, shape, and a bound
+    # on the number of instructions of its expression
+    cdef int _op
+    cdef Array _a
+    cdef Array _b
+    cdef double _c
+    cdef tuple _shape
+    cdef int _length

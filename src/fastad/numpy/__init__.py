@@ -31,6 +31,7 @@ from ..ops.composite import (  # noqa: F401
     argsort, argmax, argmin, zeros_like, ones_like, full_like, select,
 )
 from ..ops.reductions import sum, mean, prod, max, min, amax, amin, cumsum, cumprod  # noqa: F401
+from ..ops import fused as _fused  # noqa: F401  (registers the fused programs)
 from ..ops.shape import (  # noqa: F401
     reshape, ravel, squeeze, expand_dims, transpose, swapaxes, moveaxis,
     broadcast_to, concatenate, stack, _getitem, _astype,

@@ -1,0 +1,248 @@
+/* Fused elementwise programs: several arithmetic operations on large float64
+ * arrays evaluated, and swept backward, in one pass over blocks of FA_BLOCK
+ * elements, so that the intermediate arrays live in a few kilobytes of cache
+ * instead of megabytes of memory (see fa_fop in fastad_tape.h).
+ *
+ * Register r < n_leaves is leaf r (an input array, read in place); register
+ * n_leaves + j holds instruction j's result for the current block.  The
+ * program is in evaluation order; its last instruction is the result.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "fastad_tape.h"
+
+#define FA_BLOCK 128  /* NumPy's pairwise-summation block: see fa_fused_sum */
+
+/* The kernels are compiled twice where the toolchain can pick at load time:
+ * for AVX2 (four doubles a vector, as NumPy's own loops on such machines)
+ * and for the baseline.  No FMA either way (-ffp-contract=off, and AVX2
+ * alone does not imply FMA): results do not depend on the machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FA_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FA_CLONES
+#endif
+
+static inline const double *fused_operand(int32_t reg, int32_t n_leaves,
+                                          const double *const *leaves, int64_t start,
+                                          const double *values)
+{
+    return reg < n_leaves ? leaves[reg] + start : values + (int64_t)(reg - n_leaves) * FA_BLOCK;
+}
+
+/* Evaluate the program on elements [start, start + m), m <= FA_BLOCK, into
+ * `values` (one FA_BLOCK row per instruction); the result row is returned. */
+static inline __attribute__((always_inline)) const double *fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                                 const double *const *leaves, int64_t start, int64_t m,
+                                 double *values)
+{
+    for (int32_t j = 0; j < n_code; ++j) {
+        const fa_fop *f = &code[j];
+        const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
+        const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values) : a;
+        const double c = f->c;
+        double *r = values + (int64_t)j * FA_BLOCK;
+        /* the operations of NumPy's ufuncs, element by element (x - c is
+         * stored as x + (-c), which IEEE arithmetic rounds identically) */
+        switch (f->op) {
+        case FA_ADD: for (int64_t i = 0; i < m; ++i) r[i] = a[i] + b[i]; break;
+        case FA_SUB: for (int64_t i = 0; i < m; ++i) r[i] = a[i] - b[i]; break;
+        case FA_MUL: for (int64_t i = 0; i < m; ++i) r[i] = a[i] * b[i]; break;
+        case FA_DIV: for (int64_t i = 0; i < m; ++i) r[i] = a[i] / b[i]; break;
+        case FA_ADDC: for (int64_t i = 0; i < m; ++i) r[i] = a[i] + c; break;
+        case FA_RSUBC: for (int64_t i = 0; i < m; ++i) r[i] = c - a[i]; break;
+        case FA_MULC: for (int64_t i = 0; i < m; ++i) r[i] = a[i] * c; break;
+        case FA_DIVC: for (int64_t i = 0; i < m; ++i) r[i] = a[i] / c; break;
+        case FA_RDIVC: for (int64_t i = 0; i < m; ++i) r[i] = c / a[i]; break;
+        case FA_NEG: for (int64_t i = 0; i < m; ++i) r[i] = -a[i]; break;
+        case FA_SQUARE: for (int64_t i = 0; i < m; ++i) r[i] = a[i] * a[i]; break;
+        case FA_SQRT: for (int64_t i = 0; i < m; ++i) r[i] = sqrt(a[i]); break;
+        default: return NULL;
+        }
+    }
+    return values + (int64_t)(n_code - 1) * FA_BLOCK;
+}
+
+int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
+{
+    if (n_code < 1 || n_leaves < 0)
+        return -1;
+    for (int32_t j = 0; j < n_code; ++j) {
+        const fa_fop *f = &code[j];
+        const int32_t defined = n_leaves + j;  /* registers an instruction may read */
+        switch (f->op) {
+        case FA_ADD: case FA_SUB: case FA_MUL: case FA_DIV:
+            if (f->b < 0 || f->b >= defined)
+                return -1;
+            break;
+        case FA_ADDC: case FA_RSUBC: case FA_MULC: case FA_DIVC: case FA_RDIVC:
+        case FA_NEG: case FA_SQUARE: case FA_SQRT:
+            break;
+        default:
+            return -1;
+        }
+        if (f->a < 0 || f->a >= defined)
+            return -1;
+    }
+    /* every register but the result must be read by a later instruction:
+     * the reverse sweep stores an operand's first contribution instead of
+     * clearing its row, so an unread register would leave its row unset */
+    for (int32_t r = 0; r < n_leaves + n_code - 1; ++r) {
+        int read = 0;
+        for (int32_t j = r < n_leaves ? 0 : r - n_leaves + 1; j < n_code && !read; ++j)
+            read = code[j].a == r || code[j].b == r;
+        if (!read)
+            return -1;
+    }
+    return 0;
+}
+
+FA_CLONES
+int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                  const double *const *leaves, int64_t n, double *out, double *scratch)
+{
+    for (int64_t start = 0; start < n; start += FA_BLOCK) {
+        const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
+        const double *r = fused_block(code, n_code, n_leaves, leaves, start, m, scratch);
+        if (r == NULL)
+            return -1;
+        memcpy(out + start, r, (size_t)m * sizeof(double));
+    }
+    return 0;
+}
+
+/* numpy.add.reduce of a contiguous float64 array, operation for operation
+ * (numpy/_core/src/umath/loops_utils.h.src, pairwise_sum), over the
+ * program's values computed a block at a time: the same rounding as
+ * evaluating the array first and summing it with NumPy. */
+FA_CLONES
+static double fused_pairwise(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                             const double *const *leaves, int64_t start, int64_t n,
+                             double *scratch, int *failed)
+{
+    if (n > FA_BLOCK) {
+        int64_t n2 = n / 2;
+        n2 -= n2 % 8;
+        return fused_pairwise(code, n_code, n_leaves, leaves, start, n2, scratch, failed)
+               + fused_pairwise(code, n_code, n_leaves, leaves, start + n2, n - n2, scratch,
+                                failed);
+    }
+    const double *a = fused_block(code, n_code, n_leaves, leaves, start, n, scratch);
+    if (a == NULL) {
+        *failed = 1;
+        return 0.0;
+    }
+    if (n < 8) {
+        double res = -0.0;  /* (NumPy's start: it keeps a sum of -0.0 negative) */
+        for (int64_t i = 0; i < n; ++i)
+            res += a[i];
+        return res;
+    }
+    double r[8];
+    int64_t i;
+    for (int k = 0; k < 8; ++k)
+        r[k] = a[k];
+    for (i = 8; i < n - (n % 8); i += 8)
+        for (int k = 0; k < 8; ++k)
+            r[k] += a[i + k];
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i)
+        res += a[i];
+    return res;
+}
+
+int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, double *sum, double *scratch)
+{
+    int failed = 0;
+    /* NumPy starts the reduction from the identity: 0.0 + (-0.0) is 0.0 */
+    *sum = 0.0 + (n ? fused_pairwise(code, n_code, n_leaves, leaves, 0, n, scratch, &failed) : 0.0);
+    return failed ? -1 : 0;
+}
+
+FA_CLONES
+int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, const double *g, double g_scalar,
+                 double *const *adjoints, const int *accumulate, double *scratch)
+{
+    /* scratch: the values (n_code rows of FA_BLOCK), the adjoints of the
+     * instructions (n_code rows), the uniform cotangent (1 row), a row for
+     * leaves whose adjoint is not wanted (1 row), then flags.  No adjoint
+     * row is cleared: each operand's first contribution in reverse order is
+     * stored, the later ones added (`first`, worked out once). */
+    double *values = scratch;
+    double *adjoint = scratch + (int64_t)n_code * FA_BLOCK;
+    double *uniform = adjoint + (int64_t)n_code * FA_BLOCK;
+    double *discard = uniform + FA_BLOCK;
+    unsigned char *first = (unsigned char *)(discard + FA_BLOCK);      /* 2 per instruction */
+    unsigned char *seen = first + 2 * (int64_t)n_code;                  /* 1 per register */
+    const int32_t n_regs = n_leaves + n_code;
+    for (int32_t r = 0; r < n_regs; ++r)
+        seen[r] = r < n_leaves ? (adjoints[r] != NULL && accumulate[r]) : 0;
+    seen[n_regs - 1] = 1;
+    for (int32_t j = n_code - 1; j >= 0; --j) {
+        first[2 * j] = !seen[code[j].a];
+        seen[code[j].a] = 1;
+        if (code[j].b >= 0) {
+            first[2 * j + 1] = !seen[code[j].b];
+            seen[code[j].b] = 1;
+        }
+    }
+    for (int i = 0; i < FA_BLOCK; ++i)
+        uniform[i] = g_scalar;
+    for (int64_t start = 0; start < n; start += FA_BLOCK) {
+        const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
+        if (fused_block(code, n_code, n_leaves, leaves, start, m, values) == NULL)
+            return -1;
+        for (int32_t j = n_code - 1; j >= 0; --j) {
+            const fa_fop *f = &code[j];
+            const double *gr = j == n_code - 1 ? (g != NULL ? g + start : uniform)
+                                               : adjoint + (int64_t)j * FA_BLOCK;
+            const double *y = values + (int64_t)j * FA_BLOCK;
+            const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
+            const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values)
+                                        : a;
+            double *ga = f->a < n_leaves
+                             ? (adjoints[f->a] != NULL ? adjoints[f->a] + start : discard)
+                             : adjoint + (int64_t)(f->a - n_leaves) * FA_BLOCK;
+            double *gb = f->b < 0 ? ga
+                         : f->b < n_leaves
+                             ? (adjoints[f->b] != NULL ? adjoints[f->b] + start : discard)
+                             : adjoint + (int64_t)(f->b - n_leaves) * FA_BLOCK;
+            const int fa = first[2 * j], fb = first[2 * j + 1];
+            const double c = f->c;
+            /* the rules of fastad/ops/elementwise.py, in their order of
+             * operations; ga and gb may be one row (x * x): each in turn */
+#define TO(target, isfirst, expr) \
+    do { \
+        if (isfirst) \
+            for (int64_t i = 0; i < m; ++i) target[i] = (expr); \
+        else \
+            for (int64_t i = 0; i < m; ++i) target[i] += (expr); \
+    } while (0)
+            switch (f->op) {
+            case FA_ADD: TO(ga, fa, gr[i]); TO(gb, fb, gr[i]); break;
+            case FA_SUB: TO(ga, fa, gr[i]); TO(gb, fb, -gr[i]); break;
+            case FA_MUL: TO(ga, fa, gr[i] * b[i]); TO(gb, fb, gr[i] * a[i]); break;
+            case FA_DIV: TO(ga, fa, gr[i] / b[i]); TO(gb, fb, -gr[i] * y[i] / b[i]); break;
+            case FA_ADDC: TO(ga, fa, gr[i]); break;
+            case FA_RSUBC: case FA_NEG: TO(ga, fa, -gr[i]); break;
+            case FA_MULC: TO(ga, fa, gr[i] * c); break;
+            case FA_DIVC: TO(ga, fa, gr[i] / c); break;
+            case FA_RDIVC: TO(ga, fa, -gr[i] * y[i] / a[i]); break;
+            case FA_SQUARE: TO(ga, fa, gr[i] * (2.0 * a[i])); break;
+            case FA_SQRT: TO(ga, fa, gr[i] * (0.5 / y[i])); break;
+            default: return -1;
+            }
+#undef TO
+        }
+    }
+    return 0;
+}
+
+int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves)
+{
+    /* (see fa_fused_vjp; flags take 3 n_code + n_leaves bytes) */
+    return (int64_t)(2 * n_code + 2) * FA_BLOCK + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
+}

@@ -1,0 +1,225 @@
+"""Fused programs: arithmetic on large float64 arrays as one node.
+
+`fused(*leaves, program, total=False)` evaluates a program of +, -, *, /,
+negation, square and sqrt on leaf arrays of one shape (see "Fusion" in
+_tape.pyx, which builds the programs, and fa_fop in csrc/fastad_tape.h);
+with `total` it is the sum of the result's elements.  The numeric reverse
+step runs in C (_tape._reverse_fused).  The rules below serve every other
+sweep by expanding the program into fastad's own operations, instruction by
+instruction, with the elementwise rules of ops/elementwise.py: on traced
+values they record (nested differentiation), on stacked cotangents or
+tangents they broadcast (batched sweeps).
+"""
+import numpy as np
+
+from . import defprim
+from .. import _tape
+from .reductions import _sum
+from .shape import broadcast_to
+
+_OP = _tape.FUSED_OPCODES
+ADD, SUB, MUL, DIV = _OP["add"], _OP["subtract"], _OP["multiply"], _OP["true_divide"]
+ADDC, RSUBC, MULC = _OP["add_constant"], _OP["constant_minus"], _OP["multiply_constant"]
+DIVC, RDIVC = _OP["divide_constant"], _OP["constant_divide"]
+NEG, SQUARE, SQRT = _OP["negative"], _OP["square"], _OP["sqrt"]
+
+
+def _apply(op, a, b, c):
+    """One instruction on plain or traced values."""
+    if op == ADD:
+        return a + b
+    if op == SUB:
+        return a - b
+    if op == MUL:
+        return a * b
+    if op == DIV:
+        return a / b
+    if op == ADDC:
+        return a + c
+    if op == RSUBC:
+        return c - a
+    if op == MULC:
+        return a * c
+    if op == DIVC:
+        return a / c
+    if op == RDIVC:
+        return c / a
+    if op == NEG:
+        return -a
+    if op == SQUARE:
+        return _tape.square(a)
+    if op == SQRT:
+        return _tape.sqrt(a)
+    raise ValueError("a fused program holds the unknown opcode %r" % (op,))
+
+
+def _values(program, leaves):
+    """Every register's value: the leaves, then each instruction's result."""
+    values = list(leaves)
+    for op, a, b, c in program:
+        values.append(_apply(op, values[a], None if b is None else values[b], c))
+    return values
+
+
+def _plain_float64(leaves):
+    return all(type(x) is np.ndarray and x.dtype == np.float64 for x in leaves)
+
+
+def _fused_fun(*leaves, program, total=False):
+    if leaves and _plain_float64(leaves):
+        return _tape.fused_eval(program, leaves, total)
+    result = _values(program, leaves)[-1]
+    return _sum(result) if total else result
+
+
+def _spread(cotangent, like, batch_shape):
+    """A cotangent broadcast to the shape of the leaf `like` (behind the
+    stacked axes `batch_shape` of a batched sweep)."""
+    shape = tuple(batch_shape) + np.shape(like)
+    if np.shape(cotangent) == shape:
+        return cotangent
+    if type(cotangent) in (_tape.Array, _tape.Scalar):
+        return broadcast_to(cotangent, shape)
+    return np.broadcast_to(cotangent, shape)
+
+
+def _vjp(position, g, ans, *leaves, program, total=False):
+    """The cotangent of leaf `position`: the program swept backward."""
+    values = _values(program, leaves)
+    n = len(leaves)
+    batch_shape = ()
+    if total and np.ndim(g) > 0:
+        # stacked cotangents of a sum: (k,) -> (k, 1, ..., 1) against the leaves
+        batch_shape = np.shape(g)
+        g = g.reshape(np.shape(g) + (1,) * np.ndim(leaves[0])) if hasattr(g, "reshape") \
+            else np.reshape(g, np.shape(g) + (1,) * np.ndim(leaves[0]))
+    elif not total and np.ndim(g) > np.ndim(leaves[0]):
+        batch_shape = np.shape(g)[:np.ndim(g) - np.ndim(leaves[0])]
+    adjoints = [None] * len(values)
+    adjoints[-1] = g
+    for j in range(len(program) - 1, -1, -1):
+        gr = adjoints[n + j]
+        if gr is None:
+            continue
+        op, a, b, c = program[j]
+        va, y = values[a], values[n + j]
+        if op == ADD:
+            parts = [(a, gr), (b, gr)]
+        elif op == SUB:
+            parts = [(a, gr), (b, -gr)]
+        elif op == MUL:
+            parts = [(a, gr * values[b]), (b, gr * va)]
+        elif op == DIV:
+            parts = [(a, gr / values[b]), (b, -gr * y / values[b])]
+        elif op == ADDC:
+            parts = [(a, gr)]
+        elif op in (RSUBC, NEG):
+            parts = [(a, -gr)]
+        elif op == MULC:
+            parts = [(a, gr * c)]
+        elif op == DIVC:
+            parts = [(a, gr / c)]
+        elif op == RDIVC:
+            parts = [(a, -gr * y / va)]
+        elif op == SQUARE:
+            parts = [(a, gr * (2.0 * va))]
+        elif op == SQRT:
+            parts = [(a, gr * (0.5 / y))]
+        else:
+            raise ValueError("a fused program holds the unknown opcode %r" % (op,))
+        for register, cotangent in parts:
+            previous = adjoints[register]
+            adjoints[register] = cotangent if previous is None else previous + cotangent
+    cotangent = adjoints[position]
+    if cotangent is None:  # (a leaf no instruction reads: not built by _tape)
+        cotangent = 0.0 * g
+    return _spread(cotangent, leaves[position], batch_shape)
+
+
+def _jvp(position, t, ans, *leaves, program, total=False):
+    """The tangent of the result for the tangent t of leaf `position` alone."""
+    values = _values(program, leaves)
+    n = len(leaves)
+    tangents = [None] * len(values)
+    tangents[position] = t
+    for j, (op, a, b, c) in enumerate(program):
+        ta = tangents[a]
+        tb = tangents[b] if b is not None else None
+        if ta is None and tb is None:
+            continue
+        va, y = values[a], values[n + j]
+        if op in (ADD, SUB, MUL, DIV):
+            vb = values[b]
+            if op == ADD:
+                terms = [ta, tb]
+            elif op == SUB:
+                terms = [ta, None if tb is None else -tb]
+            elif op == MUL:
+                terms = [None if ta is None else ta * vb, None if tb is None else va * tb]
+            else:
+                terms = [None if ta is None else ta / vb, None if tb is None else -tb * y / vb]
+            terms = [x for x in terms if x is not None]
+            tangents[n + j] = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+        elif op == ADDC:
+            tangents[n + j] = ta
+        elif op in (RSUBC, NEG):
+            tangents[n + j] = -ta
+        elif op == MULC:
+            tangents[n + j] = ta * c
+        elif op == DIVC:
+            tangents[n + j] = ta / c
+        elif op == RDIVC:
+            tangents[n + j] = -ta * y / va
+        elif op == SQUARE:
+            tangents[n + j] = ta * (2.0 * va)
+        elif op == SQRT:
+            tangents[n + j] = ta * (0.5 / y)
+        else:
+            raise ValueError("a fused program holds the unknown opcode %r" % (op,))
+    result = tangents[-1]
+    if result is None:
+        result = 0.0 * values[-1]
+    if total:
+        extra = np.ndim(result) - np.ndim(leaves[0])
+        return _sum(result, axis=tuple(range(extra, np.ndim(result)))) if extra else _sum(result)
+    return result
+
+
+def _taylor(parents, d, ans, *leaves, program, total=False):
+    """Truncated Taylor series through the program (coefficients first)."""
+    n = len(leaves)
+    series = []
+    for k, leaf in enumerate(leaves):
+        s = parents.get(k)
+        if s is None:
+            s = np.zeros((d + 1,) + np.shape(leaf))
+            s[0] = leaf
+        series.append(np.asarray(s, np.float64))
+    for op, a, b, c in program:
+        sa = series[a]
+        if op in (ADD, SUB, MUL, DIV):
+            out = _tape.series_binary(op, sa, series[b])
+        elif op in (ADDC, RSUBC):
+            out = sa.copy() if op == ADDC else -sa
+            out[0] += c
+        elif op == MULC:
+            out = sa * c
+        elif op == DIVC:
+            out = sa / c
+        elif op == RDIVC:
+            constant = np.zeros_like(sa)
+            constant[0] = c
+            out = _tape.series_binary(DIV, constant, sa)
+        elif op == NEG:
+            out = -sa
+        else:
+            out = _tape.series_unary(op, sa)
+        series.append(out)
+    out = series[-1]
+    return out.reshape(d + 1, -1).sum(axis=1) if total else out
+
+
+fused = defprim("fused", _fused_fun, vjps=[], jvps=[], vjp_variadic=_vjp, jvp_variadic=_jvp,
+                elementwise=True)
+fused.taylor_rule = _taylor
+_tape.register_fused(fused, _sum)

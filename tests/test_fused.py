@@ -1,0 +1,289 @@
+"""Fused programs: arithmetic on large float64 arrays recorded as one node.
+
+Every test compares the fused result with the same function recorded op by
+op (fusion off), and with central differences or a peer where it matters.
+Fusion is forced on arrays of every size here (threshold 0)."""
+import pickle
+import threading
+
+import numpy as np
+import pytest
+
+import fastad as fd
+import fastad.numpy as fnp
+from fastad import _tape
+from fastad.ops import fused as fused_ops
+from scipy.optimize import rosen, rosen_der
+
+OP = _tape.FUSED_OPCODES
+
+
+@pytest.fixture
+def fusion():
+    previous = _tape.set_fusion_threshold(0)
+    yield
+    _tape.set_fusion_threshold(previous)
+
+
+def unfused(call):
+    previous = _tape.set_fusion_threshold(-1)
+    try:
+        return call()
+    finally:
+        _tape.set_fusion_threshold(previous)
+
+
+def rosen_fnp(x):
+    return fnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def expression(x, y):
+    """Every fused opcode, constants on both sides, a shared subexpression."""
+    s = x * y
+    t = (s - 2.5) / (1.0 + y * y) + 3.0 / (2.0 + x * x) - (-s) * 0.5
+    u = fnp.sqrt(t * t + 1.0) + (4.0 - x) - s / 3.0 + (t + 0.25) * s
+    return fnp.square(u) + 2.0 * u
+
+
+def test_rosenbrock_value_is_numpys_and_gradient_is_rosen_der(fusion):
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, 100_001)
+    value, gradient = fd.value_and_grad(rosen_fnp)(x)
+    assert value == rosen(x)  # bit for bit: NumPy's operations and pairwise sum
+    np.testing.assert_allclose(gradient, rosen_der(x), rtol=1e-13, atol=1e-11)
+    # the large default threshold fuses this size too
+    _tape.set_fusion_threshold(1 << 16)
+    assert fd.value_and_grad(rosen_fnp)(x)[0] == rosen(x)
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (8,), (129,), (1000,), (4, 5), (2, 3, 50)])
+def test_fused_equals_op_by_op(shape, fusion):
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(0.5, 2.0, shape), rng.uniform(-2.0, 2.0, shape)
+
+    def f(x, y):
+        return fnp.sum(expression(x, y))
+
+    fused_value, fused_grads = fd.value_and_grad(f, (0, 1))(x, y)
+    value, grads = unfused(lambda: fd.value_and_grad(f, (0, 1))(x, y))
+    assert fused_value == value
+    for a, b in zip(fused_grads, grads):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    # an elementwise output (a materialized program), then its VJP
+    back, out = fd.make_vjp(lambda x, y: expression(x, y), (0, 1))(x, y)
+    back_unfused, reference = unfused(lambda: fd.make_vjp(lambda x, y: expression(x, y), (0, 1))(x, y))
+    np.testing.assert_array_equal(out, reference)
+    g = rng.normal(size=shape)
+    for a, b in zip(back(g), unfused(lambda: back_unfused(g))):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+
+
+def test_against_central_differences(fusion):
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0.5, 2.0, 40), rng.uniform(-2.0, 2.0, 40)
+    fd.check_grads(lambda x, y: fnp.sum(expression(x, y)), x, y, modes=("rev",), order=1)
+
+
+def test_sum_rounds_as_numpy(fusion):
+    rng = np.random.default_rng(3)
+    for n in list(range(1, 40)) + [127, 128, 129, 255, 256, 257, 1000, 4097, 65_537, 300_001]:
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-5, 5, size=n)
+        value = fd.value_and_grad(lambda x: fnp.sum(x * 1.0 + 0.0))(x)[0]
+        assert value == np.sum(x), n
+    x = np.full(5, -0.0)
+    assert np.signbit(fd.value_and_grad(lambda x: fnp.sum(x * 1.0))(x)[0]) == np.signbit(np.sum(x))
+    x = rng.normal(size=(3, 40, 7))
+    assert fd.value_and_grad(lambda x: fnp.sum(x * x))(x)[0] == np.sum(x * x)
+
+
+def test_slices_write_into_the_arrays_adjoint(fusion):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 20))
+
+    def f(x):
+        # C-contiguous blocks (rows), a strided slice (columns) and another
+        # consumer of x itself, all into one adjoint
+        inner = x[1:] * x[:-1] - x[2:, :].sum() * 0.0
+        cols = x[:, 1:] - x[:, :-1]
+        return fnp.sum(inner * inner) + fnp.sum(cols * cols) + fnp.sum(fnp.exp(x) * 0.1)
+
+    np.testing.assert_allclose(fd.grad(f)(x), unfused(lambda: fd.grad(f)(x)), rtol=1e-13)
+    fd.check_grads(f, x, modes=("rev",), order=1)
+
+
+def test_long_expressions_split_into_programs(fusion):
+    x = np.linspace(0.1, 1.0, 50)
+
+    def f(x):
+        y = x
+        for _ in range(300):
+            y = y * 0.999 + x * 0.001
+        return fnp.sum(y * y)
+
+    np.testing.assert_allclose(fd.grad(f)(x), unfused(lambda: fd.grad(f)(x)), rtol=1e-12)
+
+
+def test_pending_arrays_behave_as_arrays(fusion):
+    x = np.linspace(0.0, 1.0, 12).reshape(3, 4)
+    seen = {}
+
+    def f(x):
+        y = x * 2.0 + 1.0
+        seen["shape"], seen["ndim"], seen["size"], seen["dtype"] = y.shape, y.ndim, y.size, y.dtype
+        seen["len"] = len(y)
+        seen["repr"] = repr(y)
+        z = y[1, 2] * y  # an element read evaluates the program
+        return fnp.sum(z * fnp.exp(y))
+
+    g = fd.grad(f)(x)
+    assert seen["shape"] == (3, 4) and seen["ndim"] == 2 and seen["size"] == 12
+    assert seen["dtype"] == np.float64 and seen["len"] == 3 and "Array(" in seen["repr"]
+    np.testing.assert_allclose(g, unfused(lambda: fd.grad(f)(x)), rtol=1e-13)
+
+
+def test_pending_outputs_and_escapes(fusion):
+    x = np.linspace(0.0, 1.0, 10)
+    np.testing.assert_allclose(fd.elementwise_grad(lambda x: x * x + x)(x), 2 * x + 1)
+    np.testing.assert_allclose(fd.jacobian(lambda x: x * x - 3.0 * x)(x), np.diag(2 * x - 3))
+    kept = []
+    fd.grad(lambda x: kept.append(x * 3.0) or fnp.sum(x))(x)
+    # an escaped pending array still evaluates (to its value), as escaped arrays read theirs
+    np.testing.assert_array_equal(kept[0].value, x * 3.0)
+    with pytest.raises(fd.TracerError):
+        kept[0] + 1.0
+
+
+def test_second_order_through_fused_nodes(fusion):
+    """Fused nodes of an outer level swept by a nested reverse sweep (their
+    rule expands the program) and a nested sweep's own fused work."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.5, 1.5, 6)
+
+    def outer(x):
+        y = x * x + 1.0  # pending in the outer level, evaluated inside the inner one
+        inner = fd.grad(lambda z: fnp.sum(z * y * z))(x)
+        return fnp.sum(inner * inner)
+
+    expected = unfused(lambda: fd.grad(outer)(x))
+    np.testing.assert_allclose(fd.grad(outer)(x), expected, rtol=1e-12)
+    autograd = pytest.importorskip("autograd")
+    anp = pytest.importorskip("autograd.numpy")
+
+    def outer_autograd(x):
+        y = x * x + 1.0
+        inner = autograd.grad(lambda z: anp.sum(z * y * z))(x)
+        return anp.sum(inner * inner)
+
+    np.testing.assert_allclose(expected, autograd.grad(outer_autograd)(x), rtol=1e-12)
+    np.testing.assert_allclose(fd.hessian(rosen_fnp)(x), unfused(lambda: fd.hessian(rosen_fnp)(x)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(fd.grad(lambda x: fnp.sum(fd.grad(rosen_fnp)(x) ** 2))(x),
+                               unfused(lambda: fd.grad(lambda x: fnp.sum(fd.grad(rosen_fnp)(x) ** 2))(x)),
+                               rtol=1e-12)
+
+
+PROGRAM = ((OP["multiply"], 0, 1, 0.0), (OP["add_constant"], 2, None, 1.5),
+           (OP["constant_divide"], 3, None, 2.0), (OP["sqrt"], 3, None, 0.0),
+           (OP["subtract"], 4, 5, 0.0), (OP["square"], 6, None, 0.0),
+           (OP["divide_constant"], 7, None, 3.0), (OP["constant_minus"], 8, None, 1.0),
+           (OP["negative"], 9, None, 0.0), (OP["true_divide"], 10, 0, 0.0),
+           (OP["multiply_constant"], 11, None, 0.5))
+
+
+@pytest.mark.parametrize("total", [False, True])
+def test_expanding_rules_against_central_differences(total):
+    """The rules other sweeps use (VJP, JVP, batched, Taylor) against central
+    differences of the C evaluation."""
+    rng = np.random.default_rng(6)
+    a, b = rng.uniform(0.5, 2.0, 5), rng.uniform(0.5, 2.0, 5)
+    fun = fused_ops._fused_fun
+    ans = fun(a, b, program=PROGRAM, total=total)
+    np.testing.assert_allclose(ans, fused_ops._values(PROGRAM, [a, b])[-1].sum() if total
+                               else fused_ops._values(PROGRAM, [a, b])[-1], rtol=1e-15)
+    eps = 1e-6
+    for position in (0, 1):
+        t = rng.normal(size=5)
+        leaves = [a, b]
+        plus, minus = list(leaves), list(leaves)
+        plus[position] = leaves[position] + eps * t
+        minus[position] = leaves[position] - eps * t
+        numeric = (fun(*plus, program=PROGRAM, total=total)
+                   - fun(*minus, program=PROGRAM, total=total)) / (2 * eps)
+        jvp = fused_ops._jvp(position, t, ans, a, b, program=PROGRAM, total=total)
+        np.testing.assert_allclose(jvp, numeric, rtol=1e-6, atol=1e-8)
+        g = 1.7 if total else rng.normal(size=5)
+        vjp = fused_ops._vjp(position, g, ans, a, b, program=PROGRAM, total=total)
+        np.testing.assert_allclose(np.sum(vjp * t), np.sum(g * numeric), rtol=1e-6)
+        # stacked (batched sweeps): two cotangents at once
+        gs = np.stack([np.ones_like(a), 2 * np.ones_like(a)]) if not total else np.array([1.0, 2.0])
+        both = fused_ops._vjp(position, gs, ans, a, b, program=PROGRAM, total=total)
+        one = fused_ops._vjp(position, 1.0 if total else np.ones_like(a), ans, a, b,
+                             program=PROGRAM, total=total)
+        np.testing.assert_allclose(both, np.stack([one, 2 * one]), rtol=1e-14)
+    # Taylor: the first coefficient is the JVP along the line's direction
+    ta, tb = rng.normal(size=5), rng.normal(size=5)
+    parents = {0: np.stack([a, ta, np.zeros(5)]), 1: np.stack([b, tb, np.zeros(5)])}
+    series = fused_ops._taylor(parents, 2, ans, a, b, program=PROGRAM, total=total)
+    line = lambda s: fun(a + s * ta, b + s * tb, program=PROGRAM, total=total)
+    h = 1e-4
+    np.testing.assert_allclose(series[0], ans, rtol=1e-14)
+    np.testing.assert_allclose(series[1], (line(h) - line(-h)) / (2 * h), rtol=1e-6)
+    np.testing.assert_allclose(series[2], (line(h) - 2 * ans + line(-h)) / (2 * h * h), rtol=1e-4)
+
+
+def test_c_reverse_step_equals_expanding_rule(fusion):
+    rng = np.random.default_rng(7)
+    a, b = rng.uniform(0.5, 2.0, 300), rng.uniform(0.5, 2.0, 300)
+    grads = fd.grad(lambda a, b: fnp.sum(fused_ops._values(PROGRAM, [a, b])[-1]), (0, 1))(a, b)
+    for position in (0, 1):
+        np.testing.assert_allclose(
+            grads[position], fused_ops._vjp(position, 1.0, None, a, b, program=PROGRAM, total=True),
+            rtol=1e-14)
+
+
+def test_malformed_programs_are_refused():
+    x = np.ones(4)
+    with pytest.raises(ValueError, match="invalid instruction"):
+        _tape.fused_eval(((99, 0, None, 0.0),), (x,), False)
+    with pytest.raises(ValueError, match="invalid instruction"):
+        _tape.fused_eval(((OP["add"], 0, 5, 0.0),), (x,), False)  # reads an undefined register
+    with pytest.raises(ValueError, match="invalid instruction"):
+        # instruction 0's result is never read: the reverse sweep would read an unset row
+        _tape.fused_eval(((OP["negative"], 0, None, 0.0), (OP["negative"], 0, None, 0.0)), (x,), False)
+    with pytest.raises(ValueError, match="malformed"):
+        _tape.fused_eval((("add", 0, None),), (x,), False)
+    with pytest.raises(ValueError, match="differ in size"):
+        _tape.fused_eval(((OP["add"], 0, 1, 0.0),), (x, np.ones(5)), False)
+
+
+def test_not_fused_where_it_does_not_apply(fusion):
+    """float32, broadcasting, ndarray constants, kinks and recorded tapes go
+    op by op, with the same results."""
+    x32 = np.linspace(0.0, 1.0, 8, dtype=np.float32)
+    g = fd.grad(lambda x: fnp.sum(x * x + 1.0))(x32)
+    assert g.dtype == np.float32
+    x, row = np.linspace(0.0, 1.0, 12).reshape(3, 4), np.arange(4.0)
+    np.testing.assert_allclose(fd.grad(lambda x: fnp.sum((x * 2.0 + row) ** 2))(x),
+                               2 * (2 * x + row) * 2)
+    tape = fd.record(rosen_fnp, np.full(5, 0.5))
+    assert all(tape._tape.ext(i) is None or tape._tape.ext(i).primitive is None
+               or tape._tape.ext(i).primitive.name != "fused" for i in range(len(tape._tape)))
+    np.testing.assert_allclose(tape.gradient(np.full(5, 0.3)), rosen_der(np.full(5, 0.3)), rtol=1e-13)
+    assert pickle.loads(pickle.dumps(tape))(np.full(5, 0.3)) == rosen(np.full(5, 0.3))
+
+
+def test_threads(fusion):
+    rng = np.random.default_rng(8)
+    points = [rng.uniform(-1.0, 1.0, 2000) for _ in range(4)]
+    results = [None] * 4
+
+    def work(i):
+        for _ in range(20):
+            results[i] = fd.grad(rosen_fnp)(points[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p, r in zip(points, results):
+        np.testing.assert_allclose(r, rosen_der(p), rtol=1e-13, atol=1e-11)
