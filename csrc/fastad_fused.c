@@ -14,15 +14,6 @@
 
 #define FA_BLOCK 128  /* NumPy's pairwise-summation block: see fa_fused_sum */
 
-/* The kernels are compiled twice where the toolchain can pick at load time:
- * for AVX2 (four doubles a vector, as NumPy's own loops on such machines)
- * and for the baseline.  No FMA either way (-ffp-contract=off, and AVX2
- * alone does not imply FMA): results do not depend on the machine. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define FA_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FA_CLONES
-#endif
 
 static inline const double *fused_operand(int32_t reg, int32_t n_leaves,
                                           const double *const *leaves, int64_t start,

@@ -492,6 +492,7 @@ static inline void partials(const fa_tape *tape, int64_t i, double *d0, double *
     }
 }
 
+FA_CLONES
 int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
                  double *out, int64_t n, int accumulate)
 {
@@ -547,6 +548,7 @@ int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
 #undef LOOP
 }
 
+FA_CLONES
 int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
                      const double *y, const double *g, double *out, int64_t n, int accumulate)
 {
@@ -586,22 +588,25 @@ int fa_constant_vjp(int opcode, int constant_first, double c, const double *x,
  * x is the result, g / 2 where it ties with c, 0 elsewhere (the rule of
  * fastad/ops/elementwise.py: a NaN result routes nothing). */
 #define EXTREMUM_VJP(NAME, T) \
-    int NAME(const T *x, const T *ans, double c, const T *g, T *out, int64_t n, \
+    FA_CLONES int NAME(const T *x, const T *ans, double c, const T *g, T *out, int64_t n, \
              int accumulate) \
     { \
-        const T half = (T)0.5, one = (T)1.0, zero = (T)0.0, tie = (T)c; \
+        /* the share as arithmetic on the two comparisons, not branches: \
+         * 1 * (1 - 0.5 * tie) exactly, and the loop vectorizes */ \
+        const T half = (T)0.5, one = (T)1.0, tie = (T)c; \
         if (accumulate) \
             for (int64_t i = 0; i < n; ++i) \
-                out[i] += g[i] * (x[i] == ans[i] ? (x[i] == tie ? half : one) : zero); \
+                out[i] += g[i] * ((T)(x[i] == ans[i]) * (one - half * (T)(x[i] == tie))); \
         else \
             for (int64_t i = 0; i < n; ++i) \
-                out[i] = g[i] * (x[i] == ans[i] ? (x[i] == tie ? half : one) : zero); \
+                out[i] = g[i] * ((T)(x[i] == ans[i]) * (one - half * (T)(x[i] == tie))); \
         return 0; \
     }
 EXTREMUM_VJP(fa_extremum_vjp_f64, double)
 EXTREMUM_VJP(fa_extremum_vjp_f32, float)
 #undef EXTREMUM_VJP
 
+FA_CLONES
 int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
                         int accumulate)
 {

@@ -55,6 +55,16 @@ enum fa_opcode {
 #define FA_IS_CONST_BINARY(op) ((op) >= FA_ADDC && (op) <= FA_RPOWC)
 #define FA_IS_UNARY(op) ((op) >= FA_NEG && (op) < FA_N_OPCODES)
 
+/* Array kernels (C steps, fused programs) are compiled twice where the
+ * toolchain can pick at load time: for AVX2 (four doubles a vector, as
+ * NumPy's own loops on such machines) and for the baseline.  No FMA either way (-ffp-contract=off, and AVX2
+ * alone does not imply FMA): results do not depend on the machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FA_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FA_CLONES
+#endif
+
 /* Largest number of nodes a tape may hold: operands are 32-bit indices.
  * fa_max_nodes can lower it (tests use that to reach the limit cheaply). */
 #define FA_MAX_NODES ((int64_t)INT32_MAX)
