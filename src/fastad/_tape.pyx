@@ -793,7 +793,7 @@ cdef class Tape:
             return
         cdef bint lazy = not ext.scalar_out and (<object>g).shape != ext.shape
         if lazy and not prim.elementwise:
-            g = np.ascontiguousarray(np.broadcast_to(g, ext.shape))
+            g = _materialize(g, ext.shape, (<object>g).dtype)  # (what broadcast_to and a copy give)
             lazy = False
         cdef object g_parent
         for position, parent in ext.parents:

@@ -95,6 +95,8 @@ dot = defprim("dot", np.dot, saves=[(1,), (0,)], vjps=[_dot_vjp_a, _dot_vjp_b],
 
 
 def _matmul_vjp_a(g, ans, a, b):
+    if type(g) is np.ndarray and type(b) is np.ndarray and b.ndim >= 2 and np.ndim(a) >= 2:
+        return np.matmul(g, b.swapaxes(-1, -2))  # (numerically, matrices: no dispatch)
     if np.ndim(a) == 1 and np.ndim(b) == 1:
         return multiply(g, b)
     if np.ndim(b) == 1:
@@ -107,6 +109,8 @@ def _matmul_vjp_a(g, ans, a, b):
 
 
 def _matmul_vjp_b(g, ans, a, b):
+    if type(g) is np.ndarray and type(a) is np.ndarray and a.ndim >= 2 and np.ndim(b) >= 2:
+        return np.matmul(a.swapaxes(-1, -2), g)  # (numerically, matrices: no dispatch)
     if np.ndim(a) == 1 and np.ndim(b) == 1:
         return multiply(g, a)
     if np.ndim(a) == 1:

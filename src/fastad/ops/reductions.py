@@ -27,10 +27,12 @@ def _kept_shape(shape, axis):
 
 def _expand(g, x, axis, keepdims):
     """Reshape a reduction's cotangent so that it broadcasts against x."""
-    shape = np.shape(x)
     if keepdims:
         return g
-    return reshape(g, _kept_shape(shape, axis))
+    kept = _kept_shape(np.shape(x), axis)
+    if type(g) is np.ndarray or type(g) is float:
+        return np.asarray(g).reshape(kept)  # (numerically: no dispatch)
+    return reshape(g, kept)
 
 
 def _count(x, axis):
@@ -69,6 +71,16 @@ _sum = defprim("sum", _sum_fun, vjps=[_sum_vjp], jvps=[_sum_jvp], saves=[()])
 
 
 def _mean_fun(x, axis=None, dtype=None, keepdims=False):
+    if (type(x) is np.ndarray and dtype is None and x.dtype.kind == "f"
+            and x.dtype.itemsize >= 4 and x.size):
+        # numpy.mean for float32/float64 without its Python-level layers: the
+        # same sum, divided in the array's dtype (NumPy divides in float64 and
+        # rounds back, which rounds the same: float64 has the bits to spare)
+        total = np.add.reduce(x, axis, None, None, keepdims)
+        count = _count(x, axis)
+        if type(total) is np.ndarray:
+            return np.true_divide(total, count, out=total)
+        return total.dtype.type(total / count)
     return np.mean(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
 

@@ -11,9 +11,10 @@ def _logsumexp_fun(a, axis=None, keepdims=False):
     a = np.asarray(a)
     if a.size == 0:
         return np.log(np.sum(np.exp(a), axis=axis, keepdims=keepdims))
-    shift = np.max(a, axis=axis, keepdims=True)
+    axes = axis if axis is not None else tuple(range(a.ndim))  # (ufunc reductions: no dispatch)
+    shift = np.maximum.reduce(a, axes, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0.0)
-    out = np.log(np.sum(np.exp(a - shift), axis=axis, keepdims=True)) + shift
+    out = np.log(np.add.reduce(np.exp(a - shift), axes, keepdims=True)) + shift
     # [()] turns a 0-d result into a NumPy scalar, as scipy returns
     return out if keepdims else np.squeeze(out, axis=axis)[()]
 
