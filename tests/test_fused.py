@@ -93,6 +93,11 @@ def test_sum_rounds_as_numpy(fusion):
     assert np.signbit(fd.value_and_grad(lambda x: fnp.sum(x * 1.0))(x)[0]) == np.signbit(np.sum(x))
     x = rng.normal(size=(3, 40, 7))
     assert fd.value_and_grad(lambda x: fnp.sum(x * x))(x)[0] == np.sum(x * x)
+    # mean (a squared error): the fused sum divided by the count, as numpy.mean
+    y = rng.normal(size=(3, 40, 7))
+    value, g = fd.value_and_grad(lambda x: fnp.mean((x - y) ** 2))(x)
+    assert value == np.mean((x - y) ** 2)
+    np.testing.assert_allclose(g, 2 * (x - y) / x.size, rtol=1e-14)
 
 
 def test_slices_write_into_the_arrays_adjoint(fusion):

@@ -1315,9 +1315,12 @@ cdef bint _is_basic_index(object index):
 
 
 cdef object _record(Primitive prim, tuple args, dict kwargs):
-    if (prim is _sum_primitive and len(args) == 1 and not kwargs and type(args[0]) is Array
-            and (<Array>args[0])._op):
-        return _fused_sum(<Array>args[0])
+    if (len(args) == 1 and not kwargs and type(args[0]) is Array and (<Array>args[0])._op
+            and (prim is _sum_primitive or prim is _mean_primitive)):
+        if prim is _sum_primitive:
+            return _fused_sum(<Array>args[0])
+        # numpy.mean: the sum, divided by the count in float64 (the same rounding)
+        return _fused_sum(<Array>args[0]) / float(_size_of((<Array>args[0])._shape))
     cdef Tape tape = None
     cdef Tape other
     cdef list raw = list(args)
@@ -1505,13 +1508,16 @@ cdef int _FUSE_MAX_LENGTH = 64
 
 cdef Primitive _fused_primitive = None
 cdef Primitive _sum_primitive = None
+cdef Primitive _mean_primitive = None
 
 
-def register_fused(Primitive fused, Primitive total):
-    """The primitive of fused programs and the sum primitive (ops/fused.py)."""
-    global _fused_primitive, _sum_primitive
+def register_fused(Primitive fused, Primitive total, Primitive mean):
+    """The primitive of fused programs, and the sum and mean primitives,
+    whose full reductions of a pending array are programs too (ops/fused.py)."""
+    global _fused_primitive, _sum_primitive, _mean_primitive
     _fused_primitive = fused
     _sum_primitive = total
+    _mean_primitive = mean
 
 
 def set_fusion_threshold(Py_ssize_t size):

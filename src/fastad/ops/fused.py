@@ -14,7 +14,7 @@ import numpy as np
 
 from . import defprim
 from .. import _tape
-from .reductions import _sum
+from .reductions import _mean, _sum
 from .shape import broadcast_to
 
 _OP = _tape.FUSED_OPCODES
@@ -222,4 +222,4 @@ def _taylor(parents, d, ans, *leaves, program, total=False):
 fused = defprim("fused", _fused_fun, vjps=[], jvps=[], vjp_variadic=_vjp, jvp_variadic=_jvp,
                 elementwise=True)
 fused.taylor_rule = _taylor
-_tape.register_fused(fused, _sum)
+_tape.register_fused(fused, _sum, _mean)
