@@ -14,7 +14,6 @@
 
 #define FA_BLOCK 128  /* NumPy's pairwise-summation block: see fa_fused_sum */
 
-
 static inline const double *fused_operand(int32_t reg, int32_t n_leaves,
                                           const double *const *leaves, int64_t start,
                                           const double *values)
@@ -24,9 +23,9 @@ static inline const double *fused_operand(int32_t reg, int32_t n_leaves,
 
 /* Evaluate the program on elements [start, start + m), m <= FA_BLOCK, into
  * `values` (one FA_BLOCK row per instruction); the result row is returned. */
-static inline __attribute__((always_inline)) const double *fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                                 const double *const *leaves, int64_t start, int64_t m,
-                                 double *values)
+static inline __attribute__((always_inline)) const double *
+fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *const *leaves,
+            int64_t start, int64_t m, double *values)
 {
     for (int32_t j = 0; j < n_code; ++j) {
         const fa_fop *f = &code[j];
@@ -69,6 +68,8 @@ int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
             break;
         case FA_ADDC: case FA_RSUBC: case FA_MULC: case FA_DIVC: case FA_RDIVC:
         case FA_NEG: case FA_SQUARE: case FA_SQRT:
+            if (f->b != -1)
+                return -1;
             break;
         default:
             return -1;

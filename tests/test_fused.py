@@ -109,7 +109,9 @@ def test_slices_write_into_the_arrays_adjoint(fusion):
         # consumer of x itself, all into one adjoint
         inner = x[1:] * x[:-1] - x[2:, :].sum() * 0.0
         cols = x[:, 1:] - x[:, :-1]
-        return fnp.sum(inner * inner) + fnp.sum(cols * cols) + fnp.sum(fnp.exp(x) * 0.1)
+        whole = x[:] * x + x[::1]  # a view of all of x beside x itself, in one program
+        return (fnp.sum(inner * inner) + fnp.sum(cols * cols) + fnp.sum(fnp.exp(x) * 0.1)
+                + fnp.sum(whole * whole))
 
     np.testing.assert_allclose(fd.grad(f)(x), unfused(lambda: fd.grad(f)(x)), rtol=1e-13)
     fd.check_grads(f, x, modes=("rev",), order=1)
@@ -254,6 +256,8 @@ def test_malformed_programs_are_refused():
     with pytest.raises(ValueError, match="invalid instruction"):
         # instruction 0's result is never read: the reverse sweep would read an unset row
         _tape.fused_eval(((OP["negative"], 0, None, 0.0), (OP["negative"], 0, None, 0.0)), (x,), False)
+    with pytest.raises(ValueError, match="invalid instruction"):
+        _tape.fused_eval(((OP["negative"], 0, 0, 0.0),), (x,), False)  # a unary opcode with b
     with pytest.raises(ValueError, match="malformed"):
         _tape.fused_eval((("add", 0, None),), (x,), False)
     with pytest.raises(ValueError, match="differ in size"):
