@@ -7,6 +7,7 @@
  * n_leaves + j holds instruction j's result for the current block.  The
  * program is in evaluation order; its last instruction is the result.
  */
+#include <fenv.h>
 #include <math.h>
 #include <string.h>
 
@@ -90,10 +91,27 @@ int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
     return 0;
 }
 
+/* The IEEE exceptions raised since fp_clear, as FA_FP_* bits: NumPy's ufuncs
+ * report them by its error state (a warning by default), and the callers do
+ * the same.  (The evaluation lies in this file and the calls to fenv
+ * functions are opaque to the compiler, so no arithmetic moves across them.) */
+static void fp_clear(void)
+{
+    feclearexcept(FE_DIVBYZERO | FE_OVERFLOW | FE_UNDERFLOW | FE_INVALID);
+}
+
+static int fp_raised(void)
+{
+    const int raised = fetestexcept(FE_DIVBYZERO | FE_OVERFLOW | FE_UNDERFLOW | FE_INVALID);
+    return (raised & FE_DIVBYZERO ? FA_FP_DIVIDE : 0) | (raised & FE_OVERFLOW ? FA_FP_OVER : 0)
+           | (raised & FE_UNDERFLOW ? FA_FP_UNDER : 0) | (raised & FE_INVALID ? FA_FP_INVALID : 0);
+}
+
 FA_CLONES
 int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                   const double *const *leaves, int64_t n, double *out, double *scratch)
 {
+    fp_clear();
     for (int64_t start = 0; start < n; start += FA_BLOCK) {
         const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
         const double *r = fused_block(code, n_code, n_leaves, leaves, start, m, scratch);
@@ -101,7 +119,7 @@ int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
             return -1;
         memcpy(out + start, r, (size_t)m * sizeof(double));
     }
-    return 0;
+    return fp_raised();
 }
 
 /* numpy.add.reduce of a contiguous float64 array, operation for operation
@@ -148,9 +166,10 @@ int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, double *sum, double *scratch)
 {
     int failed = 0;
+    fp_clear();
     /* NumPy starts the reduction from the identity: 0.0 + (-0.0) is 0.0 */
     *sum = 0.0 + (n ? fused_pairwise(code, n_code, n_leaves, leaves, 0, n, scratch, &failed) : 0.0);
-    return failed ? -1 : 0;
+    return failed ? -1 : fp_raised();
 }
 
 FA_CLONES

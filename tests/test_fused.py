@@ -296,3 +296,38 @@ def test_threads(fusion):
         t.join()
     for p, r in zip(points, results):
         np.testing.assert_allclose(r, rosen_der(p), rtol=1e-13, atol=1e-11)
+
+
+@pytest.mark.parametrize("total", [False, True])
+def test_floating_point_exceptions_follow_numpys_error_state(total, fusion):
+    """Division by zero, overflow and invalid operations in a fused
+    evaluation warn, raise or stay silent under numpy.errstate exactly as
+    the operations do one by one, with the same values."""
+    import warnings
+
+    x = np.array([1.0, 0.0, -1.0, 1e300, 2.0])
+
+    def f(x):
+        y = 1.0 / x + x * x - fnp.sqrt(x - 1.5)
+        return fnp.sum(y) if total else y
+
+    def forward():  # (the forward evaluation only: make_vjp records it)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with np.errstate(all="warn"):
+                value = fd.make_vjp(f)(x)[1]
+        return value, sorted(str(w.message) for w in caught)
+
+    fused_value, fused_warnings = forward()
+    plain_value, plain_warnings = unfused(forward)
+    np.testing.assert_array_equal(fused_value, plain_value)
+    assert fused_warnings == plain_warnings
+    assert {"divide by zero encountered in divide", "overflow encountered in multiply",
+            "invalid value encountered in sqrt"} <= set(fused_warnings)
+    with np.errstate(divide="raise"):
+        with pytest.raises(FloatingPointError, match="divide by zero"):
+            fd.make_vjp(f)(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(fd.make_vjp(f)(x)[1], plain_value)

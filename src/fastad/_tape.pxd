@@ -63,6 +63,11 @@ cdef extern from "fastad_tape.h":
     int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
                            int accumulate) nogil
     int fa_tune_malloc()
+    enum:
+        FA_FP_DIVIDE
+        FA_FP_OVER
+        FA_FP_UNDER
+        FA_FP_INVALID
     ctypedef struct fa_fop:
         int32_t op
         int32_t a

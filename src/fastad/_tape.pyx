@@ -1707,6 +1707,45 @@ cdef list _leaf_arrays(tuple leaves, Py_ssize_t size):
     return out
 
 
+#: NumPy's ufunc for each fused opcode, and the constant's side (see _numpy_eval)
+_NUMPY_OF_OPCODE = {
+    FA_ADD: (np.add, 0), FA_SUB: (np.subtract, 0), FA_MUL: (np.multiply, 0),
+    FA_DIV: (np.true_divide, 0), FA_ADDC: (np.add, 1), FA_RSUBC: (np.subtract, -1),
+    FA_MULC: (np.multiply, 1), FA_DIVC: (np.true_divide, 1), FA_RDIVC: (np.true_divide, -1),
+    FA_NEG: (np.negative, 0), FA_SQUARE: (np.square, 0), FA_SQRT: (np.sqrt, 0),
+}
+_FP_CATEGORIES = ((FA_FP_DIVIDE, "divide"), (FA_FP_OVER, "over"), (FA_FP_UNDER, "under"),
+                  (FA_FP_INVALID, "invalid"))
+
+
+cdef bint _reported(int raised):
+    """Whether NumPy's error state reports any of the IEEE exceptions
+    `raised` (FA_FP_* bits) instead of ignoring them."""
+    state = np.geterr()
+    for bit, category in _FP_CATEGORIES:
+        if raised & bit and state[category] != "ignore":
+            return True
+    return False
+
+
+cdef object _numpy_eval(tuple program, list arrays, tuple shape, bint total):
+    """The program run op by op by NumPy's ufuncs: the same values as the C
+    evaluation (the same IEEE operations), and the warnings or errors of
+    NumPy's error state, raised where the C evaluation met an exception."""
+    cdef list values = [np.reshape(a, shape) for a in arrays]
+    for op, a, b, c in program:
+        ufunc, side = _NUMPY_OF_OPCODE[op]
+        if side == 1:
+            values.append(ufunc(values[a], c))
+        elif side == -1:
+            values.append(ufunc(c, values[a]))
+        elif b is None:
+            values.append(ufunc(values[a]))
+        else:
+            values.append(ufunc(values[a], values[b]))
+    return float(np.add.reduce(values[-1], axis=None)) if total else values[-1]
+
+
 def fused_eval(tuple program, tuple leaves, bint total):
     """Evaluate a fused program on float64 arrays of one shape: its result
     array, or with `total` the sum of its elements (as numpy.sum of that
@@ -1740,8 +1779,10 @@ def fused_eval(tuple program, tuple leaves, bint total):
             outp = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
             with nogil:
                 status = fa_fused_eval(code, n_code, n_leaves, pointers, size, outp, scratch)
-        if status != 0:
+        if status < 0:
             raise ValueError("a fused program holds an invalid instruction")
+        if status > 0 and _reported(status):
+            return _numpy_eval(program, arrays, shape, total)
         return out
     finally:
         free(code)
