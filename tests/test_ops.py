@@ -57,7 +57,7 @@ BINARY = {
     "minimum": ("real", "real"), "arctan2": ("nonzero", "nonzero"),
     "hypot": ("nonzero", "nonzero"), "mod": ("positive", "positive"),
     "logaddexp": ("real", "real"), "logaddexp2": ("real", "real"),
-    "fmax": ("real", "real"), "fmin": ("real", "real"),
+    "fmax": ("real", "real"), "fmin": ("real", "real"), "fmod": ("real", "positive"),
 }
 UNARY_SHAPES = [(), (3,), (2, 3), (2, 3, 4), (0,), (2, 0)]
 BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)),
@@ -467,6 +467,15 @@ def test_special(case, rng):
     check_op(fun, [x])
 
 
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_ldexp(shape, rng):
+    """ldexp(x, i) = x 2^i: linear in x, the integer exponent broadcasting."""
+    x = sample(rng, "real", shape)
+    exponents = numpy.array([-3, 0, 5])[: shape[-1]] if shape else numpy.int64(4)
+    numpy.testing.assert_array_equal(fnp.ldexp(x, exponents), numpy.ldexp(x, exponents))
+    check_op(lambda x: fnp.ldexp(x, exponents), [x])
+
+
 def test_xlogy_at_zero():
     """x log y is smooth in x at 0 for y > 0 (JAX's convention)."""
     assert fd.grad(lambda x: fsp.xlogy(x, 2.0))(0.0) == numpy.log(2.0)
@@ -481,7 +490,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "broadcast_to", "getitem", "untake", "concatenate", "stack", "where", "astype",
              "dot", "matmul", "outer", "inner", "vdot", "tensordot", "logsumexp", "expit",
              "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
-             "fabs", "fmax", "fmin", "sinc", "nan_to_num", "einsum", "cumsum", "cumprod",
+             "fabs", "fmax", "fmin", "sinc", "ldexp", "nan_to_num", "einsum", "cumsum", "cumprod",
              "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
              "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py",
              "softplus", "logistic",  # tests/test_nn.py

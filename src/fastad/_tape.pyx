@@ -2279,23 +2279,36 @@ cdef class Scalar:
     def __abs__(self):
         return _scalar_abs(self)
 
-    # -- comparisons: recorded with their outcome (branch guards for replay)
+    # -- comparisons: recorded with their outcome (branch guards for replay);
+    # against arrays, elementwise as in NumPy
     def __lt__(self, other):
+        if type(other) is Array or type(other) is _ndarray:
+            return _fnp.less(self, other)
         return _compare(FA_LT, self, other)
 
     def __le__(self, other):
+        if type(other) is Array or type(other) is _ndarray:
+            return _fnp.less_equal(self, other)
         return _compare(FA_LE, self, other)
 
     def __gt__(self, other):
+        if type(other) is Array or type(other) is _ndarray:
+            return _fnp.greater(self, other)
         return _compare(FA_GT, self, other)
 
     def __ge__(self, other):
+        if type(other) is Array or type(other) is _ndarray:
+            return _fnp.greater_equal(self, other)
         return _compare(FA_GE, self, other)
 
     def __eq__(self, other):
+        if type(other) is Array or type(other) is _ndarray:
+            return _fnp.equal(self, other)
         return _compare(FA_EQ, self, other)
 
     def __ne__(self, other):
+        if type(other) is Array or type(other) is _ndarray:
+            return _fnp.not_equal(self, other)
         return _compare(FA_NE, self, other)
 
     # -- NumPy protocol: numpy.sin(x), ndarray + x, ... record like fastad.numpy
@@ -2684,7 +2697,7 @@ cdef object _array_ufunc(object ufunc, str method, tuple inputs, dict kwargs):
             "out argument" % ufunc.__name__)
     kwargs.pop("out", None)
     fun = getattr(_fnp, ufunc.__name__, None)
-    if fun is None:
+    if fun is None or fun is ufunc:  # (NumPy's own ufunc: calling it would come back here)
         raise TypeError(
             "numpy.%s has no differentiation rule in fastad; it cannot be "
             "applied to traced values" % ufunc.__name__)

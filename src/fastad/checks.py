@@ -1,4 +1,6 @@
 """Numerical derivatives, the independent check of every rule."""
+import functools
+
 import numpy as np
 
 from .core import make_vjp
@@ -71,9 +73,17 @@ def _directional_numeric(fun, args, argnum, direction, eps):
     return [(p - m) / (2.0 * eps) for p, m in zip(plus, minus)]
 
 
-def check_grads(fun, *args, modes=("fwd", "rev"), order=2, eps=1e-6, rtol=1e-5, atol=1e-6):
+def check_grads(fun, *args, argnum=None, argnums=None, modes=("fwd", "rev"), order=2, eps=1e-6,
+                rtol=1e-5, atol=1e-6):
     """Check fun's derivatives at `args` against central differences, as
     autograd's check_grads does.
+
+    `argnum` (int or tuple; `argnums` is an alias) picks the arguments to
+    check; by default every argument of floats is checked (arguments of
+    ints or bools are passed through).  Called without `args`, it is
+    autograd's curried form: `check_grads(fun, argnum=0)(*args, **kwargs)`
+    checks argument `argnum` (default 0, as in autograd) with `kwargs`
+    passed to `fun`.
 
     For each argument, with a random direction `v`: forward mode ("fwd")
     compares the JVP `J v` with the central difference of `fun(x + t v)`;
@@ -83,11 +93,36 @@ def check_grads(fun, *args, modes=("fwd", "rev"), order=2, eps=1e-6, rtol=1e-5, 
     function `(args, u) -> VJP(u)`, whose derivatives are second derivatives
     of `fun` (computed by nesting).  Raises AssertionError with the analytic
     and numeric figures when they disagree."""
-    if order < 1:
-        return
+    if argnums is not None:
+        if argnum is not None:
+            raise TypeError("check_grads: give argnum or argnums, not both")
+        argnum = argnums
+    options = dict(modes=modes, order=order, eps=eps, rtol=rtol, atol=atol)
+    if not args:
+        chosen = 0 if argnum is None else argnum
+
+        def check_at(*args, **kwargs):
+            call = functools.partial(fun, **kwargs) if kwargs else fun
+            check_grads(call, *args, argnum=chosen, **options)
+        return check_at
+    if isinstance(modes, str):
+        modes = (modes,)
     bad = set(modes) - {"fwd", "rev"}
     if bad:
         raise ValueError("check_grads: unknown modes %s; use 'fwd' and/or 'rev'" % sorted(bad))
+    indices = _checked_arguments(argnum, args)
+    if indices != tuple(range(len(args))):
+        # the function of the checked arguments alone, the others held fixed
+        def of_checked(*chosen):
+            full = list(args)
+            for i, value in zip(indices, chosen):
+                full[i] = value
+            return fun(*full)
+        if indices:
+            check_grads(of_checked, *[args[i] for i in indices], **options)
+        return
+    if order < 1:
+        return
     rng = np.random.default_rng(0)
     for argnum in range(len(args)):
         if "fwd" in modes:
@@ -117,6 +152,31 @@ def check_grads(fun, *args, modes=("fwd", "rev"), order=2, eps=1e-6, rtol=1e-5, 
             return vjp(ct)
         check_grads(vjp_fun, *args, cotangent, modes=modes, order=order - 1,
                     eps=eps, rtol=rtol, atol=atol)
+
+
+def _is_float_argument(x):
+    leaves = flatten(x)[0]
+    return bool(leaves) and all(
+        isinstance(leaf, (float, np.floating)) or (isinstance(leaf, np.ndarray)
+                                                   and leaf.dtype.kind == "f")
+        for leaf in leaves)
+
+
+def _checked_arguments(argnum, args):
+    """The indices of the arguments to check: `argnum`'s, or every argument
+    of floats."""
+    if argnum is None:
+        return tuple(i for i, a in enumerate(args) if _is_float_argument(a))
+    indices = (argnum,) if isinstance(argnum, (int, np.integer)) else tuple(argnum)
+    for i in indices:
+        if not isinstance(i, (int, np.integer)) or not -len(args) <= i < len(args):
+            raise ValueError("check_grads: argnum %r is out of range for %d arguments"
+                             % (i, len(args)))
+        if not _is_float_argument(args[i]):
+            raise TypeError("check_grads: argument %d holds no floats (%s); derivatives "
+                            "are checked with respect to float arguments"
+                            % (i, type(args[i]).__name__))
+    return tuple(sorted({int(i) % len(args) for i in indices}))
 
 
 def _check_jvp(fun, args, argnum, rng, eps, rtol, atol):

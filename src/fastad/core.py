@@ -330,7 +330,8 @@ def _output_vjp(rec, opname):
                     raise NotImplementedError(
                         "%s: a traced cotangent needs the VJP to be taken inside the same "
                         "differentiation call that traces the cotangent" % opname)
-                seeds.append((o, c))
+                if type(o) in _TRACED:  # (an output that depends on no input adds nothing)
+                    seeds.append((o, c))
                 continue
             c_dtype = np.result_type(c)
             if c_dtype.kind not in "fiu" or c_dtype.kind == "b":

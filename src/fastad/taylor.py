@@ -124,7 +124,7 @@ def _ext_series(ext, parents, d):
 # linear, or linear where smooth (the JVP rule is exact for every coefficient)
 for _name in ("reshape", "ravel", "squeeze", "expand_dims", "atleast_1d", "transpose",
               "swapaxes", "moveaxis", "broadcast_to", "astype", "getitem", "untake", "identity",
-              "concatenate", "stack", "sum", "mean", "max", "min", "where", "mod",
+              "concatenate", "stack", "sum", "mean", "max", "min", "where", "mod", "fmod", "ldexp",
               "deg2rad", "rad2deg", "positive", "fabs", "fmax", "fmin", "nan_to_num", "cumsum"):
     REGISTRY[_name].linear = True
 for _name in ("dot", "matmul", "tensordot", "inner", "outer", "vdot"):

@@ -21,7 +21,12 @@ from ..ops.elementwise import (  # noqa: F401
     logical_and, logical_or, logical_not, isfinite, isnan, isinf,
     floor, ceil, floor_divide, mod, remainder, where, clip,
     logaddexp, logaddexp2, deg2rad, rad2deg, radians, degrees, positive, fabs, fmax, fmin,
-    sinc, nan_to_num, around, rint, trunc, fix,
+    sinc, nan_to_num, around, rint, trunc, fix, fmod, copysign, float_power, ldexp, heaviside,
+    signbit, spacing, logical_xor, real, imag, conj, conjugate, real_if_close, angle,
+)
+from ..ops.elementwise import (  # noqa: F401  NumPy 2's names
+    arccos as acos, arccosh as acosh, arcsin as asin, arcsinh as asinh, arctan as atan,
+    arctanh as atanh, arctan2 as atan2, power as pow,
 )
 from ..ops.elementwise import round_ as round  # noqa: F401  (numpy.round)
 from ..ops.composite import (  # noqa: F401
@@ -35,6 +40,12 @@ from ..ops import fused as _fused  # noqa: F401  (registers the fused programs)
 from ..ops.shape import (  # noqa: F401
     reshape, ravel, squeeze, expand_dims, transpose, swapaxes, moveaxis,
     broadcast_to, concatenate, stack, _getitem, _astype,
+)
+from ..ops.extras import (  # noqa: F401
+    permute_dims, matrix_transpose, concat, unstack, cumulative_sum, vecdot, matvec, vecmat,
+    append, linspace, logspace, diagflat, broadcast_arrays, meshgrid, take, take_along_axis,
+    partition, ptp, median, nansum, nanprod, nanmean, nanmax, nanmin, nanvar, nanstd, polyval,
+    trapezoid, r_, c_,
 )
 import importlib as _importlib
 # `from numpy import *` bound numpy.linalg to this name: load ours explicitly

@@ -29,11 +29,21 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     return true_divide(sum(centered * centered, axis=axis, keepdims=keepdims), float(n - ddof))
 
 
+def _safe_sqrt(v):
+    """sqrt(v) whose derivative is 0 where v == 0 instead of inf * 0: a
+    standard deviation of equal values is constant there (one element) or
+    has a kink whose smallest subgradient is 0 (NumPy's values either way)."""
+    positive = np.asarray(_plain(v)) > 0
+    if positive.all():
+        return sqrt(v)
+    return where(positive, sqrt(where(positive, v, 1.0)), 0.0)
+
+
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """numpy.std"""
+    """numpy.std; the derivative is 0 where all the values are equal."""
     if not _traced(a):
         return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    return sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+    return _safe_sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
 def average(a, axis=None, weights=None, returned=False, keepdims=False):

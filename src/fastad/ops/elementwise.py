@@ -278,3 +278,80 @@ round_ = around = defprim("round", np.round)
 rint = defprim("rint", np.rint)
 trunc = defprim("trunc", np.trunc)
 fix = defprim("fix", np.fix)
+
+
+# fmod: x - trunc(x / y) * y (the sign of x), differentiable away from its jumps
+fmod = defprim("fmod", np.fmod,
+               vjps=[lambda g, ans, x, y: g, lambda g, ans, x, y: -g * trunc(true_divide(x, y))],
+               jvps=[lambda t, ans, x, y: t, lambda t, ans, x, y: -t * trunc(true_divide(x, y))],
+               elementwise=True)
+
+
+def _sign_of(y):
+    """+1 or -1 by the sign bit of y (plain: y's sign carries no derivative)."""
+    value = y.value if type(y) in _TRACED else y
+    return np.where(np.signbit(value), -1.0, 1.0)
+
+
+def copysign(x1, x2):
+    """numpy.copysign as |x1| times +-1 (exact), differentiable in x1."""
+    if type(x1) not in _TRACED and type(x2) not in _TRACED:
+        return np.copysign(x1, x2)
+    if type(x1) not in _TRACED:
+        return np.copysign(x1, x2.value)
+    sign_ = _sign_of(x2)
+    return multiply(absolute(x1), sign_ if np.ndim(sign_) else float(sign_))
+
+
+def float_power(x1, x2):
+    """numpy.float_power: power computed in float64."""
+    if type(x1) not in _TRACED and type(x2) not in _TRACED:
+        return np.float_power(x1, x2)
+    return power(_float64(x1), _float64(x2))
+
+
+def _float64(v):
+    if type(v) is _tape.Scalar or (type(v) is _tape.Array and v.dtype == np.float64):
+        return v
+    return v.astype(np.float64) if type(v) in _TRACED else np.asarray(v, np.float64)
+
+
+def _ldexp_rule(g, ans, x, i):
+    return g * np.ldexp(1.0, i)
+
+
+# ldexp(x, i) = x * 2**i for integer i
+ldexp = defprim("ldexp", np.ldexp, vjps=[_ldexp_rule, None], jvps=[_ldexp_rule, None],
+                elementwise=True)
+
+# piecewise constant or boolean: results are plain arrays (zero derivative)
+heaviside = defprim("heaviside", np.heaviside)
+signbit = defprim("signbit", np.signbit)
+spacing = defprim("spacing", np.spacing)
+logical_xor = defprim("logical_xor", np.logical_xor)
+
+
+# Complex parts of real values (fastad differentiates real functions): the
+# real part and the conjugate are the value itself, the imaginary part is
+# zero and the angle is piecewise constant (0 or pi).
+def real(val):
+    return val if type(val) in _TRACED else np.real(val)
+
+
+def imag(val):
+    return np.zeros(val.shape, val.dtype) if type(val) in _TRACED else np.imag(val)
+
+
+def conjugate(x):
+    return x if type(x) in _TRACED else np.conjugate(x)
+
+
+conj = conjugate
+
+
+def real_if_close(a, tol=100):
+    return a if type(a) in _TRACED else np.real_if_close(a, tol)
+
+
+def angle(z, deg=False):
+    return np.angle(z.value if type(z) in _TRACED else z, deg)

@@ -1,0 +1,399 @@
+"""More NumPy functions written with fastad's primitives (see composite.py):
+each returns NumPy's result on plain input and records on traced input,
+with NumPy's values (the same operations in the same order where NumPy's
+own code defines them) and derivatives of any order in both modes."""
+import numpy as np
+
+from .. import _tape
+from .composite import diag, sort
+from .elementwise import where, isnan, multiply, subtract, add, true_divide, power
+from .products import matmul
+from .reductions import sum, mean, max, min, prod, cumsum
+from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel, transpose
+
+_TRACED = (_tape.Scalar, _tape.Array)
+
+
+def _traced(*xs):
+    return any(type(x) in _TRACED for x in xs)
+
+
+def _traced_in(seq):
+    return any(type(x) in _TRACED for x in seq)
+
+
+def _plain(a):
+    return a.value if type(a) in _TRACED else a
+
+
+def _as_traceable(x):
+    """A traced value as it is; anything else as a NumPy array."""
+    return x if type(x) in _TRACED else np.asarray(x)
+
+
+# -- NumPy 2 names of existing functions ------------------------------------------
+
+def permute_dims(a, axes=None):
+    return transpose(a, axes)
+
+
+def matrix_transpose(x):
+    if not _traced(x):
+        return np.matrix_transpose(x)
+    return moveaxis(x, -1, -2)
+
+
+def concat(arrays, /, *, axis=0):
+    return concatenate(arrays, axis=axis)
+
+
+def unstack(x, /, *, axis=0):
+    if not _traced(x):
+        return np.unstack(x, axis=axis)
+    x = moveaxis(x, axis, 0)
+    return tuple(getitem(x, i) for i in range(x.shape[0]))
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    if not _traced(x):
+        return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError("cumulative_sum needs an axis for arrays of more than one dimension")
+        axis = 0
+    out = cumsum(x, axis=axis)
+    if include_initial:
+        shape = list(np.shape(x))
+        shape[axis] = 1
+        out = concatenate([np.zeros(shape, x.dtype), out], axis=axis)
+    return out
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    """numpy.vecdot of real vectors: sum(x1 * x2) over `axis`."""
+    if not _traced(x1, x2):
+        return np.vecdot(x1, x2, axis=axis)
+    return sum(multiply(x1, x2), axis=axis)
+
+
+def matvec(x1, x2, /):
+    if not _traced(x1, x2):
+        return np.matvec(x1, x2)
+    return getitem(matmul(x1, getitem(_as_traceable(x2), (Ellipsis, None))), (Ellipsis, 0))
+
+
+def vecmat(x1, x2, /):
+    if not _traced(x1, x2):
+        return np.vecmat(x1, x2)
+    return getitem(matmul(getitem(_as_traceable(x1), (Ellipsis, None, slice(None))), x2),
+                   (Ellipsis, 0, slice(None)))
+
+
+# -- building arrays ----------------------------------------------------------------
+
+def append(arr, values, axis=None):
+    """numpy.append"""
+    if not _traced(arr, values) and not (isinstance(arr, (list, tuple)) and _traced_in(arr)):
+        return np.append(arr, values, axis=axis)
+    from ..numpy import asarray
+    arr, values = asarray(arr), asarray(values)
+    if axis is None:
+        return concatenate([ravel(arr) if np.ndim(arr) != 1 else arr,
+                            ravel(values) if np.ndim(values) != 1 else values])
+    return concatenate([arr, values], axis=axis)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kwargs):
+    """numpy.linspace, differentiable in start and stop: NumPy's own
+    arithmetic (numpy/_core/function_base.py), so the values are NumPy's."""
+    if not _traced(start, stop):
+        return np.linspace(start, stop, num, endpoint, retstep, dtype, axis, **kwargs)
+    num = int(num)
+    if num < 0:
+        raise ValueError("Number of samples, %d, must be non-negative." % num)
+    div = (num - 1) if endpoint else num
+    start, stop = _as_traceable(start), _as_traceable(stop)
+    delta = subtract(stop, start)
+    shape = np.shape(delta)
+    y = np.arange(0, num, dtype=np.float64).reshape((-1,) + (1,) * len(shape))
+    if div > 0:
+        step = true_divide(delta, float(div))
+        if np.any(_plain(step) == 0):
+            y = multiply(y / div, delta)
+        else:
+            y = multiply(y, step)
+    else:
+        step = np.nan
+        y = multiply(y, delta)
+    y = add(y, start)
+    if endpoint and num > 1:
+        last = reshape(broadcast_to(stop, np.shape(y)[1:]), (1,) + np.shape(y)[1:])
+        y = concatenate([getitem(y, slice(0, -1)), last], axis=0)
+    if axis != 0:
+        y = moveaxis(y, 0, axis)
+    if dtype is not None:
+        y = y.astype(dtype)
+    return (y, step) if retstep else y
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    """numpy.logspace: base ** linspace(start, stop)."""
+    if not _traced(start, stop, base):
+        return np.logspace(start, stop, num, endpoint, base, dtype, axis)
+    y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
+    out = power(base, y)
+    return out if dtype is None else out.astype(dtype)
+
+
+def diagflat(v, k=0):
+    if not _traced(v):
+        return np.diagflat(v, k)
+    return diag(ravel(v), k)
+
+
+def broadcast_arrays(*args, subok=False):
+    if not _traced(*args):
+        return np.broadcast_arrays(*args, subok=subok)
+    shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+    return tuple(broadcast_to(_as_traceable(a), shape) if np.shape(a) != shape else a
+                 for a in args)
+
+
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    """numpy.meshgrid"""
+    if not _traced(*xi):
+        return np.meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    ndim = len(xi)
+    out = []
+    for i, x in enumerate(xi):
+        shape = [1] * ndim
+        shape[i] = -1
+        out.append(reshape(_as_traceable(x), tuple(shape)))
+    if indexing == "xy" and ndim > 1:
+        out[0] = reshape(out[0], (1, -1) + (1,) * (ndim - 2))
+        out[1] = reshape(out[1], (-1, 1) + (1,) * (ndim - 2))
+    if not sparse:
+        out = list(broadcast_arrays(*out))
+    return tuple(out)
+
+
+# -- taking elements ----------------------------------------------------------------
+
+def take(a, indices, axis=None, out=None, mode="raise"):
+    """numpy.take (mode 'raise')"""
+    if not _traced(a):
+        return np.take(a, indices, axis=axis, out=out, mode=mode)
+    if out is not None or mode != "raise":
+        raise TypeError("fastad.numpy.take supports neither out= nor mode=%r on traced arrays"
+                        % mode)
+    if axis is None:
+        return getitem(ravel(a), np.asarray(indices))
+    axis = axis % np.ndim(a)
+    return getitem(a, (slice(None),) * axis + (np.asarray(indices),))
+
+
+def _along_axis_index(indices, axis, ndim):
+    """The fancy index picking indices[..., j, ...] along `axis` of an array
+    (numpy.take_along_axis's construction)."""
+    indices = np.asarray(indices)
+    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
+    index = list(grids)
+    index[axis] = indices
+    return tuple(index)
+
+
+def take_along_axis(arr, indices, axis=-1):
+    """numpy.take_along_axis"""
+    if not _traced(arr):
+        return np.take_along_axis(arr, indices, axis=axis)
+    if axis is None:
+        return getitem(ravel(arr), np.asarray(indices))
+    axis = axis % np.ndim(arr)
+    shape = np.shape(arr)
+    indices = np.asarray(indices)
+    # (the other axes broadcast as in NumPy: a size-1 axis of indices against arr)
+    target = tuple(indices.shape[k] if k == axis else
+                   np.broadcast_shapes((indices.shape[k],), (shape[k],))[0]
+                   for k in range(len(shape)))
+    indices = np.broadcast_to(indices, target)
+    return getitem(arr, _along_axis_index(indices, axis, len(shape)))
+
+
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """numpy.partition: NumPy's arrangement, with the derivative following
+    each element."""
+    if not _traced(a):
+        return np.partition(a, kth, axis=axis, kind=kind, order=order)
+    if axis is None:
+        a, axis = ravel(a), 0
+    index = np.argpartition(a.value, kth, axis=axis, kind=kind)
+    return getitem(a, _along_axis_index(index, axis % np.ndim(a), np.ndim(a)))
+
+
+# -- statistics -------------------------------------------------------------------
+
+def ptp(a, axis=None, out=None, keepdims=False):
+    if not _traced(a):
+        return np.ptp(a, axis=axis, out=out, keepdims=keepdims)
+    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
+
+
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """numpy.median: the middle element (or the mean of the two middle ones)
+    of the sorted values; the derivative goes to the element(s) chosen."""
+    if not _traced(a):
+        return np.median(a, axis=axis, out=out, overwrite_input=overwrite_input,
+                         keepdims=keepdims)
+    ndim = np.ndim(a)
+    if axis is None:
+        ordered, axis_ = sort(ravel(a)), 0
+    else:
+        axis_ = tuple(np.atleast_1d(axis) % ndim) if ndim else ()
+        if len(axis_) != 1:
+            # several axes: move them last and flatten them into one
+            rest = [k for k in range(ndim) if k not in axis_]
+            moved = transpose(a, rest + list(axis_))
+            ordered = sort(reshape(moved, tuple(np.shape(a)[k] for k in rest) + (-1,)), axis=-1)
+            axis_ = len(rest)
+        else:
+            axis_ = axis_[0]
+            ordered = sort(a, axis=axis_)
+    n = np.shape(ordered)[axis_]
+    if n == 0:
+        raise ValueError("median of an empty array")
+    half = n // 2
+    middle = slice(half, half + 1) if n % 2 else slice(half - 1, half + 1)
+    index = (slice(None),) * axis_ + (middle,)
+    result = mean(getitem(ordered, index), axis=axis_)
+    if keepdims:
+        shape = list(np.shape(a))
+        for k in (range(ndim) if axis is None else np.atleast_1d(axis) % ndim):
+            shape[k] = 1
+        result = reshape(result, tuple(shape))
+    return result
+
+
+def _without_nan(a, fill):
+    return where(isnan(a.value), fill, a)
+
+
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    if not _traced(a):
+        return np.nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+    return sum(_without_nan(a, 0.0), axis=axis, keepdims=keepdims)
+
+
+def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    if not _traced(a):
+        return np.nanprod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+    return prod(_without_nan(a, 1.0), axis=axis, keepdims=keepdims)
+
+
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+    if not _traced(a):
+        return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
+    count = np.sum(~np.isnan(a.value), axis=axis, keepdims=keepdims)
+    return true_divide(nansum(a, axis=axis, keepdims=keepdims), count.astype(a.dtype))
+
+
+def nanmax(a, axis=None, out=None, keepdims=False, **kwargs):
+    if not _traced(a):
+        return np.nanmax(a, axis=axis, out=out, keepdims=keepdims, **kwargs)
+    return max(_without_nan(a, -np.inf), axis=axis, keepdims=keepdims)
+
+
+def nanmin(a, axis=None, out=None, keepdims=False, **kwargs):
+    if not _traced(a):
+        return np.nanmin(a, axis=axis, out=out, keepdims=keepdims, **kwargs)
+    return min(_without_nan(a, np.inf), axis=axis, keepdims=keepdims)
+
+
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    if not _traced(a):
+        return np.nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                         **kwargs)
+    centered = _without_nan(subtract(a, nanmean(a, axis=axis, keepdims=True)), 0.0)
+    count = np.sum(~np.isnan(a.value), axis=axis, keepdims=keepdims)
+    return true_divide(sum(multiply(centered, centered), axis=axis, keepdims=keepdims),
+                       (count - ddof).astype(a.dtype))
+
+
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+    if not _traced(a):
+        return np.nanstd(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                         **kwargs)
+    from .composite import _safe_sqrt
+    return _safe_sqrt(nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+# -- polynomials and integration -------------------------------------------------------
+
+def polyval(p, x):
+    """numpy.polyval by Horner's rule, as NumPy evaluates it."""
+    if not _traced(p, x):
+        return np.polyval(p, x)
+    y = np.zeros_like(_plain(x), dtype=np.result_type(_plain(x), _plain(p), np.float64)) \
+        if np.ndim(x) else 0.0
+    coefficients = [getitem(p, i) for i in range(np.shape(p)[0])] if _traced(p) else list(p)
+    for pv in coefficients:
+        y = add(multiply(y, x), pv)
+    return y
+
+
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """numpy.trapezoid, NumPy's arithmetic: sum(d * (y[1:] + y[:-1]) / 2)."""
+    if not _traced(y, x, dx):
+        return np.trapezoid(y, x=x, dx=dx, axis=axis)
+    y = _as_traceable(y)
+    ndim = np.ndim(y)
+    axis = axis % ndim
+    upper = (slice(None),) * axis + (slice(1, None),)
+    lower = (slice(None),) * axis + (slice(None, -1),)
+    if x is None:
+        d = dx
+    else:
+        x = _as_traceable(x)
+        d = subtract(getitem(x, (slice(1, None),)), getitem(x, (slice(None, -1),))) \
+            if np.ndim(x) == 1 else subtract(getitem(x, upper), getitem(x, lower))
+        if np.ndim(x) == 1 and ndim > 1:
+            d = reshape(d, (-1,) + (1,) * (ndim - 1 - axis))
+    return sum(true_divide(multiply(d, add(getitem(y, upper), getitem(y, lower))), 2.0),
+               axis=axis)
+
+
+# -- index tricks ---------------------------------------------------------------------
+
+class _Concatenator:
+    """numpy.r_ and numpy.c_ on traced values (scalars, arrays and slices;
+    NumPy's own for everything else)."""
+
+    def __init__(self, plain, columns):
+        self._plain = plain
+        self._columns = columns
+
+    def __getitem__(self, key):
+        items = key if isinstance(key, tuple) else (key,)
+        if not _traced_in(items):
+            return self._plain[key]
+        if any(isinstance(item, str) for item in items):
+            raise TypeError("fastad.numpy.r_/c_ take no string directives with traced values")
+        parts = []
+        for item in items:
+            if isinstance(item, slice):
+                item = np.r_[item]
+            item = _as_traceable(item)
+            if np.ndim(item) == 0:
+                item = reshape(item, (1,))
+            if self._columns and np.ndim(item) == 1:
+                item = reshape(item, (-1, 1))
+            parts.append(item)
+        return concatenate(parts, axis=-1 if self._columns else 0)
+
+    def __len__(self):
+        return 0
+
+
+r_ = _Concatenator(np.r_, False)
+c_ = _Concatenator(np.c_, True)

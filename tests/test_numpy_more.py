@@ -1,0 +1,158 @@
+"""NumPy functions beyond the op table's core: their values on traced input
+are NumPy's, and their derivatives (both modes, second order) agree with
+central differences.  Also the NumPy names that have no rule: a clear
+TypeError, never a crash."""
+import numpy as np
+import pytest
+
+import fastad as fd
+import fastad.numpy as fnp
+
+rng = np.random.default_rng(3)
+def R(*shape):
+    return rng.standard_normal(shape)
+
+
+def traced_value(fun, *args):
+    """fun(*args) evaluated on traced arguments (the value a gradient sees)."""
+    return fd.make_vjp(fun, tuple(range(len(args))))(*args)[1]
+
+
+NAN3 = np.array([[False, True, False], [False, False, False]])  # a NaN entering as a constant
+
+# (name, function, arguments): each is checked for its value and derivatives
+CASES = [
+    ("acos", fnp.acos, (rng.uniform(-0.9, 0.9, 4),)),
+    ("asinh", fnp.asinh, (R(4),)),
+    ("atan2", fnp.atan2, (R(3), R(3))),
+    ("pow", fnp.pow, (rng.uniform(0.5, 2.0, 3), R(3))),
+    ("fmod", fnp.fmod, (R(5) * 3, rng.uniform(0.7, 1.9, 5))),
+    ("copysign", fnp.copysign, (R(5), R(5))),
+    ("copysign scalar", lambda x: fnp.copysign(x, -1.0), (0.7,)),
+    ("float_power", fnp.float_power, (rng.uniform(0.5, 2.0, 3), R(3))),
+    ("ldexp", lambda x: fnp.ldexp(x, np.array([1, -2, 3])), (R(3),)),
+    ("real", fnp.real, (R(3),)),
+    ("conj", fnp.conj, (R(2, 2),)),
+    ("conjugate", lambda x: fnp.conjugate(x) * x, (R(3),)),
+    ("real_if_close", fnp.real_if_close, (R(3),)),
+    ("imag", lambda x: fnp.imag(x) + x, (R(3),)),
+    ("angle", lambda x: fnp.angle(x) * x, (R(4),)),
+    ("fmax scalar-array", fnp.fmax, (0.3, R(4))),
+    ("fmin array-scalar", fnp.fmin, (R(4), 0.3)),
+    ("permute_dims", lambda x: fnp.permute_dims(x, (2, 0, 1)), (R(2, 3, 4),)),
+    ("matrix_transpose", fnp.matrix_transpose, (R(2, 3, 4),)),
+    ("concat", lambda x, y: fnp.concat([x, y], axis=1), (R(2, 3), R(2, 1))),
+    ("unstack", lambda x: fnp.unstack(x, axis=1)[2], (R(2, 3),)),
+    ("cumulative_sum", lambda x: fnp.cumulative_sum(x, include_initial=True), (R(5),)),
+    ("vecdot", fnp.vecdot, (R(3, 4), R(4))),
+    ("matvec", fnp.matvec, (R(2, 3, 4), R(4))),
+    ("vecmat", fnp.vecmat, (R(3), R(3, 4))),
+    ("append", fnp.append, (R(2, 3), R(4))),
+    ("append axis", lambda x, y: fnp.append(x, y, axis=0), (R(2, 3), R(1, 3))),
+    ("append list", lambda x: fnp.append([1.0, x], 2.0), (0.5,)),
+    ("linspace", lambda a, b: fnp.linspace(a, b, 7), (1.2, -3.4)),
+    ("linspace open", lambda a, b: fnp.linspace(a, b, 5, endpoint=False), (1.2, 3.4)),
+    ("linspace one", lambda a, b: fnp.linspace(a, b, 1), (1.2, 3.4)),
+    ("linspace equal", lambda a, b: fnp.linspace(a, b, 4), (1.2, 1.2)),
+    ("linspace arrays", lambda a, b: fnp.linspace(a, b, 4, axis=1), (R(2), R(2))),
+    ("linspace retstep", lambda a, b: fnp.linspace(a, b, 4, retstep=True)[1], (0.5, 2.5)),
+    ("logspace", lambda a, b: fnp.logspace(a, b, 4), (0.1, 0.9)),
+    ("diagflat", lambda x: fnp.diagflat(x, 1), (R(2, 2),)),
+    ("broadcast_arrays", lambda x, y: fnp.broadcast_arrays(x, y)[0] * fnp.broadcast_arrays(x, y)[1],
+     (R(3, 1), R(4))),
+    ("meshgrid", lambda x, y: fnp.meshgrid(x, y)[0] * fnp.meshgrid(x, y)[1], (R(3), R(2))),
+    ("meshgrid ij", lambda x, y: fnp.meshgrid(x, y, indexing="ij")[1], (R(3), R(2))),
+    ("take", lambda x: fnp.take(x, [0, 2, 2]), (R(2, 3),)),
+    ("take axis", lambda x: fnp.take(x, [[0, 1], [1, 1]], axis=1), (R(2, 3),)),
+    ("take_along_axis", lambda x: fnp.take_along_axis(x, np.array([[0, 2], [1, 1]]), axis=1),
+     (R(2, 3),)),
+    ("partition", lambda x: fnp.partition(x, 3), (R(7),)),
+    ("ptp", lambda x: fnp.ptp(x, axis=0), (R(3, 4),)),
+    ("median odd", fnp.median, (R(5),)),
+    ("median even axis", lambda x: fnp.median(x, axis=1, keepdims=True), (R(3, 4),)),
+    ("median axes", lambda x: fnp.median(x, axis=(0, 2)), (R(3, 2, 3),)),
+    ("nansum", lambda x: fnp.nansum(fnp.where(NAN3, np.nan, x), axis=0), (R(2, 3),)),
+    ("nanmean", lambda x: fnp.nanmean(fnp.where(NAN3, np.nan, x)), (R(2, 3),)),
+    ("nanmax", lambda x: fnp.nanmax(fnp.where(NAN3, np.nan, x), axis=1), (R(2, 3),)),
+    ("nanmin", lambda x: fnp.nanmin(fnp.where(NAN3, np.nan, x)), (R(2, 3),)),
+    ("nanprod", lambda x: fnp.nanprod(fnp.where(NAN3, np.nan, x)), (R(2, 3),)),
+    ("nanvar", lambda x: fnp.nanvar(fnp.where(np.array([False, True, False, False]), np.nan, x), ddof=1), (R(4),)),
+    ("nanstd", lambda x: fnp.nanstd(fnp.where(NAN3, np.nan, x), axis=1), (R(2, 3),)),
+    ("polyval", fnp.polyval, (R(4), R(3))),
+    ("polyval scalar", fnp.polyval, (R(3), 0.7)),
+    ("trapezoid", fnp.trapezoid, (R(2, 5),)),
+    ("trapezoid x", lambda y, x: fnp.trapezoid(y, x, axis=0), (R(4, 2), np.cumsum(rng.uniform(0.1, 1, 4)))),
+    ("r_", lambda x: fnp.r_[x, np.ones(2), 1:3], (R(3),)),
+    ("r_ scalar", lambda x: fnp.r_[x, 2.0, x], (0.3,)),
+    ("c_", lambda x: fnp.c_[x, np.ones(3), x], (R(3),)),
+    ("std of one value", lambda x: fnp.std(x), (np.array([1.5]),)),
+    ("std of equal values", lambda x: fnp.std(x * np.ones(3), axis=0), (0.7,)),
+    ("std", lambda x: fnp.std(x, axis=1, ddof=1), (R(2, 3),)),
+]
+
+
+@pytest.mark.parametrize("name, fun, args", CASES, ids=[c[0] for c in CASES])
+def test_values_are_numpys_and_derivatives_agree(name, fun, args):
+    expected = fun(*args)  # plain NumPy
+    value = traced_value(fun, *args)
+    np.testing.assert_allclose(value, expected, rtol=1e-15, atol=0)
+    fd.check_grads(fun, *args, modes=("fwd", "rev"), order=2)
+
+
+def test_std_of_equal_values_has_zero_gradient():
+    assert fd.grad(lambda x: fnp.std(x))(np.full(4, 2.0)).tolist() == [0.0] * 4
+    assert fd.grad(lambda x: fnp.std(fnp.array([x, x])))(1.0) == 0.0
+    g = fd.grad(lambda x: fnp.sum(fnp.std(x, axis=0)))(np.array([[1.0, 2.0], [1.0, 5.0]]))
+    np.testing.assert_allclose(g, [[0.0, -0.5], [0.0, 0.5]])
+
+
+def test_linspace_values_bit_for_bit():
+    for start, stop, num, endpoint in [(1.2, -3.4, 7, True), (0.1, 0.7, 10, False),
+                                       (2.0, 2.0, 3, True), (0.0, 1.0, 2, True)]:
+        traced = traced_value(lambda a, b: fnp.linspace(a, b, num, endpoint=endpoint), start, stop)
+        assert traced.tobytes() == np.linspace(start, stop, num, endpoint=endpoint).tobytes()
+
+
+def test_partition_and_median_route_the_derivative_to_the_chosen_elements():
+    x = np.array([3.0, 1.0, 2.0, 5.0])
+    np.testing.assert_array_equal(fd.grad(fnp.median)(x), [0.5, 0.0, 0.5, 0.0])
+    np.testing.assert_array_equal(fd.grad(lambda x: fnp.partition(x, 1)[1])(x), [0, 0, 1, 0])
+
+
+def test_scalar_compares_with_arrays_elementwise():
+    def f(s, v):
+        mask = s < v
+        assert mask.dtype == bool and mask.shape == (3,)
+        return fnp.sum(fnp.where(mask, v * s, 0.0))
+    v = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(fd.grad(f)(0.5, v), 3.0)
+    assert (fd.grad(lambda s: fnp.sum(fnp.where(s == v, s, 0.0)))(1.0)) == 1.0
+
+
+@pytest.mark.parametrize("name", ["frexp", "modf", "gcd", "divmod", "nextafter", "bitwise_and"])
+def test_numpy_ufuncs_without_a_rule_raise_a_clear_error(name):
+    ufunc = getattr(np, name)
+    args = (np.array([1.0, 2.0]),) * ufunc.nin
+
+    def f(x):
+        return ufunc(x, *args[1:])
+    with pytest.raises(TypeError, match=name):
+        fd.grad(lambda x: fnp.sum(f(x)))(np.array([1.0, 2.0]))
+
+
+def test_check_grads_curried_form_and_argnum():
+    def f(x, y, n):
+        return fnp.sum(x * y ** n)
+    x, y = R(3), R(3)
+    fd.check_grads(f)(x, y, 2)                      # autograd's form: argument 0
+    fd.check_grads(f, argnum=(0, 1))(x, y, 2)
+    fd.check_grads(f, x, y, 2)                      # every float argument (n is an int)
+    fd.check_grads(lambda x, axis: fnp.sum(x, axis=axis) ** 2)(R(2, 3), axis=1)
+    cube = fd.extend.primitive(lambda x: x ** 3)
+    fd.extend.defvjp(cube, lambda ans, x: lambda g: g * 2.0 * x * x)  # wrong: 3 x^2
+    with pytest.raises(AssertionError, match="reverse-mode"):
+        fd.check_grads(cube, modes="rev")(0.7)
+    with pytest.raises(TypeError, match="argument 2 holds no floats"):
+        fd.check_grads(f, x, y, 2, argnum=2)
+    with pytest.raises(ValueError, match="out of range"):
+        fd.check_grads(f, x, y, 2, argnum=5)
