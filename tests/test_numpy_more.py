@@ -104,6 +104,8 @@ def test_std_of_equal_values_has_zero_gradient():
     assert fd.grad(lambda x: fnp.std(fnp.array([x, x])))(1.0) == 0.0
     g = fd.grad(lambda x: fnp.sum(fnp.std(x, axis=0)))(np.array([[1.0, 2.0], [1.0, 5.0]]))
     np.testing.assert_allclose(g, [[0.0, -0.5], [0.0, 0.5]])
+    # NaN data keep NumPy's NaN
+    assert np.isnan(fd.value_and_grad(lambda x: fnp.std(x))(np.array([1.0, np.nan]))[0])
 
 
 def test_linspace_values_bit_for_bit():

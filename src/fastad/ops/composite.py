@@ -33,10 +33,10 @@ def _safe_sqrt(v):
     """sqrt(v) whose derivative is 0 where v == 0 instead of inf * 0: a
     standard deviation of equal values is constant there (one element) or
     has a kink whose smallest subgradient is 0 (NumPy's values either way)."""
-    positive = np.asarray(_plain(v)) > 0
-    if positive.all():
+    zero = np.asarray(_plain(v)) == 0  # (NaN stays NaN, as in NumPy)
+    if not zero.any():
         return sqrt(v)
-    return where(positive, sqrt(where(positive, v, 1.0)), 0.0)
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
