@@ -232,10 +232,10 @@ int fa_tune_malloc(void);
  * fa_fused_scratch(n_code, n_leaves) doubles.  fa_fused_eval writes the
  * result into out, fa_fused_sum sums it as numpy.add.reduce would sum the
  * evaluated array; both return -1 for an invalid opcode, else the IEEE
- * exceptions the arithmetic raised (FA_FP_* bits, 0 for none).  fa_fused_vjp writes
- * (or adds, per accumulate[r]) the leaves' adjoints for the cotangent g of
- * the result (g NULL: the same g_scalar everywhere); adjoints[r] NULL skips
- * leaf r. */
+ * exceptions the arithmetic raised (FA_FP_* bits, 0 for none).
+ * fa_fused_vjp writes (or adds, per accumulate[r]) the leaves' adjoints for
+ * the cotangent g of the result (g NULL: the same g_scalar everywhere);
+ * adjoints[r] NULL skips leaf r. */
 enum { FA_FP_DIVIDE = 1, FA_FP_OVER = 2, FA_FP_UNDER = 4, FA_FP_INVALID = 8 };
 
 typedef struct {
