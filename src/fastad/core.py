@@ -241,13 +241,13 @@ def _scalar_output(out, opname):
     if t is Scalar:
         return out
     if t is Array:
-        if out.ndim == 0:
+        if out.size == 1:  # (a size-1 array counts as a scalar, as in autograd)
             return out
         shape = out.shape
     elif isinstance(out, (float, int, np.floating, np.integer)) and not isinstance(out, bool):
         return None
     elif isinstance(out, np.ndarray) and out.dtype.kind in "fiu":
-        if out.ndim == 0:
+        if out.size == 1:
             return None
         shape = out.shape
     else:
@@ -266,13 +266,36 @@ def _pick(grads, single):
 
 # -- operators ---------------------------------------------------------------
 
-def value_and_grad(fun, argnum=0, *, argnums=None):
+class _Aux:
+    """`fun` for has_aux=True (JAX's convention): it returns (output, aux);
+    the wrapper returns the output and keeps aux for the operator."""
+
+    def __init__(self, fun, opname):
+        self.fun, self.opname, self.aux = fun, opname, None
+
+    def __call__(self, *args, **kwargs):
+        out = self.fun(*args, **kwargs)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError("%s(..., has_aux=True) requires the function to return a pair "
+                            "(output, auxiliary data), but it returned %s"
+                            % (self.opname, _describe(out)))
+        self.aux = out[1]
+        return out[0]
+
+
+def _seed(out):
+    """The unit cotangent of a scalar output (a size-1 array too, as in autograd)."""
+    return 1.0 if type(out) is Scalar or out.ndim == 0 else np.ones(out.shape, out.dtype)
+
+
+def value_and_grad(fun, argnum=0, *, argnums=None, has_aux=False):
     """Return a function computing `(fun(*args), gradient)` in one pass.
 
     The gradient is taken with respect to argument `argnum` (an int, or a
     tuple of ints for a tuple of gradients) and has that argument's pytree
     structure and dtypes.  This is the form `scipy.optimize.minimize(...,
-    jac=True)` takes.
+    jac=True)` takes.  With `has_aux`, `fun` returns `(output, aux)` and
+    the result is `((value, aux), gradient)`, as in JAX.
 
     >>> fastad.value_and_grad(lambda x: x ** 2)(3.0)
     (9.0, 6.0)
@@ -280,17 +303,21 @@ def value_and_grad(fun, argnum=0, *, argnums=None):
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), "value_and_grad")
-        rec = _Recording(fun, args, kwargs, indices, "value_and_grad")
+        call = _Aux(fun, "value_and_grad") if has_aux else fun
+        rec = _Recording(call, args, kwargs, indices, "value_and_grad")
         out = _scalar_output(rec.output, "value_and_grad")
-        grads = rec.backward([(out, 1.0)] if out is not None else [])
-        return rec.result(rec.output), _pick(grads, single)
+        grads = _pick(rec.backward([(out, _seed(out))] if out is not None else []), single)
+        if has_aux:
+            return (rec.result(rec.output), rec.result(call.aux)), grads
+        return rec.result(rec.output), grads
     return value_and_grad_fun
 
 
-def grad(fun, argnum=0, *, argnums=None):
+def grad(fun, argnum=0, *, argnums=None, has_aux=False):
     """Return a function computing the gradient of scalar `fun` with respect
     to argument `argnum` (int or tuple of ints), in that argument's pytree
-    structure and dtype.
+    structure and dtype.  With `has_aux`, `fun` returns `(output, aux)` and
+    the result is `(gradient, aux)`, as in JAX.
 
     >>> fastad.grad(lambda x, y: x * y)(2.0, 5.0)
     5.0
@@ -298,9 +325,11 @@ def grad(fun, argnum=0, *, argnums=None):
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), "grad")
-        rec = _Recording(fun, args, kwargs, indices, "grad")
+        call = _Aux(fun, "grad") if has_aux else fun
+        rec = _Recording(call, args, kwargs, indices, "grad")
         out = _scalar_output(rec.output, "grad")
-        return _pick(rec.backward([(out, 1.0)] if out is not None else []), single)
+        grads = _pick(rec.backward([(out, _seed(out))] if out is not None else []), single)
+        return (grads, rec.result(call.aux)) if has_aux else grads
     return grad_fun
 
 
@@ -346,14 +375,18 @@ def _output_vjp(rec, opname):
     return plain_out, vjp_fun
 
 
-def vjp(fun, *primals):
+def vjp(fun, *primals, has_aux=False):
     """JAX-style VJP: return `(fun(*primals), vjp_fun)` where `vjp_fun(ct)`
     returns the tuple of cotangents, one per primal, each with that
-    primal's structure.  `ct` has the structure and shapes of the output."""
+    primal's structure.  `ct` has the structure and shapes of the output.
+    With `has_aux`, `fun` returns `(output, aux)` and the result is
+    `(output, vjp_fun, aux)`."""
     argnums = tuple(range(len(primals)))
-    rec = _Recording(fun, primals, {}, argnums, "vjp")
+    call = _Aux(fun, "vjp") if has_aux else fun
+    rec = _Recording(call, primals, {}, argnums, "vjp")
     out, vjp_all = _output_vjp(rec, "vjp")
-    return out, lambda cotangent: tuple(vjp_all(cotangent))
+    vjp_fun = lambda cotangent: tuple(vjp_all(cotangent))  # noqa: E731
+    return (out, vjp_fun, rec.result(call.aux)) if has_aux else (out, vjp_fun)
 
 
 def make_vjp(fun, argnum=0, *, argnums=None):

@@ -156,50 +156,95 @@ def _split_columns(columns, out_shape, in_leaves, in_treedef):
 
 
 def _jacobian(fun, argnum, argnums, mode, opname):
+    """The Jacobian operators.  As in JAX, a pytree output gives a pytree of
+    Jacobians in the output's structure, and a tuple of argnums a tuple of
+    Jacobians inside each output leaf's place."""
     def jacobian_fun(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), opname)
-        if not single:
-            return tuple(_jacobian(fun, i, None, mode, opname)(*args, **kwargs) for i in indices)
-        rec = _Recording(fun, args, kwargs, indices, opname, keep_all=True)
-        treedef, leaves, boxes = rec.inputs[0]
-        out = rec.output
-        if isinstance(out, (tuple, list, dict)):
-            raise TypeError("%s: the function returned a %s; Jacobians are taken of a "
-                            "function returning one float or array" % (opname, type(out).__name__))
-        out_shape = tuple(np.shape(out))
-        n_in = sum(int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes)
-        n_out = int(np.prod(out_shape, dtype=np.int64))
-        use_forward = mode == "fwd" or (mode == "auto" and n_in <= n_out)
-        if type(out) not in _TRACED or out.tape is not rec.tape:
-            zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
-            return unflatten(treedef, zeros)
-        if use_forward:
-            seeds, k = _basis(boxes)
-            (columns,) = rec.forward(list(zip(boxes, seeds)), [out], k=k, batched=True)
-            if columns is None:
-                columns = np.zeros((k,) + out_shape)
-            return _split_columns(columns, out_shape, leaves, treedef)
-        if not rec.nested:
-            # one reverse sweep carrying a cotangent per output element
-            eye = np.eye(n_out, dtype=out.dtype).reshape((n_out,) + out_shape)
-            blocks = rec.tape.backward_many(out, eye, boxes)
-            parts = [_restore_dtype(block, leaf).reshape(out_shape + np.shape(leaf))
-                     for block, leaf in zip(blocks, leaves)]
-            return unflatten(treedef, parts)
-        rows = []
-        for j in range(n_out):
-            cotangent = np.zeros(n_out, out.dtype)
-            cotangent[j] = 1.0
-            seed = float(cotangent[0]) if out_shape == () else cotangent.reshape(out_shape)
-            grads = rec.backward([(out, seed)])[0]
-            rows.append(flatten(grads)[0])
-        from . import numpy as fnp
-        parts = []
-        for i, leaf in enumerate(leaves):
-            stacked = fnp.stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
-            parts.append(fnp.reshape(stacked, out_shape + np.shape(leaf)))
-        return unflatten(treedef, parts)
+        per_input = [_jacobian_leaves(fun, i, mode, opname, args, kwargs) for i in indices]
+        out_treedef = per_input[0][0]
+        if out_treedef is None:  # one output array
+            return per_input[0][1][0] if single else tuple(js[0] for _, js in per_input)
+        if single:
+            return unflatten(out_treedef, per_input[0][1])
+        n_leaves = len(per_input[0][1])
+        return unflatten(out_treedef, [tuple(js[k] for _, js in per_input)
+                                       for k in range(n_leaves)])
     return jacobian_fun
+
+
+def _jacobian_leaves(fun, index, mode, opname, args, kwargs):
+    """(None, [J]) for a function returning one array; (output treedef,
+    [J per output leaf]) for a pytree output, each J in the structure of
+    argument `index`."""
+    layout = []
+
+    def flat_fun(*a, **k):
+        out = fun(*a, **k)
+        if not isinstance(out, (tuple, list, dict)):
+            return out
+        from . import numpy as fnp
+        leaves, treedef = flatten(out)
+        layout.extend([treedef, [np.shape(leaf) for leaf in leaves]])
+        if not leaves:
+            return np.zeros(0)
+        return fnp.concatenate([fnp.reshape(leaf, (-1,)) for leaf in leaves])
+
+    jac = _jacobian_one(flat_fun, index, mode, opname, args, kwargs)
+    if not layout:
+        return None, [jac]
+    from . import numpy as fnp
+    out_treedef, shapes = layout
+    in_parts, in_treedef = flatten(jac)
+    per_output, offset = [], 0
+    for shape in shapes:
+        n = int(np.prod(shape, dtype=np.int64))
+        per_output.append(unflatten(in_treedef, [
+            fnp.reshape(part[offset:offset + n], tuple(shape) + tuple(np.shape(part)[1:]))
+            for part in in_parts]))
+        offset += n
+    return out_treedef, per_output
+
+
+def _jacobian_one(fun, index, mode, opname, args, kwargs):
+    """The Jacobian of `fun`, returning one array, with respect to argument
+    `index`: shape out.shape + leaf.shape per leaf of that argument."""
+    rec = _Recording(fun, args, kwargs, (index,), opname, keep_all=True)
+    treedef, leaves, boxes = rec.inputs[0]
+    out = rec.output
+    out_shape = tuple(np.shape(out))
+    n_in = sum(int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes)
+    n_out = int(np.prod(out_shape, dtype=np.int64))
+    use_forward = mode == "fwd" or (mode == "auto" and n_in <= n_out)
+    if type(out) not in _TRACED or out.tape is not rec.tape:
+        zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
+        return unflatten(treedef, zeros)
+    if use_forward:
+        seeds, k = _basis(boxes)
+        (columns,) = rec.forward(list(zip(boxes, seeds)), [out], k=k, batched=True)
+        if columns is None:
+            columns = np.zeros((k,) + out_shape)
+        return _split_columns(columns, out_shape, leaves, treedef)
+    if not rec.nested:
+        # one reverse sweep carrying a cotangent per output element
+        eye = np.eye(n_out, dtype=out.dtype).reshape((n_out,) + out_shape)
+        blocks = rec.tape.backward_many(out, eye, boxes)
+        parts = [_restore_dtype(block, leaf).reshape(out_shape + np.shape(leaf))
+                 for block, leaf in zip(blocks, leaves)]
+        return unflatten(treedef, parts)
+    rows = []
+    for j in range(n_out):
+        cotangent = np.zeros(n_out, out.dtype)
+        cotangent[j] = 1.0
+        seed = float(cotangent[0]) if out_shape == () else cotangent.reshape(out_shape)
+        grads = rec.backward([(out, seed)])[0]
+        rows.append(flatten(grads)[0])
+    from . import numpy as fnp
+    parts = []
+    for i, leaf in enumerate(leaves):
+        stacked = fnp.stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
+        parts.append(fnp.reshape(stacked, out_shape + np.shape(leaf)))
+    return unflatten(treedef, parts)
 
 
 def _restore_dtype(block, leaf):
