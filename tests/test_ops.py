@@ -494,6 +494,9 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
              "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py",
              "softplus", "logistic",  # tests/test_nn.py
+             "gamma", "rgamma", "erfinv", "erfcinv", "ndtr", "log_ndtr", "ndtri", "i0", "i1",
+             "j0", "j1", "y0", "y1", "iv", "jv", "yv", "beta", "betaln", "gammainc",
+             "gammaincc",  # tests/test_scipy_more.py
              "fused",  # every test here runs fused too (the fixture below), and tests/test_fused.py
              "svd_values", "svd_u", "svd_v", "qr_q", "qr_r"})  # tests/test_linalg.py  # test_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}

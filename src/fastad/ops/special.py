@@ -106,3 +106,101 @@ def log_softmax(x, axis=None):
 def softmax(x, axis=None):
     """exp(log_softmax(x)), stable for large |x|."""
     return exp(log_softmax(x, axis=axis))
+
+
+# -- gamma, beta, error-function inverses, the normal distribution, Bessel --------
+
+_SQRT_2PI = 2.5066282746310002
+_LOG_2PI = 1.8378770664093453
+
+psi = digamma
+gamma = _unary_special("gamma", lambda g, ans, x: g * (ans * digamma(x)), (-1, 0))
+rgamma = _unary_special("rgamma", lambda g, ans, x: -g * (ans * digamma(x)), (-1, 0))
+erfinv = _unary_special("erfinv", lambda g, ans, x: g * ((_SQRT_PI / 2.0) * exp(ans * ans)),
+                        (-1,))
+erfcinv = _unary_special("erfcinv", lambda g, ans, x: g * ((-_SQRT_PI / 2.0) * exp(ans * ans)),
+                         (-1,))
+ndtr = _unary_special("ndtr", lambda g, ans, x: g * (exp(-0.5 * (x * x)) / _SQRT_2PI), (0,))
+# d log Phi(x) = phi(x) / Phi(x), as exp(log phi - log Phi): finite far in the lower tail
+log_ndtr = _unary_special(
+    "log_ndtr", lambda g, ans, x: g * exp(-0.5 * (x * x) - ans - 0.5 * _LOG_2PI), (-1, 0))
+ndtri = _unary_special("ndtri", lambda g, ans, x: g * (_SQRT_2PI * exp(0.5 * (ans * ans))), (-1,))
+i0 = _unary_special("i0", lambda g, ans, x: g * i1(x), (0,))
+i1 = _unary_special("i1", lambda g, ans, x: g * (0.5 * (i0(x) + iv(2.0, x))), (0,))
+j0 = _unary_special("j0", lambda g, ans, x: -g * j1(x), (0,))
+j1 = _unary_special("j1", lambda g, ans, x: g * (0.5 * (j0(x) - jv(2.0, x))), (0,))
+y0 = _unary_special("y0", lambda g, ans, x: -g * y1(x), (0,))
+y1 = _unary_special("y1", lambda g, ans, x: g * (0.5 * (y0(x) - yv(2.0, x))), (0,))
+
+
+def _underivable(name, argument):
+    """The rule of an argument whose derivative fastad does not provide:
+    reached only when that argument is traced, it says so instead of
+    returning a silent zero."""
+    def rule(*args, **kwargs):
+        raise NotImplementedError(
+            "%s is not differentiable with respect to %s in fastad (pass it as a constant)"
+            % (name, argument))
+    return rule
+
+
+def _bessel_order(name, recurrence):
+    """A Bessel function of order v (not differentiated) and argument x:
+    d/dx C_v = (C_{v-1} -+ C_{v+1}) / 2 by `recurrence`."""
+    rule = lambda g, ans, v, x: g * recurrence(v, x)  # noqa: E731
+    order = _underivable(name, "its order v")
+    return defprim(name, _lazy(name), vjps=[order, rule], jvps=[order, rule], elementwise=True,
+                   saves=[(), (0, 1)])
+
+
+iv = _bessel_order("iv", lambda v, x: 0.5 * (iv(v - 1.0, x) + iv(v + 1.0, x)))
+jv = _bessel_order("jv", lambda v, x: 0.5 * (jv(v - 1.0, x) - jv(v + 1.0, x)))
+yv = _bessel_order("yv", lambda v, x: 0.5 * (yv(v - 1.0, x) - yv(v + 1.0, x)))
+
+
+def _beta_rule(first):
+    def rule(g, ans, a, b):
+        return g * (ans * (digamma(a if first else b) - digamma(a + b)))
+    return rule
+
+
+def _betaln_rule(first):
+    def rule(g, ans, a, b):
+        return g * (digamma(a if first else b) - digamma(a + b))
+    return rule
+
+
+beta = defprim("beta", _lazy("beta"), vjps=[_beta_rule(True), _beta_rule(False)],
+               jvps=[_beta_rule(True), _beta_rule(False)], elementwise=True,
+               saves=[(-1, 0, 1), (-1, 0, 1)])
+betaln = defprim("betaln", _lazy("betaln"), vjps=[_betaln_rule(True), _betaln_rule(False)],
+                 jvps=[_betaln_rule(True), _betaln_rule(False)], elementwise=True,
+                 saves=[(0, 1), (0, 1)])
+
+
+def _gammainc_x(sign):
+    """d/dx of the regularized incomplete gamma functions: +-x^(a-1) e^-x / Gamma(a)
+    (the derivative in a has no closed form: not provided)."""
+    def rule(g, ans, a, x):
+        return g * (sign * exp((a - 1.0) * log(x) - x - gammaln(a)))
+    return rule
+
+
+_gammainc_a = _underivable("gammainc", "a")
+_gammaincc_a = _underivable("gammaincc", "a")
+gammainc = defprim("gammainc", _lazy("gammainc"), vjps=[_gammainc_a, _gammainc_x(1.0)],
+                   jvps=[_gammainc_a, _gammainc_x(1.0)], elementwise=True, saves=[(), (0, 1)])
+gammaincc = defprim("gammaincc", _lazy("gammaincc"), vjps=[_gammaincc_a, _gammainc_x(-1.0)],
+                    jvps=[_gammaincc_a, _gammainc_x(-1.0)], elementwise=True, saves=[(), (0, 1)])
+
+
+def multigammaln(a, d):
+    """log of the multivariate gamma function of dimension d (scipy's)."""
+    from .elementwise import add
+    from .. import _tape
+    if type(a) not in (_tape.Scalar, _tape.Array):
+        return _scipy_special().multigammaln(a, d)
+    out = 0.25 * d * (d - 1) * np.log(np.pi)
+    for j in range(d):
+        out = add(out, gammaln(subtract(a, 0.5 * j)))
+    return out
