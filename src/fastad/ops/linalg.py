@@ -182,8 +182,150 @@ def norm(x, ord=None, axis=None, keepdims=False):
         pick = rmax if ord == np.inf else rmin
         sums = sum(el.absolute(x), axis=col, keepdims=keepdims)
         return pick(sums, axis=row, keepdims=keepdims)
-    raise NotImplementedError("fastad.numpy.linalg.norm: ord=%r of a matrix is not supported on "
-                              "traced values" % (ord,))
+    if ord in (2, -2, "nuc"):
+        # the singular values (distinct and nonzero where this is differentiable)
+        from .shape import moveaxis, reshape
+        s = singular_values(moveaxis(x, (row, col), (-2, -1)))
+        out = rmax(s, axis=-1) if ord == 2 else rmin(s, axis=-1) if ord == -2 else sum(s, axis=-1)
+        if keepdims:
+            shape = list(np.shape(x))
+            shape[row] = shape[col] = 1
+            out = reshape(out, tuple(shape))
+        return out
+    raise ValueError("Invalid norm order %r for matrices." % (ord,))
+
+
+def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
+    """numpy.linalg.vector_norm"""
+    if not hasattr(x, "tape"):
+        return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
+    from .shape import reshape
+    if axis is None:
+        out = norm(reshape(x, (-1,)), ord=ord)
+        return reshape(out, (1,) * np.ndim(x)) if keepdims else out
+    if isinstance(axis, tuple) and len(axis) > 1:
+        from .shape import moveaxis
+        ndim = np.ndim(x)
+        axes = tuple(a % ndim for a in axis)
+        moved = moveaxis(x, axes, tuple(range(ndim - len(axes), ndim)))
+        flat = reshape(moved, np.shape(moved)[:ndim - len(axes)] + (-1,))
+        out = norm(flat, ord=ord, axis=-1)
+        if keepdims:
+            shape = [1 if k in axes else n for k, n in enumerate(np.shape(x))]
+            out = reshape(out, tuple(shape))
+        return out
+    return norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+
+def matrix_norm(x, /, *, keepdims=False, ord="fro"):
+    """numpy.linalg.matrix_norm (over the last two axes)"""
+    if not hasattr(x, "tape"):
+        return np.linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
+    ndim = np.ndim(x)
+    return norm(x, ord=ord, axis=(ndim - 2, ndim - 1), keepdims=keepdims)
+
+
+def cond(x, p=None):
+    """numpy.linalg.cond: s_max / s_min for p None or +-2, else
+    norm(x, p) norm(inv(x), p)."""
+    if not hasattr(x, "tape"):
+        return np.linalg.cond(x, p)
+    from . import elementwise as el
+    from .reductions import max as rmax, min as rmin
+    if p in (None, 2, -2):
+        s = singular_values(x)
+        big, small = rmax(s, axis=-1), rmin(s, axis=-1)
+        return el.true_divide(small, big) if p == -2 else el.true_divide(big, small)
+    ndim = np.ndim(x)
+    axes = (ndim - 2, ndim - 1)
+    return multiply(norm(x, p, axes), norm(inv(x), p, axes))
+
+
+def eigvalsh(a, UPLO="L"):
+    if not hasattr(a, "tape"):
+        return np.linalg.eigvalsh(a, UPLO)
+    return eigh(a, UPLO)[0]
+
+
+def svdvals(x, /):
+    if not hasattr(x, "tape"):
+        return np.linalg.svdvals(x)
+    return singular_values(x)
+
+
+def multi_dot(arrays, *, out=None):
+    """numpy.linalg.multi_dot, left to right (NumPy picks the cheapest
+    order; the values agree to rounding)."""
+    if not any(hasattr(a, "tape") for a in arrays):
+        return np.linalg.multi_dot(arrays, out=out)
+    from .products import dot
+    result = arrays[0]
+    for a in arrays[1:]:
+        result = dot(result, a)
+    return result
+
+
+def lstsq(a, b, rcond=None):
+    """numpy.linalg.lstsq of a full-rank matrix: (x, residuals, rank, s),
+    x = pinv(a) b differentiable in a and b; the others plain."""
+    if not (hasattr(a, "tape") or hasattr(b, "tape")):
+        return np.linalg.lstsq(a, b, rcond=rcond)
+    plain = np.linalg.lstsq(getattr(a, "value", a), getattr(b, "value", b), rcond=rcond)
+    solution = matmul(pinv(a) if hasattr(a, "tape") else np.linalg.pinv(a), b)
+    return solution, plain[1], plain[2], plain[3]
+
+
+def tensorinv(a, ind=2):
+    if not hasattr(a, "tape"):
+        return np.linalg.tensorinv(a, ind)
+    from .shape import reshape
+    shape = np.shape(a)
+    rows = int(np.prod(shape[:ind]))
+    return reshape(inv(reshape(a, (rows, -1))), shape[ind:] + shape[:ind])
+
+
+def tensorsolve(a, b, axes=None):
+    if not (hasattr(a, "tape") or hasattr(b, "tape")):
+        return np.linalg.tensorsolve(a, b, axes)
+    from .shape import moveaxis, reshape
+    if axes is not None:
+        ndim = np.ndim(a)
+        axes = [k % ndim for k in axes]
+        a = moveaxis(a, axes, list(range(ndim - len(axes), ndim)))
+    q_shape = np.shape(a)[np.ndim(b):]
+    n = int(np.prod(q_shape))
+    return reshape(solve(reshape(a, (-1, n)), reshape(b, (-1,))), q_shape)
+
+
+# numpy.linalg's array-API names of functions fastad.numpy has
+def trace(x, /, *, offset=0, dtype=None):
+    from .composite import trace as _trace
+    return _trace(x, offset, -2, -1, dtype)
+
+
+def diagonal(x, /, *, offset=0):
+    from .composite import diagonal as _diagonal
+    return _diagonal(x, offset, -2, -1)
+
+
+def outer(x1, x2, /):
+    from .products import outer as _outer
+    return _outer(x1, x2)
+
+
+def cross(x1, x2, /, *, axis=-1):
+    from .composite import cross as _cross
+    return _cross(x1, x2, axis=axis)
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    from .extras import vecdot as _vecdot
+    return _vecdot(x1, x2, axis=axis)
+
+
+def matrix_transpose(x, /):
+    from .extras import matrix_transpose as _matrix_transpose
+    return _matrix_transpose(x)
 
 
 # -- eigh: symmetric eigendecomposition, distinct eigenvalues ----------------------------

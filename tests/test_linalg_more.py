@@ -1,0 +1,66 @@
+"""numpy.linalg functions beyond the core rules (norm orders through the
+singular values, the array-API names, lstsq, tensor solves): values equal
+NumPy's to rounding, derivatives agree with central differences."""
+import numpy as np
+import pytest
+
+import fastad as fd
+import fastad.numpy as fnp
+
+L = fnp.linalg
+rng = np.random.default_rng(21)
+
+
+def R(*shape):
+    return rng.standard_normal(shape)
+
+
+def well_conditioned(n):
+    a = R(n, n)
+    return a @ a.T + n * np.eye(n)
+
+
+CASES = [
+    ("norm 2", lambda x: L.norm(x, 2), (R(4, 3),)),
+    ("norm -2", lambda x: L.norm(x, -2), (R(4, 3),)),
+    ("norm nuc", lambda x: L.norm(x, "nuc"), (R(3, 4),)),
+    ("norm nuc batch", lambda x: L.norm(x, "nuc", axis=(1, 2), keepdims=True), (R(2, 3, 3),)),
+    ("vector_norm", lambda x: L.vector_norm(x, ord=3), (R(2, 3),)),
+    ("vector_norm axes", lambda x: L.vector_norm(x, axis=(0, 2), keepdims=True), (R(2, 3, 2),)),
+    ("matrix_norm", lambda x: L.matrix_norm(x, ord=1), (R(2, 3, 3),)),
+    ("cond", L.cond, (well_conditioned(3),)),
+    ("cond fro", lambda x: L.cond(x, "fro"), (well_conditioned(3),)),
+    ("eigvalsh", lambda a: L.eigvalsh(a + a.T), (R(4, 4),)),
+    ("svdvals", L.svdvals, (R(4, 3),)),
+    ("multi_dot", lambda a, b: L.multi_dot([a, b, a.T]), (R(3, 2), R(2, 2))),
+    ("lstsq", lambda a, b: L.lstsq(a, b, rcond=None)[0], (R(5, 3), R(5))),
+    ("tensorinv", lambda a: L.tensorinv(a, ind=1), (R(6, 2, 3) + np.eye(6).reshape(6, 2, 3),)),
+    ("tensorsolve", lambda a: L.tensorsolve(a, np.arange(6.0).reshape(2, 3)),
+     (R(2, 3, 6) + 3 * np.eye(6).reshape(2, 3, 6),)),
+    ("trace", lambda x: L.trace(x, offset=1), (R(2, 3, 3),)),
+    ("diagonal", L.diagonal, (R(2, 3, 3),)),
+    ("outer", L.outer, (R(3), R(2))),
+    ("cross", L.cross, (R(2, 3), R(3))),
+    ("vecdot", L.vecdot, (R(2, 3), R(3))),
+    ("matmul", L.matmul, (R(2, 3), R(3, 2))),
+    ("matrix_transpose", L.matrix_transpose, (R(2, 3, 4),)),
+]
+
+
+@pytest.mark.parametrize("name, fun, args", CASES, ids=[c[0] for c in CASES])
+def test_values_and_derivatives(name, fun, args):
+    value = fd.make_vjp(fun, tuple(range(len(args))))(*args)[1]
+    np.testing.assert_allclose(value, fun(*args), rtol=1e-12, atol=1e-14)
+    fd.check_grads(fun, *args, modes=("fwd", "rev"), order=2)
+
+
+def test_matrix_two_norm_gradient_is_the_top_singular_pair():
+    a = R(4, 3)
+    u, s, vh = np.linalg.svd(a)
+    np.testing.assert_allclose(fd.grad(lambda a: L.norm(a, 2))(a), np.outer(u[:, 0], vh[0]),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_bad_matrix_norm_order():
+    with pytest.raises(ValueError, match="Invalid norm order"):
+        fd.grad(lambda a: L.norm(a, 3))(R(3, 3))
