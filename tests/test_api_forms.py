@@ -64,3 +64,32 @@ def test_grad_of_a_size_one_array_output():
     np.testing.assert_array_equal(g, [[6.0, 8.0]])
     with pytest.raises(TypeError, match="scalar output"):
         fd.grad(lambda x: x * 2.0)(np.ones(2))
+
+
+def test_array_methods_record_as_the_numpy_functions():
+    x = np.arange(1.0, 4.0)
+
+    def f(x):
+        return (x.sum() + x.mean() + x.max() + x.prod() + x.std() + x.var()
+                + x.cumsum()[-1] + x.cumprod()[-1] + x.take([0, 0]).sum() + (x * x.round()).sum()
+                + x.real.sum() + x.conj().sum() + x[x.argmax()] + x[x.argsort()[0]])
+
+    def f_numpy(x):
+        return (fnp.sum(x) + fnp.mean(x) + fnp.max(x) + fnp.prod(x) + fnp.std(x) + fnp.var(x)
+                + fnp.cumsum(x)[-1] + fnp.cumprod(x)[-1]
+                + fnp.sum(fnp.take(x, [0, 0])) + fnp.sum(x * np.round(x)) + 2 * fnp.sum(x)
+                + x[2] + x[0])
+    np.testing.assert_allclose(fd.grad(f)(x), fd.grad(f_numpy)(x), rtol=1e-14)
+    fd.check_grads(f, x)
+    m = np.arange(4.0).reshape(2, 2)
+    g = fd.grad(lambda m: m.trace() + m.diagonal().sum() + m.swapaxes(0, 1)[0, 1]
+                + m.repeat(2).sum())(m)
+    np.testing.assert_array_equal(g, [[4.0, 2.0], [3.0, 4.0]])
+
+
+def test_truth_values_of_arrays_are_guarded_in_recorded_tapes():
+    tape = fd.record(lambda x: x.sum() if x.all() else -x.sum(), np.ones(2))
+    assert tape(np.full(2, 2.0)) == 4.0
+    with pytest.raises(fd.RetapeRequired):
+        tape(np.array([0.0, 1.0]))
+    assert fd.grad(lambda x: x[x.nonzero()].sum())(np.array([0.0, 2.0])).tolist() == [0.0, 1.0]

@@ -2657,6 +2657,30 @@ cdef class Array:
     def flatten(self): return _fnp.ravel(self)
     def squeeze(self, axis=None): return _fnp.squeeze(self, axis)
     def clip(self, a_min=None, a_max=None): return _fnp.clip(self, a_min, a_max)
+    def var(self, *args, **kwargs): return _fnp.var(self, *args, **kwargs)
+    def std(self, *args, **kwargs): return _fnp.std(self, *args, **kwargs)
+    def cumsum(self, *args, **kwargs): return _fnp.cumsum(self, *args, **kwargs)
+    def cumprod(self, *args, **kwargs): return _fnp.cumprod(self, *args, **kwargs)
+    def trace(self, *args, **kwargs): return _fnp.trace(self, *args, **kwargs)
+    def diagonal(self, *args, **kwargs): return _fnp.diagonal(self, *args, **kwargs)
+    def repeat(self, *args, **kwargs): return _fnp.repeat(self, *args, **kwargs)
+    def take(self, *args, **kwargs): return _fnp.take(self, *args, **kwargs)
+    def swapaxes(self, axis1, axis2): return _fnp.swapaxes(self, axis1, axis2)
+    def round(self, decimals=0): return _fnp.round(self, decimals)
+    def conj(self): return self
+    def conjugate(self): return self
+    @property
+    def real(self): return self
+    @property
+    def imag(self): return _fnp.imag(self)
+    # (plain results: indices and truth values carry no derivative; the
+    # truth values come from a comparison, which a recorded tape guards)
+    def argmax(self, *args, **kwargs): return _fnp.argmax(self, *args, **kwargs)
+    def argmin(self, *args, **kwargs): return _fnp.argmin(self, *args, **kwargs)
+    def argsort(self, *args, **kwargs): return _fnp.argsort(self, *args, **kwargs)
+    def nonzero(self): return np.nonzero(_fnp.not_equal(self, 0.0))
+    def any(self, *args, **kwargs): return _fnp.not_equal(self, 0.0).any(*args, **kwargs)
+    def all(self, *args, **kwargs): return _fnp.not_equal(self, 0.0).all(*args, **kwargs)
 
     def astype(self, dtype):
         dtype = np.dtype(dtype)
