@@ -414,8 +414,8 @@ int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
         case FA_SIN: adj[a] += g * cos(primal[a]); break;
         case FA_COS: adj[a] -= g * sin(primal[a]); break;
         case FA_TAN: adj[a] += g * (1.0 + y * y); break;
-        case FA_ASIN: { const double x = primal[a]; adj[a] += g / sqrt(1.0 - x * x); } break;
-        case FA_ACOS: { const double x = primal[a]; adj[a] -= g / sqrt(1.0 - x * x); } break;
+        case FA_ASIN: { const double x = primal[a]; adj[a] += g / sqrt((1.0 - x) * (1.0 + x)); } break;
+        case FA_ACOS: { const double x = primal[a]; adj[a] -= g / sqrt((1.0 - x) * (1.0 + x)); } break;
         case FA_ATAN: { const double x = primal[a]; adj[a] += g / (1.0 + x * x); } break;
         case FA_SINH: adj[a] += g * cosh(primal[a]); break;
         case FA_COSH: adj[a] += g * sinh(primal[a]); break;
@@ -479,8 +479,8 @@ static inline void partials(const fa_tape *tape, int64_t i, double *d0, double *
     case FA_SIN: *d0 = cos(primal[a]); break;
     case FA_COS: *d0 = -sin(primal[a]); break;
     case FA_TAN: *d0 = 1.0 + y * y; break;
-    case FA_ASIN: x = primal[a]; *d0 = 1.0 / sqrt(1.0 - x * x); break;
-    case FA_ACOS: x = primal[a]; *d0 = -1.0 / sqrt(1.0 - x * x); break;
+    case FA_ASIN: x = primal[a]; *d0 = 1.0 / sqrt((1.0 - x) * (1.0 + x)); break;
+    case FA_ACOS: x = primal[a]; *d0 = -1.0 / sqrt((1.0 - x) * (1.0 + x)); break;
     case FA_ATAN: x = primal[a]; *d0 = 1.0 / (1.0 + x * x); break;
     case FA_SINH: *d0 = cosh(primal[a]); break;
     case FA_COSH: *d0 = sinh(primal[a]); break;
@@ -534,8 +534,8 @@ int fa_unary_vjp(int opcode, const double *x, const double *y, const double *g,
     case FA_SIN: LOOP(gi * cos(xi));
     case FA_COS: LOOP(-gi * sin(xi));
     case FA_TAN: LOOP(gi * (1.0 + yi * yi));
-    case FA_ASIN: LOOP(gi / sqrt(1.0 - xi * xi));
-    case FA_ACOS: LOOP(-gi / sqrt(1.0 - xi * xi));
+    case FA_ASIN: LOOP(gi / sqrt((1.0 - xi) * (1.0 + xi)));
+    case FA_ACOS: LOOP(-gi / sqrt((1.0 - xi) * (1.0 + xi)));
     case FA_ATAN: LOOP(gi / (1.0 + xi * xi));
     case FA_SINH: LOOP(gi * cosh(xi));
     case FA_COSH: LOOP(gi * sinh(xi));

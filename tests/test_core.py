@@ -1,5 +1,6 @@
 """Operators, pytrees, dtypes, error messages, tape lifetime and threads."""
 import gc
+import math
 import threading
 import weakref
 
@@ -464,3 +465,14 @@ def test_c_steps_with_integer_and_array_constants(rng):
     hessian = numpy.diag(6 * numpy.cos(x ** 2) - 12 * x * x * numpy.sin(x ** 2))
     numpy.testing.assert_allclose(fd.hessian(f)(x), hessian, rtol=1e-12, atol=1e-12)
     numpy.testing.assert_allclose(fd.record(f, x).hvp(x, v), hessian @ v, rtol=1e-12)
+
+
+def test_arcsin_and_arccos_derivatives_keep_precision_near_one():
+    """1/sqrt((1 - x)(1 + x)): 1 - x*x would lose half the digits at x = 1 - 1e-10."""
+    from fractions import Fraction
+    x = 1.0 - 1e-10
+    exact = 1.0 / math.sqrt(float((1 - Fraction(x)) * (1 + Fraction(x))))
+    for fun, sign in ((np.arcsin, 1.0), (np.arccos, -1.0)):
+        assert fd.grad(fun)(x) == pytest.approx(sign * exact, rel=1e-15)
+        g = fd.grad(lambda v: np.sum(fun(v)))(numpy.array([x, -x]))
+        numpy.testing.assert_allclose(g, sign * exact, rtol=1e-15)
