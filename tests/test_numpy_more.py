@@ -158,3 +158,20 @@ def test_check_grads_curried_form_and_argnum():
         fd.check_grads(f, x, y, 2, argnum=2)
     with pytest.raises(ValueError, match="out of range"):
         fd.check_grads(f, x, y, 2, argnum=5)
+
+
+def test_predicates_and_queries_on_traced_values_are_plain():
+    def fun(x):
+        assert np.allclose(x, (x * 3.0) / 3.0) and fnp.array_equal(x, x)
+        assert not fnp.iscomplex(x).any() and fnp.isrealobj(x)
+        close = fnp.isclose(x, 2.0)
+        assert close.dtype == bool and fnp.result_type(x) == np.float64
+        return fnp.sum(fnp.where(close, x, 3.0 * fnp.copy(x).copy()))
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(fd.grad(fun)(x), [3.0, 1.0, 3.0])
+    fd.check_grads(fun)(x)
+    with pytest.raises(TypeError, match="returned a value of type bool"):
+        fd.grad(lambda x: fnp.allclose(x, x))(x)
+    tape = fd.record(lambda x: fnp.sum(x) if fnp.allclose(x, 1.0) else -fnp.sum(x), np.ones(2))
+    with pytest.raises(fd.RetapeRequired, match="allclose"):
+        tape(np.zeros(2))

@@ -45,7 +45,9 @@ from ..ops.extras import (  # noqa: F401
     permute_dims, matrix_transpose, concat, unstack, cumulative_sum, vecdot, matvec, vecmat,
     append, linspace, logspace, diagflat, broadcast_arrays, meshgrid, take, take_along_axis,
     partition, ptp, median, nansum, nanprod, nanmean, nanmax, nanmin, nanvar, nanstd, polyval,
-    trapezoid, r_, c_,
+    trapezoid, r_, c_, allclose, isclose, array_equal, array_equiv, isposinf, isneginf,
+    count_nonzero, searchsorted, digitize, argwhere, flatnonzero, iscomplex, isreal, iscomplexobj,
+    isrealobj, result_type, copy,
 )
 import importlib as _importlib
 # `from numpy import *` bound numpy.linalg to this name: load ours explicitly

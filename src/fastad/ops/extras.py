@@ -397,3 +397,49 @@ class _Concatenator:
 
 r_ = _Concatenator(np.r_, False)
 c_ = _Concatenator(np.c_, True)
+
+
+# -- predicates and queries: plain results (recorded tapes guard the
+# predicates, as they guard comparisons) ---------------------------------------------
+
+from . import defprim  # noqa: E402
+
+allclose = defprim("allclose", np.allclose)
+isclose = defprim("isclose", np.isclose)
+array_equal = defprim("array_equal", np.array_equal)
+array_equiv = defprim("array_equiv", np.array_equiv)
+isposinf = defprim("isposinf", np.isposinf)
+isneginf = defprim("isneginf", np.isneginf)
+count_nonzero = defprim("count_nonzero", np.count_nonzero)
+searchsorted = defprim("searchsorted", np.searchsorted)
+digitize = defprim("digitize", np.digitize)
+argwhere = defprim("argwhere", np.argwhere)
+flatnonzero = defprim("flatnonzero", np.flatnonzero)
+
+
+def iscomplex(x):
+    return np.iscomplex(_plain(x))
+
+
+def isreal(x):
+    return np.isreal(_plain(x))
+
+
+def iscomplexobj(x):
+    return np.iscomplexobj(_plain(x))
+
+
+def isrealobj(x):
+    return np.isrealobj(_plain(x))
+
+
+def result_type(*arrays_and_dtypes):
+    return np.result_type(*[_plain(a) for a in arrays_and_dtypes])
+
+
+def copy(a, order="K", subok=False):
+    """numpy.copy: a traced value is its own copy (traced values are never
+    written in place)."""
+    if not _traced(a):
+        return np.copy(a, order=order, subok=subok)
+    return a
