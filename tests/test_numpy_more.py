@@ -113,6 +113,9 @@ def test_linspace_values_bit_for_bit():
                                        (2.0, 2.0, 3, True), (0.0, 1.0, 2, True)]:
         traced = traced_value(lambda a, b: fnp.linspace(a, b, num, endpoint=endpoint), start, stop)
         assert traced.tobytes() == np.linspace(start, stop, num, endpoint=endpoint).tobytes()
+    a, b = np.float32(0.1), np.float32(0.7)
+    traced = traced_value(lambda a, b: fnp.linspace(a, b, 4), a, b)
+    assert traced.dtype == np.float32 and traced.tobytes() == np.linspace(a, b, 4).tobytes()
 
 
 def test_partition_and_median_route_the_derivative_to_the_chosen_elements():

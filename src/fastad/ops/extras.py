@@ -115,7 +115,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     start, stop = _as_traceable(start), _as_traceable(stop)
     delta = subtract(stop, start)
     shape = np.shape(delta)
-    y = np.arange(0, num, dtype=np.float64).reshape((-1,) + (1,) * len(shape))
+    dt = np.result_type(_plain(start), _plain(stop), float(num))  # (NumPy's)
+    y = np.arange(0, num, dtype=dt).reshape((-1,) + (1,) * len(shape))
     if div > 0:
         step = true_divide(delta, float(div))
         if np.any(_plain(step) == 0):
@@ -334,8 +335,7 @@ def polyval(p, x):
     """numpy.polyval by Horner's rule, as NumPy evaluates it."""
     if not _traced(p, x):
         return np.polyval(p, x)
-    y = np.zeros_like(_plain(x), dtype=np.result_type(_plain(x), _plain(p), np.float64)) \
-        if np.ndim(x) else 0.0
+    y = np.zeros_like(np.asanyarray(_plain(x)))  # (NumPy's start, and so its dtype)
     coefficients = [getitem(p, i) for i in range(np.shape(p)[0])] if _traced(p) else list(p)
     for pv in coefficients:
         y = add(multiply(y, x), pv)
