@@ -5,6 +5,7 @@ own code defines them) and derivatives of any order in both modes."""
 import numpy as np
 
 from .. import _tape
+from . import defprim
 from .composite import diag, sort
 from .elementwise import where, isnan, multiply, subtract, add, true_divide, power
 from .products import matmul
@@ -401,8 +402,6 @@ c_ = _Concatenator(np.c_, True)
 
 # -- predicates and queries: plain results (recorded tapes guard the
 # predicates, as they guard comparisons) ---------------------------------------------
-
-from . import defprim  # noqa: E402
 
 allclose = defprim("allclose", np.allclose)
 isclose = defprim("isclose", np.isclose)
