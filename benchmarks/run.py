@@ -2,11 +2,14 @@
 
     python -m benchmarks            # full run, updates README's table
     python -m benchmarks --quick    # CI smoke run: few rounds, under 2 minutes
+    python -m benchmarks -k w4      # a subset (pytest -k), reported apart
 
 Writes benchmarks/results/latest.json (every measurement, the machine, the
 library versions and thread settings), latest.md (tables of medians and of
 ratios to fastad and to the hand-written limit, plus the targets) and
-ratios.png (log-scale bar chart; needs matplotlib).
+ratios.png (log-scale bar chart; needs matplotlib); quick and subset runs
+write latest-quick.* and latest-subset.* instead.  A run in which any
+benchmark fails writes no report and exits non-zero.
 """
 import argparse
 import datetime
@@ -459,6 +462,10 @@ def main(argv=None):
 
     native_blas = not args.quick and not args.keep_blas_env
     code, raw = run_pytest(args.quick, args.threads, args.select, native_blas)
+    if code not in (0, 5):
+        # (a broken run must not replace the report of the last good one)
+        raise SystemExit("some benchmarks failed (pytest exit %d): see above; no report "
+                         "written" % code)
     blas_env = {var: (None if native_blas else os.environ.get(var)) for var in BLAS_OVERRIDES}
     report = {"date": datetime.datetime.now().strftime("%Y-%m-%d"), "quick": args.quick,
               "threads": args.threads, "machine": machine(), "versions": versions(),
@@ -466,7 +473,8 @@ def main(argv=None):
     report["groups"] = collect(raw)
     report["targets"] = targets(report["groups"])
     os.makedirs(RESULTS, exist_ok=True)
-    suffix = "-quick" if args.quick else ""
+    # quick and -k runs write reports of their own, beside the full run's
+    suffix = "-quick" if args.quick else "-subset" if args.select else ""
     with open(os.path.join(RESULTS, "latest%s.json" % suffix), "w") as f:
         json.dump(report, f, indent=1)
     text = markdown(report)
@@ -480,8 +488,6 @@ def main(argv=None):
     print(text)
     if not args.quick and not args.select and not args.no_readme and update_readme(text):
         print("README.md table updated")
-    if code not in (0, 5):
-        raise SystemExit("some benchmarks failed (pytest exit %d): see above" % code)
 
 
 if __name__ == "__main__":
