@@ -368,9 +368,14 @@ def sort(a, axis=-1, kind=None, order=None):
     value = a.value
     if axis is None:
         a, value, axis = reshape(a, (-1,)), value.reshape(-1), 0
-    order_index = np.argsort(value, axis=axis, kind="stable")
-    index = list(np.ogrid[tuple(slice(n) for n in value.shape)])
-    index[axis % value.ndim] = order_index
+    return _along_axis(a, np.argsort(value, axis=axis, kind="stable"), axis % value.ndim)
+
+
+def _along_axis(a, indices, axis):
+    """a's elements indices[..., j, ...] along `axis` (numpy.take_along_axis's
+    index: open grids on the other axes, indices of a's shape there)."""
+    index = list(np.ogrid[tuple(slice(n) for n in np.shape(indices))])
+    index[axis] = np.asarray(indices)
     return getitem(a, tuple(index))
 
 

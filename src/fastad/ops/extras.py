@@ -4,32 +4,17 @@ with NumPy's values (the same operations in the same order where NumPy's
 own code defines them) and derivatives of any order in both modes."""
 import numpy as np
 
-from .. import _tape
 from . import defprim
-from .composite import diag, sort
+from .composite import diag, sort, _traced, _plain, _take, _along_axis
 from .elementwise import where, isnan, multiply, subtract, add, true_divide, power
 from .products import matmul
 from .reductions import sum, mean, max, min, prod, cumsum
 from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel, transpose
 
-_TRACED = (_tape.Scalar, _tape.Array)
-
-
-def _traced(*xs):
-    return any(type(x) in _TRACED for x in xs)
-
-
-def _traced_in(seq):
-    return any(type(x) in _TRACED for x in seq)
-
-
-def _plain(a):
-    return a.value if type(a) in _TRACED else a
-
 
 def _as_traceable(x):
     """A traced value as it is; anything else as a NumPy array."""
-    return x if type(x) in _TRACED else np.asarray(x)
+    return x if _traced(x) else np.asarray(x)
 
 
 # -- NumPy 2 names of existing functions ------------------------------------------
@@ -94,7 +79,7 @@ def vecmat(x1, x2, /):
 
 def append(arr, values, axis=None):
     """numpy.append"""
-    if not _traced(arr, values) and not (isinstance(arr, (list, tuple)) and _traced_in(arr)):
+    if not _traced(arr, values) and not (isinstance(arr, (list, tuple)) and _traced(*arr)):
         return np.append(arr, values, axis=axis)
     from ..numpy import asarray
     arr, values = asarray(arr), asarray(values)
@@ -192,18 +177,7 @@ def take(a, indices, axis=None, out=None, mode="raise"):
                         % mode)
     if axis is None:
         return getitem(ravel(a), np.asarray(indices))
-    axis = axis % np.ndim(a)
-    return getitem(a, (slice(None),) * axis + (np.asarray(indices),))
-
-
-def _along_axis_index(indices, axis, ndim):
-    """The fancy index picking indices[..., j, ...] along `axis` of an array
-    (numpy.take_along_axis's construction)."""
-    indices = np.asarray(indices)
-    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
-    index = list(grids)
-    index[axis] = indices
-    return tuple(index)
+    return _take(a, indices, axis)
 
 
 def take_along_axis(arr, indices, axis=-1):
@@ -220,7 +194,7 @@ def take_along_axis(arr, indices, axis=-1):
                    np.broadcast_shapes((indices.shape[k],), (shape[k],))[0]
                    for k in range(len(shape)))
     indices = np.broadcast_to(indices, target)
-    return getitem(arr, _along_axis_index(indices, axis, len(shape)))
+    return _along_axis(arr, indices, axis)
 
 
 def partition(a, kth, axis=-1, kind="introselect", order=None):
@@ -231,7 +205,7 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
     if axis is None:
         a, axis = ravel(a), 0
     index = np.argpartition(a.value, kth, axis=axis, kind=kind)
-    return getitem(a, _along_axis_index(index, axis % np.ndim(a), np.ndim(a)))
+    return _along_axis(a, index, axis % np.ndim(a))
 
 
 # -- statistics -------------------------------------------------------------------
@@ -376,7 +350,7 @@ class _Concatenator:
 
     def __getitem__(self, key):
         items = key if isinstance(key, tuple) else (key,)
-        if not _traced_in(items):
+        if not _traced(*items):
             return self._plain[key]
         if any(isinstance(item, str) for item in items):
             raise TypeError("fastad.numpy.r_/c_ take no string directives with traced values")
