@@ -2281,35 +2281,12 @@ cdef class Scalar:
 
     # -- comparisons: recorded with their outcome (branch guards for replay);
     # against arrays, elementwise as in NumPy
-    def __lt__(self, other):
-        if type(other) is Array or type(other) is _ndarray:
-            return _fnp.less(self, other)
-        return _compare(FA_LT, self, other)
-
-    def __le__(self, other):
-        if type(other) is Array or type(other) is _ndarray:
-            return _fnp.less_equal(self, other)
-        return _compare(FA_LE, self, other)
-
-    def __gt__(self, other):
-        if type(other) is Array or type(other) is _ndarray:
-            return _fnp.greater(self, other)
-        return _compare(FA_GT, self, other)
-
-    def __ge__(self, other):
-        if type(other) is Array or type(other) is _ndarray:
-            return _fnp.greater_equal(self, other)
-        return _compare(FA_GE, self, other)
-
-    def __eq__(self, other):
-        if type(other) is Array or type(other) is _ndarray:
-            return _fnp.equal(self, other)
-        return _compare(FA_EQ, self, other)
-
-    def __ne__(self, other):
-        if type(other) is Array or type(other) is _ndarray:
-            return _fnp.not_equal(self, other)
-        return _compare(FA_NE, self, other)
+    def __lt__(self, other): return _scalar_compare(FA_LT, "less", self, other)
+    def __le__(self, other): return _scalar_compare(FA_LE, "less_equal", self, other)
+    def __gt__(self, other): return _scalar_compare(FA_GT, "greater", self, other)
+    def __ge__(self, other): return _scalar_compare(FA_GE, "greater_equal", self, other)
+    def __eq__(self, other): return _scalar_compare(FA_EQ, "equal", self, other)
+    def __ne__(self, other): return _scalar_compare(FA_NE, "not_equal", self, other)
 
     # -- NumPy protocol: numpy.sin(x), ndarray + x, ... record like fastad.numpy
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -2412,6 +2389,14 @@ cdef inline object _scalar_arithmetic(int opcode, str name, Scalar x, object oth
     if PyLong_CheckExact(other):
         return _scalar_with_constant(opcode, x, float(other), reflected)
     return _binary_slow(opcode, name, x, other, reflected)
+
+
+cdef inline object _scalar_compare(int opcode, str name, Scalar x, object other):
+    """x <op> other: a recorded comparison, or against an array the
+    elementwise fastad.numpy comparison `name` (a plain boolean array)."""
+    if type(other) is Array or type(other) is _ndarray:
+        return getattr(_fnp, name)(x, other)
+    return _compare(opcode, x, other)
 
 
 cdef bint _compare(int opcode, Scalar x, object other) except -1:

@@ -6,7 +6,7 @@ from . import defprim
 from .elementwise import add, multiply, negative
 from .products import matmul
 from .reductions import sum
-from .shape import expand_dims, swapaxes
+from .shape import expand_dims, moveaxis, reshape, swapaxes
 
 
 def _mT(x):
@@ -184,7 +184,6 @@ def norm(x, ord=None, axis=None, keepdims=False):
         return pick(sums, axis=row, keepdims=keepdims)
     if ord in (2, -2, "nuc"):
         # the singular values (distinct and nonzero where this is differentiable)
-        from .shape import moveaxis, reshape
         s = singular_values(moveaxis(x, (row, col), (-2, -1)))
         out = rmax(s, axis=-1) if ord == 2 else rmin(s, axis=-1) if ord == -2 else sum(s, axis=-1)
         if keepdims:
@@ -199,12 +198,10 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     """numpy.linalg.vector_norm"""
     if not hasattr(x, "tape"):
         return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
-    from .shape import reshape
     if axis is None:
         out = norm(reshape(x, (-1,)), ord=ord)
         return reshape(out, (1,) * np.ndim(x)) if keepdims else out
     if isinstance(axis, tuple) and len(axis) > 1:
-        from .shape import moveaxis
         ndim = np.ndim(x)
         axes = tuple(a % ndim for a in axis)
         moved = moveaxis(x, axes, tuple(range(ndim - len(axes), ndim)))
@@ -278,7 +275,6 @@ def lstsq(a, b, rcond=None):
 def tensorinv(a, ind=2):
     if not hasattr(a, "tape"):
         return np.linalg.tensorinv(a, ind)
-    from .shape import reshape
     shape = np.shape(a)
     rows = int(np.prod(shape[:ind]))
     return reshape(inv(reshape(a, (rows, -1))), shape[ind:] + shape[:ind])
@@ -287,7 +283,6 @@ def tensorinv(a, ind=2):
 def tensorsolve(a, b, axes=None):
     if not (hasattr(a, "tape") or hasattr(b, "tape")):
         return np.linalg.tensorsolve(a, b, axes)
-    from .shape import moveaxis, reshape
     if axes is not None:
         ndim = np.ndim(a)
         axes = [k % ndim for k in axes]
