@@ -3,7 +3,7 @@ import functools
 
 import numpy as np
 
-from .core import make_vjp
+from .core import _normalize_argnum, make_vjp
 from .forward import jvp
 from .tree import flatten, unflatten
 
@@ -167,16 +167,13 @@ def _checked_arguments(argnum, args):
     of floats."""
     if argnum is None:
         return tuple(i for i, a in enumerate(args) if _is_float_argument(a))
-    indices = (argnum,) if isinstance(argnum, (int, np.integer)) else tuple(argnum)
+    indices, _ = _normalize_argnum(argnum, None, len(args), "check_grads")
     for i in indices:
-        if not isinstance(i, (int, np.integer)) or not -len(args) <= i < len(args):
-            raise ValueError("check_grads: argnum %r is out of range for %d arguments"
-                             % (i, len(args)))
         if not _is_float_argument(args[i]):
             raise TypeError("check_grads: argument %d holds no floats (%s); derivatives "
                             "are checked with respect to float arguments"
                             % (i, type(args[i]).__name__))
-    return tuple(sorted({int(i) % len(args) for i in indices}))
+    return tuple(sorted(set(indices)))
 
 
 def _check_jvp(fun, args, argnum, rng, eps, rtol, atol):
