@@ -1,0 +1,474 @@
+# Fused array programs (included by _tape.pyx).
+#
+# On arrays of many elements, a chain of NumPy operations costs a pass over
+# memory each, and an array per intermediate result; a gradient doubles both.
+# So +, -, *, /, negation, square and sqrt of large float64 arrays of one
+# shape (with each other or with Python floats) do not compute at once: they
+# return a *pending* array, which holds its operation and operands.  The
+# first use that needs numbers (any other operation, .value, the sweep)
+# evaluates the whole expression as one FA_EXT node of the primitive
+# "fused": a program (see fa_fop in fastad_tape.h) over the expression's
+# leaf arrays, run a block of elements at a time in C; a full sum of a
+# pending array is a program too, and never forms the array.  The node's
+# reverse step recomputes the block's values and sweeps them back in the
+# same pass.  Its rules in fastad/ops/fused.py expand the program into
+# fastad's own operations for every other sweep (nested, forward, Taylor,
+# batched), so nothing else needs to know about programs.
+#
+# Only tapes recording for a first-order reverse sweep fuse (keep_all off:
+# no nested or forward-mode operator, no recording of fastad.record, no
+# debug_nans).  The values are NumPy's bit for bit (the same IEEE operations
+# on the same elements; sums in NumPy's pairwise order).
+
+#: arrays of at least this many elements fuse (smaller ones stay in cache,
+#: where NumPy's own calls cost less than building a program)
+cdef Py_ssize_t _FUSE_MIN_SIZE = 1 << 16
+#: instructions per program at most (a longer expression evaluates its
+#: operands first)
+cdef int _FUSE_MAX_LENGTH = 64
+
+cdef Primitive _fused_primitive = None
+cdef Primitive _sum_primitive = None
+cdef Primitive _mean_primitive = None
+
+
+def register_fused(Primitive fused, Primitive total, Primitive mean):
+    """The primitive of fused programs, and the sum and mean primitives,
+    whose full reductions of a pending array are programs too (ops/fused.py)."""
+    global _fused_primitive, _sum_primitive, _mean_primitive
+    _fused_primitive = fused
+    _sum_primitive = total
+    _mean_primitive = mean
+
+
+def set_fusion_threshold(Py_ssize_t size):
+    """Fuse arithmetic on float64 arrays of at least `size` elements (-1:
+    never); returns the previous threshold.  Tests set 0 to fuse everything."""
+    global _FUSE_MIN_SIZE
+    previous = _FUSE_MIN_SIZE
+    _FUSE_MIN_SIZE = size
+    return previous
+
+
+FUSED_OPCODES = {
+    "add": FA_ADD, "subtract": FA_SUB, "multiply": FA_MUL, "true_divide": FA_DIV,
+    "add_constant": FA_ADDC, "constant_minus": FA_RSUBC, "multiply_constant": FA_MULC,
+    "divide_constant": FA_DIVC, "constant_divide": FA_RDIVC, "negative": FA_NEG,
+    "square": FA_SQUARE, "sqrt": FA_SQRT,
+}
+
+
+cdef inline Py_ssize_t _size_of(tuple shape):
+    cdef Py_ssize_t n = 1
+    for d in shape:
+        n *= <Py_ssize_t>d
+    return n
+
+
+cdef inline Array _forced(Array x):
+    """x, evaluated first if pending."""
+    if x._op:
+        _evaluate(x)
+    return x
+
+
+cdef inline bint _fusable(Array x):
+    """Whether x may be an operand of a pending array."""
+    if x._op:
+        return True
+    if _FUSE_MIN_SIZE < 0 or x.tape.keep_all or x.tape.guarding or _debug_nans:
+        return False
+    cdef object v = x._value
+    return (type(v) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>v) == cnp.NPY_DOUBLE
+            and cnp.PyArray_SIZE(<cnp.ndarray>v) >= _FUSE_MIN_SIZE
+            and cnp.PyArray_SIZE(<cnp.ndarray>v) > 0)
+
+
+cdef inline tuple _shape_of_array(Array x):
+    return x._shape if x._op else (<object>x._value).shape
+
+
+cdef inline int _length(Array x):
+    return x._length if x._op else 0
+
+
+cdef Array _pending(int op, Array a, Array b, double c):
+    """The pending result of `op` on a (and b, or the constant c)."""
+    if _length(a) + (_length(b) if b is not None else 0) + 1 > _FUSE_MAX_LENGTH:
+        _forced(a)
+        if b is not None:
+            _forced(b)
+    cdef Array out = Array.__new__(Array)
+    out.tape = a.tape
+    out._node = -1
+    out._value = None
+    out._op = op
+    out._a = a
+    out._b = b
+    out._c = c
+    out._shape = _shape_of_array(a)
+    out._length = 1 + _length(a) + (_length(b) if b is not None else 0)
+    return out
+
+
+cdef object _try_fuse(int opcode, Array x, object right, object left):
+    """The pending array of the elementwise `opcode` on x (with `right`, a
+    traced array or a float, or the float `left` before x), or None where it
+    does not fuse."""
+    cdef Array other = None
+    cdef double c = 0.0
+    if not _fusable(x):
+        return None
+    if right is None and left is None:
+        if opcode == FA_NEG or opcode == FA_SQUARE or opcode == FA_SQRT:
+            return _pending(opcode, x, None, 0.0)
+        return None
+    if type(right) is Array:
+        other = <Array>right
+        if (opcode < FA_ADD or opcode > FA_DIV or not _fusable(other)
+                or _shape_of_array(other) != _shape_of_array(x)):
+            return None
+        return _pending(opcode, x, other, 0.0)
+    if left is None:  # x op c
+        c = PyFloat_AS_DOUBLE(right)
+        if opcode == FA_ADD:
+            return _pending(FA_ADDC, x, None, c)
+        if opcode == FA_SUB:
+            return _pending(FA_ADDC, x, None, -c)  # (x - c rounds as x + (-c))
+        if opcode == FA_MUL:
+            return _pending(FA_MULC, x, None, c)
+        if opcode == FA_DIV:
+            return _pending(FA_DIVC, x, None, c)
+        if opcode == FA_POW and c == 2.0:
+            return _pending(FA_SQUARE, x, None, 0.0)  # (NumPy's x ** 2 is x * x)
+        return None
+    c = PyFloat_AS_DOUBLE(left)  # c op x
+    if opcode == FA_ADD:
+        return _pending(FA_ADDC, x, None, c)
+    if opcode == FA_SUB:
+        return _pending(FA_RSUBC, x, None, c)
+    if opcode == FA_MUL:
+        return _pending(FA_MULC, x, None, c)
+    if opcode == FA_DIV:
+        return _pending(FA_RDIVC, x, None, c)
+    return None
+
+
+cdef int _emit(Array x, list code, dict numbers, list leaves, dict leaf_numbers) except? -2147483647:
+    """Append the instructions of pending x (operands first) to `code`;
+    returns x's operand reference: instruction j as j, leaf k as -1 - k."""
+    cdef object key
+    if not x._op:
+        key = x._node
+        k = leaf_numbers.get(key)
+        if k is None:
+            k = len(leaves)
+            leaf_numbers[key] = k
+            leaves.append(x)
+        return -1 - <int>k
+    key = id(x)
+    j = numbers.get(key)
+    if j is not None:
+        return <int>j
+    cdef int a = _emit(x._a, code, numbers, leaves, leaf_numbers)
+    cdef int b = _emit(x._b, code, numbers, leaves, leaf_numbers) if x._b is not None else 0
+    code.append((x._op, a, b if x._b is not None else None, x._c))
+    numbers[key] = len(code) - 1
+    return len(code) - 1
+
+
+cdef inline int _register(int ref, int n_leaves):
+    return n_leaves + ref if ref >= 0 else -1 - ref
+
+
+cdef tuple _program(Array root):
+    """(program, leaves) of the pending array root: a tuple of instructions
+    (opcode, a, b or None, constant) whose operand registers number the
+    leaves first (leaf k is k), then the instructions (j is n_leaves + j)."""
+    cdef list code = []
+    cdef list leaves = []
+    _emit(root, code, {}, leaves, {})
+    cdef int n = len(leaves)
+    return tuple([(op, _register(a, n), None if b is None else _register(b, n), c)
+                  for op, a, b, c in code]), leaves
+
+
+cdef fa_fop *_packed(tuple program, int n_leaves) except NULL:
+    """The program as C instructions (freed by the caller); ValueError for
+    a malformed one (a corrupt pickle)."""
+    cdef Py_ssize_t n = len(program)
+    cdef fa_fop *code = <fa_fop *>calloc(n if n else 1, sizeof(fa_fop))
+    if code == NULL:
+        raise MemoryError("no memory for a fused program of %d instructions" % n)
+    cdef Py_ssize_t j
+    try:
+        for j in range(n):
+            op, a, b, c = program[j]
+            code[j].op = op
+            code[j].a = a
+            code[j].b = -1 if b is None else b
+            code[j].c = c
+    except (TypeError, ValueError, OverflowError):
+        free(code)
+        raise ValueError("a fused program holds a malformed instruction")
+    if fa_fused_check(code, <int32_t>n, n_leaves) != 0:
+        free(code)
+        raise ValueError("a fused program holds an invalid instruction (a corrupt tape?)")
+    return code
+
+
+cdef list _leaf_arrays(tuple leaves, Py_ssize_t size):
+    """The leaves as C-contiguous float64 arrays of `size` elements."""
+    cdef list out = []
+    for leaf in leaves:
+        array = np.asarray(leaf, dtype=np.float64, order="C")  # (0-d stays 0-d)
+        if cnp.PyArray_SIZE(<cnp.ndarray>array) != size:
+            raise ValueError("the leaves of a fused program differ in size")
+        out.append(array)
+    return out
+
+
+#: NumPy's ufunc for each fused opcode, and the constant's side (see _numpy_eval)
+_NUMPY_OF_OPCODE = {
+    FA_ADD: (np.add, 0), FA_SUB: (np.subtract, 0), FA_MUL: (np.multiply, 0),
+    FA_DIV: (np.true_divide, 0), FA_ADDC: (np.add, 1), FA_RSUBC: (np.subtract, -1),
+    FA_MULC: (np.multiply, 1), FA_DIVC: (np.true_divide, 1), FA_RDIVC: (np.true_divide, -1),
+    FA_NEG: (np.negative, 0), FA_SQUARE: (np.square, 0), FA_SQRT: (np.sqrt, 0),
+}
+_FP_CATEGORIES = ((FA_FP_DIVIDE, "divide"), (FA_FP_OVER, "over"), (FA_FP_UNDER, "under"),
+                  (FA_FP_INVALID, "invalid"))
+
+
+cdef bint _reported(int raised):
+    """Whether NumPy's error state reports any of the IEEE exceptions
+    `raised` (FA_FP_* bits) instead of ignoring them."""
+    state = np.geterr()
+    for bit, category in _FP_CATEGORIES:
+        if raised & bit and state[category] != "ignore":
+            return True
+    return False
+
+
+cdef object _numpy_eval(tuple program, list arrays, tuple shape, bint total):
+    """The program run op by op by NumPy's ufuncs: the same values as the C
+    evaluation (the same IEEE operations), and the warnings or errors of
+    NumPy's error state, raised where the C evaluation met an exception."""
+    cdef list values = [np.reshape(a, shape) for a in arrays]
+    for op, a, b, c in program:
+        ufunc, side = _NUMPY_OF_OPCODE[op]
+        if side == 1:
+            values.append(ufunc(values[a], c))
+        elif side == -1:
+            values.append(ufunc(c, values[a]))
+        elif b is None:
+            values.append(ufunc(values[a]))
+        else:
+            values.append(ufunc(values[a], values[b]))
+    return float(np.add.reduce(values[-1], axis=None)) if total else values[-1]
+
+
+def fused_eval(tuple program, tuple leaves, bint total):
+    """Evaluate a fused program on float64 arrays of one shape: its result
+    array, or with `total` the sum of its elements (as numpy.sum of that
+    array rounds)."""
+    cdef int n_leaves = len(leaves)
+    if n_leaves == 0:
+        raise ValueError("a fused program needs at least one leaf")
+    shape = np.shape(leaves[0])
+    cdef Py_ssize_t size = _size_of(shape)
+    cdef list arrays = _leaf_arrays(leaves, size)
+    cdef fa_fop *code = _packed(program, n_leaves)
+    cdef int32_t n_code = <int32_t>len(program)
+    cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves), sizeof(double))
+    cdef double total_value = 0.0
+    cdef int status
+    cdef double *outp = NULL
+    try:
+        if pointers == NULL or scratch == NULL:
+            raise MemoryError("no memory to evaluate a fused program")
+        for k in range(n_leaves):
+            pointers[k] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>arrays[k])
+        if total:
+            with nogil:
+                status = fa_fused_sum(code, n_code, n_leaves, pointers, size, &total_value,
+                                      scratch)
+            out = total_value
+        else:
+            out = cnp.PyArray_EMPTY(len(shape), cnp.PyArray_DIMS(<cnp.ndarray>arrays[0]),
+                                    cnp.NPY_DOUBLE, 0)
+            outp = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
+            with nogil:
+                status = fa_fused_eval(code, n_code, n_leaves, pointers, size, outp, scratch)
+        if status < 0:
+            raise ValueError("a fused program holds an invalid instruction")
+        if status > 0 and _reported(status):
+            return _numpy_eval(program, arrays, shape, total)
+        return out
+    finally:
+        free(code)
+        free(<void *>pointers)
+        free(scratch)
+
+
+cdef object _evaluate(Array x, bint total=False):
+    """Record pending x as one fused node and make x that node's array; with
+    `total`, record the sum of x's elements instead (x stays pending) and
+    return that traced scalar."""
+    # (a closed tape still takes the node: every operation of x was asked for
+    # while it recorded, and the operator reads its output after closing it)
+    cdef Tape tape = x.tape
+    program, leaves = _program(x)
+    cdef list values = [(<Array>leaf)._value for leaf in leaves]
+    cdef tuple args = tuple(_leaf_arrays(tuple(values), _size_of(x._shape)))
+    value = fused_eval(program, args, total)
+    cdef Ext ext = Ext.__new__(Ext)
+    ext.primitive = _fused_primitive
+    ext.kwargs = {"program": program, "total": True} if total else {"program": program}
+    ext.parents = tuple([(k, (<Array>leaves[k])._node) for k in range(len(leaves))])
+    ext.inputs = ext.parents
+    ext.args = args
+    ext.value = value
+    ext.scalar_out = total
+    ext.shape = () if total else x._shape
+    ext.dtype = _float64
+    result = tape._push_ext(ext, value)
+    if total:
+        return result
+    x._node = (<Array>result)._node
+    x._value = value
+    x._op = 0
+    x._a = None
+    x._b = None
+    return x
+
+
+cdef object _fused_sum(Array x):
+    """sum(x) of a pending array: one program, no array formed."""
+    return _evaluate(x, True)
+
+
+cdef inline bint _uniform(object g):
+    """Whether the ndarray g holds one value everywhere by construction (a
+    single element, or a broadcast with every stride 0)."""
+    cdef cnp.ndarray a = <cnp.ndarray>g
+    cdef int k
+    if cnp.PyArray_SIZE(a) == 1:
+        return True
+    for k in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_STRIDES(a)[k] != 0:
+            return False
+    return True
+
+
+cdef double *_slice_adjoint(Tape tape, Ext view, Py_ssize_t size) except? NULL:
+    """Where the adjoint of `view`, a basic slice of a float64 array node
+    forming a C-contiguous block of it (x[1:], x[:-1], x[2:5] of a 1-d or a
+    C-ordered array), lies inside that array's adjoint, made ours here; NULL
+    for other leaves.  A fused reverse step adds into it directly, instead
+    of forming the slice's adjoint and scattering it afterwards."""
+    if view.primitive is not _getitem_primitive or len(view.parents) != 1:
+        return NULL
+    index = view.args[1]
+    if not _is_basic_index(index):
+        return NULL
+    cdef Ext base = tape._ext_of(view.parents[0][1])
+    if base is None or base.scalar_out or base.dtype is not _float64:
+        return NULL
+    value = base.value
+    if not _plain(value, value, cnp.NPY_DOUBLE):
+        return NULL  # (a stand-in, or not contiguous)
+    part = value[index]
+    if (type(part) is not _ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>part)
+            or cnp.PyArray_SIZE(<cnp.ndarray>part) != size):
+        return NULL
+    cdef Py_ssize_t offset = (<char *>cnp.PyArray_DATA(<cnp.ndarray>part)
+                              - <char *>cnp.PyArray_DATA(<cnp.ndarray>value))
+    if offset < 0 or offset % sizeof(double) != 0:
+        return NULL
+    if base.adjoint is None:
+        base.adjoint = np.zeros(base.shape)
+        base.adjoint_owned = True
+    elif not base.adjoint_owned:
+        base.adjoint = _materialize(base.adjoint, base.shape, base.dtype)
+        base.adjoint_owned = True
+    elif not _plain(base.adjoint, value, cnp.NPY_DOUBLE):
+        return NULL
+    return <double *>cnp.PyArray_DATA(<cnp.ndarray>base.adjoint) + offset // sizeof(double)
+
+
+cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
+    """The reverse step of a fused node in C: every leaf's cotangent in one
+    pass over blocks (the values recomputed per block), written into the
+    leaf's adjoint in place where it is ours.  False where the cotangent or
+    a leaf is not plain float64: the expanding rule then runs."""
+    cdef tuple leaves = ext.args
+    cdef int n_leaves = len(leaves)
+    cdef Py_ssize_t size = _size_of((<object>leaves[0]).shape) if n_leaves else 0
+    cdef double g_scalar = 0.0
+    cdef const double *gp = NULL
+    cdef Ext target
+    if ext.scalar_out:
+        if not PyFloat_Check(g):
+            return False
+        g_scalar = PyFloat_AS_DOUBLE(g)
+    else:
+        if type(g) is not _ndarray or cnp.PyArray_TYPE(<cnp.ndarray>g) != cnp.NPY_DOUBLE:
+            return False
+        if _uniform(g):
+            g_scalar = (<cnp.ndarray>g).reshape(-1)[0] if cnp.PyArray_NDIM(<cnp.ndarray>g) else g[()]
+        elif (<object>g).shape == ext.shape and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g):
+            gp = <const double *>cnp.PyArray_DATA(<cnp.ndarray>g)
+        else:
+            g = np.ascontiguousarray(np.broadcast_to(g, ext.shape))
+            gp = <const double *>cnp.PyArray_DATA(<cnp.ndarray>g)
+    for leaf in leaves:
+        if not (type(leaf) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>leaf) == cnp.NPY_DOUBLE
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
+                and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size):
+            return False
+    program = ext.kwargs["program"]
+    cdef fa_fop *code = _packed(program, n_leaves)
+    cdef int32_t n_code = <int32_t>len(program)
+    cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef double **adjoints = <double **>calloc(n_leaves, sizeof(double *))
+    cdef int *accumulate = <int *>calloc(n_leaves, sizeof(int))
+    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves), sizeof(double))
+    cdef list outputs = [None] * n_leaves  # (new arrays to hand to add_adjoint)
+    cdef int status
+    cdef Py_ssize_t k
+    try:
+        if pointers == NULL or adjoints == NULL or accumulate == NULL or scratch == NULL:
+            raise MemoryError("no memory for the reverse step of a fused program")
+        for k in range(n_leaves):
+            pointers[k] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>leaves[k])
+            target = tape._ext_of(ext.parents[k][1])
+            adjoints[k] = _slice_adjoint(tape, target, size)
+            if adjoints[k] != NULL:
+                accumulate[k] = 1
+            elif (target.adjoint is not None and target.adjoint_owned
+                    and _plain(target.adjoint, leaves[k], cnp.NPY_DOUBLE)):
+                adjoints[k] = <double *>cnp.PyArray_DATA(<cnp.ndarray>target.adjoint)
+                accumulate[k] = 1
+            else:
+                out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>leaves[k]),
+                                        cnp.PyArray_DIMS(<cnp.ndarray>leaves[k]),
+                                        cnp.NPY_DOUBLE, 0)
+                outputs[k] = out
+                adjoints[k] = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
+        with nogil:
+            status = fa_fused_vjp(code, n_code, n_leaves, pointers, size, gp, g_scalar,
+                                  adjoints, accumulate, scratch)
+        if status != 0:
+            raise ValueError("a fused program holds an invalid instruction")
+        for k in range(n_leaves):
+            if outputs[k] is not None:
+                target = tape._ext_of(ext.parents[k][1])
+                target.add_adjoint(outputs[k].reshape(target.shape), True)
+        return True
+    finally:
+        free(code)
+        free(<void *>pointers)
+        free(adjoints)
+        free(accumulate)
+        free(scratch)

@@ -1,0 +1,644 @@
+# Primitives and the generic recording path (included by _tape.pyx).
+#
+# Every operation that is not a scalar opcode is a `Primitive` call: the
+# NumPy function and its rules.  On traced input `_record` computes the
+# value, pushes one FA_EXT node and appends an `Ext` record (the
+# primitive, its arguments, parents and value) to the tape's side table;
+# `_record_elementwise` is the same path cut short for one traced array and
+# a constant.  What the record keeps is decided here: `_residuals` replaces
+# large float arrays that no rule of a traced argument reads by zero-memory
+# stand-ins, and `_push_guard` records value-dependent results that a
+# replay must check.  The reverse sweep's array C steps (`_c_step`: unary
+# elementwise functions, arithmetic with a constant, relu) and the Taylor
+# rules of scalar opcodes applied to arrays (`series_unary`,
+# `series_binary`) call csrc/ directly; everything else runs the rules.
+
+@cython.freelist(1024)
+@cython.no_gc
+@cython.final
+cdef class Ext:
+    """Side-table record of one array or generic operation."""
+
+    def __reduce__(self):
+        return (_rebuild_ext, (self.primitive, self.args, self.kwargs, self.parents, self.inputs,
+                               self.value, self.scalar_out, self.shape, self.dtype, self.guard,
+                               self.where))
+
+    def __repr__(self):
+        name = self.primitive.name if self.primitive is not None else "input"
+        return "Ext(%s, shape=%s, dtype=%s)" % (name, self.shape, self.dtype)
+
+    cdef add_adjoint(self, object cotangent, bint fresh=False):
+        """Accumulate a cotangent.  The adjoint may be held unexpanded (any
+        shape broadcasting to the node's); `adjoint_owned` marks a
+        full-shape array of ours that can be added to in place.  `fresh`:
+        the cotangent is a new array nobody else holds (a rule's result),
+        which can become the adjoint itself, without a copy."""
+        cdef object c = unbroadcast(cotangent, self.shape, self.dtype)
+        if c is not cotangent:
+            fresh = True  # summed or cast: a new array
+        if self.adjoint is None:
+            self.adjoint = c
+            self.adjoint_owned = (fresh and type(c) is _ndarray and (<object>c).shape == self.shape
+                                  and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>c))
+        elif self.adjoint_owned:
+            np.add(self.adjoint, c, out=self.adjoint)
+        else:
+            # The first cotangent may be shared with another node: add into
+            # a new array once, then accumulate in place.
+            total = np.add(self.adjoint, c)
+            if type(total) is not _ndarray or (<object>total).shape != self.shape:
+                total = _materialize(total, self.shape, self.dtype)
+            self.adjoint = total
+            self.adjoint_owned = True
+
+    cdef add_adjoint_at(self, object index, object g):
+        """Add `g` into the adjoint at `index` (the reverse of x[index])."""
+        if self.adjoint is None:
+            self.adjoint = np.zeros(self.shape, self.dtype)
+            self.adjoint_owned = True
+        elif not self.adjoint_owned:
+            self.adjoint = _materialize(self.adjoint, self.shape, self.dtype)
+            self.adjoint_owned = True
+        if _is_basic_index(index):
+            self.adjoint[index] += g
+        else:
+            np.add.at(self.adjoint, index, g)
+
+
+cdef object _EXACT_INT = 2 ** 53  # Python ints this small convert to float64 exactly
+
+
+cdef object _c_step(Ext ext, int opcode, object g, object into):
+    """g times the local derivative of the array operation `ext` in its one
+    traced argument, in C, for a unary elementwise opcode, for add,
+    subtract, multiply, divide or ** 2 with a float constant (float64), and
+    for maximum or minimum with a float constant (relu; float64 and
+    float32), all arrays of one shape: the reverse step (g a cotangent,
+    added `into` the parent's adjoint when given) and, the rules being
+    linear in g, the tangent step (g a tangent).  Written into `into` (or a
+    new array), which is returned; None where anything differs (dtype,
+    shape, layout, a stand-in primal): the rule then runs."""
+    if len(ext.parents) != 1 or (<Primitive>ext.primitive).opcode != opcode:
+        return None
+    cdef bint extremum = opcode == FA_MAXIMUM or opcode == FA_MINIMUM
+    cdef int typenum = cnp.NPY_DOUBLE
+    if ext.dtype is not _float64:
+        if not (extremum and ext.dtype is _float32):
+            return None
+        typenum = cnp.NPY_FLOAT
+    cdef int position = ext.parents[0][0]
+    cdef object constant = None
+    cdef object scale = None  # a constant array operand of multiply or divide
+    if opcode < FA_NEG:  # a binary opcode: with a constant operand only
+        if (opcode > FA_POW and not extremum) or len(ext.args) != 2:
+            return None
+        constant = ext.args[1 - position]
+        if PyLong_CheckExact(constant) and -_EXACT_INT <= constant <= _EXACT_INT:
+            constant = float(constant)  # (exactly: NumPy's conversion)
+        elif not PyFloat_CheckExact(constant):
+            if (type(constant) is not _ndarray or extremum or opcode == FA_POW
+                    or typenum != cnp.NPY_DOUBLE):
+                return None
+            if opcode == FA_MUL or (opcode == FA_DIV and position == 0):
+                scale = constant
+            constant = 0.0  # (add, subtract and c / x do not read it)
+    x = ext.args[position]
+    y = ext.value  # (of the node's shape, or a stand-in, which is refused)
+    if not (type(y) is _ndarray and _plain(y, y, typenum) and _plain(g, y, typenum)
+            and _plain(x, y, typenum)):
+        return None
+    if scale is not None and not _plain(scale, y, typenum):
+        return None
+    cdef int accumulate = 0
+    if into is None:
+        out = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(<cnp.ndarray>y), cnp.PyArray_DIMS(<cnp.ndarray>y),
+                                typenum, 0)
+    elif _plain(into, y, typenum):
+        out = into
+        accumulate = 1
+    else:
+        return None
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    cdef void *gp = cnp.PyArray_DATA(g)
+    cdef void *outp = cnp.PyArray_DATA(out)
+    cdef int64_t n = cnp.PyArray_SIZE(out)
+    cdef int done
+    if n > 4096 and (opcode == FA_SIN or opcode == FA_COS or opcode == FA_SINH
+                     or opcode == FA_COSH):
+        # (a libm call per element: NumPy's vector loops win on long arrays)
+        return None
+    if extremum and typenum == cnp.NPY_FLOAT:
+        done = fa_extremum_vjp_f32(<const float *>xp, <const float *>yp,
+                                   PyFloat_AS_DOUBLE(constant), <const float *>gp,
+                                   <float *>outp, n, accumulate)
+    elif extremum:
+        done = fa_extremum_vjp_f64(<const double *>xp, <const double *>yp,
+                                   PyFloat_AS_DOUBLE(constant), <const double *>gp,
+                                   <double *>outp, n, accumulate)
+    elif scale is not None:
+        done = fa_array_scale_vjp(opcode == FA_DIV, <const double *>cnp.PyArray_DATA(scale),
+                                  <const double *>gp, <double *>outp, n, accumulate)
+    elif constant is None:
+        done = fa_unary_vjp(opcode, <const double *>xp, <const double *>yp,
+                            <const double *>gp, <double *>outp, n, accumulate)
+    else:
+        done = fa_constant_vjp(opcode, position == 1, PyFloat_AS_DOUBLE(constant),
+                               <const double *>xp, <const double *>yp, <const double *>gp,
+                               <double *>outp, n, accumulate)
+    return out if done == 0 else None
+
+
+cdef inline bint _fresh(object c, object g_parent, object g, Ext ext):
+    """Whether a rule's result `c` is a new array of its own: not a view,
+    not the cotangent it was given, not a primal of the operation."""
+    if not (<Primitive>ext.primitive).fresh_results:
+        return False
+    if type(c) is not _ndarray or cnp.PyArray_BASE(<cnp.ndarray>c) != NULL:
+        return False
+    if c is g_parent or c is g or c is ext.value:
+        return False
+    for a in ext.args:
+        if c is a:
+            return False
+    return True
+
+
+cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
+    """Sum `cotangent` over the axes that broadcasting added or stretched,
+    so that it broadcasts to `shape` (broadcasting forward is a sum
+    backward), and cast it to `dtype`.  Axes where the cotangent is already
+    smaller (length 1, or missing in front) are left unexpanded: the caller
+    materializes the full shape only when it must."""
+    cdef object c = cotangent
+    if type(c) is not _ndarray:
+        c = np.asarray(c)
+    cdef tuple cshape = c.shape
+    cdef Py_ssize_t extra, k, n = len(shape)
+    if cshape != shape:
+        extra = len(cshape) - n
+        if extra > 0:
+            c = c.sum(axis=tuple(range(extra)))
+            cshape = c.shape
+        extra = n - len(cshape)  # missing leading axes broadcast freely
+        axes = tuple([k for k in range(len(cshape))
+                      if shape[k + extra] == 1 and cshape[k] != 1])
+        if axes:
+            c = c.sum(axis=axes, keepdims=True)
+    if c.dtype is not dtype and c.dtype != dtype:
+        c = c.astype(dtype)
+    return c
+
+
+cdef object _materialize(object adjoint, tuple shape, object dtype):
+    """A fresh array of `shape` and `dtype` holding `adjoint` broadcast."""
+    out = np.empty(shape, dtype)
+    out[...] = adjoint
+    return out
+
+
+# --------------------------------------------------------------------------
+# Primitives: the generic recording path
+
+cdef class Primitive:
+    """A differentiable function: its NumPy implementation and, per positional
+    argument, a VJP rule `rule(g, ans, *args, **kwargs)` returning that
+    argument's cotangent (None: not differentiable in that argument), and a
+    JVP rule `rule(t, ans, *args, **kwargs)`.  Rules are written with
+    fastad.numpy so that, on traced inputs, they record and can be
+    differentiated again.
+
+    Functions of any number of arrays (concatenate, stack) give `variadic`
+    rules instead, `rule(position, g, ans, *args, **kwargs)`, used for every
+    argument from `len(vjps)` on.
+
+    `elementwise` rules accept a cotangent of any shape that broadcasts to
+    the output's (the numeric sweep keeps cotangents such as the one a sum
+    sends back unbroadcast, and expands them only for other rules).
+
+    `jvps_batched`: optional JVP rules taking the tangents of several
+    directions at once (a leading axis), for the forward sweeps of Jacobians
+    and Hessians; without them a non-elementwise rule runs once per
+    direction.
+
+    `saves[k]` lists what the VJP rule of argument k reads: argument indices,
+    and -1 for the output.  The tape keeps only what the traced arguments'
+    rules read; a large float array nobody reads is replaced by a
+    zero-memory stand-in of the same shape and dtype, so intermediates die
+    as soon as the user's code drops them (None: keep everything)."""
+
+    cdef readonly str name
+    cdef readonly object fun
+    cdef public tuple vjps
+    cdef public tuple jvps
+    cdef public object vjp_variadic
+    cdef public object jvp_variadic
+    cdef readonly int opcode
+    cdef readonly bint elementwise
+    cdef readonly tuple saves
+    cdef public tuple jvps_batched
+    #: the primitive computing which branch this one takes at its arguments
+    #: (abs: the sign of x; maximum: x against y; max: the maximal
+    #: elements): recorded tapes keep it as a guard (see record)
+    cdef public object kink
+    #: its rules return new arrays nobody else holds where they do not return
+    #: an argument or a view (the op table's rules; never assumed of a
+    #: user's): such a cotangent becomes an adjoint without a copy
+    cdef public bint fresh_results
+    cdef dict __dict__  # functools.wraps metadata of user-defined primitives
+
+    def __init__(self, name, fun, vjps=None, jvps=None, vjp_variadic=None,
+                 jvp_variadic=None, opcode=-1, elementwise=False, saves=None):
+        self.name = name
+        self.elementwise = elementwise
+        self.saves = tuple(frozenset(s) for s in saves) if saves is not None else None
+        self.fun = fun
+        self.vjps = tuple(vjps) if vjps is not None else None
+        self.jvps = tuple(jvps) if jvps is not None else None
+        self.vjp_variadic = vjp_variadic
+        self.jvp_variadic = jvp_variadic
+        self.opcode = opcode
+        self.kink = None
+        self.fresh_results = False
+        if vjp_variadic is not None and self.vjps is None:
+            self.vjps = ()
+
+    def __repr__(self):
+        return "<fastad primitive %s>" % self.name
+
+    def __reduce__(self):
+        from .ops import REGISTRY
+        if REGISTRY.get(self.name) is not self:
+            raise TypeError(
+                "the primitive %r is not in fastad's op table (a fastad.extend primitive or a "
+                "custom_vjp): tapes using it cannot be pickled" % self.name)
+        return (_primitive_by_name, (self.name,))
+
+    def __call__(self, *args, **kwargs):
+        for a in args:
+            if type(a) is Scalar or type(a) is Array:
+                return _record(self, args, kwargs)
+        return self.fun(*args, **kwargs)
+
+    @property
+    def differentiable(self):
+        return self.vjps is not None
+
+    cdef inline bint _differentiable_in(self, Py_ssize_t position):
+        if self.vjps is None:
+            return False
+        if position < len(self.vjps):
+            return self.vjps[position] is not None
+        return self.vjp_variadic is not None
+
+    def vjp_rule(self, Py_ssize_t position):
+        """The VJP rule of argument `position` as `rule(g, ans, *args, **kw)`."""
+        if position < len(self.vjps):
+            return self.vjps[position]
+        variadic = self.vjp_variadic
+        return lambda g, ans, *args, **kwargs: variadic(position, g, ans, *args, **kwargs)
+
+
+cdef Primitive _identity_primitive = None
+
+
+def register_identity(Primitive primitive):
+    global _identity_primitive
+    _identity_primitive = primitive
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def series_unary(int opcode, object x, double c=0.0):
+    """Apply the Taylor rule of a scalar opcode elementwise: `x` has shape
+    (d + 1,) + shape (coefficients first); returns the same shape."""
+    x = np.asarray(x, np.float64)
+    cdef int d = x.shape[0] - 1
+    cdef object xs = np.ascontiguousarray(np.moveaxis(x, 0, x.ndim - 1))
+    cdef const double[:, ::1] flat = xs.reshape(-1, d + 1)
+    cdef object out = np.empty((flat.shape[0], d + 1))
+    cdef double[:, ::1] result = out
+    cdef double[::1] scratch = np.empty(3 * (d + 1))
+    cdef Py_ssize_t e
+    for e in range(flat.shape[0]):
+        if fa_series_unary(opcode, &flat[e, 0], &result[e, 0], d, c, &scratch[0]) < 0:
+            raise NotImplementedError("no Taylor rule for opcode %d" % opcode)
+    return np.moveaxis(out.reshape(xs.shape), x.ndim - 1, 0)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def series_binary(int opcode, object a, object b):
+    """Apply the Taylor rule of a binary scalar opcode elementwise to two
+    coefficient-first series of broadcastable shapes."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    cdef int d = a.shape[0] - 1
+    shape = np.broadcast_shapes(a.shape[1:], b.shape[1:])
+    cdef Py_ssize_t last = len(shape)
+    # align the coefficient axes in front of the broadcast element axes
+    a = a.reshape((d + 1,) + (1,) * (last - (a.ndim - 1)) + a.shape[1:])
+    b = b.reshape((d + 1,) + (1,) * (last - (b.ndim - 1)) + b.shape[1:])
+    cdef const double[:, ::1] fa = np.ascontiguousarray(
+        np.moveaxis(np.broadcast_to(a, (d + 1,) + shape), 0, last)).reshape(-1, d + 1)
+    cdef const double[:, ::1] fb = np.ascontiguousarray(
+        np.moveaxis(np.broadcast_to(b, (d + 1,) + shape), 0, last)).reshape(-1, d + 1)
+    cdef object out = np.empty((fa.shape[0], d + 1))
+    cdef double[:, ::1] result = out
+    cdef double[::1] scratch = np.empty(3 * (d + 1))
+    cdef Py_ssize_t e
+    for e in range(fa.shape[0]):
+        if fa_series_binary(opcode, &fa[e, 0], &fb[e, 0], &result[e, 0], d, &scratch[0]) < 0:
+            raise NotImplementedError("no Taylor rule for opcode %d" % opcode)
+    return np.moveaxis(out.reshape(shape + (d + 1,)), last, 0)
+
+
+def _variadic_rule(rule, position):
+    return lambda t, ans, *args, **kwargs: rule(position, t, ans, *args, **kwargs)
+
+
+# The getitem primitive: its reverse step for a scalar result adds the
+# adjoint in place into the array's adjoint instead of building a zero array
+# per element (a Python loop over x[i] stays linear).
+cdef Primitive _getitem_primitive = None
+
+
+def register_getitem(Primitive primitive):
+    global _getitem_primitive
+    _getitem_primitive = primitive
+
+
+cdef bint _is_basic_index(object index):
+    if isinstance(index, tuple):
+        for item in index:
+            if not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
+                return False
+        return True
+    return index is None or index is Ellipsis or isinstance(index, (int, slice))
+
+
+cdef object _record(Primitive prim, tuple args, dict kwargs):
+    if (len(args) == 1 and not kwargs and type(args[0]) is Array and (<Array>args[0])._op
+            and (prim is _sum_primitive or prim is _mean_primitive)):
+        if prim is _sum_primitive:
+            return _fused_sum(<Array>args[0])
+        # numpy.mean: the sum, divided by the count in float64 (the same rounding)
+        return _fused_sum(<Array>args[0]) / float(_size_of((<Array>args[0])._shape))
+    cdef Tape tape = None
+    cdef Tape other
+    cdef list raw = list(args)
+    cdef list parents = []
+    cdef list inputs = []
+    cdef Py_ssize_t k
+    cdef int64_t node
+    for k in range(len(args)):
+        a = args[k]
+        if type(a) is Scalar:
+            other = (<Scalar>a).tape
+            node = (<Scalar>a).node
+            raw[k] = (<Scalar>a).value
+        elif type(a) is Array:
+            _forced(<Array>a)
+            other = (<Array>a).tape
+            node = (<Array>a)._node
+            raw[k] = (<Array>a)._value
+        else:
+            continue
+        if tape is None:
+            tape = other
+        elif other is not tape:
+            raise _mixed_error()
+        inputs.append((k, node))
+        if prim._differentiable_in(k):
+            parents.append((k, node))
+    if not tape.active:
+        raise _stale_error()
+    if kwargs:
+        value = prim.fun(*raw, **kwargs)
+    elif len(raw) == 1:
+        value = prim.fun(raw[0])
+    elif len(raw) == 2:
+        value = prim.fun(raw[0], raw[1])
+    else:
+        value = prim.fun(*raw)
+    if _debug_nans:
+        _check_nans(prim, raw, value)
+    if not parents:
+        if tape.guarding:
+            _push_guard(tape, prim, raw, kwargs, inputs, value)
+        return value
+    cdef Ext ext = Ext.__new__(Ext)
+    if type(value) is _ndarray:
+        if (<object>value).dtype.kind != "f":
+            if tape.guarding:
+                _push_guard(tape, prim, raw, kwargs, inputs, value)
+            return value
+        ext.scalar_out = False
+    elif PyFloat_Check(value):
+        ext.scalar_out = True
+        value = float(value)
+    elif isinstance(value, np.ndarray):
+        if value.dtype.kind != "f":
+            if tape.guarding:
+                _push_guard(tape, prim, raw, kwargs, inputs, value)
+            return value
+        ext.scalar_out = False
+    elif isinstance(value, np.floating):
+        # float32 (or other non-float64) scalars stay arrays, keeping their dtype
+        value = np.asarray(value)
+        ext.scalar_out = False
+    else:
+        if tape.guarding:
+            _push_guard(tape, prim, raw, kwargs, inputs, value)
+        return value
+    if tape.kink_guards and prim.kink is not None:
+        # the branch this piecewise function takes, checked at replay
+        kink = <Primitive>prim.kink
+        _push_guard(tape, kink, raw, kwargs, inputs,
+                    kink.fun(*raw, **kwargs) if kwargs else kink.fun(*raw))
+    ext.primitive = prim
+    ext.kwargs = kwargs if kwargs else None
+    ext.parents = tuple(parents)
+    ext.inputs = tuple(inputs)
+    if prim.saves is not None and not tape.keep_all:
+        ext.args, ext.value = _residuals(prim, raw, value, parents)
+    else:
+        ext.args = tuple(raw)
+        ext.value = value
+    if ext.scalar_out:
+        ext.shape = ()
+        ext.dtype = np.dtype(np.float64)
+    else:
+        ext.shape = value.shape
+        ext.dtype = value.dtype
+    return tape._push_ext(ext, value)
+
+
+cdef inline tuple _operands(Array x, object right, object left):
+    if right is None and left is None:
+        return (x,)
+    return (x, right) if left is None else (left, x)
+
+
+cdef object _record_elementwise(Primitive prim, Array x, object right, object left):
+    """_record for the commonest operations, with less bookkeeping: a unary
+    elementwise function of the traced array x (right and left None), or a
+    binary one of x with `right` (a traced array or a float) or of the float
+    `left` with x.  Anything unusual goes through _record."""
+    cdef Tape tape = x.tape
+    cdef Array other = None
+    if type(right) is Array:
+        other = <Array>right
+        if other.tape is not tape:
+            raise _mixed_error()
+    if not tape.active:
+        raise _stale_error()
+    if x._op or (other is not None and other._op) or _fusable(x):
+        fused = _try_fuse(prim.opcode, x, right, left)
+        if fused is not None:
+            return fused
+        _forced(x)
+        if other is not None:
+            _forced(other)
+    if (tape.kink_guards and prim.kink is not None) or _debug_nans or prim.vjps is None:
+        return _record(prim, _operands(x, right, left), {})
+    cdef object xv = x._value
+    cdef object value
+    if right is None and left is None:
+        value = prim.fun(xv)
+    elif left is None:
+        value = prim.fun(xv, other._value if other is not None else right)
+    else:
+        value = prim.fun(left, xv)
+    if type(value) is not _ndarray or not _float_array(value):
+        return _record(prim, _operands(x, right, left), {})
+    cdef Ext ext = Ext.__new__(Ext)
+    ext.primitive = prim
+    ext.kwargs = None
+    ext.scalar_out = False
+    if left is not None:
+        ext.parents = ((1, x._node),)
+        ext.args = (left, xv)
+    elif other is not None:
+        ext.parents = ((0, x._node), (1, other._node))
+        ext.args = (xv, other._value)
+    elif right is not None:
+        ext.parents = ((0, x._node),)
+        ext.args = (xv, right)
+    else:
+        ext.parents = ((0, x._node),)
+        ext.args = (xv,)
+    ext.inputs = ext.parents
+    ext.value = value
+    if (prim.saves is not None and not tape.keep_all
+            and (_large(value) or _large(xv) or (other is not None and _large(other._value)))):
+        # (large arrays only: small ones cost nothing to keep)
+        ext.args, ext.value = _residuals(prim, list(ext.args), value, list(ext.parents))
+    ext.shape = (<object>value).shape
+    ext.dtype = (<object>value).dtype
+    return tape._push_ext(ext, value)
+
+
+#: float arrays at least this large that no rule reads are not kept on the tape
+cdef Py_ssize_t _RESIDUAL_MIN_BYTES = 1 << 16
+
+
+def set_residual_threshold(Py_ssize_t nbytes):
+    """Keep unread float arrays on the tape only below `nbytes` (tests set 0
+    to exercise every rule's `saves`); returns the previous threshold."""
+    global _RESIDUAL_MIN_BYTES
+    previous = _RESIDUAL_MIN_BYTES
+    _RESIDUAL_MIN_BYTES = nbytes
+    return previous
+
+
+cdef object _stand_in(object array):
+    """A zero-memory array with the shape and dtype of `array` (every element
+    aliases one zero), for rules that read only shapes."""
+    return np.ndarray(array.shape, dtype=array.dtype,
+                      buffer=np.zeros(1, dtype=array.dtype),
+                      strides=(0,) * array.ndim)
+
+
+cdef _check_nans(Primitive prim, list raw, object value):
+    try:
+        produced = np.isnan(value).any()
+    except TypeError:
+        return
+    if produced and not any(np.isnan(a).any() for a in raw
+                            if isinstance(a, (float, _ndarray)) and np.result_type(a).kind == "f"):
+        raise _nan_error(prim.name, tuple(raw))
+
+
+cdef _push_guard(Tape tape, Primitive prim, list raw, dict kwargs, list inputs, object value):
+    """Record a value-dependent result with no derivative (a comparison, sign,
+    argmax, ...): replay recomputes it and refuses to go on if it changed,
+    since the code that used it may have taken another path."""
+    cdef Ext ext = Ext.__new__(Ext)
+    ext.primitive = prim
+    ext.args = tuple(raw)
+    ext.kwargs = kwargs if kwargs else None
+    ext.parents = ()
+    ext.inputs = tuple(inputs)
+    ext.value = value
+    ext.scalar_out = False
+    ext.guard = True
+    ext.where = _user_source()
+    ext.shape = np.shape(value)
+    ext.dtype = np.result_type(value)
+    cdef int64_t index = len(tape.exts)
+    if fa_push(&tape.c, FA_EXT, <int>index, 0, 0.0) < 0:
+        raise _tape_full_error()
+    tape.exts.append(ext)
+
+
+def _user_source():
+    """'file:line' of the innermost caller outside fastad (for guard messages)."""
+    import sys
+    frame = sys._getframe(1)
+    while frame is not None and _FASTAD_DIR in frame.f_code.co_filename:
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>"
+    return "%s:%d" % (frame.f_code.co_filename, frame.f_lineno)
+
+
+_FASTAD_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+cdef inline bint _large(object a):
+    return type(a) is _ndarray and cnp.PyArray_NBYTES(<cnp.ndarray>a) >= _RESIDUAL_MIN_BYTES
+
+
+cdef inline bint _float_array(object a):
+    """An ndarray (checked by the caller) of a floating dtype."""
+    return cnp.PyArray_ISFLOAT(<cnp.ndarray>a)
+
+
+cdef tuple _residuals(Primitive prim, list raw, object value, list parents):
+    """(args, value) to keep for the reverse sweep: what the rules of the
+    traced arguments read, with large unread float arrays stood in for."""
+    cdef Py_ssize_t i, n_saves = len(prim.saves)
+    cdef bint any_large = _large(value)
+    for i in range(len(raw)):
+        if any_large:
+            break
+        any_large = _large(raw[i])
+    if not any_large:
+        return tuple(raw), value  # small arrays: keeping them costs nothing
+    cdef frozenset needed = frozenset()
+    for position, _ in parents:
+        if position >= n_saves:
+            return tuple(raw), value
+        needed = needed | <frozenset>prim.saves[position]
+    cdef list args = raw
+    for i in range(len(raw)):
+        a = raw[i]
+        if i not in needed and _large(a) and (<object>a).dtype.kind == "f":
+            if args is raw:
+                args = list(raw)
+            args[i] = _stand_in(a)
+    if -1 not in needed and _large(value):
+        value = _stand_in(value)
+    return tuple(args), value
