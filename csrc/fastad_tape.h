@@ -1,4 +1,11 @@
-/* fastad tape: the flat, growable operation record and the scalar kernels.
+/* fastad's C core: the interface the Cython layer compiles against.
+ *
+ *   fastad_tape.c    the tape's memory: columns, constants, sources
+ *   fastad_scalar.c  the scalar kernels: replay, reverse and forward sweeps
+ *   fastad_steps.c   the array C steps of the reverse sweep
+ *   fastad_fused.c   fused elementwise programs over large arrays
+ *   fastad_taylor.c  Taylor series through the scalar opcodes
+ *   fastad_math.h    what the kernels share (internal to csrc/)
  *
  * Plain C, no Python API: a tape is four parallel arrays (opcode, two operand
  * indices, primal value) plus a pool of constants.  Scalar opcodes are

@@ -8,13 +8,11 @@
  * y' = y x', so k y_k = sum_{j=1..k} j x_j y_{k-j}.
  */
 #include "fastad_tape.h"
+#include "fastad_math.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LN2 0.693147180559945309417232121458176568
-#define LN10 2.30258509299404568401799145468436421
 
 static void s_mul(const double *a, const double *b, double *y, int d)
 {

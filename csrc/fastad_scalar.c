@@ -1,0 +1,439 @@
+/* The scalar kernels: evaluation, replay, and the reverse and forward sweeps
+ * of scalar nodes (see fastad_tape.h for the tape's layout).
+ *
+ * Each sweep runs from node `start` to `end` (the reverse ones backward) and
+ * returns at the first FA_EXT node, whose array operation the Cython layer
+ * handles before calling the sweep again past it.  fa_reverse carries one
+ * adjoint a node and writes each opcode's derivative inline;
+ * fa_tangent and fa_reverse_k carry k directions a node and share
+ * `partials`, the local derivatives of one node.  fa_replay recomputes the
+ * primals at new leaves by threaded dispatch (one computed goto a node where
+ * GCC and Clang allow it, a switch elsewhere) and reports the first
+ * comparison whose outcome flips. */
+#include "fastad_tape.h"
+#include "fastad_math.h"
+
+#include <math.h>
+
+static FA_ALWAYS_INLINE double eval_unary(int opcode, double x)
+{
+    switch (opcode) {
+    case FA_NEG: return -x;
+    case FA_ABS: return fabs(x);
+    case FA_SIGN: return sign_of(x);
+    case FA_SQUARE: return x * x;
+    case FA_SQRT: return sqrt(x);
+    case FA_CBRT: return cbrt(x);
+    case FA_RECIPROCAL: return 1.0 / x;
+    case FA_EXP: return exp(x);
+    case FA_EXP2: return exp2(x);
+    case FA_EXPM1: return expm1(x);
+    case FA_LOG: return log(x);
+    case FA_LOG1P: return log1p(x);
+    case FA_LOG2: return log2(x);
+    case FA_LOG10: return log10(x);
+    case FA_SIN: return sin(x);
+    case FA_COS: return cos(x);
+    case FA_TAN: return tan(x);
+    case FA_ASIN: return asin(x);
+    case FA_ACOS: return acos(x);
+    case FA_ATAN: return atan(x);
+    case FA_SINH: return sinh(x);
+    case FA_COSH: return cosh(x);
+    case FA_TANH: return tanh(x);
+    case FA_ASINH: return asinh(x);
+    case FA_ACOSH: return acosh(x);
+    case FA_ATANH: return atanh(x);
+    default: return NAN;
+    }
+}
+
+/* NumPy's maximum/minimum: a NaN operand wins. */
+static inline double maximum(double x, double y)
+{
+    return (x >= y || isnan(x)) ? x : y;
+}
+
+static inline double minimum(double x, double y)
+{
+    return (x <= y || isnan(x)) ? x : y;
+}
+
+static FA_ALWAYS_INLINE double eval_binary(int opcode, double x, double y)
+{
+    switch (opcode) {
+    case FA_LT: return x < y;
+    case FA_LE: return x <= y;
+    case FA_GT: return x > y;
+    case FA_GE: return x >= y;
+    case FA_EQ: return x == y;
+    case FA_NE: return x != y;
+    case FA_ADD: case FA_ADDC: return x + y;
+    case FA_SUB: return x - y;
+    case FA_RSUBC: return y - x;
+    case FA_MUL: case FA_MULC: return x * y;
+    case FA_DIV: case FA_DIVC: return x / y;
+    case FA_RDIVC: return y / x;
+    case FA_POW: case FA_POWC: return pow(x, y);
+    case FA_RPOWC: return pow(y, x);
+    case FA_MAXIMUM: return maximum(x, y);
+    case FA_MINIMUM: return minimum(x, y);
+    case FA_ATAN2: return atan2(x, y);
+    case FA_HYPOT: return hypot(x, y);
+    default: return NAN;
+    }
+}
+
+double fa_eval_unary(int opcode, double x) { return eval_unary(opcode, x); }
+double fa_eval_binary(int opcode, double x, double y) { return eval_binary(opcode, x, y); }
+
+/* Partial derivatives of x ** y.  At y == 0 the power is constant in x and
+ * at x == 0 (with the power defined) it is constant in y: both partials are
+ * zero there, as in JAX, rather than 0 * inf = nan. */
+static inline double pow_dx(double x, double y)
+{
+    return y == 0.0 ? 0.0 : y * pow(x, y - 1.0);
+}
+
+static inline double pow_dy(double x, double ans)
+{
+    return x == 0.0 ? 0.0 : log(x) * ans;
+}
+
+/* maximum/minimum route the adjoint to the operand equal to the result, and
+ * split it evenly on ties (as autograd and JAX do), so that maximum(x, x)
+ * has derivative 1.  A NaN result routes nothing. */
+static inline void extremum_reverse(double g, double x, double y, double ans,
+                                    double *adj_x, double *adj_y)
+{
+    const double share = (x == y) ? 0.5 : 1.0;
+    if (x == ans)
+        *adj_x += g * share;
+    if (y == ans)
+        *adj_y += g * share;
+}
+
+/* The scalar opcodes by kind, for fa_replay's handlers: each calls
+ * eval_unary/eval_binary with a constant opcode, which the compiler folds
+ * to that opcode's expression. */
+#define FA_COMPARISONS(X) X(FA_LT) X(FA_LE) X(FA_GT) X(FA_GE) X(FA_EQ) X(FA_NE)
+#define FA_BINARIES(X) X(FA_ADD) X(FA_SUB) X(FA_MUL) X(FA_DIV) X(FA_POW) X(FA_MAXIMUM) \
+    X(FA_MINIMUM) X(FA_ATAN2) X(FA_HYPOT)
+#define FA_CONST_BINARIES(X) X(FA_ADDC) X(FA_RSUBC) X(FA_MULC) X(FA_DIVC) X(FA_RDIVC) \
+    X(FA_POWC) X(FA_RPOWC)
+#define FA_UNARIES(X) X(FA_NEG) X(FA_ABS) X(FA_SIGN) X(FA_SQUARE) X(FA_SQRT) X(FA_CBRT) \
+    X(FA_RECIPROCAL) X(FA_EXP) X(FA_EXP2) X(FA_EXPM1) X(FA_LOG) X(FA_LOG1P) X(FA_LOG2) \
+    X(FA_LOG10) X(FA_SIN) X(FA_COS) X(FA_TAN) X(FA_ASIN) X(FA_ACOS) X(FA_ATAN) X(FA_SINH) \
+    X(FA_COSH) X(FA_TANH) X(FA_ASINH) X(FA_ACOSH) X(FA_ATANH)
+
+/* GCC would merge the handlers' identical dispatch tails into one shared
+ * jump (cross-jumping), which undoes threaded dispatch: 6.8 us against 11.8
+ * for W2's replay with it off. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-crossjumping")))
+#endif
+int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped)
+{
+    const uint8_t *opcode = tape->opcode;
+    const int32_t *operand0 = tape->operand0;
+    const int32_t *operand1 = tape->operand1;
+    double *primal = tape->primal;
+    const double *constants = tape->constants;
+    const fa_source *sources = tape->sources;
+    *flipped = -1;
+    int64_t i = start;
+    int32_t a, b;
+    if (i >= end)
+        return end;
+#define COMPARISON_BODY(OP) \
+    if (eval_binary(OP, primal[a], primal[b]) != primal[i]) { \
+        *flipped = i; \
+        return i; \
+    }
+#define BINARY_BODY(OP) primal[i] = eval_binary(OP, primal[a], primal[b]);
+#define CONST_BINARY_BODY(OP) primal[i] = eval_binary(OP, primal[a], constants[b]);
+#define UNARY_BODY(OP) primal[i] = eval_unary(OP, primal[a]);
+#if defined(__GNUC__)
+    /* Threaded dispatch: every handler ends in its own indirect jump to the
+     * next node's handler, which the branch predictor learns per opcode
+     * pair. */
+#define LABEL(OP) [OP] = &&replay_##OP,
+    static const void *const handler[FA_N_OPCODES] = {
+        [FA_LEAF] = &&replay_leaf, [FA_EXT] = &&replay_ext, [FA_ELEM] = &&replay_elem,
+        FA_COMPARISONS(LABEL) FA_BINARIES(LABEL) FA_CONST_BINARIES(LABEL) FA_UNARIES(LABEL)
+    };
+#undef LABEL
+#define NEXT() \
+    do { \
+        if (++i >= end) \
+            return end; \
+        a = operand0[i]; \
+        b = operand1[i]; \
+        goto *handler[opcode[i]]; \
+    } while (0)
+    a = operand0[i];
+    b = operand1[i];
+    goto *handler[opcode[i]];
+replay_ext:
+    return i;
+replay_leaf: /* leaves keep the values the caller wrote */
+    NEXT();
+replay_elem:
+    primal[i] = sources[a].data[b];
+    NEXT();
+#define COMPARISON(OP) replay_##OP: COMPARISON_BODY(OP) NEXT();
+#define BINARY(OP) replay_##OP: BINARY_BODY(OP) NEXT();
+#define CONST_BINARY(OP) replay_##OP: CONST_BINARY_BODY(OP) NEXT();
+#define UNARY(OP) replay_##OP: UNARY_BODY(OP) NEXT();
+    FA_COMPARISONS(COMPARISON)
+    FA_BINARIES(BINARY)
+    FA_CONST_BINARIES(CONST_BINARY)
+    FA_UNARIES(UNARY)
+#undef NEXT
+#else
+    for (; i < end; ++i) {
+        a = operand0[i];
+        b = operand1[i];
+        switch (opcode[i]) {
+        case FA_EXT:
+            return i;
+        case FA_ELEM:
+            primal[i] = sources[a].data[b];
+            break;
+#define COMPARISON(OP) case OP: COMPARISON_BODY(OP) break;
+#define BINARY(OP) case OP: BINARY_BODY(OP) break;
+#define CONST_BINARY(OP) case OP: CONST_BINARY_BODY(OP) break;
+#define UNARY(OP) case OP: UNARY_BODY(OP) break;
+        FA_COMPARISONS(COMPARISON)
+        FA_BINARIES(BINARY)
+        FA_CONST_BINARIES(CONST_BINARY)
+        FA_UNARIES(UNARY)
+        default: /* leaves keep the values the caller wrote */
+            break;
+        }
+    }
+    return end;
+#endif
+#undef COMPARISON
+#undef BINARY
+#undef CONST_BINARY
+#undef UNARY
+#undef COMPARISON_BODY
+#undef BINARY_BODY
+#undef CONST_BINARY_BODY
+#undef UNARY_BODY
+}
+
+int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
+{
+    const uint8_t *opcode = tape->opcode;
+    const int32_t *operand0 = tape->operand0;
+    const int32_t *operand1 = tape->operand1;
+    const double *primal = tape->primal;
+    const double *constants = tape->constants;
+
+    for (int64_t i = end - 1; i >= start; --i) {
+        const double g = adj[i];
+        const int32_t a = operand0[i];
+        const int32_t b = operand1[i];
+        const double y = primal[i];
+        switch (opcode[i]) {
+        case FA_EXT:
+            return i;
+        case FA_ELEM: tape->source_adjoint[tape->sources[a].offset + b] += g; break;
+        case FA_ADD: adj[a] += g; adj[b] += g; break;
+        case FA_SUB: adj[a] += g; adj[b] -= g; break;
+        case FA_MUL: adj[a] += g * primal[b]; adj[b] += g * primal[a]; break;
+        case FA_DIV: {
+            const double d = primal[b];
+            adj[a] += g / d;
+            adj[b] -= g * y / d;
+        } break;
+        case FA_POW:
+            adj[a] += g * pow_dx(primal[a], primal[b]);
+            adj[b] += g * pow_dy(primal[a], y);
+            break;
+        case FA_MAXIMUM: case FA_MINIMUM:
+            extremum_reverse(g, primal[a], primal[b], y, &adj[a], &adj[b]);
+            break;
+        case FA_ATAN2: {
+            const double u = primal[a], v = primal[b];
+            const double r = u * u + v * v;
+            adj[a] += g * v / r;
+            adj[b] -= g * u / r;
+        } break;
+        case FA_HYPOT:
+            adj[a] += g * primal[a] / y;
+            adj[b] += g * primal[b] / y;
+            break;
+        case FA_ADDC: adj[a] += g; break;
+        case FA_RSUBC: adj[a] -= g; break;
+        case FA_MULC: adj[a] += g * constants[b]; break;
+        case FA_DIVC: adj[a] += g / constants[b]; break;
+        case FA_RDIVC: adj[a] -= g * y / primal[a]; break;
+        case FA_POWC: adj[a] += g * pow_dx(primal[a], constants[b]); break;
+        case FA_RPOWC: adj[a] += g * pow_dy(constants[b], y); break;
+        case FA_NEG: adj[a] -= g; break;
+        case FA_ABS: adj[a] += g * sign_of(primal[a]); break;
+        case FA_SQUARE: adj[a] += g * (2.0 * primal[a]); break;
+        case FA_SQRT: adj[a] += g * (0.5 / y); break;
+        case FA_CBRT: adj[a] += g / (3.0 * y * y); break;
+        case FA_RECIPROCAL: adj[a] -= g * (y * y); break;
+        case FA_EXP: adj[a] += g * y; break;
+        case FA_EXP2: adj[a] += g * (y * LN2); break;
+        case FA_EXPM1: adj[a] += g * (y + 1.0); break;
+        case FA_LOG: adj[a] += g / primal[a]; break;
+        case FA_LOG1P: adj[a] += g / (1.0 + primal[a]); break;
+        case FA_LOG2: adj[a] += g / (primal[a] * LN2); break;
+        case FA_LOG10: adj[a] += g / (primal[a] * LN10); break;
+        case FA_SIN: adj[a] += g * cos(primal[a]); break;
+        case FA_COS: adj[a] -= g * sin(primal[a]); break;
+        case FA_TAN: adj[a] += g * (1.0 + y * y); break;
+        case FA_ASIN: { const double x = primal[a]; adj[a] += g / sqrt((1.0 - x) * (1.0 + x)); } break;
+        case FA_ACOS: { const double x = primal[a]; adj[a] -= g / sqrt((1.0 - x) * (1.0 + x)); } break;
+        case FA_ATAN: { const double x = primal[a]; adj[a] += g / (1.0 + x * x); } break;
+        case FA_SINH: adj[a] += g * cosh(primal[a]); break;
+        case FA_COSH: adj[a] += g * sinh(primal[a]); break;
+        case FA_TANH: adj[a] += g * (1.0 - y * y); break;
+        case FA_ASINH: { const double x = primal[a]; adj[a] += g / sqrt(x * x + 1.0); } break;
+        case FA_ACOSH: { const double x = primal[a]; adj[a] += g / sqrt((x - 1.0) * (x + 1.0)); } break;
+        case FA_ATANH: { const double x = primal[a]; adj[a] += g / ((1.0 - x) * (1.0 + x)); } break;
+        default: /* leaves, comparisons and sign carry no derivative */
+            break;
+        }
+    }
+    return start - 1;
+}
+
+/* The local partial derivatives of scalar node i: d0 with respect to
+ * operand0 and d1 with respect to operand1 (zero for a constant or
+ * missing operand).  The forward sweep applies them to every direction. */
+static inline void partials(const fa_tape *tape, int64_t i, double *d0, double *d1)
+{
+    const int32_t a = tape->operand0[i], b = tape->operand1[i];
+    const double *primal = tape->primal;
+    const double y = primal[i];
+    double x, v, c;
+    *d0 = 0.0;
+    *d1 = 0.0;
+    switch (tape->opcode[i]) {
+    case FA_ADD: *d0 = 1.0; *d1 = 1.0; break;
+    case FA_SUB: *d0 = 1.0; *d1 = -1.0; break;
+    case FA_MUL: *d0 = primal[b]; *d1 = primal[a]; break;
+    case FA_DIV: *d0 = 1.0 / primal[b]; *d1 = -y / primal[b]; break;
+    case FA_POW: *d0 = pow_dx(primal[a], primal[b]); *d1 = pow_dy(primal[a], y); break;
+    case FA_MAXIMUM: case FA_MINIMUM:
+        extremum_reverse(1.0, primal[a], primal[b], y, d0, d1);
+        break;
+    case FA_ATAN2:
+        x = primal[a]; v = primal[b];
+        *d0 = v / (x * x + v * v);
+        *d1 = -x / (x * x + v * v);
+        break;
+    case FA_HYPOT: *d0 = primal[a] / y; *d1 = primal[b] / y; break;
+    case FA_ADDC: *d0 = 1.0; break;
+    case FA_RSUBC: *d0 = -1.0; break;
+    case FA_MULC: *d0 = tape->constants[b]; break;
+    case FA_DIVC: *d0 = 1.0 / tape->constants[b]; break;
+    case FA_RDIVC: *d0 = -y / primal[a]; break;
+    case FA_POWC: *d0 = pow_dx(primal[a], tape->constants[b]); break;
+    case FA_RPOWC: c = tape->constants[b]; *d0 = pow_dy(c, y); break;
+    case FA_NEG: *d0 = -1.0; break;
+    case FA_ABS: *d0 = sign_of(primal[a]); break;
+    case FA_SQUARE: *d0 = 2.0 * primal[a]; break;
+    case FA_SQRT: *d0 = 0.5 / y; break;
+    case FA_CBRT: *d0 = 1.0 / (3.0 * y * y); break;
+    case FA_RECIPROCAL: *d0 = -(y * y); break;
+    case FA_EXP: *d0 = y; break;
+    case FA_EXP2: *d0 = y * LN2; break;
+    case FA_EXPM1: *d0 = y + 1.0; break;
+    case FA_LOG: *d0 = 1.0 / primal[a]; break;
+    case FA_LOG1P: *d0 = 1.0 / (1.0 + primal[a]); break;
+    case FA_LOG2: *d0 = 1.0 / (primal[a] * LN2); break;
+    case FA_LOG10: *d0 = 1.0 / (primal[a] * LN10); break;
+    case FA_SIN: *d0 = cos(primal[a]); break;
+    case FA_COS: *d0 = -sin(primal[a]); break;
+    case FA_TAN: *d0 = 1.0 + y * y; break;
+    case FA_ASIN: x = primal[a]; *d0 = 1.0 / sqrt((1.0 - x) * (1.0 + x)); break;
+    case FA_ACOS: x = primal[a]; *d0 = -1.0 / sqrt((1.0 - x) * (1.0 + x)); break;
+    case FA_ATAN: x = primal[a]; *d0 = 1.0 / (1.0 + x * x); break;
+    case FA_SINH: *d0 = cosh(primal[a]); break;
+    case FA_COSH: *d0 = sinh(primal[a]); break;
+    case FA_TANH: *d0 = 1.0 - y * y; break;
+    case FA_ASINH: x = primal[a]; *d0 = 1.0 / sqrt(x * x + 1.0); break;
+    case FA_ACOSH: x = primal[a]; *d0 = 1.0 / sqrt((x - 1.0) * (x + 1.0)); break;
+    case FA_ATANH: x = primal[a]; *d0 = 1.0 / ((1.0 - x) * (1.0 + x)); break;
+    default: break; /* comparisons and sign: zero */
+    }
+}
+
+int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
+                   int64_t start, int64_t end)
+{
+    for (int64_t i = start; i < end; ++i) {
+        const uint8_t op = tape->opcode[i];
+        if (op == FA_EXT)
+            return i;
+        if (op == FA_LEAF)
+            continue;
+        double *out = tangent + i * k;
+        if (op == FA_ELEM) {
+            const double *source = tape->source_tangent;
+            const int64_t at = (tape->sources[tape->operand0[i]].offset + tape->operand1[i]) * k;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = source != NULL ? source[at + j] : 0.0;
+            continue;
+        }
+        double d0, d1;
+        partials(tape, i, &d0, &d1);
+        const double *ta = tangent + (int64_t)tape->operand0[i] * k;
+        if (FA_IS_BINARY(op)) {
+            const double *tb = tangent + (int64_t)tape->operand1[i] * k;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = d0 * ta[j] + d1 * tb[j];
+        } else if (FA_IS_COMPARISON(op) || op == FA_SIGN) {
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = 0.0;
+        } else {
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = d0 * ta[j];
+        }
+    }
+    return end;
+}
+
+int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,
+                     int64_t end)
+{
+    for (int64_t i = end - 1; i >= start; --i) {
+        const uint8_t op = tape->opcode[i];
+        if (op == FA_EXT)
+            return i;
+        if (op == FA_LEAF || FA_IS_COMPARISON(op) || op == FA_SIGN)
+            continue;
+        if (op == FA_ELEM) {
+            const fa_source *source = &tape->sources[tape->operand0[i]];
+            double *out = tape->source_adjoint + (source->offset + tape->operand1[i]) * k;
+            const double *g = adjoint + i * k;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] += g[j];
+            continue;
+        }
+        double d0, d1;
+        partials(tape, i, &d0, &d1);
+        const double *g = adjoint + i * k;
+        double *ga = adjoint + (int64_t)tape->operand0[i] * k;
+        if (FA_IS_BINARY(op)) {
+            double *gb = adjoint + (int64_t)tape->operand1[i] * k;
+            for (int64_t j = 0; j < k; ++j) {
+                const double gj = g[j]; /* read first: an operand may be this node's own row */
+                ga[j] += d0 * gj;
+                gb[j] += d1 * gj;
+            }
+        } else {
+            for (int64_t j = 0; j < k; ++j)
+                ga[j] += d0 * g[j];
+        }
+    }
+    return start - 1;
+}
