@@ -6,6 +6,7 @@ import numpy as np
 MALLOC_TUNED: bool
 OPCODES: dict[str, int]
 OPCODE_NAMES: dict[int, str]
+REGISTRY: dict[str, Primitive]
 
 class TracerError(RuntimeError): ...
 

@@ -13,6 +13,11 @@
 # rules of scalar opcodes applied to arrays (`series_unary`,
 # `series_binary`) call csrc/ directly; everything else runs the rules.
 
+#: name -> Primitive, for every primitive of the op table (filled by
+#: fastad.ops.defprim; pickles name primitives by it)
+REGISTRY = {}
+
+
 @cython.freelist(1024)
 @cython.no_gc
 @cython.final
@@ -268,7 +273,6 @@ cdef class Primitive:
         return "<fastad primitive %s>" % self.name
 
     def __reduce__(self):
-        from .ops import REGISTRY
         if REGISTRY.get(self.name) is not self:
             raise TypeError(
                 "the primitive %r is not in fastad's op table (a fastad.extend primitive or a "

@@ -104,7 +104,6 @@ def _rebuild_ext(primitive, args, kwargs, parents, inputs, value, scalar_out, sh
 
 
 def _primitive_by_name(name):
-    from .ops import REGISTRY
     return REGISTRY[name]
 
 

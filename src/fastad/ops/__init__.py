@@ -11,8 +11,9 @@ the same opcode.
 """
 from .. import _tape
 
-#: name -> Primitive, for every registered primitive
-REGISTRY = {}
+#: name -> Primitive, for every registered primitive (the compiled core's
+#: table, by which pickled tapes name their primitives)
+REGISTRY = _tape.REGISTRY
 
 
 def defprim(name, fun, vjps=None, jvps=None, *, vjp_variadic=None,
