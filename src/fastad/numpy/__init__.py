@@ -39,7 +39,7 @@ from ..ops.reductions import sum, mean, prod, max, min, amax, amin, cumsum, cump
 from ..ops import fused as _fused  # noqa: F401  (registers the fused programs)
 from ..ops.shape import (  # noqa: F401
     reshape, ravel, squeeze, expand_dims, transpose, swapaxes, moveaxis,
-    broadcast_to, concatenate, stack, _getitem, _astype,
+    broadcast_to, concatenate, stack, subscript as _getitem, astype as _astype,
 )
 from ..ops.extras import (  # noqa: F401
     permute_dims, matrix_transpose, concat, unstack, cumulative_sum, vecdot, matvec, vecmat,

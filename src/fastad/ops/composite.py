@@ -7,22 +7,17 @@ instead.)
 """
 import numpy as np
 
-from .. import _tape
+from .axes import take_axis, along_axis
 from .elementwise import where, multiply, subtract, true_divide, sqrt
 from .reductions import sum, mean
 from .shape import (getitem, reshape, concatenate, stack, transpose, broadcast_to, moveaxis,
-                    _axis_slice)
-
-_TRACED = (_tape.Scalar, _tape.Array)
-
-
-def _traced(*xs):
-    return any(type(x) in _TRACED for x in xs)
+                    axis_slice)
+from .tracing import is_traced, plain_value
 
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """numpy.var"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
     centered = subtract(a, mean(a, axis=axis, keepdims=True))
     n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in np.atleast_1d(axis)]))
@@ -33,7 +28,7 @@ def _safe_sqrt(v):
     """sqrt(v) whose derivative is 0 where v == 0 instead of inf * 0: a
     standard deviation of equal values is constant there (one element) or
     has a kink whose smallest subgradient is 0 (NumPy's values either way)."""
-    zero = np.asarray(_plain(v)) == 0  # (NaN stays NaN, as in NumPy)
+    zero = np.asarray(plain_value(v)) == 0  # (NaN stays NaN, as in NumPy)
     if not zero.any():
         return sqrt(v)
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
@@ -41,14 +36,14 @@ def _safe_sqrt(v):
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """numpy.std; the derivative is 0 where all the values are equal."""
-    if not _traced(a):
+    if not is_traced(a):
         return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
     return _safe_sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
 def average(a, axis=None, weights=None, returned=False, keepdims=False):
     """numpy.average"""
-    if not _traced(a, weights):
+    if not is_traced(a, weights):
         return np.average(a, axis=axis, weights=weights, returned=returned, keepdims=keepdims)
     if weights is None:
         result = mean(a, axis=axis, keepdims=keepdims)
@@ -67,33 +62,27 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
 
 def diff(a, n=1, axis=-1):
     """numpy.diff"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.diff(a, n=n, axis=axis)
     ndim = np.ndim(a)
     for _ in range(n):
-        a = subtract(getitem(a, _axis_slice(axis, ndim, 1, None)),
-                     getitem(a, _axis_slice(axis, ndim, None, -1)))
+        a = subtract(getitem(a, axis_slice(axis, ndim, 1, None)),
+                     getitem(a, axis_slice(axis, ndim, None, -1)))
     return a
-
-
-def _take(a, index, axis):
-    """a.take(index, axis) as indexing (so its reverse is a scatter-add)."""
-    axis = axis % np.ndim(a)
-    return getitem(a, (slice(None),) * axis + (np.asarray(index),))
 
 
 def repeat(a, repeats, axis=None):
     """numpy.repeat"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.repeat(a, repeats, axis=axis)
     if axis is None:
         a, axis = reshape(a, (-1,)), 0
-    return _take(a, np.repeat(np.arange(np.shape(a)[axis]), repeats), axis)
+    return take_axis(a, np.repeat(np.arange(np.shape(a)[axis]), repeats), axis)
 
 
 def tile(a, reps):
     """numpy.tile"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.tile(a, reps)
     reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
     ndim = max(np.ndim(a), len(reps))
@@ -105,7 +94,7 @@ def tile(a, reps):
 
 def flip(m, axis=None):
     """numpy.flip"""
-    if not _traced(m):
+    if not is_traced(m):
         return np.flip(m, axis=axis)
     ndim = np.ndim(m)
     axes = range(ndim) if axis is None else [x % ndim for x in np.atleast_1d(axis)]
@@ -123,20 +112,20 @@ def flipud(m):
 
 def roll(a, shift, axis=None):
     """numpy.roll"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.roll(a, shift, axis=axis)
     if axis is None:
         return reshape(roll(reshape(a, (-1,)), shift, 0), np.shape(a))
     shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
     for s, ax in zip(shifts, axes):
         n = np.shape(a)[ax]
-        a = _take(a, (np.arange(n) - s) % n if n else np.arange(0), ax)
+        a = take_axis(a, (np.arange(n) - s) % n if n else np.arange(0), ax)
     return a
 
 
 def rot90(m, k=1, axes=(0, 1)):
     """numpy.rot90: flips and a transpose, as NumPy does it."""
-    if not _traced(m):
+    if not is_traced(m):
         return np.rot90(m, k, axes)
     k %= 4
     if k == 0:
@@ -158,21 +147,21 @@ def _tri_mask(shape, k, upper):
 
 def triu(m, k=0):
     """numpy.triu"""
-    if not _traced(m):
+    if not is_traced(m):
         return np.triu(m, k)
     return where(_tri_mask(np.shape(m), k, True), m, 0.0)
 
 
 def tril(m, k=0):
     """numpy.tril"""
-    if not _traced(m):
+    if not is_traced(m):
         return np.tril(m, k)
     return where(_tri_mask(np.shape(m), k, False), m, 0.0)
 
 
 def diagonal(a, offset=0, axis1=0, axis2=1):
     """numpy.diagonal (a copy, as a traced array)"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.diagonal(a, offset, axis1, axis2)
     a = moveaxis(a, (axis1, axis2), (-2, -1))
     rows, cols = np.shape(a)[-2:]
@@ -183,14 +172,14 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
 
 def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """numpy.trace"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.trace(a, offset, axis1, axis2, dtype, out)
     return sum(diagonal(a, offset, axis1, axis2), axis=-1)
 
 
 def diag(v, k=0):
     """numpy.diag: the k-th diagonal of a matrix, or a matrix with v on it."""
-    if not _traced(v):
+    if not is_traced(v):
         return np.diag(v, k)
     if np.ndim(v) == 2:
         return diagonal(v, k)
@@ -202,15 +191,15 @@ def diag(v, k=0):
 
 
 def atleast_1d(*arys):
-    out = [reshape(a, (1,)) if np.ndim(a) == 0 and _traced(a) else
-           (a if _traced(a) else np.atleast_1d(a)) for a in arys]
+    out = [reshape(a, (1,)) if np.ndim(a) == 0 and is_traced(a) else
+           (a if is_traced(a) else np.atleast_1d(a)) for a in arys]
     return out[0] if len(out) == 1 else out
 
 
 def atleast_2d(*arys):
     out = []
     for a in arys:
-        if not _traced(a):
+        if not is_traced(a):
             out.append(np.atleast_2d(a))
         elif np.ndim(a) < 2:
             out.append(reshape(a, (1,) * (2 - np.ndim(a)) + np.shape(a)))
@@ -222,7 +211,7 @@ def atleast_2d(*arys):
 def atleast_3d(*arys):
     out = []
     for a in arys:
-        if not _traced(a):
+        if not is_traced(a):
             out.append(np.atleast_3d(a))
         elif np.ndim(a) == 0:
             out.append(reshape(a, (1, 1, 1)))
@@ -269,12 +258,12 @@ def _split_points(n, indices_or_sections, strict):
 
 def array_split(ary, indices_or_sections, axis=0, _strict=False):
     """numpy.array_split"""
-    if not _traced(ary):
+    if not is_traced(ary):
         return (np.split if _strict else np.array_split)(ary, indices_or_sections, axis)
     ndim = np.ndim(ary)
     n = np.shape(ary)[axis]
     points = _split_points(n, indices_or_sections, _strict)
-    return [getitem(ary, _axis_slice(axis, ndim, int(max(0, min(a, n))), int(max(0, min(b, n)))))
+    return [getitem(ary, axis_slice(axis, ndim, int(max(0, min(a, n))), int(max(0, min(b, n)))))
             for a, b in zip(points[:-1], points[1:])]
 
 
@@ -297,7 +286,7 @@ def dsplit(ary, indices_or_sections):
 
 def pad(array, pad_width, mode="constant", **kwargs):
     """numpy.pad for the modes constant, edge, wrap, reflect and symmetric."""
-    if not _traced(array):
+    if not is_traced(array):
         return np.pad(array, pad_width, mode=mode, **kwargs)
     ndim = np.ndim(array)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2)
@@ -323,13 +312,13 @@ def pad(array, pad_width, mode="constant", **kwargs):
     for axis, (before, after) in enumerate(widths):
         if before or after:
             index = np.pad(np.arange(np.shape(array)[axis]), (before, after), mode=mode)
-            array = _take(array, index, axis)
+            array = take_axis(array, index, axis)
     return array
 
 
 def kron(a, b):
     """numpy.kron"""
-    if not _traced(a, b):
+    if not is_traced(a, b):
         return np.kron(a, b)
     ndim = max(np.ndim(a), np.ndim(b))
     a = reshape(a, (1,) * (ndim - np.ndim(a)) + np.shape(a))
@@ -343,7 +332,7 @@ def kron(a, b):
 
 def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     """numpy.cross for 3-vectors (and 2-vectors, giving the z component)."""
-    if not _traced(a, b):
+    if not is_traced(a, b):
         return np.cross(a, b, axisa, axisb, axisc, axis)
     if axis is not None:
         axisa = axisb = axisc = axis
@@ -363,53 +352,41 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
 def sort(a, axis=-1, kind=None, order=None):
     """numpy.sort: the values, with the derivative following each element."""
-    if not _traced(a):
+    if not is_traced(a):
         return np.sort(a, axis=axis, kind=kind, order=order)
     value = a.value
     if axis is None:
         a, value, axis = reshape(a, (-1,)), value.reshape(-1), 0
-    return _along_axis(a, np.argsort(value, axis=axis, kind="stable"), axis % value.ndim)
-
-
-def _along_axis(a, indices, axis):
-    """a's elements indices[..., j, ...] along `axis` (numpy.take_along_axis's
-    index: open grids on the other axes, indices of a's shape there)."""
-    index = list(np.ogrid[tuple(slice(n) for n in np.shape(indices))])
-    index[axis] = np.asarray(indices)
-    return getitem(a, tuple(index))
-
-
-def _plain(a):
-    return a.value if type(a) in _TRACED else a
+    return along_axis(a, np.argsort(value, axis=axis, kind="stable"), axis % value.ndim)
 
 
 def argsort(a, *args, **kwargs):
-    return np.argsort(_plain(a), *args, **kwargs)
+    return np.argsort(plain_value(a), *args, **kwargs)
 
 
 def argmax(a, *args, **kwargs):
-    return np.argmax(_plain(a), *args, **kwargs)
+    return np.argmax(plain_value(a), *args, **kwargs)
 
 
 def argmin(a, *args, **kwargs):
-    return np.argmin(_plain(a), *args, **kwargs)
+    return np.argmin(plain_value(a), *args, **kwargs)
 
 
 def zeros_like(a, dtype=None, *args, **kwargs):
-    return np.zeros_like(_plain(a), dtype, *args, **kwargs)
+    return np.zeros_like(plain_value(a), dtype, *args, **kwargs)
 
 
 def ones_like(a, dtype=None, *args, **kwargs):
-    return np.ones_like(_plain(a), dtype, *args, **kwargs)
+    return np.ones_like(plain_value(a), dtype, *args, **kwargs)
 
 
 def full_like(a, fill_value, dtype=None, *args, **kwargs):
-    return np.full_like(_plain(a), fill_value, dtype, *args, **kwargs)
+    return np.full_like(plain_value(a), fill_value, dtype, *args, **kwargs)
 
 
 def select(condlist, choicelist, default=0):
     """numpy.select as nested where."""
-    if not _traced(*choicelist, default):
+    if not is_traced(*choicelist, default):
         return np.select(condlist, choicelist, default)
     out = default
     for condition, choice in reversed(list(zip(condlist, choicelist))):

@@ -5,16 +5,13 @@ own code defines them) and derivatives of any order in both modes."""
 import numpy as np
 
 from . import defprim
-from .composite import diag, sort, _traced, _plain, _take, _along_axis
+from .axes import take_axis, along_axis
+from .composite import diag, sort
 from .elementwise import where, isnan, multiply, subtract, add, true_divide, power
 from .products import matmul
 from .reductions import sum, mean, max, min, prod, cumsum
 from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel, transpose
-
-
-def _as_traceable(x):
-    """A traced value as it is; anything else as a NumPy array."""
-    return x if _traced(x) else np.asarray(x)
+from .tracing import is_traced, plain_value, as_traceable
 
 
 # -- NumPy 2 names of existing functions ------------------------------------------
@@ -24,7 +21,7 @@ def permute_dims(a, axes=None):
 
 
 def matrix_transpose(x):
-    if not _traced(x):
+    if not is_traced(x):
         return np.matrix_transpose(x)
     return moveaxis(x, -1, -2)
 
@@ -34,14 +31,14 @@ def concat(arrays, /, *, axis=0):
 
 
 def unstack(x, /, *, axis=0):
-    if not _traced(x):
+    if not is_traced(x):
         return np.unstack(x, axis=axis)
     x = moveaxis(x, axis, 0)
     return tuple(getitem(x, i) for i in range(x.shape[0]))
 
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
-    if not _traced(x):
+    if not is_traced(x):
         return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
     if axis is None:
         if np.ndim(x) > 1:
@@ -57,21 +54,21 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
 
 def vecdot(x1, x2, /, *, axis=-1):
     """numpy.vecdot of real vectors: sum(x1 * x2) over `axis`."""
-    if not _traced(x1, x2):
+    if not is_traced(x1, x2):
         return np.vecdot(x1, x2, axis=axis)
     return sum(multiply(x1, x2), axis=axis)
 
 
 def matvec(x1, x2, /):
-    if not _traced(x1, x2):
+    if not is_traced(x1, x2):
         return np.matvec(x1, x2)
-    return getitem(matmul(x1, getitem(_as_traceable(x2), (Ellipsis, None))), (Ellipsis, 0))
+    return getitem(matmul(x1, getitem(as_traceable(x2), (Ellipsis, None))), (Ellipsis, 0))
 
 
 def vecmat(x1, x2, /):
-    if not _traced(x1, x2):
+    if not is_traced(x1, x2):
         return np.vecmat(x1, x2)
-    return getitem(matmul(getitem(_as_traceable(x1), (Ellipsis, None, slice(None))), x2),
+    return getitem(matmul(getitem(as_traceable(x1), (Ellipsis, None, slice(None))), x2),
                    (Ellipsis, 0, slice(None)))
 
 
@@ -79,7 +76,7 @@ def vecmat(x1, x2, /):
 
 def append(arr, values, axis=None):
     """numpy.append"""
-    if not _traced(arr, values) and not (isinstance(arr, (list, tuple)) and _traced(*arr)):
+    if not is_traced(arr, values) and not (isinstance(arr, (list, tuple)) and is_traced(*arr)):
         return np.append(arr, values, axis=axis)
     from ..numpy import asarray
     arr, values = asarray(arr), asarray(values)
@@ -92,20 +89,20 @@ def append(arr, values, axis=None):
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kwargs):
     """numpy.linspace, differentiable in start and stop: NumPy's own
     arithmetic (numpy/_core/function_base.py), so the values are NumPy's."""
-    if not _traced(start, stop):
+    if not is_traced(start, stop):
         return np.linspace(start, stop, num, endpoint, retstep, dtype, axis, **kwargs)
     num = int(num)
     if num < 0:
         raise ValueError("Number of samples, %d, must be non-negative." % num)
     div = (num - 1) if endpoint else num
-    start, stop = _as_traceable(start), _as_traceable(stop)
+    start, stop = as_traceable(start), as_traceable(stop)
     delta = subtract(stop, start)
     shape = np.shape(delta)
-    dt = np.result_type(_plain(start), _plain(stop), float(num))  # (NumPy's)
+    dt = np.result_type(plain_value(start), plain_value(stop), float(num))  # (NumPy's)
     y = np.arange(0, num, dtype=dt).reshape((-1,) + (1,) * len(shape))
     if div > 0:
         step = true_divide(delta, float(div))
-        if np.any(_plain(step) == 0):
+        if np.any(plain_value(step) == 0):
             y = multiply(y / div, delta)
         else:
             y = multiply(y, step)
@@ -125,7 +122,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
 
 def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
     """numpy.logspace: base ** linspace(start, stop)."""
-    if not _traced(start, stop, base):
+    if not is_traced(start, stop, base):
         return np.logspace(start, stop, num, endpoint, base, dtype, axis)
     y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
     out = power(base, y)
@@ -133,22 +130,22 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
 
 
 def diagflat(v, k=0):
-    if not _traced(v):
+    if not is_traced(v):
         return np.diagflat(v, k)
     return diag(ravel(v), k)
 
 
 def broadcast_arrays(*args, subok=False):
-    if not _traced(*args):
+    if not is_traced(*args):
         return np.broadcast_arrays(*args, subok=subok)
     shape = np.broadcast_shapes(*[np.shape(a) for a in args])
-    return tuple(broadcast_to(_as_traceable(a), shape) if np.shape(a) != shape else a
+    return tuple(broadcast_to(as_traceable(a), shape) if np.shape(a) != shape else a
                  for a in args)
 
 
 def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     """numpy.meshgrid"""
-    if not _traced(*xi):
+    if not is_traced(*xi):
         return np.meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)
     if indexing not in ("xy", "ij"):
         raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
@@ -157,7 +154,7 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     for i, x in enumerate(xi):
         shape = [1] * ndim
         shape[i] = -1
-        out.append(reshape(_as_traceable(x), tuple(shape)))
+        out.append(reshape(as_traceable(x), tuple(shape)))
     if indexing == "xy" and ndim > 1:
         out[0] = reshape(out[0], (1, -1) + (1,) * (ndim - 2))
         out[1] = reshape(out[1], (-1, 1) + (1,) * (ndim - 2))
@@ -170,19 +167,19 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
 
 def take(a, indices, axis=None, out=None, mode="raise"):
     """numpy.take (mode 'raise')"""
-    if not _traced(a):
+    if not is_traced(a):
         return np.take(a, indices, axis=axis, out=out, mode=mode)
     if out is not None or mode != "raise":
         raise TypeError("fastad.numpy.take supports neither out= nor mode=%r on traced arrays"
                         % mode)
     if axis is None:
         return getitem(ravel(a), np.asarray(indices))
-    return _take(a, indices, axis)
+    return take_axis(a, indices, axis)
 
 
 def take_along_axis(arr, indices, axis=-1):
     """numpy.take_along_axis"""
-    if not _traced(arr):
+    if not is_traced(arr):
         return np.take_along_axis(arr, indices, axis=axis)
     if axis is None:
         return getitem(ravel(arr), np.asarray(indices))
@@ -194,24 +191,24 @@ def take_along_axis(arr, indices, axis=-1):
                    np.broadcast_shapes((indices.shape[k],), (shape[k],))[0]
                    for k in range(len(shape)))
     indices = np.broadcast_to(indices, target)
-    return _along_axis(arr, indices, axis)
+    return along_axis(arr, indices, axis)
 
 
 def partition(a, kth, axis=-1, kind="introselect", order=None):
     """numpy.partition: NumPy's arrangement, with the derivative following
     each element."""
-    if not _traced(a):
+    if not is_traced(a):
         return np.partition(a, kth, axis=axis, kind=kind, order=order)
     if axis is None:
         a, axis = ravel(a), 0
     index = np.argpartition(a.value, kth, axis=axis, kind=kind)
-    return _along_axis(a, index, axis % np.ndim(a))
+    return along_axis(a, index, axis % np.ndim(a))
 
 
 # -- statistics -------------------------------------------------------------------
 
 def ptp(a, axis=None, out=None, keepdims=False):
-    if not _traced(a):
+    if not is_traced(a):
         return np.ptp(a, axis=axis, out=out, keepdims=keepdims)
     return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
 
@@ -219,7 +216,7 @@ def ptp(a, axis=None, out=None, keepdims=False):
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """numpy.median: the middle element (or the mean of the two middle ones)
     of the sorted values; the derivative goes to the element(s) chosen."""
-    if not _traced(a):
+    if not is_traced(a):
         return np.median(a, axis=axis, out=out, overwrite_input=overwrite_input,
                          keepdims=keepdims)
     ndim = np.ndim(a)
@@ -256,38 +253,38 @@ def _without_nan(a, fill):
 
 
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    if not _traced(a):
+    if not is_traced(a):
         return np.nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
     return sum(_without_nan(a, 0.0), axis=axis, keepdims=keepdims)
 
 
 def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    if not _traced(a):
+    if not is_traced(a):
         return np.nanprod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
     return prod(_without_nan(a, 1.0), axis=axis, keepdims=keepdims)
 
 
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    if not _traced(a):
+    if not is_traced(a):
         return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
     count = np.sum(~np.isnan(a.value), axis=axis, keepdims=keepdims)
     return true_divide(nansum(a, axis=axis, keepdims=keepdims), count.astype(a.dtype))
 
 
 def nanmax(a, axis=None, out=None, keepdims=False, **kwargs):
-    if not _traced(a):
+    if not is_traced(a):
         return np.nanmax(a, axis=axis, out=out, keepdims=keepdims, **kwargs)
     return max(_without_nan(a, -np.inf), axis=axis, keepdims=keepdims)
 
 
 def nanmin(a, axis=None, out=None, keepdims=False, **kwargs):
-    if not _traced(a):
+    if not is_traced(a):
         return np.nanmin(a, axis=axis, out=out, keepdims=keepdims, **kwargs)
     return min(_without_nan(a, np.inf), axis=axis, keepdims=keepdims)
 
 
 def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    if not _traced(a):
+    if not is_traced(a):
         return np.nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
                          **kwargs)
     centered = _without_nan(subtract(a, nanmean(a, axis=axis, keepdims=True)), 0.0)
@@ -297,7 +294,7 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs)
 
 
 def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    if not _traced(a):
+    if not is_traced(a):
         return np.nanstd(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
                          **kwargs)
     from .composite import _safe_sqrt
@@ -308,10 +305,10 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs)
 
 def polyval(p, x):
     """numpy.polyval by Horner's rule, as NumPy evaluates it."""
-    if not _traced(p, x):
+    if not is_traced(p, x):
         return np.polyval(p, x)
-    y = np.zeros_like(np.asanyarray(_plain(x)))  # (NumPy's start, and so its dtype)
-    coefficients = [getitem(p, i) for i in range(np.shape(p)[0])] if _traced(p) else list(p)
+    y = np.zeros_like(np.asanyarray(plain_value(x)))  # (NumPy's start, and so its dtype)
+    coefficients = [getitem(p, i) for i in range(np.shape(p)[0])] if is_traced(p) else list(p)
     for pv in coefficients:
         y = add(multiply(y, x), pv)
     return y
@@ -319,9 +316,9 @@ def polyval(p, x):
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
     """numpy.trapezoid, NumPy's arithmetic: sum(d * (y[1:] + y[:-1]) / 2)."""
-    if not _traced(y, x, dx):
+    if not is_traced(y, x, dx):
         return np.trapezoid(y, x=x, dx=dx, axis=axis)
-    y = _as_traceable(y)
+    y = as_traceable(y)
     ndim = np.ndim(y)
     axis = axis % ndim
     upper = (slice(None),) * axis + (slice(1, None),)
@@ -329,7 +326,7 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
     if x is None:
         d = dx
     else:
-        x = _as_traceable(x)
+        x = as_traceable(x)
         d = subtract(getitem(x, (slice(1, None),)), getitem(x, (slice(None, -1),))) \
             if np.ndim(x) == 1 else subtract(getitem(x, upper), getitem(x, lower))
         if np.ndim(x) == 1 and ndim > 1:
@@ -350,7 +347,7 @@ class _Concatenator:
 
     def __getitem__(self, key):
         items = key if isinstance(key, tuple) else (key,)
-        if not _traced(*items):
+        if not is_traced(*items):
             return self._plain[key]
         if any(isinstance(item, str) for item in items):
             raise TypeError("fastad.numpy.r_/c_ take no string directives with traced values")
@@ -358,7 +355,7 @@ class _Concatenator:
         for item in items:
             if isinstance(item, slice):
                 item = np.r_[item]
-            item = _as_traceable(item)
+            item = as_traceable(item)
             if np.ndim(item) == 0:
                 item = reshape(item, (1,))
             if self._columns and np.ndim(item) == 1:
@@ -391,28 +388,28 @@ flatnonzero = defprim("flatnonzero", np.flatnonzero)
 
 
 def iscomplex(x):
-    return np.iscomplex(_plain(x))
+    return np.iscomplex(plain_value(x))
 
 
 def isreal(x):
-    return np.isreal(_plain(x))
+    return np.isreal(plain_value(x))
 
 
 def iscomplexobj(x):
-    return np.iscomplexobj(_plain(x))
+    return np.iscomplexobj(plain_value(x))
 
 
 def isrealobj(x):
-    return np.isrealobj(_plain(x))
+    return np.isrealobj(plain_value(x))
 
 
 def result_type(*arrays_and_dtypes):
-    return np.result_type(*[_plain(a) for a in arrays_and_dtypes])
+    return np.result_type(*[plain_value(a) for a in arrays_and_dtypes])
 
 
 def copy(a, order="K", subok=False):
     """numpy.copy: a traced value is its own copy (traced values are never
     written in place)."""
-    if not _traced(a):
+    if not is_traced(a):
         return np.copy(a, order=order, subok=subok)
     return a
