@@ -30,7 +30,7 @@ from ..ops.elementwise import (  # noqa: F401  NumPy 2's names
 )
 from ..ops.elementwise import round_ as round  # noqa: F401  (numpy.round)
 from ..ops.composite import (  # noqa: F401
-    var, std, average, diff, repeat, tile, flip, fliplr, flipud, roll, rot90, triu, tril,
+    repeat, tile, flip, fliplr, flipud, roll, rot90, triu, tril,
     diagonal, trace, diag, atleast_1d, atleast_2d, atleast_3d, vstack, row_stack, hstack,
     dstack, column_stack, array_split, split, hsplit, vsplit, dsplit, pad, kron, cross, sort,
     argsort, argmax, argmin, zeros_like, ones_like, full_like, select,
@@ -44,11 +44,16 @@ from ..ops.shape import (  # noqa: F401
 from ..ops.extras import (  # noqa: F401
     permute_dims, matrix_transpose, concat, unstack, cumulative_sum, vecdot, matvec, vecmat,
     append, linspace, logspace, diagflat, broadcast_arrays, meshgrid, take, take_along_axis,
-    partition, ptp, median, nansum, nanprod, nanmean, nanmax, nanmin, nanvar, nanstd, polyval,
-    trapezoid, r_, c_, allclose, isclose, array_equal, array_equiv, isposinf, isneginf,
+    partition, r_, c_, allclose, isclose, array_equal, array_equiv, isposinf, isneginf,
     count_nonzero, searchsorted, digitize, argwhere, flatnonzero, iscomplex, isreal, iscomplexobj,
     isrealobj, result_type, copy,
 )
+from ..ops.statistics import var, std, average, median, ptp  # noqa: F401
+from ..ops.nanfunctions import (  # noqa: F401
+    nansum, nanprod, nanmean, nanmax, nanmin, nanvar, nanstd,
+)
+from ..ops.polynomial import polyval  # noqa: F401
+from ..ops.differences import diff, trapezoid  # noqa: F401
 import importlib as _importlib
 # `from numpy import *` bound numpy.linalg to this name: load ours explicitly
 linalg = _importlib.import_module(__name__ + ".linalg")

@@ -8,67 +8,10 @@ instead.)
 import numpy as np
 
 from .axes import take_axis, along_axis
-from .elementwise import where, multiply, subtract, true_divide, sqrt
-from .reductions import sum, mean
-from .shape import (getitem, reshape, concatenate, stack, transpose, broadcast_to, moveaxis,
-                    axis_slice)
+from .elementwise import where, multiply, subtract
+from .reductions import sum
+from .shape import getitem, reshape, concatenate, stack, transpose, moveaxis, axis_slice
 from .tracing import is_traced, plain_value
-
-
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """numpy.var"""
-    if not is_traced(a):
-        return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    centered = subtract(a, mean(a, axis=axis, keepdims=True))
-    n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in np.atleast_1d(axis)]))
-    return true_divide(sum(centered * centered, axis=axis, keepdims=keepdims), float(n - ddof))
-
-
-def _safe_sqrt(v):
-    """sqrt(v) whose derivative is 0 where v == 0 instead of inf * 0: a
-    standard deviation of equal values is constant there (one element) or
-    has a kink whose smallest subgradient is 0 (NumPy's values either way)."""
-    zero = np.asarray(plain_value(v)) == 0  # (NaN stays NaN, as in NumPy)
-    if not zero.any():
-        return sqrt(v)
-    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
-
-
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """numpy.std; the derivative is 0 where all the values are equal."""
-    if not is_traced(a):
-        return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    return _safe_sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
-
-
-def average(a, axis=None, weights=None, returned=False, keepdims=False):
-    """numpy.average"""
-    if not is_traced(a, weights):
-        return np.average(a, axis=axis, weights=weights, returned=returned, keepdims=keepdims)
-    if weights is None:
-        result = mean(a, axis=axis, keepdims=keepdims)
-        scale = np.size(a) / np.size(result) if np.ndim(result) else np.size(a)
-        return (result, np.full(np.shape(result), float(scale))) if returned else result
-    if np.ndim(weights) == 1 and np.ndim(a) > 1 and axis is not None:
-        shape = [1] * np.ndim(a)
-        shape[axis] = np.shape(weights)[0]
-        weights = reshape(weights, tuple(shape))
-    total = sum(multiply(a, weights), axis=axis, keepdims=keepdims)
-    norm = sum(broadcast_to(weights, np.shape(a)) if np.shape(weights) != np.shape(a) else weights,
-               axis=axis, keepdims=keepdims)
-    result = true_divide(total, norm)
-    return (result, norm) if returned else result
-
-
-def diff(a, n=1, axis=-1):
-    """numpy.diff"""
-    if not is_traced(a):
-        return np.diff(a, n=n, axis=axis)
-    ndim = np.ndim(a)
-    for _ in range(n):
-        a = subtract(getitem(a, axis_slice(axis, ndim, 1, None)),
-                     getitem(a, axis_slice(axis, ndim, None, -1)))
-    return a
 
 
 def repeat(a, repeats, axis=None):

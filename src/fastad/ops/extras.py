@@ -6,10 +6,10 @@ import numpy as np
 
 from . import defprim
 from .axes import take_axis, along_axis
-from .composite import diag, sort
-from .elementwise import where, isnan, multiply, subtract, add, true_divide, power
+from .composite import diag
+from .elementwise import multiply, subtract, add, true_divide, power
 from .products import matmul
-from .reductions import sum, mean, max, min, prod, cumsum
+from .reductions import sum, cumsum
 from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel, transpose
 from .tracing import is_traced, plain_value, as_traceable
 
@@ -203,136 +203,6 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
         a, axis = ravel(a), 0
     index = np.argpartition(a.value, kth, axis=axis, kind=kind)
     return along_axis(a, index, axis % np.ndim(a))
-
-
-# -- statistics -------------------------------------------------------------------
-
-def ptp(a, axis=None, out=None, keepdims=False):
-    if not is_traced(a):
-        return np.ptp(a, axis=axis, out=out, keepdims=keepdims)
-    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
-
-
-def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    """numpy.median: the middle element (or the mean of the two middle ones)
-    of the sorted values; the derivative goes to the element(s) chosen."""
-    if not is_traced(a):
-        return np.median(a, axis=axis, out=out, overwrite_input=overwrite_input,
-                         keepdims=keepdims)
-    ndim = np.ndim(a)
-    if axis is None:
-        ordered, axis_ = sort(ravel(a)), 0
-    else:
-        axis_ = tuple(np.atleast_1d(axis) % ndim) if ndim else ()
-        if len(axis_) != 1:
-            # several axes: move them last and flatten them into one
-            rest = [k for k in range(ndim) if k not in axis_]
-            moved = transpose(a, rest + list(axis_))
-            ordered = sort(reshape(moved, tuple(np.shape(a)[k] for k in rest) + (-1,)), axis=-1)
-            axis_ = len(rest)
-        else:
-            axis_ = axis_[0]
-            ordered = sort(a, axis=axis_)
-    n = np.shape(ordered)[axis_]
-    if n == 0:
-        raise ValueError("median of an empty array")
-    half = n // 2
-    middle = slice(half, half + 1) if n % 2 else slice(half - 1, half + 1)
-    index = (slice(None),) * axis_ + (middle,)
-    result = mean(getitem(ordered, index), axis=axis_)
-    if keepdims:
-        shape = list(np.shape(a))
-        for k in (range(ndim) if axis is None else np.atleast_1d(axis) % ndim):
-            shape[k] = 1
-        result = reshape(result, tuple(shape))
-    return result
-
-
-def _without_nan(a, fill):
-    return where(isnan(a.value), fill, a)
-
-
-def nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    if not is_traced(a):
-        return np.nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-    return sum(_without_nan(a, 0.0), axis=axis, keepdims=keepdims)
-
-
-def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    if not is_traced(a):
-        return np.nanprod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-    return prod(_without_nan(a, 1.0), axis=axis, keepdims=keepdims)
-
-
-def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-    if not is_traced(a):
-        return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-    count = np.sum(~np.isnan(a.value), axis=axis, keepdims=keepdims)
-    return true_divide(nansum(a, axis=axis, keepdims=keepdims), count.astype(a.dtype))
-
-
-def nanmax(a, axis=None, out=None, keepdims=False, **kwargs):
-    if not is_traced(a):
-        return np.nanmax(a, axis=axis, out=out, keepdims=keepdims, **kwargs)
-    return max(_without_nan(a, -np.inf), axis=axis, keepdims=keepdims)
-
-
-def nanmin(a, axis=None, out=None, keepdims=False, **kwargs):
-    if not is_traced(a):
-        return np.nanmin(a, axis=axis, out=out, keepdims=keepdims, **kwargs)
-    return min(_without_nan(a, np.inf), axis=axis, keepdims=keepdims)
-
-
-def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    if not is_traced(a):
-        return np.nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
-                         **kwargs)
-    centered = _without_nan(subtract(a, nanmean(a, axis=axis, keepdims=True)), 0.0)
-    count = np.sum(~np.isnan(a.value), axis=axis, keepdims=keepdims)
-    return true_divide(sum(multiply(centered, centered), axis=axis, keepdims=keepdims),
-                       (count - ddof).astype(a.dtype))
-
-
-def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-    if not is_traced(a):
-        return np.nanstd(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
-                         **kwargs)
-    from .composite import _safe_sqrt
-    return _safe_sqrt(nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims))
-
-
-# -- polynomials and integration -------------------------------------------------------
-
-def polyval(p, x):
-    """numpy.polyval by Horner's rule, as NumPy evaluates it."""
-    if not is_traced(p, x):
-        return np.polyval(p, x)
-    y = np.zeros_like(np.asanyarray(plain_value(x)))  # (NumPy's start, and so its dtype)
-    coefficients = [getitem(p, i) for i in range(np.shape(p)[0])] if is_traced(p) else list(p)
-    for pv in coefficients:
-        y = add(multiply(y, x), pv)
-    return y
-
-
-def trapezoid(y, x=None, dx=1.0, axis=-1):
-    """numpy.trapezoid, NumPy's arithmetic: sum(d * (y[1:] + y[:-1]) / 2)."""
-    if not is_traced(y, x, dx):
-        return np.trapezoid(y, x=x, dx=dx, axis=axis)
-    y = as_traceable(y)
-    ndim = np.ndim(y)
-    axis = axis % ndim
-    upper = (slice(None),) * axis + (slice(1, None),)
-    lower = (slice(None),) * axis + (slice(None, -1),)
-    if x is None:
-        d = dx
-    else:
-        x = as_traceable(x)
-        d = subtract(getitem(x, (slice(1, None),)), getitem(x, (slice(None, -1),))) \
-            if np.ndim(x) == 1 else subtract(getitem(x, upper), getitem(x, lower))
-        if np.ndim(x) == 1 and ndim > 1:
-            d = reshape(d, (-1,) + (1,) * (ndim - 1 - axis))
-    return sum(true_divide(multiply(d, add(getitem(y, upper), getitem(y, lower))), 2.0),
-               axis=axis)
 
 
 # -- index tricks ---------------------------------------------------------------------
