@@ -31,9 +31,9 @@ from ..ops.elementwise import (  # noqa: F401  NumPy 2's names
 from ..ops.elementwise import round_ as round  # noqa: F401  (numpy.round)
 from ..ops.composite import (  # noqa: F401
     repeat, tile, flip, fliplr, flipud, roll, rot90, triu, tril,
-    diagonal, trace, diag, atleast_1d, atleast_2d, atleast_3d, vstack, row_stack, hstack,
-    dstack, column_stack, array_split, split, hsplit, vsplit, dsplit, pad, kron, cross, sort,
-    argsort, argmax, argmin, zeros_like, ones_like, full_like, select,
+    diag, atleast_1d, atleast_2d, atleast_3d, vstack, row_stack, hstack,
+    dstack, column_stack, array_split, split, hsplit, vsplit, dsplit, pad, kron, cross,
+    zeros_like, ones_like, full_like,
 )
 from ..ops.reductions import sum, mean, prod, max, min, amax, amin, cumsum, cumprod  # noqa: F401
 from ..ops import fused as _fused  # noqa: F401  (registers the fused programs)
@@ -43,11 +43,17 @@ from ..ops.shape import (  # noqa: F401
 )
 from ..ops.extras import (  # noqa: F401
     permute_dims, matrix_transpose, concat, unstack, cumulative_sum, vecdot, matvec, vecmat,
-    append, linspace, logspace, diagflat, broadcast_arrays, meshgrid, take, take_along_axis,
-    partition, r_, c_, allclose, isclose, array_equal, array_equiv, isposinf, isneginf,
-    count_nonzero, searchsorted, digitize, argwhere, flatnonzero, iscomplex, isreal, iscomplexobj,
-    isrealobj, result_type, copy,
+    append, linspace, logspace, diagflat, broadcast_arrays, meshgrid, r_, c_, copy,
 )
+from ..ops.logic import (  # noqa: F401
+    allclose, isclose, array_equal, array_equiv, isposinf, isneginf, iscomplex, isreal,
+    iscomplexobj, isrealobj, result_type,
+)
+from ..ops.sorting import (  # noqa: F401
+    sort, argsort, partition, argmax, argmin, searchsorted, digitize, argwhere, flatnonzero,
+    count_nonzero,
+)
+from ..ops.indexing import take, take_along_axis, diagonal, trace, select  # noqa: F401
 from ..ops.statistics import var, std, average, median, ptp  # noqa: F401
 from ..ops.nanfunctions import (  # noqa: F401
     nansum, nanprod, nanmean, nanmax, nanmin, nanvar, nanstd,

@@ -7,9 +7,9 @@ instead.)
 """
 import numpy as np
 
-from .axes import take_axis, along_axis
+from .axes import take_axis
 from .elementwise import where, multiply, subtract
-from .reductions import sum
+from .indexing import diagonal
 from .shape import getitem, reshape, concatenate, stack, transpose, moveaxis, axis_slice
 from .tracing import is_traced, plain_value
 
@@ -100,24 +100,6 @@ def tril(m, k=0):
     if not is_traced(m):
         return np.tril(m, k)
     return where(_tri_mask(np.shape(m), k, False), m, 0.0)
-
-
-def diagonal(a, offset=0, axis1=0, axis2=1):
-    """numpy.diagonal (a copy, as a traced array)"""
-    if not is_traced(a):
-        return np.diagonal(a, offset, axis1, axis2)
-    a = moveaxis(a, (axis1, axis2), (-2, -1))
-    rows, cols = np.shape(a)[-2:]
-    i = np.arange(max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols)))
-    r, c = (i, i + offset) if offset >= 0 else (i - offset, i)
-    return getitem(a, (Ellipsis, r, c))
-
-
-def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    """numpy.trace"""
-    if not is_traced(a):
-        return np.trace(a, offset, axis1, axis2, dtype, out)
-    return sum(diagonal(a, offset, axis1, axis2), axis=-1)
 
 
 def diag(v, k=0):
@@ -293,28 +275,6 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return moveaxis(stack([x, y, z], axis=-1), -1, axisc)
 
 
-def sort(a, axis=-1, kind=None, order=None):
-    """numpy.sort: the values, with the derivative following each element."""
-    if not is_traced(a):
-        return np.sort(a, axis=axis, kind=kind, order=order)
-    value = a.value
-    if axis is None:
-        a, value, axis = reshape(a, (-1,)), value.reshape(-1), 0
-    return along_axis(a, np.argsort(value, axis=axis, kind="stable"), axis % value.ndim)
-
-
-def argsort(a, *args, **kwargs):
-    return np.argsort(plain_value(a), *args, **kwargs)
-
-
-def argmax(a, *args, **kwargs):
-    return np.argmax(plain_value(a), *args, **kwargs)
-
-
-def argmin(a, *args, **kwargs):
-    return np.argmin(plain_value(a), *args, **kwargs)
-
-
 def zeros_like(a, dtype=None, *args, **kwargs):
     return np.zeros_like(plain_value(a), dtype, *args, **kwargs)
 
@@ -325,13 +285,3 @@ def ones_like(a, dtype=None, *args, **kwargs):
 
 def full_like(a, fill_value, dtype=None, *args, **kwargs):
     return np.full_like(plain_value(a), fill_value, dtype, *args, **kwargs)
-
-
-def select(condlist, choicelist, default=0):
-    """numpy.select as nested where."""
-    if not is_traced(*choicelist, default):
-        return np.select(condlist, choicelist, default)
-    out = default
-    for condition, choice in reversed(list(zip(condlist, choicelist))):
-        out = where(condition, choice, out)
-    return out

@@ -4,8 +4,6 @@ with NumPy's values (the same operations in the same order where NumPy's
 own code defines them) and derivatives of any order in both modes."""
 import numpy as np
 
-from . import defprim
-from .axes import take_axis, along_axis
 from .composite import diag
 from .elementwise import multiply, subtract, add, true_divide, power
 from .products import matmul
@@ -163,48 +161,6 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     return tuple(out)
 
 
-# -- taking elements ----------------------------------------------------------------
-
-def take(a, indices, axis=None, out=None, mode="raise"):
-    """numpy.take (mode 'raise')"""
-    if not is_traced(a):
-        return np.take(a, indices, axis=axis, out=out, mode=mode)
-    if out is not None or mode != "raise":
-        raise TypeError("fastad.numpy.take supports neither out= nor mode=%r on traced arrays"
-                        % mode)
-    if axis is None:
-        return getitem(ravel(a), np.asarray(indices))
-    return take_axis(a, indices, axis)
-
-
-def take_along_axis(arr, indices, axis=-1):
-    """numpy.take_along_axis"""
-    if not is_traced(arr):
-        return np.take_along_axis(arr, indices, axis=axis)
-    if axis is None:
-        return getitem(ravel(arr), np.asarray(indices))
-    axis = axis % np.ndim(arr)
-    shape = np.shape(arr)
-    indices = np.asarray(indices)
-    # (the other axes broadcast as in NumPy: a size-1 axis of indices against arr)
-    target = tuple(indices.shape[k] if k == axis else
-                   np.broadcast_shapes((indices.shape[k],), (shape[k],))[0]
-                   for k in range(len(shape)))
-    indices = np.broadcast_to(indices, target)
-    return along_axis(arr, indices, axis)
-
-
-def partition(a, kth, axis=-1, kind="introselect", order=None):
-    """numpy.partition: NumPy's arrangement, with the derivative following
-    each element."""
-    if not is_traced(a):
-        return np.partition(a, kth, axis=axis, kind=kind, order=order)
-    if axis is None:
-        a, axis = ravel(a), 0
-    index = np.argpartition(a.value, kth, axis=axis, kind=kind)
-    return along_axis(a, index, axis % np.ndim(a))
-
-
 # -- index tricks ---------------------------------------------------------------------
 
 class _Concatenator:
@@ -239,42 +195,6 @@ class _Concatenator:
 
 r_ = _Concatenator(np.r_, False)
 c_ = _Concatenator(np.c_, True)
-
-
-# -- predicates and queries: plain results (recorded tapes guard the
-# predicates, as they guard comparisons) ---------------------------------------------
-
-allclose = defprim("allclose", np.allclose)
-isclose = defprim("isclose", np.isclose)
-array_equal = defprim("array_equal", np.array_equal)
-array_equiv = defprim("array_equiv", np.array_equiv)
-isposinf = defprim("isposinf", np.isposinf)
-isneginf = defprim("isneginf", np.isneginf)
-count_nonzero = defprim("count_nonzero", np.count_nonzero)
-searchsorted = defprim("searchsorted", np.searchsorted)
-digitize = defprim("digitize", np.digitize)
-argwhere = defprim("argwhere", np.argwhere)
-flatnonzero = defprim("flatnonzero", np.flatnonzero)
-
-
-def iscomplex(x):
-    return np.iscomplex(plain_value(x))
-
-
-def isreal(x):
-    return np.isreal(plain_value(x))
-
-
-def iscomplexobj(x):
-    return np.iscomplexobj(plain_value(x))
-
-
-def isrealobj(x):
-    return np.isrealobj(plain_value(x))
-
-
-def result_type(*arrays_and_dtypes):
-    return np.result_type(*[plain_value(a) for a in arrays_and_dtypes])
 
 
 def copy(a, order="K", subok=False):

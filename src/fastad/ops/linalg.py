@@ -294,12 +294,12 @@ def tensorsolve(a, b, axes=None):
 
 # numpy.linalg's array-API names of functions fastad.numpy has
 def trace(x, /, *, offset=0, dtype=None):
-    from .composite import trace as _trace
+    from .indexing import trace as _trace
     return _trace(x, offset, -2, -1, dtype)
 
 
 def diagonal(x, /, *, offset=0):
-    from .composite import diagonal as _diagonal
+    from .indexing import diagonal as _diagonal
     return _diagonal(x, offset, -2, -1)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from .elementwise import where, multiply, subtract, true_divide, sqrt
 from .reductions import sum, mean, max, min
 from .shape import getitem, reshape, broadcast_to, ravel, transpose
-from .composite import sort
+from .sorting import sort
 from .tracing import is_traced, plain_value
 
 
