@@ -309,17 +309,17 @@ def outer(x1, x2, /):
 
 
 def cross(x1, x2, /, *, axis=-1):
-    from .composite import cross as _cross
+    from .products import cross as _cross
     return _cross(x1, x2, axis=axis)
 
 
 def vecdot(x1, x2, /, *, axis=-1):
-    from .extras import vecdot as _vecdot
+    from .products import vecdot as _vecdot
     return _vecdot(x1, x2, axis=axis)
 
 
 def matrix_transpose(x, /):
-    from .extras import matrix_transpose as _matrix_transpose
+    from .manipulation import matrix_transpose as _matrix_transpose
     return _matrix_transpose(x)
 
 

@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, prod, max, min.
+"""Reductions: sum, mean, prod, max, min; and the cumulative sums and
+products (cumsum, cumulative_sum, cumprod).
 
 Backward, a reduction broadcasts the cotangent back over the reduced axes
 (sum distributes; max routes to the argmax, splitting ties evenly).
@@ -8,7 +9,8 @@ import numpy as np
 from . import defprim
 from .axes import axis_tuple, expand_reduced
 from .elementwise import kink, equal, true_divide
-from .shape import broadcast_to, reshape
+from .shape import broadcast_to, reshape, concatenate
+from .tracing import is_traced
 from .. import _tape
 
 
@@ -180,7 +182,7 @@ amax, amin = max, min
 # -- cumulative sums and products ------------------------------------------------
 
 def _reverse_cumsum(g, axis):
-    from .composite import flip
+    from .manipulation import flip
     return flip(cumsum(flip(g, axis), axis), axis)
 
 
@@ -202,6 +204,21 @@ def cumsum(a, axis=None, dtype=None, out=None):
     """numpy.cumsum"""
     _check_out("cumsum", out)
     return _cumsum(a, axis=axis, dtype=dtype) if (axis is not None or dtype) else _cumsum(a)
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    if not is_traced(x):
+        return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError("cumulative_sum needs an axis for arrays of more than one dimension")
+        axis = 0
+    out = cumsum(x, axis=axis)
+    if include_initial:
+        shape = list(np.shape(x))
+        shape[axis] = 1
+        out = concatenate([np.zeros(shape, x.dtype), out], axis=axis)
+    return out
 
 
 def _cumprod_fun(a, axis=None, dtype=None):

@@ -1,88 +1,44 @@
-"""More NumPy functions written with fastad's primitives (see composite.py):
-each returns NumPy's result on plain input and records on traced input,
-with NumPy's values (the same operations in the same order where NumPy's
-own code defines them) and derivatives of any order in both modes."""
+"""Array creation (NumPy's "array creation routines"): arrays like another,
+copies, numerical ranges and grids, matrices built from diagonals and
+triangles, and the index tricks r_ and c_, written with fastad's primitives.
+(numpy.array and numpy.asarray are in tracing.py, below the families:
+append converts its input with asarray, and creation builds on
+manipulation.)
+"""
 import numpy as np
 
-from .composite import diag
-from .elementwise import multiply, subtract, add, true_divide, power
-from .products import matmul
-from .reductions import sum, cumsum
-from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel, transpose
+from .elementwise import where, multiply, subtract, add, true_divide, power
+from .indexing import diagonal
+from .manipulation import broadcast_arrays
+from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel
 from .tracing import is_traced, plain_value, as_traceable
 
 
-# -- NumPy 2 names of existing functions ------------------------------------------
+# -- from shape or value ---------------------------------------------------------------
 
-def permute_dims(a, axes=None):
-    return transpose(a, axes)
-
-
-def matrix_transpose(x):
-    if not is_traced(x):
-        return np.matrix_transpose(x)
-    return moveaxis(x, -1, -2)
+def zeros_like(a, dtype=None, *args, **kwargs):
+    return np.zeros_like(plain_value(a), dtype, *args, **kwargs)
 
 
-def concat(arrays, /, *, axis=0):
-    return concatenate(arrays, axis=axis)
+def ones_like(a, dtype=None, *args, **kwargs):
+    return np.ones_like(plain_value(a), dtype, *args, **kwargs)
 
 
-def unstack(x, /, *, axis=0):
-    if not is_traced(x):
-        return np.unstack(x, axis=axis)
-    x = moveaxis(x, axis, 0)
-    return tuple(getitem(x, i) for i in range(x.shape[0]))
+def full_like(a, fill_value, dtype=None, *args, **kwargs):
+    return np.full_like(plain_value(a), fill_value, dtype, *args, **kwargs)
 
 
-def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
-    if not is_traced(x):
-        return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
-    if axis is None:
-        if np.ndim(x) > 1:
-            raise ValueError("cumulative_sum needs an axis for arrays of more than one dimension")
-        axis = 0
-    out = cumsum(x, axis=axis)
-    if include_initial:
-        shape = list(np.shape(x))
-        shape[axis] = 1
-        out = concatenate([np.zeros(shape, x.dtype), out], axis=axis)
-    return out
+# -- from existing data ----------------------------------------------------------------
+
+def copy(a, order="K", subok=False):
+    """numpy.copy: a traced value is its own copy (traced values are never
+    written in place)."""
+    if not is_traced(a):
+        return np.copy(a, order=order, subok=subok)
+    return a
 
 
-def vecdot(x1, x2, /, *, axis=-1):
-    """numpy.vecdot of real vectors: sum(x1 * x2) over `axis`."""
-    if not is_traced(x1, x2):
-        return np.vecdot(x1, x2, axis=axis)
-    return sum(multiply(x1, x2), axis=axis)
-
-
-def matvec(x1, x2, /):
-    if not is_traced(x1, x2):
-        return np.matvec(x1, x2)
-    return getitem(matmul(x1, getitem(as_traceable(x2), (Ellipsis, None))), (Ellipsis, 0))
-
-
-def vecmat(x1, x2, /):
-    if not is_traced(x1, x2):
-        return np.vecmat(x1, x2)
-    return getitem(matmul(getitem(as_traceable(x1), (Ellipsis, None, slice(None))), x2),
-                   (Ellipsis, 0, slice(None)))
-
-
-# -- building arrays ----------------------------------------------------------------
-
-def append(arr, values, axis=None):
-    """numpy.append"""
-    if not is_traced(arr, values) and not (isinstance(arr, (list, tuple)) and is_traced(*arr)):
-        return np.append(arr, values, axis=axis)
-    from ..numpy import asarray
-    arr, values = asarray(arr), asarray(values)
-    if axis is None:
-        return concatenate([ravel(arr) if np.ndim(arr) != 1 else arr,
-                            ravel(values) if np.ndim(values) != 1 else values])
-    return concatenate([arr, values], axis=axis)
-
+# -- numerical ranges ------------------------------------------------------------------
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kwargs):
     """numpy.linspace, differentiable in start and stop: NumPy's own
@@ -127,20 +83,6 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
     return out if dtype is None else out.astype(dtype)
 
 
-def diagflat(v, k=0):
-    if not is_traced(v):
-        return np.diagflat(v, k)
-    return diag(ravel(v), k)
-
-
-def broadcast_arrays(*args, subok=False):
-    if not is_traced(*args):
-        return np.broadcast_arrays(*args, subok=subok)
-    shape = np.broadcast_shapes(*[np.shape(a) for a in args])
-    return tuple(broadcast_to(as_traceable(a), shape) if np.shape(a) != shape else a
-                 for a in args)
-
-
 def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     """numpy.meshgrid"""
     if not is_traced(*xi):
@@ -161,7 +103,48 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     return tuple(out)
 
 
-# -- index tricks ---------------------------------------------------------------------
+# -- building matrices -----------------------------------------------------------------
+
+def diag(v, k=0):
+    """numpy.diag: the k-th diagonal of a matrix, or a matrix with v on it."""
+    if not is_traced(v):
+        return np.diag(v, k)
+    if np.ndim(v) == 2:
+        return diagonal(v, k)
+    n = np.shape(v)[0] + abs(k)
+    i = np.arange(np.shape(v)[0])
+    r, c = (i, i + k) if k >= 0 else (i - k, i)
+    from .shape import untake
+    return untake(v, (r, c), (n, n), v.dtype)
+
+
+def diagflat(v, k=0):
+    if not is_traced(v):
+        return np.diagflat(v, k)
+    return diag(ravel(v), k)
+
+
+def _tri_mask(shape, k, upper):
+    rows, cols = shape[-2], shape[-1]
+    mask = np.triu(np.ones((rows, cols), bool), k) if upper else np.tril(np.ones((rows, cols), bool), k)
+    return mask
+
+
+def triu(m, k=0):
+    """numpy.triu"""
+    if not is_traced(m):
+        return np.triu(m, k)
+    return where(_tri_mask(np.shape(m), k, True), m, 0.0)
+
+
+def tril(m, k=0):
+    """numpy.tril"""
+    if not is_traced(m):
+        return np.tril(m, k)
+    return where(_tri_mask(np.shape(m), k, False), m, 0.0)
+
+
+# -- index tricks ----------------------------------------------------------------------
 
 class _Concatenator:
     """numpy.r_ and numpy.c_ on traced values (scalars, arrays and slices;
@@ -195,11 +178,3 @@ class _Concatenator:
 
 r_ = _Concatenator(np.r_, False)
 c_ = _Concatenator(np.c_, True)
-
-
-def copy(a, order="K", subok=False):
-    """numpy.copy: a traced value is its own copy (traced values are never
-    written in place)."""
-    if not is_traced(a):
-        return np.copy(a, order=order, subok=subok)
-    return a
