@@ -216,8 +216,8 @@ class _Recording:
 
 
 def _stack_traced(parts):
-    from . import numpy as fnp
-    return fnp.stack(parts)
+    from .ops.shape import stack
+    return stack(parts)
 
 
 def _dtype_of(leaf):
