@@ -17,10 +17,10 @@ import threading
 import numpy as np
 
 from . import _tape, sweeps
+from .ops.tracing import TRACED as _TRACED
 from .tree import flatten, unflatten
 
 Scalar, Array, Tape = _tape.Scalar, _tape.Array, _tape.Tape
-_TRACED = (Scalar, Array)
 
 
 # -- arguments ---------------------------------------------------------------

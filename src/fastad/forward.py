@@ -12,11 +12,11 @@ import numpy as np
 
 from . import _tape
 from .ops import products as _products
+from .ops.tracing import TRACED as _TRACED
 from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
 from .tree import flatten, unflatten
 
 Scalar, Array = _tape.Scalar, _tape.Array
-_TRACED = (Scalar, Array)
 
 
 def _check_tangent(x, t, opname, i):

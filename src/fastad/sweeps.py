@@ -14,9 +14,9 @@ The numeric sweep (Tape.backward) stays the fast path for top-level calls.
 import numpy as np
 
 from . import _tape
+from .ops.tracing import TRACED as _TRACED
 
 Scalar, Array = _tape.Scalar, _tape.Array
-_TRACED = (Scalar, Array)
 
 LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes first)
