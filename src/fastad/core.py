@@ -17,10 +17,10 @@ import threading
 import numpy as np
 
 from . import _tape, sweeps
+from .ops.tracing import TRACED as _TRACED
 from .tree import flatten, unflatten
 
 Scalar, Array, Tape = _tape.Scalar, _tape.Array, _tape.Tape
-_TRACED = (Scalar, Array)
 
 
 # -- arguments ---------------------------------------------------------------
@@ -216,8 +216,8 @@ class _Recording:
 
 
 def _stack_traced(parts):
-    from . import numpy as fnp
-    return fnp.stack(parts)
+    from .ops.shape import stack
+    return stack(parts)
 
 
 def _dtype_of(leaf):

@@ -23,9 +23,8 @@ import functools
 import threading
 
 from . import _tape
+from .ops.tracing import TRACED as _TRACED
 from .tree import flatten, unflatten
-
-_TRACED = (_tape.Scalar, _tape.Array)
 
 
 def _undefined(kind, name, hint):

@@ -12,11 +12,11 @@ import numpy as np
 
 from . import _tape
 from .ops import products as _products
+from .ops.tracing import TRACED as _TRACED
 from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
 from .tree import flatten, unflatten
 
 Scalar, Array = _tape.Scalar, _tape.Array
-_TRACED = (Scalar, Array)
 
 
 def _check_tangent(x, t, opname, i):
@@ -137,7 +137,7 @@ def _basis(boxes):
 def _split_columns(columns, out_shape, in_leaves, in_treedef):
     """Cut the (k, out...) tangents of a forward sweep into per-input-leaf
     Jacobians of shape out_shape + leaf.shape, in the input's structure."""
-    from . import numpy as fnp
+    from .ops.shape import moveaxis, reshape
     traced = type(columns) in _TRACED
     parts, offset = [], 0
     n_out = len(out_shape)
@@ -145,9 +145,9 @@ def _split_columns(columns, out_shape, in_leaves, in_treedef):
         n = int(np.prod(np.shape(leaf), dtype=np.int64))
         block = columns[offset:offset + n]
         if traced:
-            block = fnp.reshape(block, (n,) + out_shape)
-            block = fnp.moveaxis(block, 0, -1) if out_shape else block
-            parts.append(fnp.reshape(block, out_shape + np.shape(leaf)))
+            block = reshape(block, (n,) + out_shape)
+            block = moveaxis(block, 0, -1) if out_shape else block
+            parts.append(reshape(block, out_shape + np.shape(leaf)))
         else:
             block = block.reshape((n,) + out_shape).transpose(tuple(range(1, n_out + 1)) + (0,))
             parts.append(np.ascontiguousarray(block).reshape(out_shape + np.shape(leaf)))
@@ -183,24 +183,24 @@ def _jacobian_leaves(fun, index, mode, opname, args, kwargs):
         out = fun(*a, **k)
         if not isinstance(out, (tuple, list, dict)):
             return out
-        from . import numpy as fnp
+        from .ops.shape import concatenate, reshape
         leaves, treedef = flatten(out)
         layout.extend([treedef, [np.shape(leaf) for leaf in leaves]])
         if not leaves:
             return np.zeros(0)
-        return fnp.concatenate([fnp.reshape(leaf, (-1,)) for leaf in leaves])
+        return concatenate([reshape(leaf, (-1,)) for leaf in leaves])
 
     jac = _jacobian_one(flat_fun, index, mode, opname, args, kwargs)
     if not layout:
         return None, [jac]
-    from . import numpy as fnp
+    from .ops.shape import reshape
     out_treedef, shapes = layout
     in_parts, in_treedef = flatten(jac)
     per_output, offset = [], 0
     for shape in shapes:
         n = int(np.prod(shape, dtype=np.int64))
         per_output.append(unflatten(in_treedef, [
-            fnp.reshape(part[offset:offset + n], tuple(shape) + tuple(np.shape(part)[1:]))
+            reshape(part[offset:offset + n], tuple(shape) + tuple(np.shape(part)[1:]))
             for part in in_parts]))
         offset += n
     return out_treedef, per_output
@@ -239,11 +239,11 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
         seed = float(cotangent[0]) if out_shape == () else cotangent.reshape(out_shape)
         grads = rec.backward([(out, seed)])[0]
         rows.append(flatten(grads)[0])
-    from . import numpy as fnp
+    from .ops.shape import reshape, stack
     parts = []
     for i, leaf in enumerate(leaves):
-        stacked = fnp.stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
-        parts.append(fnp.reshape(stacked, out_shape + np.shape(leaf)))
+        stacked = stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
+        parts.append(reshape(stacked, out_shape + np.shape(leaf)))
     return unflatten(treedef, parts)
 
 

@@ -19,11 +19,11 @@ import numpy as np
 
 from . import _tape
 from .core import _Recording, _describe, _dtype_of, plain
+from .ops.tracing import TRACED as _TRACED
 from .tree import flatten, unflatten
 
 Scalar, Array = _tape.Scalar, _tape.Array
 RetapeRequired = _tape.RetapeRequired
-_TRACED = (Scalar, Array)
 
 #: version of the pickled form; loading checks it
 FORMAT_VERSION = 1

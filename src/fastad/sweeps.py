@@ -14,9 +14,9 @@ The numeric sweep (Tape.backward) stays the fast path for top-level calls.
 import numpy as np
 
 from . import _tape
+from .ops.tracing import TRACED as _TRACED
 
 Scalar, Array = _tape.Scalar, _tape.Array
-_TRACED = (Scalar, Array)
 
 LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes first)
@@ -50,19 +50,20 @@ def _shape_dtype(tape, node):
 def unbroadcast(c, shape, dtype):
     """Traced counterpart of _tape.unbroadcast: sum `c` over broadcast axes
     so that it has exactly `shape`, and cast it to `dtype`."""
-    from . import numpy as fnp
+    from .ops import reductions
+    from .ops.shape import broadcast_to
     cshape = np.shape(c)
     if cshape != shape:
         extra = len(cshape) - len(shape)
         if extra > 0:
-            c = fnp.sum(c, axis=tuple(range(extra)))
+            c = reductions.sum(c, axis=tuple(range(extra)))
             cshape = np.shape(c)
         if len(cshape) == len(shape):
             axes = tuple(k for k in range(len(shape)) if shape[k] == 1 and cshape[k] != 1)
             if axes:
-                c = fnp.sum(c, axis=axes, keepdims=True)
+                c = reductions.sum(c, axis=axes, keepdims=True)
         if np.shape(c) != shape:
-            c = fnp.broadcast_to(c, shape)
+            c = broadcast_to(c, shape)
     if shape == ():
         if type(c) is Array and c.dtype == np.float64:
             c = c[()]  # a 0-d float64 array: back to a traced scalar
@@ -137,13 +138,12 @@ def reverse(tape, start, seeds, inputs):
 def _gather_elements(tape, node, reads):
     """The adjoint of array `node` from its element reads' adjoints
     [(flat index, adjoint), ...]: one scatter-add of them all."""
-    from . import numpy as fnp
-    from .ops.shape import untake
+    from .ops.shape import reshape, stack, untake
     shape, dtype = _shape_dtype(tape, node)
     size = int(np.prod(shape))
     flat = np.array([index for index, _ in reads], dtype=np.intp)
-    values = fnp.stack([g for _, g in reads])
-    return fnp.reshape(untake(values, flat, (size,), dtype), shape)
+    values = stack([g for _, g in reads])
+    return reshape(untake(values, flat, (size,), dtype), shape)
 
 
 def _reverse_ext(tape, node, g, accumulate):
@@ -233,9 +233,10 @@ def fnp_getitem(t, index):
 
 def _fit(t, shape, dtype):
     """A tangent given the exact shape and dtype of its node."""
-    from . import numpy as fnp
+    from .ops import reductions
+    from .ops.shape import broadcast_to
     if np.shape(t) != shape:
-        t = fnp.broadcast_to(t, shape) if shape != () else fnp.sum(t)
+        t = broadcast_to(t, shape) if shape != () else reductions.sum(t)
     if shape == ():
         return t
     t_dtype = t.dtype if hasattr(t, "dtype") else np.result_type(t)

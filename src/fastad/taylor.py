@@ -139,12 +139,12 @@ def _expit_series(parents, d, ans, x):
 
 
 def _logsumexp_series(parents, d, ans, a, axis=None, keepdims=False):
-    from .ops.reductions import _axes, _expand
-    shift = np.asarray(_expand(ans, a, axis, keepdims))
+    from .ops.axes import axis_tuple, expand_reduced
+    shift = np.asarray(expand_reduced(ans, a, axis, keepdims))
     shifted = parents[0].copy()
     shifted[0] = shifted[0] - shift
     e = _tape.series_unary(_OPS["exp"], shifted)
-    total = np.sum(e, axis=tuple(i + 1 for i in _axes(axis, np.ndim(a))), keepdims=keepdims)
+    total = np.sum(e, axis=tuple(i + 1 for i in axis_tuple(axis, np.ndim(a))), keepdims=keepdims)
     return _tape.series_unary(_OPS["log"], total)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from .. import _tape
 from . import defprim
+from .tracing import TRACED
 
-_TRACED = (_tape.Scalar, _tape.Array)
 LN2 = 0.6931471805599453
 LN10 = 2.302585092994046
 
@@ -47,7 +47,7 @@ def _branch(x, y):
     return np.subtract(np.greater(x, y), np.less(x, y), dtype=np.int8)
 
 
-def _kink(prim, decision):
+def kink(prim, decision):
     """Declare `decision` (a function of prim's arguments) the branch that
     recorded tapes guard for prim."""
     prim.kink = defprim("branch of " + prim.name, decision)
@@ -55,8 +55,8 @@ def _kink(prim, decision):
 
 
 unary("negative", np.negative, lambda g, ans, x: -g, NOTHING, "neg")
-_kink(unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), X, "abs"),
-      lambda x: _branch(x, 0.0))
+kink(unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), X, "abs"),
+     lambda x: _branch(x, 0.0))
 defprim("sign", np.sign, scalar_opcode="sign")          # piecewise constant: no derivative
 unary("square", np.square, lambda g, ans, x: g * (2.0 * x), X)
 unary("sqrt", np.sqrt, lambda g, ans, x: g * (0.5 / ans), ANS)
@@ -115,7 +115,7 @@ def _balanced(x, ans, y):
 
 def _extremum_vjp(g, ans, x, y):
     """g routed to x where x is the result of maximum/minimum(x, y)."""
-    if type(g) is np.ndarray and type(x) is np.ndarray and not isinstance(y, _TRACED):
+    if type(g) is np.ndarray and type(x) is np.ndarray and not isinstance(y, TRACED):
         # numeric path (relu and the like): one comparison, ties only if any
         chosen = x == ans
         ties = x == y
@@ -134,10 +134,10 @@ def _extremum(name, fun, opcode=None):
     multiplication by the same share) goes to the operand equal to the
     result, split on ties.  fmax/fmin need nothing more: an operand that is
     NaN equals no result, so it gets nothing."""
-    return _kink(defprim(name, fun, saves=[(-1, 0, 1), (-1, 0, 1)],
-                         vjps=[_extremum_vjp, _extremum_vjp_y],
-                         jvps=[_extremum_vjp, _extremum_vjp_y],
-                         scalar_opcode=opcode, elementwise=True), _branch)
+    return kink(defprim(name, fun, saves=[(-1, 0, 1), (-1, 0, 1)],
+                        vjps=[_extremum_vjp, _extremum_vjp_y],
+                        jvps=[_extremum_vjp, _extremum_vjp_y],
+                        scalar_opcode=opcode, elementwise=True), _branch)
 
 
 defprim("add", np.add, saves=[NOTHING, NOTHING],
@@ -209,7 +209,7 @@ remainder = mod
 def clip(a, a_min=None, a_max=None):
     """numpy.clip as maximum then minimum, which gives the derivative JAX
     gives: 1 strictly inside, 0 outside, 1/2 at a bound."""
-    traced = type(a) in _TRACED or type(a_min) in _TRACED or type(a_max) in _TRACED
+    traced = type(a) in TRACED or type(a_min) in TRACED or type(a_max) in TRACED
     if not traced:
         return np.clip(a, a_min, a_max)
     out = a
@@ -249,9 +249,9 @@ def _scale(name, fun, factor):
 deg2rad = radians = _scale("deg2rad", np.deg2rad, np.pi / 180.0)
 rad2deg = degrees = _scale("rad2deg", np.rad2deg, 180.0 / np.pi)
 positive = _scale("positive", np.positive, 1.0)
-fabs = _kink(defprim("fabs", np.fabs, vjps=[lambda g, ans, x: g * sign(x)],
-                     jvps=[lambda t, ans, x: t * sign(x)], elementwise=True, saves=[X]),
-             lambda x: _branch(x, 0.0))
+fabs = kink(defprim("fabs", np.fabs, vjps=[lambda g, ans, x: g * sign(x)],
+                    jvps=[lambda t, ans, x: t * sign(x)], elementwise=True, saves=[X]),
+            lambda x: _branch(x, 0.0))
 
 
 fmax = _extremum("fmax", np.fmax)
@@ -290,15 +290,15 @@ fmod = defprim("fmod", np.fmod,
 
 def _sign_of(y):
     """+1 or -1 by the sign bit of y (plain: y's sign carries no derivative)."""
-    value = y.value if type(y) in _TRACED else y
+    value = y.value if type(y) in TRACED else y
     return np.where(np.signbit(value), -1.0, 1.0)
 
 
 def copysign(x1, x2):
     """numpy.copysign as |x1| times +-1 (exact), differentiable in x1."""
-    if type(x1) not in _TRACED and type(x2) not in _TRACED:
+    if type(x1) not in TRACED and type(x2) not in TRACED:
         return np.copysign(x1, x2)
-    if type(x1) not in _TRACED:
+    if type(x1) not in TRACED:
         return np.copysign(x1, x2.value)
     sign_ = _sign_of(x2)
     return multiply(absolute(x1), sign_ if np.ndim(sign_) else float(sign_))
@@ -306,7 +306,7 @@ def copysign(x1, x2):
 
 def float_power(x1, x2):
     """numpy.float_power: power computed in float64."""
-    if type(x1) not in _TRACED and type(x2) not in _TRACED:
+    if type(x1) not in TRACED and type(x2) not in TRACED:
         return np.float_power(x1, x2)
     return power(_float64(x1), _float64(x2))
 
@@ -314,7 +314,7 @@ def float_power(x1, x2):
 def _float64(v):
     if type(v) is _tape.Scalar or (type(v) is _tape.Array and v.dtype == np.float64):
         return v
-    return v.astype(np.float64) if type(v) in _TRACED else np.asarray(v, np.float64)
+    return v.astype(np.float64) if type(v) in TRACED else np.asarray(v, np.float64)
 
 
 def _ldexp_rule(g, ans, x, i):
@@ -336,23 +336,23 @@ logical_xor = defprim("logical_xor", np.logical_xor)
 # real part and the conjugate are the value itself, the imaginary part is
 # zero and the angle is piecewise constant (0 or pi).
 def real(val):
-    return val if type(val) in _TRACED else np.real(val)
+    return val if type(val) in TRACED else np.real(val)
 
 
 def imag(val):
-    return np.zeros(val.shape, val.dtype) if type(val) in _TRACED else np.imag(val)
+    return np.zeros(val.shape, val.dtype) if type(val) in TRACED else np.imag(val)
 
 
 def conjugate(x):
-    return x if type(x) in _TRACED else np.conjugate(x)
+    return x if type(x) in TRACED else np.conjugate(x)
 
 
 conj = conjugate
 
 
 def real_if_close(a, tol=100):
-    return a if type(a) in _TRACED else np.real_if_close(a, tol)
+    return a if type(a) in TRACED else np.real_if_close(a, tol)
 
 
 def angle(z, deg=False):
-    return np.angle(z.value if type(z) in _TRACED else z, deg)
+    return np.angle(z.value if type(z) in TRACED else z, deg)

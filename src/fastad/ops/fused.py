@@ -14,7 +14,7 @@ import numpy as np
 
 from . import defprim
 from .. import _tape
-from .reductions import _mean, _sum
+from .reductions import mean_prim, sum_prim
 from .shape import broadcast_to
 
 _OP = _tape.FUSED_OPCODES
@@ -69,7 +69,7 @@ def _fused_fun(*leaves, program, total=False):
     if leaves and _plain_float64(leaves):
         return _tape.fused_eval(program, leaves, total)
     result = _values(program, leaves)[-1]
-    return _sum(result) if total else result
+    return sum_prim(result) if total else result
 
 
 def _spread(cotangent, like, batch_shape):
@@ -181,7 +181,7 @@ def _jvp(position, t, ans, *leaves, program, total=False):
         result = 0.0 * values[-1]
     if total:
         extra = np.ndim(result) - np.ndim(leaves[0])
-        return _sum(result, axis=tuple(range(extra, np.ndim(result)))) if extra else _sum(result)
+        return sum_prim(result, axis=tuple(range(extra, np.ndim(result)))) if extra else sum_prim(result)
     return result
 
 
@@ -222,4 +222,4 @@ def _taylor(parents, d, ans, *leaves, program, total=False):
 fused = defprim("fused", _fused_fun, vjps=[], jvps=[], vjp_variadic=_vjp, jvp_variadic=_jvp,
                 elementwise=True)
 fused.taylor_rule = _taylor
-_tape.register_fused(fused, _sum, _mean)
+_tape.register_fused(fused, sum_prim, mean_prim)

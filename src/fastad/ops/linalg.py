@@ -294,12 +294,12 @@ def tensorsolve(a, b, axes=None):
 
 # numpy.linalg's array-API names of functions fastad.numpy has
 def trace(x, /, *, offset=0, dtype=None):
-    from .composite import trace as _trace
+    from .indexing import trace as _trace
     return _trace(x, offset, -2, -1, dtype)
 
 
 def diagonal(x, /, *, offset=0):
-    from .composite import diagonal as _diagonal
+    from .indexing import diagonal as _diagonal
     return _diagonal(x, offset, -2, -1)
 
 
@@ -309,17 +309,17 @@ def outer(x1, x2, /):
 
 
 def cross(x1, x2, /, *, axis=-1):
-    from .composite import cross as _cross
+    from .products import cross as _cross
     return _cross(x1, x2, axis=axis)
 
 
 def vecdot(x1, x2, /, *, axis=-1):
-    from .extras import vecdot as _vecdot
+    from .products import vecdot as _vecdot
     return _vecdot(x1, x2, axis=axis)
 
 
 def matrix_transpose(x, /):
-    from .extras import matrix_transpose as _matrix_transpose
+    from .manipulation import matrix_transpose as _matrix_transpose
     return _matrix_transpose(x)
 
 

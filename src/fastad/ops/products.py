@@ -1,4 +1,5 @@
-"""Products: dot, matmul, tensordot, inner, outer, vdot.
+"""Products: dot, matmul, tensordot, inner, outer, vdot, einsum; and kron,
+cross, vecdot, matvec and vecmat, written with them and the other primitives.
 
 Matrix product Z = X W backward: X_bar = Z_bar W^T, W_bar = X^T Z_bar; every
 rule here is that identity for the product's contraction pattern, written
@@ -9,8 +10,11 @@ import weakref
 import numpy as np
 
 from . import defprim
-from .elementwise import multiply
-from .shape import reshape, ravel, swapaxes, transpose, expand_dims, getitem, broadcast_to
+from .elementwise import multiply, subtract
+from .reductions import sum
+from .shape import (reshape, ravel, swapaxes, transpose, expand_dims, getitem, broadcast_to,
+                    moveaxis, stack)
+from .tracing import is_traced, as_traceable
 
 
 def _normalize_axes(axes, ndim_a, ndim_b):
@@ -281,3 +285,59 @@ def einsum(subscripts, *operands, **kwargs):
     if not isinstance(subscripts, str):
         raise TypeError("fastad.numpy.einsum takes subscripts as a string")
     return _einsum(subscripts, *operands)
+
+
+# -- products written with the primitives ----------------------------------------------
+
+def kron(a, b):
+    """numpy.kron"""
+    if not is_traced(a, b):
+        return np.kron(a, b)
+    ndim = max(np.ndim(a), np.ndim(b))
+    a = reshape(a, (1,) * (ndim - np.ndim(a)) + np.shape(a))
+    b = reshape(b, (1,) * (ndim - np.ndim(b)) + np.shape(b))
+    # a[i, None, j, None] * b[None, k, None, l] -> (i k, j l)
+    a_exp = reshape(a, tuple(x for n in np.shape(a) for x in (n, 1)))
+    b_exp = reshape(b, tuple(x for n in np.shape(b) for x in (1, n)))
+    product = multiply(a_exp, b_exp)
+    return reshape(product, tuple(p * q for p, q in zip(np.shape(a), np.shape(b))))
+
+
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """numpy.cross for 3-vectors (and 2-vectors, giving the z component)."""
+    if not is_traced(a, b):
+        return np.cross(a, b, axisa, axisb, axisc, axis)
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = moveaxis(a, axisa, -1)
+    b = moveaxis(b, axisb, -1)
+    n = np.shape(a)[-1]
+    c = lambda x, i: getitem(x, (Ellipsis, i))  # noqa: E731
+    if n == 2 and np.shape(b)[-1] == 2:
+        return subtract(multiply(c(a, 0), c(b, 1)), multiply(c(a, 1), c(b, 0)))
+    if n != 3 or np.shape(b)[-1] != 3:
+        raise ValueError("fastad.numpy.cross supports vectors of length 2 or 3")
+    x = subtract(multiply(c(a, 1), c(b, 2)), multiply(c(a, 2), c(b, 1)))
+    y = subtract(multiply(c(a, 2), c(b, 0)), multiply(c(a, 0), c(b, 2)))
+    z = subtract(multiply(c(a, 0), c(b, 1)), multiply(c(a, 1), c(b, 0)))
+    return moveaxis(stack([x, y, z], axis=-1), -1, axisc)
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    """numpy.vecdot of real vectors: sum(x1 * x2) over `axis`."""
+    if not is_traced(x1, x2):
+        return np.vecdot(x1, x2, axis=axis)
+    return sum(multiply(x1, x2), axis=axis)
+
+
+def matvec(x1, x2, /):
+    if not is_traced(x1, x2):
+        return np.matvec(x1, x2)
+    return getitem(matmul(x1, getitem(as_traceable(x2), (Ellipsis, None))), (Ellipsis, 0))
+
+
+def vecmat(x1, x2, /):
+    if not is_traced(x1, x2):
+        return np.vecmat(x1, x2)
+    return getitem(matmul(getitem(as_traceable(x1), (Ellipsis, None, slice(None))), x2),
+                   (Ellipsis, 0, slice(None)))

@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, prod, max, min.
+"""Reductions: sum, mean, prod, max, min; and the cumulative sums and
+products (cumsum, cumulative_sum, cumprod).
 
 Backward, a reduction broadcasts the cotangent back over the reduced axes
 (sum distributes; max routes to the argmax, splitting ties evenly).
@@ -6,39 +7,17 @@ Backward, a reduction broadcasts the cotangent back over the reduced axes
 import numpy as np
 
 from . import defprim
-from .elementwise import _kink, equal, true_divide
-from .shape import broadcast_to, reshape
+from .axes import axis_tuple, expand_reduced
+from .elementwise import kink, equal, true_divide
+from .shape import broadcast_to, reshape, concatenate
+from .tracing import is_traced
 from .. import _tape
-
-
-def _axes(axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, (tuple, list)):
-        return tuple(a % ndim for a in axis)
-    return (axis % ndim,)
-
-
-def _kept_shape(shape, axis):
-    """`shape` with the reduced axes kept as length 1."""
-    axes = _axes(axis, len(shape))
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-def _expand(g, x, axis, keepdims):
-    """Reshape a reduction's cotangent so that it broadcasts against x."""
-    if keepdims:
-        return g
-    kept = _kept_shape(np.shape(x), axis)
-    if type(g) is np.ndarray or type(g) is float:
-        return np.asarray(g).reshape(kept)  # (numerically: no dispatch)
-    return reshape(g, kept)
 
 
 def _count(x, axis):
     shape = np.shape(x)
     n = 1
-    for a in _axes(axis, len(shape)):
+    for a in axis_tuple(axis, len(shape)):
         n *= shape[a]
     return n
 
@@ -46,7 +25,7 @@ def _count(x, axis):
 def _spread(g, x, axis, keepdims):
     """A reduction's cotangent spread back over x.  Numerically it stays
     unexpanded (the sweep broadcasts it lazily); traced, it is expanded."""
-    g = _expand(g, x, axis, keepdims)
+    g = expand_reduced(g, x, axis, keepdims)
     if type(g) is _tape.Array or type(g) is _tape.Scalar:
         return broadcast_to(g, np.shape(x))
     return g
@@ -67,7 +46,7 @@ def _sum_fun(x, axis=None, dtype=None, keepdims=False):
     return np.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
-_sum = defprim("sum", _sum_fun, vjps=[_sum_vjp], jvps=[_sum_jvp], saves=[()])
+sum_prim = defprim("sum", _sum_fun, vjps=[_sum_vjp], jvps=[_sum_jvp], saves=[()])
 
 
 def _mean_fun(x, axis=None, dtype=None, keepdims=False):
@@ -92,7 +71,7 @@ def _mean_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
     return mean(t, axis=axis, keepdims=keepdims)
 
 
-_mean = defprim("mean", _mean_fun, vjps=[_mean_vjp], jvps=[_mean_jvp], saves=[()])
+mean_prim = defprim("mean", _mean_fun, vjps=[_mean_vjp], jvps=[_mean_jvp], saves=[()])
 
 
 def _prod_fun(x, axis=None, dtype=None, keepdims=False):
@@ -105,7 +84,7 @@ def _product_of_others(x, axis):
     x = np.asarray(x)
     if x.size == 0:
         return np.zeros_like(x)
-    axes = _axes(axis, x.ndim)
+    axes = axis_tuple(axis, x.ndim)
     moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
     flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
     ones = np.ones(flat.shape[:-1] + (1,), x.dtype)
@@ -120,11 +99,11 @@ def _others(ans, x, axis, keepdims):
     if type(x) is np.ndarray:
         return _product_of_others(x, axis)
     # traced (nested) path: ans / x, exact away from zeros
-    return true_divide(_expand(ans, x, axis, keepdims), x)
+    return true_divide(expand_reduced(ans, x, axis, keepdims), x)
 
 
 def _prod_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
-    return _expand(g, x, axis, keepdims) * _others(ans, x, axis, keepdims)
+    return expand_reduced(g, x, axis, keepdims) * _others(ans, x, axis, keepdims)
 
 
 def _prod_jvp(t, ans, x, axis=None, dtype=None, keepdims=False):
@@ -141,12 +120,12 @@ def _chooser(reduce):
         return reduce(x, axis=axis, keepdims=keepdims)
 
     def indicator(ans, x, axis, keepdims):
-        hit = equal(x, _expand(ans, x, axis, keepdims))
+        hit = equal(x, expand_reduced(ans, x, axis, keepdims))
         counts = np.sum(hit, axis=axis, keepdims=True)
         return hit / counts
 
     def vjp(g, ans, x, axis=None, keepdims=False):
-        return _expand(g, x, axis, keepdims) * indicator(ans, x, axis, keepdims)
+        return expand_reduced(g, x, axis, keepdims) * indicator(ans, x, axis, keepdims)
 
     def jvp(t, ans, x, axis=None, keepdims=False):
         return sum(t * indicator(ans, x, axis, keepdims), axis=axis, keepdims=keepdims)
@@ -156,10 +135,10 @@ def _chooser(reduce):
 
 _max_fun, _max_vjp, _max_jvp = _chooser(np.max)
 _min_fun, _min_vjp, _min_jvp = _chooser(np.min)
-_max = _kink(defprim("max", _max_fun, vjps=[_max_vjp], jvps=[_max_jvp]),
-             lambda x, axis=None, keepdims=False: x == np.max(x, axis=axis, keepdims=True))
-_min = _kink(defprim("min", _min_fun, vjps=[_min_vjp], jvps=[_min_jvp]),
-             lambda x, axis=None, keepdims=False: x == np.min(x, axis=axis, keepdims=True))
+_max = kink(defprim("max", _max_fun, vjps=[_max_vjp], jvps=[_max_jvp]),
+            lambda x, axis=None, keepdims=False: x == np.max(x, axis=axis, keepdims=True))
+_min = kink(defprim("min", _min_fun, vjps=[_min_vjp], jvps=[_min_jvp]),
+            lambda x, axis=None, keepdims=False: x == np.min(x, axis=axis, keepdims=True))
 
 
 def _check_out(name, out):
@@ -170,13 +149,13 @@ def _check_out(name, out):
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.sum"""
     _check_out("sum", out)
-    return _sum(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else _sum(a)
+    return sum_prim(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else sum_prim(a)
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.mean"""
     _check_out("mean", out)
-    return _mean(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else _mean(a)
+    return mean_prim(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else mean_prim(a)
 
 
 def prod(a, axis=None, dtype=None, out=None, keepdims=False):
@@ -203,7 +182,7 @@ amax, amin = max, min
 # -- cumulative sums and products ------------------------------------------------
 
 def _reverse_cumsum(g, axis):
-    from .composite import flip
+    from .manipulation import flip
     return flip(cumsum(flip(g, axis), axis), axis)
 
 
@@ -225,6 +204,21 @@ def cumsum(a, axis=None, dtype=None, out=None):
     """numpy.cumsum"""
     _check_out("cumsum", out)
     return _cumsum(a, axis=axis, dtype=dtype) if (axis is not None or dtype) else _cumsum(a)
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    if not is_traced(x):
+        return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
+    if axis is None:
+        if np.ndim(x) > 1:
+            raise ValueError("cumulative_sum needs an axis for arrays of more than one dimension")
+        axis = 0
+    out = cumsum(x, axis=axis)
+    if include_initial:
+        shape = list(np.shape(x))
+        shape[axis] = 1
+        out = concatenate([np.zeros(shape, x.dtype), out], axis=axis)
+    return out
 
 
 def _cumprod_fun(a, axis=None, dtype=None):

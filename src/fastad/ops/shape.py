@@ -42,13 +42,13 @@ moveaxis = _linear("moveaxis", np.moveaxis,
 # broadcast_to is the identity backward: the sweep sums the cotangent over
 # the broadcast axes when it reaches the input.
 broadcast_to = _linear("broadcast_to", np.broadcast_to, lambda g, ans, x, shape: g)
-_astype = _linear("astype", lambda x, dtype: x.astype(dtype), lambda g, ans, x, dtype: g)
+astype = _linear("astype", lambda x, dtype: x.astype(dtype), lambda g, ans, x, dtype: g)
 
 for _name, _prim in [("reshape", reshape), ("ravel", ravel), ("squeeze", squeeze),
                      ("expand_dims", expand_dims), ("atleast_1d", atleast_1d_prim),
                      ("transpose", transpose), ("swapaxes", swapaxes),
                      ("moveaxis", moveaxis), ("broadcast_to", broadcast_to),
-                     ("astype", _astype)]:
+                     ("astype", astype)]:
     _PRIMS[_name] = _prim
 
 
@@ -109,13 +109,13 @@ def _normalize_index(index):
     return index
 
 
-def _getitem(x, index):
+def subscript(x, index):
     return getitem(x, _normalize_index(index))
 
 
 # -- joining ----------------------------------------------------------------
 
-def _axis_slice(axis, ndim, start, stop):
+def axis_slice(axis, ndim, start, stop):
     axis = axis % ndim
     return (slice(None),) * axis + (slice(start, stop),)
 
@@ -133,7 +133,7 @@ def _concatenate_vjp(position, g, ans, axis, *arrays):
     ndim = np.ndim(ans)
     sizes = [np.shape(a)[axis % ndim] for a in arrays]
     start = sum(sizes[:k])
-    return getitem(g, _axis_slice(axis, ndim, start, start + sizes[k]))
+    return getitem(g, axis_slice(axis, ndim, start, start + sizes[k]))
 
 
 def _concatenate_jvp(position, t, ans, axis, *arrays):

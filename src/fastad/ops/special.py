@@ -3,7 +3,8 @@ import numpy as np
 
 from . import defprim
 from .elementwise import add, exp, log, log1p, multiply, subtract
-from .reductions import _expand, sum
+from .axes import expand_reduced
+from .reductions import sum
 
 
 def _logsumexp_fun(a, axis=None, keepdims=False):
@@ -21,13 +22,13 @@ def _logsumexp_fun(a, axis=None, keepdims=False):
 
 def _softmax_weights(ans, a, axis, keepdims):
     """exp(a - logsumexp(a)): the softmax, the derivative of logsumexp."""
-    return exp(subtract(a, _expand(ans, a, axis, keepdims)))
+    return exp(subtract(a, expand_reduced(ans, a, axis, keepdims)))
 
 
 logsumexp = defprim(
     "logsumexp", _logsumexp_fun,
     vjps=[lambda g, ans, a, axis=None, keepdims=False:
-          multiply(_expand(g, a, axis, keepdims), _softmax_weights(ans, a, axis, keepdims))],
+          multiply(expand_reduced(g, a, axis, keepdims), _softmax_weights(ans, a, axis, keepdims))],
     jvps=[lambda t, ans, a, axis=None, keepdims=False:
           sum(multiply(t, _softmax_weights(ans, a, axis, keepdims)), axis=axis, keepdims=keepdims)])
 

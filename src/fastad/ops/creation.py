@@ -1,0 +1,180 @@
+"""Array creation (NumPy's "array creation routines"): arrays like another,
+copies, numerical ranges and grids, matrices built from diagonals and
+triangles, and the index tricks r_ and c_, written with fastad's primitives.
+(numpy.array and numpy.asarray are in tracing.py, below the families:
+append converts its input with asarray, and creation builds on
+manipulation.)
+"""
+import numpy as np
+
+from .elementwise import where, multiply, subtract, add, true_divide, power
+from .indexing import diagonal
+from .manipulation import broadcast_arrays
+from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel
+from .tracing import is_traced, plain_value, as_traceable
+
+
+# -- from shape or value ---------------------------------------------------------------
+
+def zeros_like(a, dtype=None, *args, **kwargs):
+    return np.zeros_like(plain_value(a), dtype, *args, **kwargs)
+
+
+def ones_like(a, dtype=None, *args, **kwargs):
+    return np.ones_like(plain_value(a), dtype, *args, **kwargs)
+
+
+def full_like(a, fill_value, dtype=None, *args, **kwargs):
+    return np.full_like(plain_value(a), fill_value, dtype, *args, **kwargs)
+
+
+# -- from existing data ----------------------------------------------------------------
+
+def copy(a, order="K", subok=False):
+    """numpy.copy: a traced value is its own copy (traced values are never
+    written in place)."""
+    if not is_traced(a):
+        return np.copy(a, order=order, subok=subok)
+    return a
+
+
+# -- numerical ranges ------------------------------------------------------------------
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kwargs):
+    """numpy.linspace, differentiable in start and stop: NumPy's own
+    arithmetic (numpy/_core/function_base.py), so the values are NumPy's."""
+    if not is_traced(start, stop):
+        return np.linspace(start, stop, num, endpoint, retstep, dtype, axis, **kwargs)
+    num = int(num)
+    if num < 0:
+        raise ValueError("Number of samples, %d, must be non-negative." % num)
+    div = (num - 1) if endpoint else num
+    start, stop = as_traceable(start), as_traceable(stop)
+    delta = subtract(stop, start)
+    shape = np.shape(delta)
+    dt = np.result_type(plain_value(start), plain_value(stop), float(num))  # (NumPy's)
+    y = np.arange(0, num, dtype=dt).reshape((-1,) + (1,) * len(shape))
+    if div > 0:
+        step = true_divide(delta, float(div))
+        if np.any(plain_value(step) == 0):
+            y = multiply(y / div, delta)
+        else:
+            y = multiply(y, step)
+    else:
+        step = np.nan
+        y = multiply(y, delta)
+    y = add(y, start)
+    if endpoint and num > 1:
+        last = reshape(broadcast_to(stop, np.shape(y)[1:]), (1,) + np.shape(y)[1:])
+        y = concatenate([getitem(y, slice(0, -1)), last], axis=0)
+    if axis != 0:
+        y = moveaxis(y, 0, axis)
+    if dtype is not None:
+        y = y.astype(dtype)
+    return (y, step) if retstep else y
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    """numpy.logspace: base ** linspace(start, stop)."""
+    if not is_traced(start, stop, base):
+        return np.logspace(start, stop, num, endpoint, base, dtype, axis)
+    y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
+    out = power(base, y)
+    return out if dtype is None else out.astype(dtype)
+
+
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
+    """numpy.meshgrid"""
+    if not is_traced(*xi):
+        return np.meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    ndim = len(xi)
+    out = []
+    for i, x in enumerate(xi):
+        shape = [1] * ndim
+        shape[i] = -1
+        out.append(reshape(as_traceable(x), tuple(shape)))
+    if indexing == "xy" and ndim > 1:
+        out[0] = reshape(out[0], (1, -1) + (1,) * (ndim - 2))
+        out[1] = reshape(out[1], (-1, 1) + (1,) * (ndim - 2))
+    if not sparse:
+        out = list(broadcast_arrays(*out))
+    return tuple(out)
+
+
+# -- building matrices -----------------------------------------------------------------
+
+def diag(v, k=0):
+    """numpy.diag: the k-th diagonal of a matrix, or a matrix with v on it."""
+    if not is_traced(v):
+        return np.diag(v, k)
+    if np.ndim(v) == 2:
+        return diagonal(v, k)
+    n = np.shape(v)[0] + abs(k)
+    i = np.arange(np.shape(v)[0])
+    r, c = (i, i + k) if k >= 0 else (i - k, i)
+    from .shape import untake
+    return untake(v, (r, c), (n, n), v.dtype)
+
+
+def diagflat(v, k=0):
+    if not is_traced(v):
+        return np.diagflat(v, k)
+    return diag(ravel(v), k)
+
+
+def _tri_mask(shape, k, upper):
+    rows, cols = shape[-2], shape[-1]
+    mask = np.triu(np.ones((rows, cols), bool), k) if upper else np.tril(np.ones((rows, cols), bool), k)
+    return mask
+
+
+def triu(m, k=0):
+    """numpy.triu"""
+    if not is_traced(m):
+        return np.triu(m, k)
+    return where(_tri_mask(np.shape(m), k, True), m, 0.0)
+
+
+def tril(m, k=0):
+    """numpy.tril"""
+    if not is_traced(m):
+        return np.tril(m, k)
+    return where(_tri_mask(np.shape(m), k, False), m, 0.0)
+
+
+# -- index tricks ----------------------------------------------------------------------
+
+class _Concatenator:
+    """numpy.r_ and numpy.c_ on traced values (scalars, arrays and slices;
+    NumPy's own for everything else)."""
+
+    def __init__(self, plain, columns):
+        self._plain = plain
+        self._columns = columns
+
+    def __getitem__(self, key):
+        items = key if isinstance(key, tuple) else (key,)
+        if not is_traced(*items):
+            return self._plain[key]
+        if any(isinstance(item, str) for item in items):
+            raise TypeError("fastad.numpy.r_/c_ take no string directives with traced values")
+        parts = []
+        for item in items:
+            if isinstance(item, slice):
+                item = np.r_[item]
+            item = as_traceable(item)
+            if np.ndim(item) == 0:
+                item = reshape(item, (1,))
+            if self._columns and np.ndim(item) == 1:
+                item = reshape(item, (-1, 1))
+            parts.append(item)
+        return concatenate(parts, axis=-1 if self._columns else 0)
+
+    def __len__(self):
+        return 0
+
+
+r_ = _Concatenator(np.r_, False)
+c_ = _Concatenator(np.c_, True)

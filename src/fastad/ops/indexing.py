@@ -1,0 +1,68 @@
+"""Indexing routines (NumPy's "indexing routines"): take, take_along_axis,
+diagonal, trace and select, written with fastad's primitives: indexing
+records a getitem, whose reverse is a scatter-add.
+"""
+import numpy as np
+
+from .axes import take_axis, along_axis
+from .elementwise import where
+from .reductions import sum
+from .shape import getitem, moveaxis, ravel
+from .tracing import is_traced
+
+
+def take(a, indices, axis=None, out=None, mode="raise"):
+    """numpy.take (mode 'raise')"""
+    if not is_traced(a):
+        return np.take(a, indices, axis=axis, out=out, mode=mode)
+    if out is not None or mode != "raise":
+        raise TypeError("fastad.numpy.take supports neither out= nor mode=%r on traced arrays"
+                        % mode)
+    if axis is None:
+        return getitem(ravel(a), np.asarray(indices))
+    return take_axis(a, indices, axis)
+
+
+def take_along_axis(arr, indices, axis=-1):
+    """numpy.take_along_axis"""
+    if not is_traced(arr):
+        return np.take_along_axis(arr, indices, axis=axis)
+    if axis is None:
+        return getitem(ravel(arr), np.asarray(indices))
+    axis = axis % np.ndim(arr)
+    shape = np.shape(arr)
+    indices = np.asarray(indices)
+    # (the other axes broadcast as in NumPy: a size-1 axis of indices against arr)
+    target = tuple(indices.shape[k] if k == axis else
+                   np.broadcast_shapes((indices.shape[k],), (shape[k],))[0]
+                   for k in range(len(shape)))
+    indices = np.broadcast_to(indices, target)
+    return along_axis(arr, indices, axis)
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """numpy.diagonal (a copy, as a traced array)"""
+    if not is_traced(a):
+        return np.diagonal(a, offset, axis1, axis2)
+    a = moveaxis(a, (axis1, axis2), (-2, -1))
+    rows, cols = np.shape(a)[-2:]
+    i = np.arange(max(0, min(rows, cols - offset) if offset >= 0 else min(rows + offset, cols)))
+    r, c = (i, i + offset) if offset >= 0 else (i - offset, i)
+    return getitem(a, (Ellipsis, r, c))
+
+
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    """numpy.trace"""
+    if not is_traced(a):
+        return np.trace(a, offset, axis1, axis2, dtype, out)
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+def select(condlist, choicelist, default=0):
+    """numpy.select as nested where."""
+    if not is_traced(*choicelist, default):
+        return np.select(condlist, choicelist, default)
+    out = default
+    for condition, choice in reversed(list(zip(condlist, choicelist))):
+        out = where(condition, choice, out)
+    return out
