@@ -16,7 +16,7 @@ from .ops.tracing import TRACED as _TRACED
 from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
 from .tree import flatten, unflatten
 
-Scalar, Array = _tape.Scalar, _tape.Array
+Scalar = _tape.Scalar
 
 
 def _check_tangent(x, t, opname, i):

@@ -16,7 +16,7 @@ import numpy as np
 from . import _tape
 from .ops.tracing import TRACED as _TRACED
 
-Scalar, Array = _tape.Scalar, _tape.Array
+Array = _tape.Array
 
 LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes first)
