@@ -6,7 +6,7 @@ positional argument.  Rules take `(g, ans, *args, **kwargs)`: the cotangent
 (VJP) or tangent (JVP) `g`, the primal output `ans` and the primal inputs.
 They are written with fastad's own functions, so that on plain arrays they
 compute numbers and on traced values they record (and can be differentiated
-again).  Scalar opcodes also have a C kernel in csrc/fastad_tape.c, keyed by
+again).  Scalar opcodes also have a C kernel in csrc/fastad_scalar.c, keyed by
 the same opcode.
 """
 from .. import _tape
