@@ -170,10 +170,12 @@ cdef inline bint _plain(object a, object like, int typenum):
     cdef cnp.ndarray array = <cnp.ndarray>a
     cdef cnp.ndarray reference = <cnp.ndarray>like
     cdef int ndim = cnp.PyArray_NDIM(array)
+    # (a 0-d array's dimensions may be a NULL pointer, which memcmp must not
+    # be given even for zero bytes)
     return (cnp.PyArray_TYPE(array) == typenum and cnp.PyArray_IS_C_CONTIGUOUS(array)
             and cnp.PyArray_ISALIGNED(array) and ndim == cnp.PyArray_NDIM(reference)
-            and memcmp(cnp.PyArray_DIMS(array), cnp.PyArray_DIMS(reference),
-                       ndim * sizeof(cnp.npy_intp)) == 0)
+            and (ndim == 0 or memcmp(cnp.PyArray_DIMS(array), cnp.PyArray_DIMS(reference),
+                                     ndim * sizeof(cnp.npy_intp)) == 0))
 
 
 include "_core/tape.pxi"
