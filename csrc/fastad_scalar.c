@@ -224,6 +224,17 @@ replay_elem:
 #undef UNARY_BODY
 }
 
+/* A partial derivative times a tangent or an adjoint, where a zero factor
+ * means "this operand does not reach / is not reached": the product is 0
+ * then even where the partial is infinite or NaN (a constant operand of
+ * arctan2(c, y) at y = inf, an unused sqrt(x) at x = 0), as when the
+ * operand is left out of the chain rule altogether (JAX's symbolic zeros).
+ * A zero factor gives +0; every other product is d * t. */
+static inline double times(double d, double t)
+{
+    return t == 0.0 ? 0.0 : d * t;
+}
+
 int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
 {
     const uint8_t *opcode = tape->opcode;
@@ -234,6 +245,10 @@ int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
 
     for (int64_t i = end - 1; i >= start; --i) {
         const double g = adj[i];
+        /* A node nothing downstream reads adds nothing: not 0 * inf = NaN
+         * through an infinite partial (see times). */
+        if (g == 0.0 && opcode[i] != FA_EXT)
+            continue;
         const int32_t a = operand0[i];
         const int32_t b = operand1[i];
         const double y = primal[i];
@@ -390,13 +405,13 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
         if (FA_IS_BINARY(op)) {
             const double *tb = tangent + (int64_t)tape->operand1[i] * k;
             for (int64_t j = 0; j < k; ++j)
-                out[j] = d0 * ta[j] + d1 * tb[j];
+                out[j] = times(d0, ta[j]) + times(d1, tb[j]);
         } else if (FA_IS_COMPARISON(op) || op == FA_SIGN) {
             for (int64_t j = 0; j < k; ++j)
                 out[j] = 0.0;
         } else {
             for (int64_t j = 0; j < k; ++j)
-                out[j] = d0 * ta[j];
+                out[j] = times(d0, ta[j]);
         }
     }
     return end;
@@ -427,12 +442,12 @@ int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t st
             double *gb = adjoint + (int64_t)tape->operand1[i] * k;
             for (int64_t j = 0; j < k; ++j) {
                 const double gj = g[j]; /* read first: an operand may be this node's own row */
-                ga[j] += d0 * gj;
-                gb[j] += d1 * gj;
+                ga[j] += times(d0, gj);
+                gb[j] += times(d1, gj);
             }
         } else {
             for (int64_t j = 0; j < k; ++j)
-                ga[j] += d0 * g[j];
+                ga[j] += times(d0, g[j]);
         }
     }
     return start - 1;

@@ -435,6 +435,8 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
     cdef Ext ext = Ext.__new__(Ext)
     if type(value) is _ndarray:
         if (<object>value).dtype.kind != "f":
+            if (<object>value).dtype.kind in "cOV":
+                raise _untraceable_error(prim, value)
             if tape.guarding:
                 _push_guard(tape, prim, raw, kwargs, inputs, value)
             return value
@@ -444,6 +446,8 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         value = float(value)
     elif isinstance(value, np.ndarray):
         if value.dtype.kind != "f":
+            if value.dtype.kind in "cOV":
+                raise _untraceable_error(prim, value)
             if tape.guarding:
                 _push_guard(tape, prim, raw, kwargs, inputs, value)
             return value
@@ -453,6 +457,8 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         value = np.asarray(value)
         ext.scalar_out = False
     else:
+        if isinstance(value, (complex, np.complexfloating, np.void)):
+            raise _untraceable_error(prim, value)
         if tape.guarding:
             _push_guard(tape, prim, raw, kwargs, inputs, value)
         return value
@@ -477,6 +483,20 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         ext.shape = value.shape
         ext.dtype = value.dtype
     return tape._push_ext(ext, value)
+
+
+cdef object _untraceable_error(Primitive prim, object value):
+    """A differentiable operation on traced input gave a result the tape
+    cannot carry: returning it plain would drop the derivative silently."""
+    dtype = np.result_type(value)
+    if dtype.kind == "c":
+        what = ("a complex result (%s); fastad differentiates real values only, so take "
+                "real and imaginary parts apart before mixing in complex numbers" % dtype)
+    else:
+        what = ("a result of dtype %s; the derivative flows through float arrays only. "
+                "Pass float constants (numpy.asarray(c, dtype=float)), not object or "
+                "structured arrays" % dtype)
+    return TypeError("%s of a traced value gave %s" % (prim.name, what))
 
 
 cdef inline tuple _operands(Array x, object right, object left):
