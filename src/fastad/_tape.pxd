@@ -1,5 +1,6 @@
 # The C tape and the Cython types that record onto it.
 from libc.stdint cimport int32_t, int64_t, uint8_t
+from cpython.pythread cimport PyThread_type_lock
 
 
 cdef extern from "fastad_tape.h":
@@ -109,8 +110,14 @@ cdef class Tape:
     cdef public bint kink_guards  # guard the branches of abs, maximum, max, ... too (record)
     cdef public dict guard_sources
     cdef object __weakref__
+    cdef PyThread_type_lock _sweep_lock  # held by the one sweep in progress
+    cdef unsigned long _sweeper  # the thread of that sweep (0: none)
+    cdef int _begin_sweep(self) except -1
+    cdef void _end_sweep(self)
     cpdef list backward(self, list seeds, list inputs)
+    cdef list _backward(self, list seeds, list inputs)
     cpdef replay(self, list leaves, list values)
+    cdef _replay(self, list leaves, list values)
     cdef object _push_ext(self, Ext ext, object value)
     cdef Ext _ext_of(self, int64_t node)
     cdef _seed(self, double *adjoint, object output, object cotangent)

@@ -15,6 +15,9 @@ one comes out differently the function might take another path, and replay
 raises `RetapeRequired` naming the operation and the line of the user's code
 that made it (or re-records, with `retape=True`).
 """
+import functools
+import threading
+
 import numpy as np
 
 from . import _tape
@@ -55,10 +58,23 @@ def record(fun, *example_args, retape=False, guard_kinks=True):
     return Tape(fun, example_args, retape, guard_kinks)
 
 
+def _serialized(method):
+    """Run `method` holding the tape's lock: a replay leaves its primals on
+    the tape for the sweep that follows, and a retape replaces the tape, so
+    one recorded tape used from several threads runs one call at a time (the
+    GIL is still released inside the sweeps)."""
+    @functools.wraps(method)
+    def serialized(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return serialized
+
+
 class Tape:
     """A recorded function (see `record`)."""
 
     def __init__(self, fun, args, retape=False, guard_kinks=True):
+        self._lock = threading.RLock()
         self.fun = fun
         self.retape = retape
         self.guard_kinks = guard_kinks
@@ -155,6 +171,7 @@ class Tape:
                 out.append(leaf)
         return unflatten(self._out_treedef, out)
 
+    @_serialized
     def __call__(self, *args):
         """The function's value at `args`, by replay."""
         self._load(args)
@@ -181,6 +198,7 @@ class Tape:
             grads.append(unflatten(treedef, out))
         return grads[0] if len(grads) == 1 else tuple(grads)
 
+    @_serialized
     def value_and_grad(self, *args):
         """(value, gradient) at `args` by replay: the gradient with respect
         to every argument (a tuple when there are several)."""
@@ -213,11 +231,12 @@ class Tape:
 
     def gradient(self, *args):
         """The gradient at `args` by replay (see value_and_grad)."""
-        return self.value_and_grad(*args)[1]
+        return self.value_and_grad(*args)[1]  # (which holds the lock)
 
     def _args_tuple(self, x):
         return tuple(x) if len(self._structure) > 1 else (x,)
 
+    @_serialized
     def vjp(self, x, cotangent):
         """(value, cotangent of the arguments) at `x` (a tuple of the
         arguments when the function has several) for the output `cotangent`."""
@@ -237,6 +256,7 @@ class Tape:
                 seeds.append((self._tape.box(o.node), np.asarray(c, o.dtype)))
         return self._outputs(), self._gradients(seeds)
 
+    @_serialized
     def jvp(self, x, tangent):
         """(value, J tangent) at `x` by replay and one tangent sweep."""
         tangent_out = self._tangent(x, tangent)
@@ -275,6 +295,7 @@ class Tape:
             result.append(t)
         return unflatten(self._out_treedef, result)
 
+    @_serialized
     def jacobian(self, *args):
         """The Jacobian of the (single-array) output with respect to the first
         argument, shape out.shape + in.shape, by one forward sweep carrying a
@@ -297,17 +318,25 @@ class Tape:
 
     def _gradient_tape(self, args):
         from .core import grad
+        self._values(args)  # (the arguments this tape was recorded with, first)
         if self._grad_tape is None:
+            if self.fun is None:
+                raise RetapeRequired(
+                    "hvp and hessian record the gradient of the function on first use, but "
+                    "this tape was unpickled without its function (it did not pickle): "
+                    "record a module-level function, or call hvp once before pickling")
             argnums = tuple(range(len(self._structure)))
             fun = grad(self.fun, argnums if len(argnums) > 1 else 0)
             self._grad_tape = Tape(fun, args, self.retape, getattr(self, "guard_kinks", True))
         return self._grad_tape
 
+    @_serialized
     def hvp(self, x, v):
         """H(x) v by forward-over-reverse on a recorded gradient (recorded on
         first use, then replayed)."""
         return self._gradient_tape(self._args_tuple(x))._tangent(x, v)
 
+    @_serialized
     def hessian(self, *args):
         """The dense Hessian with respect to the first argument, by a forward
         sweep over the recorded gradient."""
@@ -392,6 +421,7 @@ class Tape:
         source = graphviz.Source(self.to_dot())
         return source.render(path, format=format, cleanup=True)
 
+    @_serialized
     def trace_table(self, *args, seed=None):
         """The evaluation trace at `args` as printable text: for every node
         its index, operation, operands, value, tangent in the direction
@@ -434,6 +464,7 @@ class Tape:
     def __getstate__(self):
         import pickle
         state = dict(self.__dict__)
+        del state["_lock"]
         state["format"] = FORMAT_VERSION
         try:  # the function comes along when it pickles (retape and hessian need it)
             pickle.dumps(self.fun)
@@ -448,6 +479,7 @@ class Tape:
             raise ValueError("this fastad.Tape was pickled in format %r; this fastad reads "
                              "format %d: record it again" % (version, FORMAT_VERSION))
         self.__dict__.update(state)
+        self._lock = threading.RLock()
 
 
 def _same_bits(values, loaded):

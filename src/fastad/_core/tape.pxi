@@ -24,6 +24,10 @@ cdef class Tape:
 
     def __cinit__(self):
         fa_tape_init(&self.c)
+        self._sweep_lock = PyThread_allocate_lock()
+        if self._sweep_lock == NULL:
+            raise MemoryError("no memory for a tape's lock")
+        self._sweeper = 0
         self.exts = []
         self.source_arrays = []
         self.active = True
@@ -34,6 +38,37 @@ cdef class Tape:
 
     def __dealloc__(self):
         fa_tape_free(&self.c)
+        if self._sweep_lock != NULL:
+            PyThread_free_lock(self._sweep_lock)
+
+    # -- one sweep at a time -------------------------------------------------------
+    #
+    # A sweep keeps its state on the tape (the adjoints of array nodes in their
+    # Ext records, the sources' buffers, replayed primals in the C columns),
+    # and releases the GIL over runs of scalar nodes: two sweeps of one tape
+    # at once, from two threads, would mix their numbers.  So each sweep holds
+    # the tape's lock; a thread waiting for it releases the GIL.  A sweep
+    # started from inside a sweep of the same tape, in the same thread (a
+    # custom rule calling the vjp function being swept), would free the
+    # outer sweep's buffers: it is an error instead.
+
+    cdef int _begin_sweep(self) except -1:
+        cdef unsigned long me = PyThread_get_thread_ident()
+        if not PyThread_acquire_lock(self._sweep_lock, NOWAIT_LOCK):
+            if self._sweeper == me:
+                raise RuntimeError(
+                    "a sweep of a fastad tape was started from inside a sweep of the same "
+                    "tape (for example a custom rule calling the vjp or recorded tape it "
+                    "belongs to): sweeps of one tape cannot nest. Compute what the rule "
+                    "needs outside it, or record it on a tape of its own.")
+            with nogil:
+                PyThread_acquire_lock(self._sweep_lock, WAIT_LOCK)
+        self._sweeper = me
+        return 0
+
+    cdef void _end_sweep(self):
+        self._sweeper = 0
+        PyThread_release_lock(self._sweep_lock)
 
     def __len__(self):
         return self.c.size
@@ -209,6 +244,13 @@ cdef class Tape:
         floats for scalar inputs, arrays of the input's shape and dtype for
         array inputs.
         """
+        self._begin_sweep()
+        try:
+            return self._backward(seeds, inputs)
+        finally:
+            self._end_sweep()
+
+    cdef list _backward(self, list seeds, list inputs):
         cdef int64_t size = self.c.size
         cdef double *adjoint = self._new_adjoints(1)
         try:
@@ -223,6 +265,14 @@ cdef class Tape:
                 (<Ext>ext).adjoint = None
 
     def forward(self, int64_t start, list seeds, list outputs, int64_t k=1, bint batched=False):
+        """Forward (tangent) sweep over nodes [start, len): see _forward."""
+        self._begin_sweep()
+        try:
+            return self._forward(start, seeds, outputs, k, batched)
+        finally:
+            self._end_sweep()
+
+    def _forward(self, int64_t start, list seeds, list outputs, int64_t k, bint batched):
         """Forward (tangent) sweep over nodes [start, len).
 
         `seeds`: (traced input, tangent) pairs.  With `batched`, `k`
@@ -290,6 +340,14 @@ cdef class Tape:
             self._end_source_buffers()
 
     def taylor(self, int64_t start, list seeds, list outputs, int d, object ext_rule):
+        """Propagate truncated Taylor series over nodes [start, len): see _taylor."""
+        self._begin_sweep()
+        try:
+            return self._taylor(start, seeds, outputs, d, ext_rule)
+        finally:
+            self._end_sweep()
+
+    def _taylor(self, int64_t start, list seeds, list outputs, int d, object ext_rule):
         """Propagate truncated Taylor series of degree `d` over nodes
         [start, len).  `seeds`: (traced input, series) pairs, a series being
         an array of shape (d + 1,) + the node's shape.  Scalar nodes run in
@@ -440,6 +498,15 @@ cdef class Tape:
         return total
 
     def backward_many(self, object output, object cotangents, list inputs):
+        """Reverse sweep carrying k cotangents of `output` at once: see
+        _backward_many."""
+        self._begin_sweep()
+        try:
+            return self._backward_many(output, cotangents, inputs)
+        finally:
+            self._end_sweep()
+
+    def _backward_many(self, object output, object cotangents, list inputs):
         """Reverse sweep carrying k cotangents of `output` at once:
         `cotangents` has shape (k,) + output.shape.  Returns each input's
         adjoints with shape (k,) + input.shape.  Scalar nodes run in C; an
@@ -529,6 +596,13 @@ cdef class Tape:
         of the same shapes and dtypes).  Scalar nodes run in C with the GIL
         released; array nodes call their NumPy function.  Raises
         RetapeRequired where a recorded decision comes out differently."""
+        self._begin_sweep()
+        try:
+            self._replay(leaves, values)
+        finally:
+            self._end_sweep()
+
+    cdef _replay(self, list leaves, list values):
         cdef int64_t size = self.c.size
         cdef int64_t i = 0
         cdef int64_t flipped = -1
@@ -558,9 +632,14 @@ cdef class Tape:
         """Replay at `values` and sweep from the scalar node `output`
         (cotangent 1): (its value, the leaves' adjoints).  The replayed
         tape's gradient in one call."""
-        self.replay(leaves, values)
-        cdef Scalar box = _new_scalar(self, output, self.c.primal[output])
-        return box.value, self.backward([(box, 1.0)], leaves)
+        cdef Scalar box
+        self._begin_sweep()
+        try:
+            self._replay(leaves, values)
+            box = _new_scalar(self, output, self.c.primal[output])
+            return box.value, self._backward([(box, 1.0)], leaves)
+        finally:
+            self._end_sweep()
 
     cdef object _flip_error(self, int64_t node):
         source = (self.guard_sources or {}).get(node, "<unknown>")
