@@ -82,3 +82,19 @@ def test_an_infinite_partial_on_the_path_still_counts():
     # (only zero factors are skipped: a sqrt that is read keeps its inf)
     assert fd.grad(fnp.sqrt)(0.0) == np.inf
     assert np.isnan(fd.grad(lambda x: fnp.sqrt(x) - fnp.sqrt(x))(0.0))  # inf - inf, as JAX
+
+
+def test_sum_of_an_escaped_fused_array_is_a_tracer_error():
+    kept = {}
+    previous = fd._tape.set_fusion_threshold(1)  # (fuse at every size)
+    try:
+        def f(x):
+            kept["pending"] = x * 2.0 + 1.0  # a pending (fused) array, escaping
+            return fnp.sum(x * x)
+        fd.grad(f)(np.ones(4))
+        for reduce in (fnp.sum, fnp.mean, lambda a: a.sum(), lambda a: a.mean()):
+            with pytest.raises(fd.TracerError, match="escaped"):
+                reduce(kept["pending"])
+        np.testing.assert_array_equal(kept["pending"].value, np.full(4, 3.0))
+    finally:
+        fd._tape.set_fusion_threshold(previous)

@@ -385,6 +385,8 @@ cdef bint _is_basic_index(object index):
 cdef object _record(Primitive prim, tuple args, dict kwargs):
     if (len(args) == 1 and not kwargs and type(args[0]) is Array and (<Array>args[0])._op
             and (prim is _sum_primitive or prim is _mean_primitive)):
+        if not (<Array>args[0]).tape.active:
+            raise _stale_error()
         if prim is _sum_primitive:
             return _fused_sum(<Array>args[0])
         # numpy.mean: the sum, divided by the count in float64 (the same rounding)
