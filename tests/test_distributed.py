@@ -172,3 +172,32 @@ def test_distributed_logreg_example(client):
     sharded, single = example.main(client)
     numpy.testing.assert_allclose(sharded.x, single.x, rtol=1e-6, atol=1e-8)
     assert sharded.success
+
+
+# -- hostile input, shared objects: regressions ----------------------------------------
+
+def test_grad_sum_twice_with_the_same_params(client, data):
+    # the parameters were scattered under a content-hashed key: the second
+    # call got the same key, which the first call's future then released
+    # under it ("lost dependencies")
+    X, y, shards = data
+    w = numpy.linspace(-0.3, 0.4, 5)
+    ref = fd.grad(lambda w: logistic_loss(w, (X, y)))(w)
+    for _ in range(4):
+        numpy.testing.assert_allclose(fd.distributed.grad_sum(logistic_loss, w, shards,
+                                                              client=client), ref, rtol=1e-12)
+
+
+def test_grad_sum_leaves_the_users_scattered_data_alone(client):
+    # a dict of parameters was scattered under its own keys ("w", "b"): the
+    # user's data of those names was replaced, or used as the parameters
+    (mine,) = client.scatter({"w": numpy.zeros(3)}, broadcast=True).values()  # on every worker
+
+    def loss(p, shard):
+        return fnp.sum(shard * p["w"] ** 2) + p["b"] ** 2
+    params = {"w": numpy.ones(3), "b": 2.0}
+    for _ in range(2):
+        grad = fd.distributed.grad_sum(loss, params, [numpy.arange(3.0)] * 2, client=client)
+        numpy.testing.assert_array_equal(grad["w"], [0.0, 4.0, 8.0])
+        assert grad["b"] == 8.0
+        numpy.testing.assert_array_equal(mine.result(), numpy.zeros(3))

@@ -218,7 +218,12 @@ def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
         for p in partial[1:]:
             total = _add(total, p)
         return total
-    params_future = client.scatter(params, broadcast=True)
+    # one future for the whole pytree, under a key of its own: scattered by
+    # content hash, a second call with equal parameters gets the same key,
+    # which the first call's future then releases under it ("lost
+    # dependencies"); and a dict would be scattered under its own keys
+    # ("w", "b"), replacing any data of the user's with those names
+    (params_future,) = client.scatter([params], broadcast=True, hash=False)
     futures = [client.submit(_shard_value_and_grad, fun_bytes, params_future, shard, i, use_tape,
                              pure=False)
                for i, shard in enumerate(shards)]
