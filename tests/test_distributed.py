@@ -201,3 +201,24 @@ def test_grad_sum_leaves_the_users_scattered_data_alone(client):
         numpy.testing.assert_array_equal(grad["w"], [0.0, 4.0, 8.0])
         assert grad["b"] == 8.0
         numpy.testing.assert_array_equal(mine.result(), numpy.zeros(3))
+
+
+def test_closed_or_wrong_client_is_named(client, data):
+    _, _, shards = data
+    closed = distributed.Client(client.scheduler.address, timeout="30s")
+    closed.close()
+    tape = fd.record(lambda x: fnp.sum(x ** 2), numpy.ones(5))
+    calls = [("grad_sum", lambda c: fd.distributed.grad_sum(logistic_loss, numpy.zeros(5),
+                                                               shards, client=c)),
+             ("value_and_grad_sum", lambda c: fd.distributed.value_and_grad_sum(
+                 logistic_loss, numpy.zeros(5), shards, client=c)),
+             ("tape_map", lambda c: fd.distributed.tape_map(tape, [numpy.ones(5)], client=c))]
+    for name, call in calls:
+        with pytest.raises(distributed.client.ClosedClientError,
+                           match=r"%s: the Dask client is closed.*new one.*client=None" % name):
+            call(closed)
+        with pytest.raises(TypeError, match=r"%s: client must be a dask.distributed.Client, "
+                                            r"got str.*client=None" % name):
+            call(client.scheduler.address)
+    with pytest.raises(TypeError, match="expected a tape from fastad.record"):
+        fd.distributed.tape_map(logistic_loss, [numpy.ones(5)], client=client)

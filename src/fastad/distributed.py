@@ -19,10 +19,37 @@ from concurrent.futures import CancelledError
 import numpy as np
 
 from .core import value_and_grad
-from .recorded import record
+from .recorded import Tape, record
 from .tree import flatten, tree_map, unflatten
 
 __all__ = ["grad_sum", "value_and_grad_sum", "tape_map"]
+
+
+# -- the client ------------------------------------------------------------------
+
+def _check_client(client, caller):
+    """Fail before any work is sent when `client` cannot take it, saying
+    what would work (a closed client otherwise fails deep inside Dask, as an
+    AttributeError on its missing scheduler connection)."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError("fastad.distributed.%s: client= needs Dask: pip install "
+                          "\"fastad[distributed]\", or pass client=None to compute in this "
+                          "process" % caller) from exc
+    if not isinstance(client, Client):
+        raise TypeError("fastad.distributed.%s: client must be a dask.distributed.Client, got %s; "
+                        "connect one with Client(cluster) or Client(\"tcp://host:8786\"), or pass "
+                        "client=None to compute in this process" % (caller, type(client).__name__))
+    if client.status in ("closing", "closed"):
+        try:
+            from distributed.client import ClosedClientError as error
+        except ImportError:
+            error = RuntimeError
+        raise error("fastad.distributed.%s: the Dask client is %s, so it cannot send work; create "
+                    "a new one (Client(cluster), or Client(address) for the same scheduler) and "
+                    "pass it, or pass client=None to compute in this process"
+                    % (caller, client.status))
 
 
 # -- tape_map ---------------------------------------------------------------------
@@ -78,6 +105,9 @@ def _columns(inputs):
         return None
 
 
+_METHODS = {"gradient", "value_and_grad", "__call__", "jacobian", "hessian", "hvp", "jvp", "vjp"}
+
+
 def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retries=3, **kwargs):
     """Evaluate `tape.<method>(*args)` at every entry of `inputs` (an
     argument, or a tuple of arguments), in input order: `method` is
@@ -87,12 +117,16 @@ def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retr
     the inputs go in chunks (one per worker by default).  Chunks lost with
     a worker (Dask reruns tasks, but not data that only lived there) are
     sent again, up to `retries` times; results never come back partial."""
-    if method not in {"gradient", "value_and_grad", "__call__", "jacobian", "hessian", "hvp",
-                      "jvp", "vjp"}:
-        raise ValueError("tape_map: unknown method %r" % (method,))
+    if method not in _METHODS:
+        raise ValueError("tape_map: unknown method %r; use one of %s"
+                         % (method, ", ".join(sorted(_METHODS))))
+    if not isinstance(tape, Tape):
+        raise TypeError("tape_map: expected a tape from fastad.record(fun, *example_args), got %s"
+                        % type(tape).__name__)
     inputs = list(inputs)
     if client is None or not inputs:
         return _evaluate(tape, method, inputs, kwargs)
+    _check_client(client, "tape_map")
     from distributed import KilledWorker
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     if chunk_size is None:  # one chunk per worker: the least scheduling
@@ -207,6 +241,8 @@ def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
     where it is), or in this process with `client=None`.  `params` is a
     pytree; the gradient has its structure.  Each worker replays one
     recorded tape per function and shard shape where the function allows."""
+    if client is not None:
+        _check_client(client, "value_and_grad_sum")
     fun_bytes = _dumps(fun)
     shards = _shard_list(shards, client)
     if not shards:
@@ -247,6 +283,8 @@ def _shard_list(shards, client):
 
 def grad_sum(fun, params, shards, client=None, use_tape=True):
     """The gradient of sum_s fun(params, shard_s) (see value_and_grad_sum)."""
+    if client is not None:
+        _check_client(client, "grad_sum")
     return value_and_grad_sum(fun, params, shards, client, use_tape)[1]
 
 
