@@ -13,16 +13,45 @@ scaled by passing a client.  Install with `pip install "fastad[distributed]"`.
 """
 import hashlib
 import pickle
+import threading
 import weakref
+from collections import OrderedDict
 from concurrent.futures import CancelledError
 
 import numpy as np
 
 from .core import value_and_grad
-from .recorded import record
+from .recorded import RetapeRequired, Tape, record
 from .tree import flatten, tree_map, unflatten
 
 __all__ = ["grad_sum", "value_and_grad_sum", "tape_map"]
+
+
+# -- the client ------------------------------------------------------------------
+
+def _check_client(client, caller):
+    """Fail before any work is sent when `client` cannot take it, saying
+    what would work (a closed client otherwise fails deep inside Dask, as an
+    AttributeError on its missing scheduler connection)."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError("fastad.distributed.%s: client= needs Dask: pip install "
+                          "\"fastad[distributed]\", or pass client=None to compute in this "
+                          "process" % caller) from exc
+    if not isinstance(client, Client):
+        raise TypeError("fastad.distributed.%s: client must be a dask.distributed.Client, got %s; "
+                        "connect one with Client(cluster) or Client(\"tcp://host:8786\"), or pass "
+                        "client=None to compute in this process" % (caller, type(client).__name__))
+    if client.status in ("closing", "closed"):
+        try:
+            from distributed.client import ClosedClientError as error
+        except ImportError:
+            error = RuntimeError
+        raise error("fastad.distributed.%s: the Dask client is %s, so it cannot send work; create "
+                    "a new one (Client(cluster), or Client(address) for the same scheduler) and "
+                    "pass it, or pass client=None to compute in this process"
+                    % (caller, client.status))
 
 
 # -- tape_map ---------------------------------------------------------------------
@@ -41,6 +70,57 @@ def _evaluate(tape, method, items, kwargs):
     else:
         results = [fun(*_as_args(item), **kwargs) for item in items]
     return _stack(results)
+
+
+class _ShippedTape:
+    """A tape as the workers hold it: its pickle, and each worker thread's
+    own copy, unpickled on its first use there.  A Tape keeps the state of
+    its last replay, so one copy shared by the threads of a worker would mix
+    their inputs up and give wrong results without an error.
+
+    The pickle leaves the user's function out (replay never runs it), so a
+    function defined in `__main__`, a notebook or a module the workers do
+    not have does not stop the tape from loading there.  Only when the
+    method may record again (`retape=True`, `hessian`, `hvp`) does the
+    function come too, as its own pickle (cloudpickle sends `__main__`
+    functions by value); if it does not load on a worker, the tape still
+    replays there, and a re-recording raises RetapeRequired saying why."""
+
+    def __init__(self, tape_bytes, fun_bytes=None, fun_problem=None):
+        self.tape_bytes, self.fun_bytes, self.fun_problem = tape_bytes, fun_bytes, fun_problem
+        self.fun = None
+        if fun_bytes is not None:
+            try:
+                self.fun = pickle.loads(fun_bytes)
+            except Exception as exc:  # the tape still replays; recording again needs it
+                self.fun_problem = ("its function did not load on this worker (%s: %s); define it "
+                                    "in a module the workers can import"
+                                    % (type(exc).__name__, exc))
+        self._local = threading.local()
+        self.tape()  # a tape that does not load fails this task, not each chunk
+
+    def __reduce__(self):  # copied between workers (replicate) as its pickles
+        return (_ShippedTape, (self.tape_bytes, self.fun_bytes, self.fun_problem))
+
+    def tape(self):
+        tape = getattr(self._local, "tape", None)
+        if tape is None:
+            tape = pickle.loads(self.tape_bytes)
+            if self.fun is not None:
+                tape.fun = self.fun
+            self._local.tape = tape
+        return tape
+
+
+def _evaluate_shipped(shipped, method, items, kwargs):
+    """`_evaluate` on a worker, with this thread's copy of the tape."""
+    try:
+        return _evaluate(shipped.tape(), method, items, kwargs)
+    except RetapeRequired as exc:
+        if shipped.fun_problem is not None:
+            exc.add_note("fastad.distributed.tape_map: the tape cannot record again on the "
+                         "workers: " + shipped.fun_problem)
+        raise
 
 
 def _stack(results):
@@ -78,6 +158,9 @@ def _columns(inputs):
         return None
 
 
+_METHODS = {"gradient", "value_and_grad", "__call__", "jacobian", "hessian", "hvp", "jvp", "vjp"}
+
+
 def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retries=3, **kwargs):
     """Evaluate `tape.<method>(*args)` at every entry of `inputs` (an
     argument, or a tuple of arguments), in input order: `method` is
@@ -87,12 +170,16 @@ def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retr
     the inputs go in chunks (one per worker by default).  Chunks lost with
     a worker (Dask reruns tasks, but not data that only lived there) are
     sent again, up to `retries` times; results never come back partial."""
-    if method not in {"gradient", "value_and_grad", "__call__", "jacobian", "hessian", "hvp",
-                      "jvp", "vjp"}:
-        raise ValueError("tape_map: unknown method %r" % (method,))
+    if method not in _METHODS:
+        raise ValueError("tape_map: unknown method %r; use one of %s"
+                         % (method, ", ".join(sorted(_METHODS))))
+    if not isinstance(tape, Tape):
+        raise TypeError("tape_map: expected a tape from fastad.record(fun, *example_args), got %s"
+                        % type(tape).__name__)
     inputs = list(inputs)
     if client is None or not inputs:
         return _evaluate(tape, method, inputs, kwargs)
+    _check_client(client, "tape_map")
     from distributed import KilledWorker
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     if chunk_size is None:  # one chunk per worker: the least scheduling
@@ -106,8 +193,9 @@ def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retr
     results = [None] * len(chunks)
     pending = list(range(len(chunks)))
     for attempt in range(1 + retries):
-        shared = _shared_tape(client, tape, fresh=attempt > 0)
-        futures = {i: client.submit(_evaluate, shared, method, chunks[i], kwargs, pure=False)
+        shared = _shared_tape(client, tape, _needs_function(tape, method), fresh=attempt > 0)
+        futures = {i: client.submit(_evaluate_shipped, shared, method, chunks[i], kwargs,
+                                    pure=False)
                    for i in pending}
         lost = []
         for i, future in futures.items():
@@ -125,36 +213,78 @@ def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retr
                        % (len(pending), retries)) from last
 
 
-# scattered tapes, per client: a tape goes to the workers once, not per call
+# shipped tapes, per client and tape: a tape goes to the workers once, not per
+# call, and its copies there are released when the tape (or client) is gone
 _SCATTERED = weakref.WeakKeyDictionary()
 
 
-def _shared_tape(client, tape, fresh=False):
+def _needs_function(tape, method):
+    """Whether evaluating `method` may record the tape again, which runs its
+    function: on a flipped branch with retape=True, and hessian/hvp, which
+    record the gradient on first use."""
+    return bool(tape.retape) or method in ("hessian", "hvp")
+
+
+def _payload(tape, with_function):
+    """(the tape's pickle without its function, the function's pickle or
+    None, why it is missing or None)."""
+    bare = Tape.__new__(type(tape))
+    bare.__dict__.update(tape.__dict__)
+    bare.fun = None  # Tape.__getstate__ would keep a function that pickles by name
+    bare._grad_tape = None
+    bare._loaded = None
+    tape_bytes = pickle.dumps(bare)
+    if not with_function:
+        return tape_bytes, None, None
+    if tape.fun is None:
+        return tape_bytes, None, "the tape has no function (it was unpickled without one)"
+    try:
+        return tape_bytes, _dumps(tape.fun), None
+    except Exception as exc:
+        return tape_bytes, None, ("its function does not pickle (%s: %s)"
+                                  % (type(exc).__name__, exc))
+
+
+def _shared_tape(client, tape, with_function, fresh=False):
     """A future holding `tape` on every worker (sent once to each).  It is
     the result of a task that unpickles it, not scattered data: if the
     workers holding it die, Dask recomputes it from the task."""
-    per_client = _SCATTERED.setdefault(client, {})
-    entry = per_client.get(id(tape))
-    if not fresh and entry is not None and entry[0]() is tape and entry[1].status == "finished":
-        return entry[1]
-    future = client.submit(pickle.loads, pickle.dumps(tape), pure=False)
+    per_client = _SCATTERED.setdefault(client, weakref.WeakKeyDictionary())
+    per_tape = per_client.setdefault(tape, {})
+    future = per_tape.get(with_function)
+    if not fresh and future is not None and future.status == "finished":
+        return future
+    future = client.submit(_ShippedTape, *_payload(tape, with_function), pure=False)
     try:
         client.replicate([future])  # on every worker, so chunks are not all sent to one
     except Exception:
         pass  # only a placement hint: while workers come and go, Dask places it itself
-    per_client[id(tape)] = (weakref.ref(tape), future)
+    per_tape[with_function] = future
     return future
 
 
-def bytes_per_worker(tape):
-    """The bytes `tape_map` sends to each worker for `tape` (its pickle)."""
-    return len(pickle.dumps(tape))
+def bytes_per_worker(tape, method="gradient"):
+    """The bytes `tape_map` sends to each worker for `tape` (its pickle, and
+    its function's when `method` may record again)."""
+    tape_bytes, fun_bytes, _ = _payload(tape, _needs_function(tape, method))
+    return len(tape_bytes) + len(fun_bytes or b"")
 
 
 # -- sharded gradients -------------------------------------------------------------
 
-# per worker process: recorded tapes by (function, argument shapes)
-_TAPES = {}
+# per thread (a Tape keeps the state of its last replay, so the threads of a
+# worker must not share one): recorded tapes by (function, argument shapes),
+# at most _MAX_TAPES, the least recently used dropped first (a new closure per
+# call, e.g. one capturing a step count, would otherwise grow it forever)
+_TAPES = threading.local()
+_MAX_TAPES = 32
+
+
+def _thread_tapes():
+    cache = getattr(_TAPES, "cache", None)
+    if cache is None:
+        cache = _TAPES.cache = OrderedDict()
+    return cache
 
 
 def _shard_value_and_grad(fun_bytes, params, shard, index, use_tape):
@@ -164,13 +294,18 @@ def _shard_value_and_grad(fun_bytes, params, shard, index, use_tape):
     try:
         if use_tape:
             key = (hashlib.sha1(fun_bytes).hexdigest(), _signature(params), _signature(shard))
-            tape = _TAPES.get(key)
+            tapes = _thread_tapes()
+            tape = tapes.get(key)
             if tape is None:
                 try:
-                    tape = _TAPES[key] = record(fun, params, shard, retape=True,
-                                                guard_kinks=False)  # exact at kinks
+                    tape = tapes[key] = record(fun, params, shard, retape=True,
+                                               guard_kinks=False)  # exact at kinks
                 except (TypeError, NotImplementedError):
                     tape = None
+                while len(tapes) > _MAX_TAPES:
+                    tapes.popitem(last=False)
+            else:
+                tapes.move_to_end(key)
             if tape is not None:
                 value, grads = tape.value_and_grad(params, shard)
                 return float(value), grads[0]
@@ -207,6 +342,8 @@ def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
     where it is), or in this process with `client=None`.  `params` is a
     pytree; the gradient has its structure.  Each worker replays one
     recorded tape per function and shard shape where the function allows."""
+    if client is not None:
+        _check_client(client, "value_and_grad_sum")
     fun_bytes = _dumps(fun)
     shards = _shard_list(shards, client)
     if not shards:
@@ -218,7 +355,12 @@ def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
         for p in partial[1:]:
             total = _add(total, p)
         return total
-    params_future = client.scatter(params, broadcast=True)
+    # one future for the whole pytree, under a key of its own: scattered by
+    # content hash, a second call with equal parameters gets the same key,
+    # which the first call's future then releases under it ("lost
+    # dependencies"); and a dict would be scattered under its own keys
+    # ("w", "b"), replacing any data of the user's with those names
+    (params_future,) = client.scatter([params], broadcast=True, hash=False)
     futures = [client.submit(_shard_value_and_grad, fun_bytes, params_future, shard, i, use_tape,
                              pure=False)
                for i, shard in enumerate(shards)]
@@ -242,6 +384,8 @@ def _shard_list(shards, client):
 
 def grad_sum(fun, params, shards, client=None, use_tape=True):
     """The gradient of sum_s fun(params, shard_s) (see value_and_grad_sum)."""
+    if client is not None:
+        _check_client(client, "grad_sum")
     return value_and_grad_sum(fun, params, shards, client, use_tape)[1]
 
 
