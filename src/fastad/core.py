@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _tape, sweeps
 from .ops.tracing import TRACED as _TRACED
-from .tree import flatten, unflatten
+from .tree import describe_structures, flatten, unflatten
 
 Scalar, Array, Tape = _tape.Scalar, _tape.Array, _tape.Tape
 
@@ -346,8 +346,8 @@ def _output_vjp(rec, opname):
         co_leaves, co_treedef = flatten(cotangent)
         if co_treedef != out_treedef:
             raise ValueError(
-                "%s: the cotangent has structure %r but the function's output has "
-                "structure %r" % (opname, co_treedef, out_treedef))
+                "%s: the cotangent has structure %s but the function's output has "
+                "structure %s" % ((opname,) + describe_structures(co_treedef, out_treedef)))
         seeds = []
         for i, (o, c) in enumerate(zip(out_leaves, co_leaves)):
             if np.shape(c) != np.shape(o):

@@ -14,7 +14,7 @@ from . import _tape
 from .ops import products as _products
 from .ops.tracing import TRACED as _TRACED
 from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
-from .tree import flatten, unflatten
+from .tree import TreeDef, describe_structures, flatten, unflatten
 
 Scalar = _tape.Scalar
 
@@ -79,8 +79,8 @@ def jvp(fun, primals, tangents):
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if flatten(primals)[1] != flatten(tangents)[1]:
-        raise ValueError("jvp: primals have structure %r but tangents %r"
-                         % (flatten(primals)[1], flatten(tangents)[1]))
+        raise ValueError("jvp: primals have structure %s but tangents %s"
+                         % describe_structures(flatten(primals)[1], flatten(tangents)[1]))
     rec = _Recording(fun, primals, {}, tuple(range(len(primals))), "jvp", keep_all=True)
     return _jvp(rec, flatten(tangents)[0], "jvp")
 
@@ -95,9 +95,21 @@ def make_jvp(fun, argnum=0, *, argnums=None):
 
         def jvp_fun(tangent):
             tangent = (tangent,) if single else tuple(tangent)
+            expected = [treedef for treedef, _, _ in rec.inputs]
+            given = [flatten(t)[1] for t in tangent]
+            if given != expected:
+                # (leaves paired by position only would pair the wrong ones)
+                raise ValueError("make_jvp: the tangent has structure %s but the primal %s"
+                                 % describe_structures(_tuple_structure(given),
+                                                       _tuple_structure(expected)))
             return _jvp(rec, flatten(tangent)[0], "make_jvp")
         return jvp_fun
     return make
+
+
+def _tuple_structure(treedefs):
+    """The structure of a tuple of subtrees of the given structures."""
+    return TreeDef(tuple, tuple(treedefs)) if len(treedefs) != 1 else treedefs[0]
 
 
 def deriv(fun):

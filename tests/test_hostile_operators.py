@@ -1,0 +1,82 @@
+"""Hostile input at the operators' boundary: a repeated argnum, masked arrays
+and matrices, user rules of the wrong shape, poles on scalar input, axes out
+of range, empty Jacobians, defaultdicts and namedtuples.  Each ends in the
+right answer or a clear error, never in a crash or a silent wrong answer."""
+import collections
+import warnings
+
+import numpy
+import pytest
+
+import fastad as fd
+import fastad.numpy as fnp
+import fastad.scipy.special as fsp
+from fastad.checks import numerical_grad
+from fastad.extend import defjvp, defvjp, primitive
+
+AxisError = numpy.exceptions.AxisError
+
+
+# -- 7. defaultdicts (and other dict types) as pytrees -----------------------------------
+# JAX treats a defaultdict as a pytree node and returns the gradient as a
+# defaultdict with the same default_factory; autograd refuses it.
+
+def test_a_defaultdict_argument_gives_a_defaultdict_gradient():
+    d = collections.defaultdict(list, {"a": 1.0, "b": 2.0})
+    g = fd.grad(lambda d: d["a"] * d["b"])(d)
+    assert type(g) is collections.defaultdict and g.default_factory is list
+    assert g == {"a": 2.0, "b": 1.0}
+    tangent = collections.defaultdict(list, {"a": 1.0, "b": 0.0})
+    assert fd.jvp(lambda d: d["a"] * d["b"], (d,), (tangent,)) == (2.0, 2.0)
+    # the default_factory is part of the structure, as in JAX
+    other = collections.defaultdict(int, {"a": 1.0, "b": 0.0})
+    with pytest.raises(ValueError, match=r"defaultdict\(list, .* but tangents .*defaultdict\(int, "):
+        fd.jvp(lambda d: d["a"] * d["b"], (d,), (other,))
+
+
+def test_ordered_dicts_and_counters_round_trip():
+    od = collections.OrderedDict([("b", 2.0), ("a", 1.0)])
+    g = fd.grad(lambda d: d["a"] * d["b"])(od)
+    assert type(g) is collections.OrderedDict and list(g.items()) == [("b", 1.0), ("a", 2.0)]
+    c = collections.Counter({"a": 3.0})
+    g = fd.grad(lambda c: c["a"] * c["a"])(c)
+    assert type(g) is collections.Counter and g == {"a": 6.0}
+
+
+# -- 8. structure mismatches name the types and fields -------------------------------------
+
+P = collections.namedtuple("P", "a b")
+Q = collections.namedtuple("Q", "c d")
+
+
+def test_a_namedtuple_mismatch_names_both_structures():
+    with pytest.raises(ValueError, match=r"jvp: primals have structure \(P\(a=\*, b=\*\),\) but "
+                       r"tangents \(Q\(c=\*, d=\*\),\)"):
+        fd.jvp(lambda p: p.a * p.b, (P(1.0, 2.0),), (Q(1.0, 0.0),))
+    with pytest.raises(ValueError, match=r"jvp: primals have structure \(P\(a=\*, b=\*\),\) but "
+                       r"tangents \(\(\*, \*\),\)"):
+        fd.jvp(lambda p: p.a * p.b, (P(1.0, 2.0),), ((1.0, 0.0),))
+    _, vjp = fd.vjp(lambda x: P(x, 2.0 * x), 1.0)
+    with pytest.raises(ValueError, match=r"cotangent has structure Q\(c=\*, d=\*\) but the "
+                       r"function's output has structure P\(a=\*, b=\*\)"):
+        vjp(Q(1.0, 1.0))
+    assert vjp(P(1.0, 1.0)) == (3.0,)
+
+
+def test_same_named_types_are_told_apart_by_module():
+    from fastad.tree import describe_structures, flatten
+    R = collections.namedtuple("P", "a b")
+    R.__module__ = "elsewhere"
+    left, right = describe_structures(flatten(P(1.0, 2.0))[1], flatten(R(1.0, 2.0))[1])
+    assert left != right and "elsewhere.P" in right
+
+
+def test_make_jvp_refuses_a_tangent_of_another_structure():
+    """Leaves paired by position would pair a reordered dict's wrongly."""
+    jvp = fd.make_jvp(lambda d: d["a"] * 10.0 + d["b"])({"a": 1.0, "b": 2.0})
+    assert jvp({"a": 1.0, "b": 0.0})[1] == 10.0
+    with pytest.raises(ValueError, match=r"make_jvp: the tangent has structure \{'b': \*, 'a': "
+                       r"\*\} but the primal \{'a': \*, 'b': \*\}"):
+        jvp({"b": 0.0, "a": 1.0})
+    with pytest.raises(ValueError, match=r"make_jvp: the tangent has structure Q"):
+        fd.make_jvp(lambda p: p.a * p.b)(P(1.0, 2.0))(Q(1.0, 0.0))
