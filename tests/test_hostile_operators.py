@@ -17,6 +17,45 @@ from fastad.extend import defjvp, defvjp, primitive
 AxisError = numpy.exceptions.AxisError
 
 
+# -- 1. a repeated argnum ------------------------------------------------------------
+# jax.grad(f, argnums=(0, 0)) fails (an internal TypeError); autograd returns
+# (0.0, 2.0) for x * x at 1.0.  fastad refuses it, naming the argument.
+
+_OPERATORS = {
+    "grad": lambda a: fd.grad(lambda x, y: x * x * y, argnum=a)(1.0, 3.0),
+    "value_and_grad": lambda a: fd.value_and_grad(lambda x, y: x * x * y, argnum=a)(1.0, 3.0),
+    "elementwise_grad": lambda a: fd.elementwise_grad(lambda x, y: x * y, argnum=a)(
+        numpy.ones(2), numpy.ones(2)),
+    "make_vjp": lambda a: fd.make_vjp(lambda x, y: x * y, argnum=a)(1.0, 3.0)[0](1.0),
+    "make_jvp": lambda a: fd.make_jvp(lambda x, y: x * y, argnum=a)(1.0, 3.0)(
+        (1.0,) * (len(a) if isinstance(a, tuple) else 1)),
+    "jacobian": lambda a: fd.jacobian(lambda x, y: x * y, argnum=a)(numpy.ones(2), numpy.ones(2)),
+    "jacfwd": lambda a: fd.jacfwd(lambda x, y: x * y, argnum=a)(numpy.ones(2), numpy.ones(2)),
+    "jacrev": lambda a: fd.jacrev(lambda x, y: x * y, argnum=a)(numpy.ones(2), numpy.ones(2)),
+    "hessian": lambda a: fd.hessian(lambda x, y: x * x * x * y, argnum=a)(1.0, 3.0),
+    "make_hvp": lambda a: fd.make_hvp(lambda x, y: x * x * x * y, argnum=a)(1.0, 3.0),
+    "check_grads": lambda a: fd.check_grads(lambda x, y: x * y, 1.0, 3.0, argnum=a),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OPERATORS))
+@pytest.mark.parametrize("argnum", [(0, 0), (1, 0, 1), (0, -2)])
+def test_a_repeated_argnum_is_refused_by_every_operator(name, argnum):
+    with pytest.raises(ValueError, match=r"%s: argnum .* names argument \d more than once"
+                       % name):
+        _OPERATORS[name](argnum)
+
+
+@pytest.mark.parametrize("name", sorted(_OPERATORS))
+def test_distinct_argnums_still_work(name):
+    _OPERATORS[name]((0, 1))
+
+
+def test_grad_with_two_argnums_is_right():
+    assert fd.grad(lambda x, y: x * x * y, argnums=(0, 1))(1.0, 3.0) == (6.0, 1.0)
+    assert fd.grad(lambda x, y: x * x * y, argnums=(1, 0))(1.0, 3.0) == (1.0, 6.0)
+
+
 # -- 7. defaultdicts (and other dict types) as pytrees -----------------------------------
 # JAX treats a defaultdict as a pytree node and returns the gradient as a
 # defaultdict with the same default_factory; autograd refuses it.

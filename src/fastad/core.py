@@ -41,7 +41,13 @@ def _normalize_argnum(argnum, argnums, n_args, opname):
             raise ValueError(
                 "%s: argnum %d is out of range for a function called with %d "
                 "positional argument%s" % (opname, i, n_args, "" if n_args == 1 else "s"))
-        out.append(int(i) % n_args)
+        k = int(i) % n_args
+        if k in out:
+            # (one traced input per argument: a second one would get no derivative)
+            raise ValueError(
+                "%s: argnum %r names argument %d more than once; name each argument once "
+                "(and reuse its derivative)" % (opname, tuple(indices), k))
+        out.append(k)
     return tuple(out), single
 
 

@@ -290,7 +290,14 @@ def hessian(fun, argnum=0, *, argnums=None):
     forward-over-reverse: the gradient is recorded and one tangent sweep
     carries a direction per input element."""
     index = argnums if argnums is not None else argnum
-    return jacfwd(_grad(fun, index), index)
+    jacobian_of_grad = jacfwd(_grad(fun, index), index)
+
+    @functools.wraps(fun)
+    def hessian_fun(*args, **kwargs):
+        _normalize_argnum(index, None, len(args), "hessian")  # (errors say hessian)
+        return jacobian_of_grad(*args, **kwargs)
+    return hessian_fun
+
 
 
 def hvp(fun, x, v):
@@ -305,6 +312,7 @@ def make_hvp(fun, argnum=0, *, argnums=None):
     `hvp_fun(v)` is one tangent sweep over that recording."""
     def make(*args, **kwargs):
         index = argnums if argnums is not None else argnum
+        _normalize_argnum(index, None, len(args), "make_hvp")
         grad_fun = _grad(fun, index)
         jvp_fun = make_jvp(grad_fun, index)(*args, **kwargs)
 
