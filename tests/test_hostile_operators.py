@@ -56,6 +56,50 @@ def test_grad_with_two_argnums_is_right():
     assert fd.grad(lambda x, y: x * x * y, argnums=(1, 0))(1.0, 3.0) == (1.0, 6.0)
 
 
+# -- 2. masked arrays and matrices ---------------------------------------------------
+# JAX raises ValueError for a masked array ("use arr.filled()"), autograd a
+# TypeError for both; JAX takes a matrix as a 2-d array, whose * then means
+# something else than for the matrix itself: fastad refuses it.
+
+def test_a_masked_argument_is_refused_with_the_remedy():
+    x = numpy.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    f = lambda x: fnp.sum(x * x)  # noqa: E731
+    for op in (fd.grad, fd.value_and_grad, fd.elementwise_grad, fd.jacobian, fd.hessian):
+        with pytest.raises(TypeError, match=r"argument 0 is a numpy.ma.MaskedArray.*filled"):
+            op(f)(x)
+    with pytest.raises(TypeError, match="MaskedArray"):
+        fd.jvp(f, (x,), (numpy.ones(3),))
+    # the remedy the message gives: the mask applied inside the function
+    keep = ~numpy.ma.getmaskarray(x)
+    g = fd.grad(lambda x: fnp.sum(fnp.where(keep, x, 0.0) ** 2))(x.filled(0.0))
+    numpy.testing.assert_array_equal(g, [2.0, 0.0, 6.0])
+
+
+def test_masked_tangents_and_cotangents_are_refused():
+    masked = numpy.ma.masked_array([1.0, 2.0], mask=[True, False])
+    with pytest.raises(TypeError, match="tangent 0 is a numpy.ma.MaskedArray"):
+        fd.jvp(lambda x: x * 2.0, (numpy.ones(2),), (masked,))
+    _, vjp = fd.vjp(lambda x: x * 2.0, numpy.ones(2))
+    with pytest.raises(TypeError, match="cotangent 0 is a numpy.ma.MaskedArray"):
+        vjp(masked)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_a_matrix_argument_is_refused_with_the_remedy():
+    m = numpy.matrix([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(TypeError, match=r"argument 0 is a numpy.matrix.*numpy.asarray"):
+        fd.grad(lambda x: fnp.sum(x * x))(m)
+    g = fd.grad(lambda x: fnp.sum(x * x))(numpy.asarray(m))
+    assert type(g) is numpy.ndarray
+    numpy.testing.assert_array_equal(g, 2.0 * numpy.asarray(m))
+
+
+def test_other_ndarray_subclasses_still_work(tmp_path):
+    mm = numpy.memmap(tmp_path / "x.dat", dtype=numpy.float64, mode="w+", shape=(3,))
+    mm[:] = [1.0, 2.0, 3.0]
+    numpy.testing.assert_array_equal(fd.grad(lambda x: fnp.sum(x * x))(mm), [2.0, 4.0, 6.0])
+
+
 # -- 7. defaultdicts (and other dict types) as pytrees -----------------------------------
 # JAX treats a defaultdict as a pytree node and returns the gradient as a
 # defaultdict with the same default_factory; autograd refuses it.

@@ -59,11 +59,34 @@ def _describe(x):
     return "a value of type %s" % type(x).__name__
 
 
+def _refuse_subclass(x, what, opname):
+    """A TypeError for the ndarray subclasses whose values do not mean what
+    their data does (None for the others): a masked array's mask and a
+    matrix's operators would be lost on the plain arrays fastad traces."""
+    if isinstance(x, np.ma.MaskedArray):
+        return TypeError(
+            "%s: %s is a numpy.ma.MaskedArray; fastad differentiates plain arrays and would "
+            "ignore its mask. Pass x.filled(value) (the masked elements replaced by a value "
+            "of your choice) and apply the mask inside the function, e.g. "
+            "fastad.numpy.where(keep, x, 0.0) with keep = ~numpy.ma.getmaskarray(x)"
+            % (opname, what))
+    if isinstance(x, np.matrix):
+        return TypeError(
+            "%s: %s is a numpy.matrix, whose * and ** are matrix products while fastad "
+            "traces it as a 2-d array (elementwise * and **). Pass numpy.asarray(x) and use "
+            "@ for matrix products" % (opname, what))
+    return None
+
+
 def _box(tape, leaf, argnum, opname):
     """A traced input node for one leaf of a differentiated argument."""
     if type(leaf) is float or isinstance(leaf, np.float64):
         return tape.scalar_leaf(leaf)
     if isinstance(leaf, np.ndarray):
+        if type(leaf) is not np.ndarray:
+            error = _refuse_subclass(leaf, "argument %d" % argnum, opname)
+            if error is not None:
+                raise error
         if leaf.dtype.kind == "f":
             return tape.array_leaf(leaf)
     elif isinstance(leaf, np.floating):
@@ -356,6 +379,10 @@ def _output_vjp(rec, opname):
                 "structure %s" % ((opname,) + describe_structures(co_treedef, out_treedef)))
         seeds = []
         for i, (o, c) in enumerate(zip(out_leaves, co_leaves)):
+            if isinstance(c, np.ndarray) and type(c) is not np.ndarray:
+                error = _refuse_subclass(c, "cotangent %d" % i, opname)
+                if error is not None:
+                    raise error
             if np.shape(c) != np.shape(o):
                 raise ValueError(
                     "%s: cotangent %d has shape %s but the output it pairs with has "

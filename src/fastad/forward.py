@@ -13,13 +13,17 @@ import numpy as np
 from . import _tape
 from .ops import products as _products
 from .ops.tracing import TRACED as _TRACED
-from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
+from .core import _Recording, _normalize_argnum, _dtype_of, _refuse_subclass, grad as _grad
 from .tree import TreeDef, describe_structures, flatten, unflatten
 
 Scalar = _tape.Scalar
 
 
 def _check_tangent(x, t, opname, i):
+    if isinstance(t, np.ndarray) and type(t) is not np.ndarray:
+        error = _refuse_subclass(t, "tangent %d" % i, opname)
+        if error is not None:
+            raise error
     if np.shape(t) != np.shape(x):
         raise ValueError("%s: tangent %d has shape %s but its primal has shape %s"
                          % (opname, i, np.shape(t), np.shape(x)))
