@@ -100,6 +100,103 @@ def test_other_ndarray_subclasses_still_work(tmp_path):
     numpy.testing.assert_array_equal(fd.grad(lambda x: fnp.sum(x * x))(mm), [2.0, 4.0, 6.0])
 
 
+# -- 3. user rules returning the wrong shape ---------------------------------------------
+# JAX: "Custom VJP bwd rule must produce an output with the same type as the
+# args tuple of the primal function, but at output[0] the bwd rule produced
+# an output of type float64[3,1] corresponding to an input of type
+# float64[3], so the shapes do not match".
+
+def _custom_vjp_returning(make):
+    @fd.custom_vjp
+    def double(x):
+        return x * 2.0
+
+    def double_bwd(residuals, g):
+        return (make(g),)
+    double.defvjp(lambda x: (double(x), None), double_bwd)
+    return double
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda g: fnp.reshape(g * 2.0, (3, 1)), r"\(3, 1\)"),
+    (lambda g: fnp.sum(g * 2.0), r"\(\)"),
+    (lambda g: numpy.ones(4), r"\(4,\)"),
+    (lambda g: numpy.ones((1, 3)), r"\(1, 3\)"),
+])
+def test_a_custom_vjp_cotangent_of_the_wrong_shape_is_refused(make, shape):
+    double = _custom_vjp_returning(make)
+    with pytest.raises(ValueError, match=r"double: the bwd rule double_bwd returned a cotangent "
+                       r"of shape %s for argument 0, whose shape is \(3,\)" % shape):
+        fd.grad(lambda x: fnp.sum(double(x)))(numpy.ones(3))
+
+
+def test_a_custom_vjp_cotangent_of_the_right_shape_is_used():
+    double = _custom_vjp_returning(lambda g: g * 2.0)
+    numpy.testing.assert_array_equal(fd.grad(lambda x: fnp.sum(double(x)))(numpy.ones(3)),
+                                     [2.0, 2.0, 2.0])
+    assert fd.grad(lambda x: double(x))(1.5) == 2.0
+
+
+def test_a_defvjp_cotangent_of_the_wrong_shape_is_refused():
+    @primitive
+    def square(x):
+        return x * x
+    defvjp(square, lambda ans, x: lambda g: fnp.reshape(2.0 * g * x, (-1, 1)))
+    with pytest.raises(ValueError, match=r"square: the VJP rule of argument 0 \(defvjp\) "
+                       r"returned a cotangent of shape \(3, 1\) for argument 0, whose shape is "
+                       r"\(3,\)"):
+        fd.grad(lambda x: fnp.sum(square(x)))(numpy.ones(3))
+    with pytest.raises(ValueError, match="square: the VJP rule"):
+        fd.jacrev(square)(numpy.ones(3))
+
+
+def test_a_defvjp_rule_of_a_broadcasting_primitive_must_sum_itself():
+    @primitive
+    def scale(x, k):
+        return x * k
+    # the cotangent of the scalar k must be summed over x's axis by the rule
+    defvjp(scale, lambda ans, x, k: lambda g: g * k, lambda ans, x, k: lambda g: g * x)
+    with pytest.raises(ValueError, match=r"scale: .* argument 1 .* shape \(3,\) for argument 1, "
+                       r"whose shape is \(\)"):
+        fd.grad(lambda k: fnp.sum(scale(numpy.arange(3.0), k)))(2.0)
+    defvjp(scale, lambda ans, x, k: lambda g: g * k, lambda ans, x, k: lambda g: fnp.sum(g * x))
+    assert fd.grad(lambda k: fnp.sum(scale(numpy.arange(3.0), k)))(2.0) == 3.0
+
+
+def test_a_defjvp_tangent_that_does_not_broadcast_to_the_output_is_refused():
+    @primitive
+    def square(x):
+        return x * x
+    defjvp(square, lambda g, ans, x: fnp.reshape(2.0 * g * x, (-1, 1)))
+    with pytest.raises(ValueError, match=r"square: the JVP rule of argument 0 \(defjvp\) "
+                       r"returned a tangent of shape \(3, 1\), which does not broadcast to the "
+                       r"output's shape \(3,\)"):
+        fd.jvp(square, (numpy.ones(3),), (numpy.ones(3),))
+    defjvp(square, lambda g, ans, x: 2.0 * g * x)
+    numpy.testing.assert_array_equal(fd.jacfwd(square)(numpy.ones(3)), 2.0 * numpy.eye(3))
+
+
+def test_the_jacobian_of_a_custom_vjp_with_residuals_is_right():
+    """Residuals get no cotangent (None): the many-cotangent sweep used to
+    turn that into NaN."""
+    @fd.custom_vjp
+    def product(x, y):
+        return x * y
+    product.defvjp(lambda x, y: (product(x, y), (x, y)),
+                   lambda res, g: (g * res[1], g * res[0]))
+    x = numpy.array([1.0, 2.0, 3.0])
+    expected = numpy.diag(2.0 * x)
+    numpy.testing.assert_array_equal(fd.jacrev(lambda x: product(x, x))(x), expected)
+    for op in (fd.jacrev, fd.jacobian):  # (jacobian: reverse mode for fewer outputs)
+        numpy.testing.assert_array_equal(op(lambda x: product(x, x)[:1])(x), expected[:1])
+
+    @fd.custom_vjp
+    def first(x, y):
+        return x * y
+    first.defvjp(lambda x, y: (first(x, y), (x, y)), lambda res, g: (g * res[1], None))
+    numpy.testing.assert_array_equal(fd.jacrev(lambda x: first(x, x))(x), numpy.diag(x))
+
+
 # -- 7. defaultdicts (and other dict types) as pytrees -----------------------------------
 # JAX treats a defaultdict as a pytree node and returns the gradient as a
 # defaultdict with the same default_factory; autograd refuses it.
