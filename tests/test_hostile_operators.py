@@ -197,6 +197,98 @@ def test_the_jacobian_of_a_custom_vjp_with_residuals_is_right():
     numpy.testing.assert_array_equal(fd.jacrev(lambda x: first(x, x))(x), numpy.diag(x))
 
 
+# -- 4. poles on scalar input ------------------------------------------------------------
+# A scalar gives NumPy float64's IEEE result at a pole (inf or nan), as the
+# array path does, not ZeroDivisionError.
+
+_POLES = [
+    ("sqrt", fnp.sqrt, 0.0), ("cbrt", fnp.cbrt, 0.0), ("log", fnp.log, 0.0),
+    ("log1p", fnp.log1p, -1.0), ("log2", fnp.log2, 0.0), ("log10", fnp.log10, 0.0),
+    ("arcsin", fnp.arcsin, 1.0), ("arccos", fnp.arccos, 1.0), ("arccosh", fnp.arccosh, 1.0),
+    ("arctanh", fnp.arctanh, 1.0), ("reciprocal", fnp.reciprocal, 0.0),
+    ("1/x", lambda y: fnp.divide(1.0, y), 0.0), ("x/0", lambda x: fnp.divide(x, 0.0), 1.0),
+    ("arctan2", lambda x: fnp.arctan2(x, 0.0), 0.0), ("hypot", lambda x: fnp.hypot(x, 0.0), 0.0),
+    ("x**-1", lambda x: fnp.power(x, -1.0), 0.0), ("x**0.5", lambda x: fnp.power(x, 0.5), 0.0),
+    ("mod", lambda y: fnp.mod(1.0, y), 0.0), ("prod", fnp.prod, 0.0),
+    ("logit at 0", fsp.logit, 0.0), ("logit at 1", fsp.logit, 1.0),
+    ("xlogy in y", lambda y: fsp.xlogy(2.0, y), 0.0), ("xlogy in x", lambda x: fsp.xlogy(x, 0.0), 1.0),
+    ("xlog1py in y", lambda y: fsp.xlog1py(2.0, y), -1.0), ("digamma", fsp.digamma, 0.0),
+    ("gammaln", fsp.gammaln, 0.0), ("gamma", fsp.gamma, 0.0), ("erfinv", fsp.erfinv, 1.0),
+    ("ndtri", fsp.ndtri, 0.0), ("y0", fsp.y0, 0.0), ("gammainc", lambda x: fsp.gammainc(0.5, x), 0.0),
+    ("betaln", lambda a: fsp.betaln(a, 1.0), 0.0), ("sinc", fnp.sinc, 0.0),
+]
+
+#: the registered primitives themselves, called on a traced scalar (the
+#: C kernels of the fastad.numpy functions do not see these)
+_PRIMITIVE_POLES = [("log", 0.0), ("log1p", -1.0), ("log2", 0.0), ("log10", 0.0), ("sqrt", 0.0),
+                    ("cbrt", 0.0), ("arctanh", 1.0)]
+
+
+def _derivatives(f, p, mode):
+    """f's derivative at p on a float, a 0-d array and a 1-d array."""
+    inputs = [p, numpy.array(p), numpy.array([p])]
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x in inputs:
+            if mode == "grad":
+                d = fd.elementwise_grad(f)(x) if numpy.ndim(x) else fd.grad(f)(x)
+            elif mode == "jvp":
+                d = fd.jvp(f, (x,), (numpy.ones_like(x) if numpy.ndim(x) else 1.0,))[1]
+            elif mode == "jacrev":
+                d = fd.jacrev(f)(x)
+            else:
+                d = fd.hessian(lambda x: fnp.sum(f(x)))(x)
+            out.append(float(numpy.ravel(d)[0]))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp", "jacrev", "hessian"])
+@pytest.mark.parametrize("name, f, p", _POLES, ids=[name for name, _, _ in _POLES])
+def test_a_pole_on_scalar_input_gives_the_array_paths_ieee_result(name, f, p, mode):
+    on_float, on_0d, on_1d = _derivatives(f, p, mode)
+    numpy.testing.assert_array_equal([on_float, on_0d], [on_1d, on_1d])
+
+
+@pytest.mark.parametrize("name, p", _PRIMITIVE_POLES)
+def test_a_primitive_at_its_pole_on_a_traced_float(name, p):
+    from fastad.ops import REGISTRY
+    prim = REGISTRY[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        on_float = fd.grad(prim)(p)
+        on_array = fd.elementwise_grad(prim)(numpy.array([p]))
+    assert numpy.isinf(on_float) and on_float == on_array[0]
+
+
+def test_issue_examples_of_poles():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert fd.grad(fsp.logit)(0.0) == numpy.inf
+        assert fd.grad(lambda y: fsp.xlogy(2.0, y))(0.0) == numpy.inf
+        assert fd.grad(lambda y: fsp.xlog1py(2.0, y))(-1.0) == numpy.inf
+        assert fd.grad(lambda x: fsp.xlog1py(x, -1.0))(1.0) == -numpy.inf
+        assert fd.grad(fnp.sqrt)(numpy.array(0.0)) == numpy.inf
+
+
+def test_the_derivative_of_prod_of_a_scalar_is_one_at_zero():
+    assert fd.grad(fnp.prod)(0.0) == 1.0
+    assert fd.grad(lambda x: fnp.prod(x * 3.0))(0.0) == 3.0
+
+
+def test_rules_away_from_poles_are_unchanged():
+    for name, f, p in _POLES:
+        if name in ("x/0", "xlogy in x"):
+            continue  # (no pole: infinite everywhere)
+        x = numpy.array([p + 0.3 if name not in ("arcsin", "arccos", "arctanh", "erfinv",
+                                                     "logit at 1") else p - 0.3])
+        if name == "arccosh":
+            x = x + 0.5
+        numpy.testing.assert_allclose(fd.elementwise_grad(f)(x),
+                                      numerical_grad(lambda v: numpy.sum(f(v)), x),
+                                      rtol=1e-5, err_msg=name)
+
+
 # -- 7. defaultdicts (and other dict types) as pytrees -----------------------------------
 # JAX treats a defaultdict as a pytree node and returns the gradient as a
 # defaultdict with the same default_factory; autograd refuses it.

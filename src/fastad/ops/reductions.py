@@ -96,7 +96,8 @@ def _product_of_others(x, axis):
 
 def _others(ans, x, axis, keepdims):
     """d prod(x)/dx, shaped like x."""
-    if type(x) is np.ndarray:
+    if not is_traced(x):
+        # (a float of a traced scalar too: 1 for prod(x) = x, also at x = 0)
         return _product_of_others(x, axis)
     # traced (nested) path: ans / x, exact away from zeros
     return true_divide(expand_reduced(ans, x, axis, keepdims), x)
