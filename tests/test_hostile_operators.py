@@ -289,6 +289,104 @@ def test_rules_away_from_poles_are_unchanged():
                                       rtol=1e-5, err_msg=name)
 
 
+# -- 5. axes out of range --------------------------------------------------------------
+# Traced input gives what NumPy gives on the plain array: the result where
+# NumPy takes the axis (sum(x, axis=0) of a 0-d array is x: NumPy's
+# reductions take axis 0 or -1 there), NumPy's AxisError where it does not,
+# never an axis wrapped around or "integer modulo by zero".
+
+_AXIS_FUNCTIONS = {
+    "sum": (numpy.sum, fnp.sum), "mean": (numpy.mean, fnp.mean), "prod": (numpy.prod, fnp.prod),
+    "max": (numpy.max, fnp.max), "min": (numpy.min, fnp.min), "var": (numpy.var, fnp.var),
+    "std": (numpy.std, fnp.std), "median": (numpy.median, fnp.median),
+    "ptp": (numpy.ptp, fnp.ptp), "average": (numpy.average, fnp.average),
+    "cumsum": (numpy.cumsum, fnp.cumsum), "nansum": (numpy.nansum, fnp.nansum),
+    "nanmean": (numpy.nanmean, fnp.nanmean), "sort": (numpy.sort, fnp.sort),
+    "diff": (numpy.diff, fnp.diff), "trapezoid": (numpy.trapezoid, fnp.trapezoid),
+    "flip": (numpy.flip, fnp.flip), "expand_dims": (numpy.expand_dims, fnp.expand_dims),
+    "roll": (lambda a, axis: numpy.roll(a, 1, axis=axis),
+             lambda a, axis: fnp.roll(a, 1, axis=axis)),
+    "take": (lambda a, axis: numpy.take(a, [0], axis=axis),
+             lambda a, axis: fnp.take(a, [0], axis=axis)),
+    "take_along_axis": (
+        lambda a, axis: numpy.take_along_axis(a, numpy.zeros((1,) * numpy.ndim(a), int), axis),
+        lambda a, axis: fnp.take_along_axis(a, numpy.zeros((1,) * numpy.ndim(a), int), axis)),
+    "repeat": (lambda a, axis: numpy.repeat(a, 2, axis=axis),
+               lambda a, axis: fnp.repeat(a, 2, axis=axis)),
+    "partition": (lambda a, axis: numpy.partition(a, 0, axis=axis),
+                  lambda a, axis: fnp.partition(a, 0, axis=axis)),
+    "norm": (lambda a, axis: numpy.linalg.norm(a, axis=axis),
+             lambda a, axis: fnp.linalg.norm(a, axis=axis)),
+    "vector_norm": (lambda a, axis: numpy.linalg.vector_norm(a, axis=axis),
+                    lambda a, axis: fnp.linalg.vector_norm(a, axis=axis)),
+    "concatenate": (lambda a, axis: numpy.concatenate([a, a], axis=axis),
+                    lambda a, axis: fnp.concatenate([a, a], axis=axis)),
+    "stack": (lambda a, axis: numpy.stack([a, a], axis=axis),
+              lambda a, axis: fnp.stack([a, a], axis=axis)),
+    "tensordot": (lambda a, axis: numpy.tensordot(a, a, axes=([axis], [axis])),
+                  lambda a, axis: fnp.tensordot(a, a, axes=([axis], [axis]))),
+    "vecdot": (lambda a, axis: numpy.vecdot(a, a, axis=axis),
+               lambda a, axis: fnp.vecdot(a, a, axis=axis)),
+    "logsumexp": (None, fsp.logsumexp), "softmax": (None, fsp.softmax),
+}
+_INPUTS = {0: numpy.array(0.7), 1: numpy.array([0.3, 1.2, 0.5]),
+           2: numpy.array([[0.6, 1.1, 0.9], [1.3, 0.7, 0.8], [0.5, 1.4, 1.0]])}
+_AXES = [0, -1, 1, 2, -3, 3, (0,), (0, 0)]
+
+
+def _outcome(f, x, axis):
+    try:
+        return numpy.asarray(f(x, axis=axis), numpy.float64), None
+    except Exception as e:  # noqa: BLE001 - the exception is what is compared
+        return None, e
+
+
+@pytest.mark.parametrize("name", sorted(_AXIS_FUNCTIONS))
+def test_an_axis_argument_on_traced_input_does_what_numpy_does(name):
+    import scipy.special
+    reference, traced = _AXIS_FUNCTIONS[name]
+    if reference is None:
+        reference = getattr(scipy.special, name)
+    for ndim, x in _INPUTS.items():
+        for axis in _AXES:
+            if name == "logsumexp" and ndim == 0 and isinstance(axis, tuple):
+                continue  # (scipy takes axis (0,) of a 0-d array; NumPy's sum does not)
+            expected, refused = _outcome(reference, x, axis)
+            seen = []
+
+            def f(x):
+                seen.append(traced(x, axis=axis))
+                return fnp.sum(fnp.sin(seen[-1]))
+            _, error = _outcome(lambda x, axis: fd.grad(f)(x), x, axis)
+            where = "%s(ndim %d, axis=%r)" % (name, ndim, axis)
+            if refused is not None:
+                # (AxisError is a ValueError and an IndexError, as NumPy raises for some)
+                assert error is not None and isinstance(error, type(refused)), \
+                    "%s: NumPy raises %r, fastad %r" % (where, refused, error)
+                assert not isinstance(error, (ZeroDivisionError, TypeError)) or \
+                    isinstance(refused, TypeError), where
+                continue
+            assert error is None, "%s: NumPy gives a result, fastad raises %r" % (where, error)
+            numpy.testing.assert_allclose(fd.core.plain(seen[0]), expected, err_msg=where)
+            numpy.testing.assert_allclose(
+                fd.grad(f)(x),
+                numerical_grad(lambda v: numpy.sum(numpy.sin(reference(v, axis=axis))), x),
+                rtol=1e-5, atol=1e-7, err_msg=where)
+
+
+def test_issue_example_axis_on_a_traced_scalar():
+    # NumPy: numpy.sum(1.0, axis=0) is 1.0 and numpy.mean(1.0, axis=0) an AxisError
+    assert fd.grad(lambda x: fnp.sum(x, axis=0))(1.0) == 1.0
+    with pytest.raises(AxisError, match="axis 0 is out of bounds for array of dimension 0"):
+        fd.grad(lambda x: fnp.mean(x, axis=0))(1.0)
+    with pytest.raises(AxisError, match="axis 0 is out of bounds for array of dimension 0"):
+        fd.grad(lambda x: fnp.sum(x, axis=(0,)))(1.0)
+    with pytest.raises(AxisError, match="axis 2 is out of bounds for array of dimension 1"):
+        fd.grad(lambda x: fnp.sum(fnp.flip(x, axis=2)))(numpy.ones(3))
+    with pytest.raises(AxisError, match="axis 3 is out of bounds for array of dimension 2"):
+        fd.grad(lambda x: fnp.sum(fnp.diff(x, axis=3) ** 2))(numpy.ones((2, 2)))
+
+
 # -- 7. defaultdicts (and other dict types) as pytrees -----------------------------------
 # JAX treats a defaultdict as a pytree node and returns the gradient as a
 # defaultdict with the same default_factory; autograd refuses it.
