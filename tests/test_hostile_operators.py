@@ -387,6 +387,36 @@ def test_issue_example_axis_on_a_traced_scalar():
         fd.grad(lambda x: fnp.sum(fnp.diff(x, axis=3) ** 2))(numpy.ones((2, 2)))
 
 
+# -- 6. empty Jacobians and Hessians ---------------------------------------------------
+# JAX: jacobian of R^0 -> R^3 has shape (3, 0), the Hessian of a function
+# of a (0,) array (0, 0), of a (0, 2) array (0, 2, 0, 2).
+
+@pytest.mark.parametrize("op", [fd.jacobian, fd.jacfwd, fd.jacrev])
+def test_jacobians_of_empty_inputs_and_outputs_have_jaxs_shapes(op):
+    assert op(lambda x: fnp.sum(x) * fnp.ones(3))(numpy.zeros(0)).shape == (3, 0)
+    assert op(lambda x: x[:0] * 2.0)(numpy.ones(3)).shape == (0, 3)
+    assert op(lambda x: x * 2.0)(numpy.zeros(0)).shape == (0, 0)
+    assert op(lambda x: x * 2.0)(numpy.zeros((0, 2))).shape == (0, 2, 0, 2)
+    tree = op(lambda x: {"a": x * 2.0, "b": fnp.sum(x)})(numpy.zeros(0))
+    assert {k: v.shape for k, v in tree.items()} == {"a": (0, 0), "b": (0,)}
+    assert op(lambda x: fnp.sum(x) * fnp.ones(3))(numpy.zeros(0, numpy.float32)).dtype == \
+        numpy.float32
+
+
+def test_hessians_of_empty_inputs_have_jaxs_shapes():
+    assert fd.hessian(lambda x: fnp.sum(x * x))(numpy.zeros(0)).shape == (0, 0)
+    assert fd.hessian(lambda x: fnp.sum(x * x))(numpy.zeros((0, 2))).shape == (0, 2, 0, 2)
+    h = fd.hessian(lambda d: fnp.sum(d["a"] ** 2) + fnp.sum(d["b"]))(
+        {"a": numpy.ones(2), "b": numpy.zeros(0)})
+    numpy.testing.assert_array_equal(h["a"]["a"], 2.0 * numpy.eye(2))
+    assert h["a"]["b"].shape == (2, 0) and h["b"]["a"].shape == (0, 2)
+    assert h["b"]["b"].shape == (0, 0)
+
+
+def test_an_empty_jacobian_inside_another_operator():
+    assert fd.grad(lambda x: fnp.sum(fd.jacobian(lambda y: y * x)(numpy.zeros(0))) + x)(1.0) == 1.0
+
+
 # -- 7. defaultdicts (and other dict types) as pytrees -----------------------------------
 # JAX treats a defaultdict as a pytree node and returns the gradient as a
 # defaultdict with the same default_factory; autograd refuses it.

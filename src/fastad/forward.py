@@ -232,7 +232,9 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
     n_in = sum(int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes)
     n_out = int(np.prod(out_shape, dtype=np.int64))
     use_forward = mode == "fwd" or (mode == "auto" and n_in <= n_out)
-    if type(out) not in _TRACED or out.tape is not rec.tape:
+    if type(out) not in _TRACED or out.tape is not rec.tape or n_in == 0 or n_out == 0:
+        # (no input reaches the output, or the Jacobian has no elements: as
+        # in JAX, zeros of shape out.shape + leaf.shape, such as (3, 0))
         zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
         return unflatten(treedef, zeros)
     if use_forward:
@@ -309,7 +311,6 @@ def hessian(fun, argnum=0, *, argnums=None):
         _normalize_argnum(index, None, len(args), "hessian")  # (errors say hessian)
         return jacobian_of_grad(*args, **kwargs)
     return hessian_fun
-
 
 
 def hvp(fun, x, v):
