@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _tape, sweeps
 from .ops.tracing import TRACED as _TRACED
-from .tree import flatten, unflatten
+from .tree import describe_structures, flatten, unflatten
 
 Scalar, Array, Tape = _tape.Scalar, _tape.Array, _tape.Tape
 
@@ -41,7 +41,13 @@ def _normalize_argnum(argnum, argnums, n_args, opname):
             raise ValueError(
                 "%s: argnum %d is out of range for a function called with %d "
                 "positional argument%s" % (opname, i, n_args, "" if n_args == 1 else "s"))
-        out.append(int(i) % n_args)
+        k = int(i) % n_args
+        if k in out:
+            # (one traced input per argument: a second one would get no derivative)
+            raise ValueError(
+                "%s: argnum %r names argument %d more than once; name each argument once "
+                "(and reuse its derivative)" % (opname, tuple(indices), k))
+        out.append(k)
     return tuple(out), single
 
 
@@ -53,11 +59,34 @@ def _describe(x):
     return "a value of type %s" % type(x).__name__
 
 
+def _refuse_subclass(x, what, opname):
+    """A TypeError for the ndarray subclasses whose values do not mean what
+    their data does (None for the others): a masked array's mask and a
+    matrix's operators would be lost on the plain arrays fastad traces."""
+    if isinstance(x, np.ma.MaskedArray):
+        return TypeError(
+            "%s: %s is a numpy.ma.MaskedArray; fastad differentiates plain arrays and would "
+            "ignore its mask. Pass x.filled(value) (the masked elements replaced by a value "
+            "of your choice) and apply the mask inside the function, e.g. "
+            "fastad.numpy.where(keep, x, 0.0) with keep = ~numpy.ma.getmaskarray(x)"
+            % (opname, what))
+    if isinstance(x, np.matrix):
+        return TypeError(
+            "%s: %s is a numpy.matrix, whose * and ** are matrix products while fastad "
+            "traces it as a 2-d array (elementwise * and **). Pass numpy.asarray(x) and use "
+            "@ for matrix products" % (opname, what))
+    return None
+
+
 def _box(tape, leaf, argnum, opname):
     """A traced input node for one leaf of a differentiated argument."""
     if type(leaf) is float or isinstance(leaf, np.float64):
         return tape.scalar_leaf(leaf)
     if isinstance(leaf, np.ndarray):
+        if type(leaf) is not np.ndarray:
+            error = _refuse_subclass(leaf, "argument %d" % argnum, opname)
+            if error is not None:
+                raise error
         if leaf.dtype.kind == "f":
             return tape.array_leaf(leaf)
     elif isinstance(leaf, np.floating):
@@ -346,10 +375,14 @@ def _output_vjp(rec, opname):
         co_leaves, co_treedef = flatten(cotangent)
         if co_treedef != out_treedef:
             raise ValueError(
-                "%s: the cotangent has structure %r but the function's output has "
-                "structure %r" % (opname, co_treedef, out_treedef))
+                "%s: the cotangent has structure %s but the function's output has "
+                "structure %s" % ((opname,) + describe_structures(co_treedef, out_treedef)))
         seeds = []
         for i, (o, c) in enumerate(zip(out_leaves, co_leaves)):
+            if isinstance(c, np.ndarray) and type(c) is not np.ndarray:
+                error = _refuse_subclass(c, "cotangent %d" % i, opname)
+                if error is not None:
+                    raise error
             if np.shape(c) != np.shape(o):
                 raise ValueError(
                     "%s: cotangent %d has shape %s but the output it pairs with has "

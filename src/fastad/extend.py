@@ -22,6 +22,8 @@ used in every mode it defines and nests like a built-in one.
 import functools
 import threading
 
+import numpy as np
+
 from . import _tape
 from .ops.tracing import TRACED as _TRACED
 from .tree import flatten, unflatten
@@ -46,7 +48,44 @@ def primitive(fun):
         vjp_variadic=_undefined("the VJP", name, "define it with fastad.extend.defvjp"),
         jvp_variadic=_undefined("the JVP", name, "define it with fastad.extend.defjvp"))
     functools.update_wrapper(prim, fun)
+    prim.user_rules = True  # (see fastad.forward: rules that may return None)
     return prim
+
+
+def _shape_error(name, rule, what, position, shape, expected):
+    return ValueError(
+        "%s: %s returned a %s of shape %s for argument %d, whose shape is %s; a rule "
+        "must return one of exactly the argument's shape (sum it over any axes the "
+        "function broadcast the argument along)"
+        % (name, rule, what, shape, position, expected))
+
+
+def _checked_cotangent(c, arg, name, rule, position):
+    """`c`, the cotangent a user's rule returned for argument `position`,
+    refused unless it has the argument's shape (as JAX requires): the
+    sweep would otherwise sum it over axes that were never broadcast."""
+    if c is None:
+        return None
+    shape, expected = np.shape(c), np.shape(arg)
+    if shape != expected:
+        raise _shape_error(name, rule, "cotangent", position, shape, expected)
+    return c
+
+
+def _checked_tangent(t, ans, name, position):
+    """`t`, the output tangent a user's JVP rule returned, refused unless it
+    broadcasts to the output's shape (the sweep broadcasts it there)."""
+    shape, expected = np.shape(t), np.shape(ans)
+    try:
+        fits = np.broadcast_shapes(shape, expected) == expected
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            "%s: the JVP rule of argument %d (defjvp) returned a tangent of shape %s, which "
+            "does not broadcast to the output's shape %s; return the output's tangent"
+            % (name, position, shape, expected))
+    return t
 
 
 def _check_primitive(prim, what):
@@ -64,14 +103,17 @@ def defvjp(prim, *vjp_makers, argnums=None):
     rules = [None] * (max(argnums) + 1 if argnums else 0)
     for position, maker in zip(argnums, vjp_makers):
         if maker is not None:
-            rules[position] = _from_maker(maker)
+            rules[position] = _from_maker(maker, prim.name, position)
     prim.vjps = tuple(rules)
     prim.vjp_variadic = None
 
 
-def _from_maker(maker):
+def _from_maker(maker, name, position):
+    rule_name = "the VJP rule of argument %d (defvjp)" % position
+
     def rule(g, ans, *args, **kwargs):
-        return maker(ans, *args, **kwargs)(g)
+        return _checked_cotangent(maker(ans, *args, **kwargs)(g), args[position], name,
+                                  rule_name, position)
     return rule
 
 
@@ -83,9 +125,15 @@ def defjvp(prim, *jvp_funs, argnums=None):
     argnums = tuple(argnums) if argnums is not None else tuple(range(len(jvp_funs)))
     rules = [None] * (max(argnums) + 1 if argnums else 0)
     for position, rule in zip(argnums, jvp_funs):
-        rules[position] = rule
+        rules[position] = _checked_jvp(rule, prim.name, position) if rule is not None else None
     prim.jvps = tuple(rules)
     prim.jvp_variadic = None
+
+
+def _checked_jvp(jvp, name, position):
+    def rule(g, ans, *args, **kwargs):
+        return _checked_tangent(jvp(g, ans, *args, **kwargs), ans, name, position)
+    return rule
 
 
 class custom_vjp:
@@ -136,6 +184,9 @@ class custom_vjp:
                 if not isinstance(result, tuple) or len(result) != n:
                     raise ValueError("%s: bwd must return a tuple of %d cotangents, got %r"
                                      % (name, n, type(result).__name__))
+                rule = "the bwd rule %s" % getattr(bwd, "__name__", "of its custom_vjp")
+                for k in range(n):
+                    _checked_cotangent(result[k], all_args[k], name, rule, k)
                 cache.clear()
                 cache[key] = (g, result)
             return cache[key][1]
@@ -149,6 +200,7 @@ class custom_vjp:
             vjps=[make_rule(k) for k in range(n)] + [_no_cotangent] * len(res_leaves),
             jvps=(), jvp_variadic=_undefined("the JVP", name,
                                              "custom_vjp functions support reverse mode only"))
+        prim.user_rules = True
         return prim(*args, *res_leaves)
 
 

@@ -13,13 +13,17 @@ import numpy as np
 from . import _tape
 from .ops import products as _products
 from .ops.tracing import TRACED as _TRACED
-from .core import _Recording, _normalize_argnum, _dtype_of, grad as _grad
-from .tree import flatten, unflatten
+from .core import _Recording, _normalize_argnum, _dtype_of, _refuse_subclass, grad as _grad
+from .tree import TreeDef, describe_structures, flatten, unflatten
 
 Scalar = _tape.Scalar
 
 
 def _check_tangent(x, t, opname, i):
+    if isinstance(t, np.ndarray) and type(t) is not np.ndarray:
+        error = _refuse_subclass(t, "tangent %d" % i, opname)
+        if error is not None:
+            raise error
     if np.shape(t) != np.shape(x):
         raise ValueError("%s: tangent %d has shape %s but its primal has shape %s"
                          % (opname, i, np.shape(t), np.shape(x)))
@@ -79,8 +83,8 @@ def jvp(fun, primals, tangents):
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if flatten(primals)[1] != flatten(tangents)[1]:
-        raise ValueError("jvp: primals have structure %r but tangents %r"
-                         % (flatten(primals)[1], flatten(tangents)[1]))
+        raise ValueError("jvp: primals have structure %s but tangents %s"
+                         % describe_structures(flatten(primals)[1], flatten(tangents)[1]))
     rec = _Recording(fun, primals, {}, tuple(range(len(primals))), "jvp", keep_all=True)
     return _jvp(rec, flatten(tangents)[0], "jvp")
 
@@ -95,9 +99,21 @@ def make_jvp(fun, argnum=0, *, argnums=None):
 
         def jvp_fun(tangent):
             tangent = (tangent,) if single else tuple(tangent)
+            expected = [treedef for treedef, _, _ in rec.inputs]
+            given = [flatten(t)[1] for t in tangent]
+            if given != expected:
+                # (leaves paired by position only would pair the wrong ones)
+                raise ValueError("make_jvp: the tangent has structure %s but the primal %s"
+                                 % describe_structures(_tuple_structure(given),
+                                                       _tuple_structure(expected)))
             return _jvp(rec, flatten(tangent)[0], "make_jvp")
         return jvp_fun
     return make
+
+
+def _tuple_structure(treedefs):
+    """The structure of a tuple of subtrees of the given structures."""
+    return TreeDef(tuple, tuple(treedefs)) if len(treedefs) != 1 else treedefs[0]
 
 
 def deriv(fun):
@@ -216,7 +232,9 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
     n_in = sum(int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes)
     n_out = int(np.prod(out_shape, dtype=np.int64))
     use_forward = mode == "fwd" or (mode == "auto" and n_in <= n_out)
-    if type(out) not in _TRACED or out.tape is not rec.tape:
+    if type(out) not in _TRACED or out.tape is not rec.tape or n_in == 0 or n_out == 0:
+        # (no input reaches the output, or the Jacobian has no elements: as
+        # in JAX, zeros of shape out.shape + leaf.shape, such as (3, 0))
         zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
         return unflatten(treedef, zeros)
     if use_forward:
@@ -225,7 +243,7 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
         if columns is None:
             columns = np.zeros((k,) + out_shape)
         return _split_columns(columns, out_shape, leaves, treedef)
-    if not rec.nested:
+    if not rec.nested and not _has_user_rules(rec.tape):
         # one reverse sweep carrying a cotangent per output element
         eye = np.eye(n_out, dtype=out.dtype).reshape((n_out,) + out_shape)
         blocks = rec.tape.backward_many(out, eye, boxes)
@@ -245,6 +263,14 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
         stacked = stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
         parts.append(reshape(stacked, out_shape + np.shape(leaf)))
     return unflatten(treedef, parts)
+
+
+def _has_user_rules(tape):
+    """Whether the tape holds a primitive with a user's rules (fastad.extend).
+    Those may return None for no cotangent (custom_vjp residuals always do),
+    which the core's many-cotangent sweep does not skip: such tapes are swept
+    once per output element instead, by the sweep that skips None."""
+    return any(getattr(ext.primitive, "user_rules", False) for ext in tape.exts)
 
 
 def _restore_dtype(block, leaf):
@@ -278,7 +304,13 @@ def hessian(fun, argnum=0, *, argnums=None):
     forward-over-reverse: the gradient is recorded and one tangent sweep
     carries a direction per input element."""
     index = argnums if argnums is not None else argnum
-    return jacfwd(_grad(fun, index), index)
+    jacobian_of_grad = jacfwd(_grad(fun, index), index)
+
+    @functools.wraps(fun)
+    def hessian_fun(*args, **kwargs):
+        _normalize_argnum(index, None, len(args), "hessian")  # (errors say hessian)
+        return jacobian_of_grad(*args, **kwargs)
+    return hessian_fun
 
 
 def hvp(fun, x, v):
@@ -293,6 +325,7 @@ def make_hvp(fun, argnum=0, *, argnums=None):
     `hvp_fun(v)` is one tangent sweep over that recording."""
     def make(*args, **kwargs):
         index = argnums if argnums is not None else argnum
+        _normalize_argnum(index, None, len(args), "make_hvp")
         grad_fun = _grad(fun, index)
         jvp_fun = make_jvp(grad_fun, index)(*args, **kwargs)
 

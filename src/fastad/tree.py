@@ -2,35 +2,80 @@
 
 Arguments and results of every operator may be pytrees; derivatives come
 back in the same structure.  Dicts keep their key order.  None is an empty
-subtree.
+subtree.  Subclasses keep their type: namedtuples their fields, a
+collections.defaultdict its default_factory (part of the structure, as in
+JAX).
 """
+import collections
 
 
 class TreeDef:
     """The structure of a pytree, without its leaves."""
-    __slots__ = ("kind", "children", "keys")
+    __slots__ = ("kind", "children", "keys", "aux")
 
-    def __init__(self, kind, children=(), keys=None):
+    def __init__(self, kind, children=(), keys=None, aux=None):
         self.kind = kind          # "leaf", "none", tuple, list, dict (the type)
         self.children = children
         self.keys = keys
+        self.aux = aux            # a defaultdict's default_factory
 
     def __eq__(self, other):
         return (isinstance(other, TreeDef) and self.kind == other.kind
-                and self.keys == other.keys and self.children == other.children)
+                and self.keys == other.keys and self.aux == other.aux
+                and self.children == other.children)
 
     def __hash__(self):
         return hash((str(self.kind), self.keys, self.children))
 
+    def __setstate__(self, state):
+        self.aux = None  # (structures pickled before aux existed)
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
+
     def __repr__(self):
-        if self.kind == "leaf":
+        return self._repr(False)
+
+    def _repr(self, qualified):
+        """The structure with the type and field names of every node:
+        `*` a leaf, `(*, *)` a tuple, `P(a=*, b=*)` a namedtuple P."""
+        kind = self.kind
+        if kind == "leaf":
             return "*"
-        if self.kind == "none":
+        if kind == "none":
             return "None"
-        if self.kind is dict:
-            return "{%s}" % ", ".join("%r: %r" % kv for kv in zip(self.keys, self.children))
-        inner = ", ".join(map(repr, self.children))
-        return "[%s]" % inner if self.kind is list else "(%s)" % inner
+        inner = [c._repr(qualified) for c in self.children]
+        if self.keys is not None:
+            body = "{%s}" % ", ".join("%r: %s" % (k, c) for k, c in zip(self.keys, inner))
+            if kind is dict:
+                return body
+            if issubclass(kind, collections.defaultdict):
+                factory = getattr(self.aux, "__qualname__", None) or repr(self.aux)
+                return "%s(%s, %s)" % (_type_name(kind, qualified), factory, body)
+            return "%s(%s)" % (_type_name(kind, qualified), body)
+        if kind is list:
+            return "[%s]" % ", ".join(inner)
+        if kind is tuple:
+            return "(%s,)" % inner[0] if len(inner) == 1 else "(%s)" % ", ".join(inner)
+        fields = getattr(kind, "_fields", None)
+        if fields is not None and len(fields) == len(inner):
+            inner = ["%s=%s" % (f, c) for f, c in zip(fields, inner)]
+        brackets = "[%s]" if issubclass(kind, list) else "(%s)"
+        return _type_name(kind, qualified) + brackets % ", ".join(inner)
+
+
+def _type_name(kind, qualified):
+    name = getattr(kind, "__qualname__", kind.__name__)
+    return "%s.%s" % (kind.__module__, name) if qualified else name
+
+
+def describe_structures(a, b):
+    """repr of two tree structures that differ, distinguishably: with the
+    types' modules where the short forms would read the same."""
+    left, right = repr(a), repr(b)
+    if left == right and isinstance(a, TreeDef) and isinstance(b, TreeDef):
+        left, right = a._repr(True), b._repr(True)
+    return left, right
 
 
 LEAF = TreeDef("leaf")
@@ -56,7 +101,8 @@ def _flatten(tree, leaves):
         # namedtuples and other subclasses: keep the type
         if isinstance(tree, dict):
             keys = tuple(tree)
-            return TreeDef(t, tuple(_flatten(tree[k], leaves) for k in keys), keys)
+            return TreeDef(t, tuple(_flatten(tree[k], leaves) for k in keys), keys,
+                           getattr(tree, "default_factory", None))
         return TreeDef(t, tuple(_flatten(c, leaves) for c in tree))
     leaves.append(tree)
     return LEAF
@@ -79,7 +125,12 @@ def _unflatten(treedef, it):
         return None
     children = [_unflatten(c, it) for c in treedef.children]
     if treedef.keys is not None:
-        return kind(zip(treedef.keys, children))
+        if kind is dict:
+            return dict(zip(treedef.keys, children))
+        if issubclass(kind, collections.defaultdict):
+            return kind(treedef.aux, zip(treedef.keys, children))
+        # (a mapping, not pairs: Counter counts the items of an iterable)
+        return kind(dict(zip(treedef.keys, children)))
     if kind is tuple or kind is list:
         return kind(children)
     if hasattr(kind, "_fields"):  # namedtuple

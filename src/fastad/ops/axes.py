@@ -1,21 +1,31 @@
 """Axis bookkeeping shared by the op functions: an axis argument as a tuple
-of axes (axis_tuple), a reduction's result or cotangent reshaped to
-broadcast against its input (expand_reduced), and elements taken along one
-axis by indexing, so that their reverse is a scatter-add (take_axis,
-along_axis).  (The index of a slice along one axis, axis_slice, is in
-shape.py, whose concatenate rule needs it.)
+of axes (axis_tuple) or as one axis (axis_index), checked as NumPy checks
+it; a reduction's result or cotangent reshaped to broadcast against its
+input (expand_reduced); and elements taken along one axis by indexing, so
+that their reverse is a scatter-add (take_axis, along_axis).  (The index of
+a slice along one axis, axis_slice, and NumPy's axis normalizers are in
+shape.py, whose concatenate rule needs them.)
 """
 import numpy as np
 
-from .shape import getitem, reshape
+from .shape import getitem, reshape, normalize_axis_index, normalize_axis_tuple
 
 
 def axis_tuple(axis, ndim):
+    """The axes a reduction over `axis` (None, an int or a sequence of
+    ints) reduces, in [0, ndim): NumPy's AxisError for one out of range,
+    ValueError for one repeated.  An int axis 0 or -1 of a 0-d array
+    reduces nothing, as NumPy's reductions (sum, prod, max, min) allow."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (tuple, list)):
-        return tuple(a % ndim for a in axis)
-    return (axis % ndim,)
+    if ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
+        return ()
+    return normalize_axis_tuple(axis, ndim)
+
+
+def axis_index(axis, ndim):
+    """One axis argument in [0, ndim): NumPy's AxisError out of range."""
+    return normalize_axis_index(axis, ndim)
 
 
 def _kept_shape(shape, axis):
@@ -36,7 +46,7 @@ def expand_reduced(g, x, axis, keepdims):
 
 def take_axis(a, index, axis):
     """a.take(index, axis) as indexing (so its reverse is a scatter-add)."""
-    axis = axis % np.ndim(a)
+    axis = normalize_axis_index(axis, np.ndim(a))
     return getitem(a, (slice(None),) * axis + (np.asarray(index),))
 
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from .elementwise import add, multiply, subtract, true_divide
 from .reductions import sum
+from .axes import axis_index
 from .shape import getitem, reshape, axis_slice
 from .tracing import is_traced, as_traceable
 
@@ -14,6 +15,9 @@ def diff(a, n=1, axis=-1):
     if not is_traced(a):
         return np.diff(a, n=n, axis=axis)
     ndim = np.ndim(a)
+    if ndim == 0:
+        raise ValueError("diff requires input that is at least one dimensional")
+    axis = axis_index(axis, ndim)
     for _ in range(n):
         a = subtract(getitem(a, axis_slice(axis, ndim, 1, None)),
                      getitem(a, axis_slice(axis, ndim, None, -1)))
@@ -26,7 +30,7 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
         return np.trapezoid(y, x=x, dx=dx, axis=axis)
     y = as_traceable(y)
     ndim = np.ndim(y)
-    axis = axis % ndim
+    axis = axis_index(axis, ndim)
     upper = (slice(None),) * axis + (slice(1, None),)
     lower = (slice(None),) * axis + (slice(None, -1),)
     if x is None:

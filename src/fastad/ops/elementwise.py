@@ -33,6 +33,17 @@ abs = absolute
 X, ANS, NOTHING = (0,), (-1,), ()
 
 
+def ieee_divide(a, b):
+    """a / b with NumPy's IEEE result at a pole.  The rules divide with it:
+    on a scalar record (a traced float, or a 0-d array: g and ans are then
+    Python floats) `/` raises ZeroDivisionError where the array path gives
+    inf or nan.  (Python's `/` first: Python floats stay Python floats.)"""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return np.true_divide(a, b)
+
+
 def unary(name, fun, rule, reads, opcode=None):
     """A unary elementwise primitive whose JVP is its VJP rule (both are
     multiplication by the same elementwise derivative); `reads` says whether
@@ -59,16 +70,16 @@ kink(unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), X, "abs"),
      lambda x: _branch(x, 0.0))
 defprim("sign", np.sign, scalar_opcode="sign")          # piecewise constant: no derivative
 unary("square", np.square, lambda g, ans, x: g * (2.0 * x), X)
-unary("sqrt", np.sqrt, lambda g, ans, x: g * (0.5 / ans), ANS)
-unary("cbrt", np.cbrt, lambda g, ans, x: g / (3.0 * ans * ans), ANS)
+unary("sqrt", np.sqrt, lambda g, ans, x: g * ieee_divide(0.5, ans), ANS)
+unary("cbrt", np.cbrt, lambda g, ans, x: ieee_divide(g, 3.0 * ans * ans), ANS)
 unary("reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans), ANS)
 unary("exp", np.exp, lambda g, ans, x: g * ans, ANS)
 unary("exp2", np.exp2, lambda g, ans, x: g * (ans * LN2), ANS)
 unary("expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0), ANS)
-unary("log", np.log, lambda g, ans, x: g / x, X)
-unary("log1p", np.log1p, lambda g, ans, x: g / (1.0 + x), X)
-unary("log2", np.log2, lambda g, ans, x: g / (x * LN2), X)
-unary("log10", np.log10, lambda g, ans, x: g / (x * LN10), X)
+unary("log", np.log, lambda g, ans, x: ieee_divide(g, x), X)
+unary("log1p", np.log1p, lambda g, ans, x: ieee_divide(g, 1.0 + x), X)
+unary("log2", np.log2, lambda g, ans, x: ieee_divide(g, x * LN2), X)
+unary("log10", np.log10, lambda g, ans, x: ieee_divide(g, x * LN10), X)
 unary("sin", np.sin, lambda g, ans, x: g * cos(x), X)
 unary("cos", np.cos, lambda g, ans, x: -g * sin(x), X)
 unary("tan", np.tan, lambda g, ans, x: g * (1.0 + ans * ans), ANS)
@@ -82,7 +93,7 @@ unary("tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans), ANS)
 unary("arcsinh", np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1.0), X)
 # (x - 1)(x + 1) rather than x*x - 1: no cancellation near x = 1
 unary("arccosh", np.arccosh, lambda g, ans, x: g / sqrt((x - 1.0) * (x + 1.0)), X)
-unary("arctanh", np.arctanh, lambda g, ans, x: g / ((1.0 - x) * (1.0 + x)), X)
+unary("arctanh", np.arctanh, lambda g, ans, x: ieee_divide(g, (1.0 - x) * (1.0 + x)), X)
 
 
 def _pow_vjp_x(g, ans, x, y):
@@ -150,8 +161,10 @@ defprim("multiply", np.multiply, saves=[(1,), (0,)],
         vjps=[lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x],
         jvps=[lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t], scalar_opcode="multiply", elementwise=True)
 defprim("true_divide", np.true_divide, saves=[(1,), (-1, 1)],
-        vjps=[lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y],
-        jvps=[lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y],
+        vjps=[lambda g, ans, x, y: ieee_divide(g, y),
+              lambda g, ans, x, y: ieee_divide(-g * ans, y)],
+        jvps=[lambda t, ans, x, y: ieee_divide(t, y),
+              lambda t, ans, x, y: ieee_divide(-t * ans, y)],
         scalar_opcode="true_divide", elementwise=True)
 defprim("power", np.power, saves=[(0, 1), (-1, 0)],
         vjps=[_pow_vjp_x, _pow_vjp_y], jvps=[_pow_vjp_x, _pow_vjp_y],
@@ -159,13 +172,16 @@ defprim("power", np.power, saves=[(0, 1), (-1, 0)],
 _extremum("maximum", np.maximum, "maximum")
 _extremum("minimum", np.minimum, "minimum")
 defprim("arctan2", np.arctan2, saves=[(0, 1), (0, 1)],
-        vjps=[lambda g, ans, x, y: g * y / (x * x + y * y),
-              lambda g, ans, x, y: -g * x / (x * x + y * y)],
-        jvps=[lambda t, ans, x, y: t * y / (x * x + y * y),
-              lambda t, ans, x, y: -t * x / (x * x + y * y)], scalar_opcode="arctan2", elementwise=True)
+        vjps=[lambda g, ans, x, y: ieee_divide(g * y, x * x + y * y),
+              lambda g, ans, x, y: ieee_divide(-g * x, x * x + y * y)],
+        jvps=[lambda t, ans, x, y: ieee_divide(t * y, x * x + y * y),
+              lambda t, ans, x, y: ieee_divide(-t * x, x * x + y * y)], scalar_opcode="arctan2",
+        elementwise=True)
 defprim("hypot", np.hypot, saves=[(-1, 0), (-1, 1)],
-        vjps=[lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans],
-        jvps=[lambda t, ans, x, y: t * x / ans, lambda t, ans, x, y: t * y / ans],
+        vjps=[lambda g, ans, x, y: ieee_divide(g * x, ans),
+              lambda g, ans, x, y: ieee_divide(g * y, ans)],
+        jvps=[lambda t, ans, x, y: ieee_divide(t * x, ans),
+              lambda t, ans, x, y: ieee_divide(t * y, ans)],
         scalar_opcode="hypot", elementwise=True)
 
 # Comparisons and logical functions: piecewise constant, no derivative.

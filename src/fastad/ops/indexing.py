@@ -4,7 +4,7 @@ records a getitem, whose reverse is a scatter-add.
 """
 import numpy as np
 
-from .axes import take_axis, along_axis
+from .axes import axis_index, take_axis, along_axis
 from .elementwise import where
 from .reductions import sum
 from .shape import getitem, moveaxis, ravel
@@ -18,7 +18,8 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if out is not None or mode != "raise":
         raise TypeError("fastad.numpy.take supports neither out= nor mode=%r on traced arrays"
                         % mode)
-    if axis is None:
+    if axis is None or (np.ndim(a) == 0 and axis in (0, -1)):
+        # (NumPy takes a 0-d array along axis 0 or -1 as the 1-d array of its value)
         return getitem(ravel(a), np.asarray(indices))
     return take_axis(a, indices, axis)
 
@@ -29,7 +30,7 @@ def take_along_axis(arr, indices, axis=-1):
         return np.take_along_axis(arr, indices, axis=axis)
     if axis is None:
         return getitem(ravel(arr), np.asarray(indices))
-    axis = axis % np.ndim(arr)
+    axis = axis_index(axis, np.ndim(arr))
     shape = np.shape(arr)
     indices = np.asarray(indices)
     # (the other axes broadcast as in NumPy: a size-1 axis of indices against arr)

@@ -6,7 +6,7 @@ from . import defprim
 from .elementwise import add, multiply, negative
 from .products import matmul
 from .reductions import sum
-from .shape import expand_dims, moveaxis, reshape, swapaxes
+from .shape import expand_dims, moveaxis, reshape, swapaxes, normalize_axis_tuple
 
 
 def _mT(x):
@@ -150,6 +150,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if not hasattr(x, "tape"):
         return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
     ndim = np.ndim(x)
+    if axis is not None:
+        normalize_axis_tuple(axis, ndim)  # (NumPy's AxisError, 0-d arrays included)
     if axis is None and (ord is None or ndim == 1 or ord == "fro"):
         if ord is None or ord == "fro" or ord == 2 and ndim == 1:
             return el.sqrt(sum(multiply(x, x), axis=None if ndim != 2 or axis is None else axis,
@@ -203,7 +205,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
         return reshape(out, (1,) * np.ndim(x)) if keepdims else out
     if isinstance(axis, tuple) and len(axis) > 1:
         ndim = np.ndim(x)
-        axes = tuple(a % ndim for a in axis)
+        axes = normalize_axis_tuple(axis, ndim)
         moved = moveaxis(x, axes, tuple(range(ndim - len(axes), ndim)))
         flat = reshape(moved, np.shape(moved)[:ndim - len(axes)] + (-1,))
         out = norm(flat, ord=ord, axis=-1)
@@ -285,7 +287,7 @@ def tensorsolve(a, b, axes=None):
         return np.linalg.tensorsolve(a, b, axes)
     if axes is not None:
         ndim = np.ndim(a)
-        axes = [k % ndim for k in axes]
+        axes = list(normalize_axis_tuple(axes, ndim))
         a = moveaxis(a, axes, list(range(ndim - len(axes), ndim)))
     q_shape = np.shape(a)[np.ndim(b):]
     n = int(np.prod(q_shape))

@@ -7,7 +7,7 @@ import numpy as np
 
 from .axes import take_axis
 from .shape import (getitem, reshape, concatenate, transpose, broadcast_to, moveaxis, ravel,
-                    axis_slice)
+                    axis_slice, normalize_axis_index, normalize_axis_tuple)
 from .tracing import TRACED, is_traced, as_traceable
 
 
@@ -176,8 +176,10 @@ def repeat(a, repeats, axis=None):
     """numpy.repeat"""
     if not is_traced(a):
         return np.repeat(a, repeats, axis=axis)
-    if axis is None:
+    if axis is None or (np.ndim(a) == 0 and axis in (0, -1)):
+        # (NumPy repeats a 0-d array along axis 0 or -1 as the 1-d array of its value)
         a, axis = reshape(a, (-1,)), 0
+    axis = normalize_axis_index(axis, np.ndim(a))
     return take_axis(a, np.repeat(np.arange(np.shape(a)[axis]), repeats), axis)
 
 
@@ -202,7 +204,7 @@ def flip(m, axis=None):
     if not is_traced(m):
         return np.flip(m, axis=axis)
     ndim = np.ndim(m)
-    axes = range(ndim) if axis is None else [x % ndim for x in np.atleast_1d(axis)]
+    axes = range(ndim) if axis is None else normalize_axis_tuple(axis, ndim)
     index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(ndim))
     return getitem(m, index)
 
@@ -223,6 +225,7 @@ def roll(a, shift, axis=None):
         return reshape(roll(reshape(a, (-1,)), shift, 0), np.shape(a))
     shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
     for s, ax in zip(shifts, axes):
+        ax = normalize_axis_index(int(ax), np.ndim(a))
         n = np.shape(a)[ax]
         a = take_axis(a, (np.arange(n) - s) % n if n else np.arange(0), ax)
     return a

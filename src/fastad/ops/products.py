@@ -5,6 +5,7 @@ Matrix product Z = X W backward: X_bar = Z_bar W^T, W_bar = X^T Z_bar; every
 rule here is that identity for the product's contraction pattern, written
 with fastad functions so that it can be differentiated again.
 """
+import operator
 import weakref
 
 import numpy as np
@@ -13,7 +14,7 @@ from . import defprim
 from .elementwise import multiply, subtract
 from .reductions import sum
 from .shape import (reshape, ravel, swapaxes, transpose, expand_dims, getitem, broadcast_to,
-                    moveaxis, stack)
+                    moveaxis, stack, normalize_axis_index)
 from .tracing import is_traced, as_traceable
 
 
@@ -23,7 +24,8 @@ def _normalize_axes(axes, ndim_a, ndim_b):
     axes_a, axes_b = axes
     axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
     axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
-    return [a % ndim_a for a in axes_a], [b % ndim_b for b in axes_b]
+    return ([normalize_axis_index(a, ndim_a) for a in axes_a],
+            [normalize_axis_index(b, ndim_b) for b in axes_b])
 
 
 def _tensordot_vjp_a(g, a, b, axes_a, axes_b):
@@ -309,6 +311,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         return np.cross(a, b, axisa, axisb, axisc, axis)
     if axis is not None:
         axisa = axisb = axisc = axis
+    axisa, axisb, axisc = operator.index(axisa), operator.index(axisb), operator.index(axisc)
     a = moveaxis(a, axisa, -1)
     b = moveaxis(b, axisb, -1)
     n = np.shape(a)[-1]
@@ -327,7 +330,11 @@ def vecdot(x1, x2, /, *, axis=-1):
     """numpy.vecdot of real vectors: sum(x1 * x2) over `axis`."""
     if not is_traced(x1, x2):
         return np.vecdot(x1, x2, axis=axis)
-    return sum(multiply(x1, x2), axis=axis)
+    if np.ndim(x1) == 0 or np.ndim(x2) == 0:
+        raise ValueError("vecdot: both operands need at least one dimension (got %d and %d)"
+                         % (np.ndim(x1), np.ndim(x2)))
+    product = multiply(x1, x2)
+    return sum(product, axis=normalize_axis_index(operator.index(axis), np.ndim(product)))
 
 
 def matvec(x1, x2, /):

@@ -51,10 +51,11 @@ sum_prim = defprim("sum", _sum_fun, vjps=[_sum_vjp], jvps=[_sum_jvp], saves=[()]
 
 def _mean_fun(x, axis=None, dtype=None, keepdims=False):
     if (type(x) is np.ndarray and dtype is None and x.dtype.kind == "f"
-            and x.dtype.itemsize >= 4 and x.size):
+            and x.dtype.itemsize >= 4 and x.size and x.ndim):
         # numpy.mean for float32/float64 without its Python-level layers: the
         # same sum, divided in the array's dtype (NumPy divides in float64 and
-        # rounds back, which rounds the same: float64 has the bits to spare)
+        # rounds back, which rounds the same: float64 has the bits to spare).
+        # (Not 0-d: numpy.mean refuses axis 0 there, which np.add.reduce takes.)
         total = np.add.reduce(x, axis, None, None, keepdims)
         count = _count(x, axis)
         if type(total) is np.ndarray:
@@ -96,7 +97,8 @@ def _product_of_others(x, axis):
 
 def _others(ans, x, axis, keepdims):
     """d prod(x)/dx, shaped like x."""
-    if type(x) is np.ndarray:
+    if not is_traced(x):
+        # (a float of a traced scalar too: 1 for prod(x) = x, also at x = 0)
         return _product_of_others(x, axis)
     # traced (nested) path: ans / x, exact away from zeros
     return true_divide(expand_reduced(ans, x, axis, keepdims), x)

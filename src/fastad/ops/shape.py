@@ -1,8 +1,16 @@
-"""Shape and indexing: reshape, transpose, broadcast, indexing, joining."""
+"""Shape and indexing: reshape, transpose, broadcast, indexing, joining.
+(NumPy's axis normalizers are here too, the lowest module that needs them:
+an axis out of range is NumPy's AxisError, never wrapped around.)"""
 import numpy as np
 
 from .. import _tape
 from . import defprim
+
+try:
+    from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
+except ImportError:  # pragma: no cover - NumPy 1.26
+    from numpy.core.multiarray import normalize_axis_index
+    from numpy.core.numeric import normalize_axis_tuple
 
 
 def _linear(name, fun, rule):
@@ -19,7 +27,7 @@ _PRIMS = {}
 def _inverse_permutation(axes, ndim):
     if axes is None:
         return None
-    axes = [a % ndim for a in axes]
+    axes = normalize_axis_tuple(axes, ndim)
     return tuple(np.argsort(axes))
 
 
@@ -116,7 +124,7 @@ def subscript(x, index):
 # -- joining ----------------------------------------------------------------
 
 def axis_slice(axis, ndim, start, stop):
-    axis = axis % ndim
+    axis = normalize_axis_index(axis, ndim)
     return (slice(None),) * axis + (slice(start, stop),)
 
 
@@ -131,7 +139,7 @@ def _concatenate_vjp(position, g, ans, axis, *arrays):
         start = sum(sizes[:k])
         return reshape(getitem(g, slice(start, start + sizes[k])), np.shape(arrays[k]))
     ndim = np.ndim(ans)
-    sizes = [np.shape(a)[axis % ndim] for a in arrays]
+    sizes = [np.shape(a)[normalize_axis_index(axis, ndim)] for a in arrays]
     start = sum(sizes[:k])
     return getitem(g, axis_slice(axis, ndim, start, start + sizes[k]))
 
@@ -154,8 +162,7 @@ def _stack_fun(axis, *arrays):
 
 
 def _stack_vjp(position, g, ans, axis, *arrays):
-    ndim = np.ndim(ans)
-    axis = axis % ndim
+    axis = normalize_axis_index(axis, np.ndim(ans))
     return getitem(g, (slice(None),) * axis + (position - 1,))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import defprim
 from .axes import along_axis
-from .shape import reshape, ravel
+from .shape import reshape, ravel, normalize_axis_index
 from .tracing import is_traced, plain_value
 
 
@@ -19,7 +19,8 @@ def sort(a, axis=-1, kind=None, order=None):
     value = a.value
     if axis is None:
         a, value, axis = reshape(a, (-1,)), value.reshape(-1), 0
-    return along_axis(a, np.argsort(value, axis=axis, kind="stable"), axis % value.ndim)
+    axis = normalize_axis_index(axis, value.ndim)
+    return along_axis(a, np.argsort(value, axis=axis, kind="stable"), axis)
 
 
 def argsort(a, *args, **kwargs):
@@ -33,8 +34,9 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
         return np.partition(a, kth, axis=axis, kind=kind, order=order)
     if axis is None:
         a, axis = ravel(a), 0
+    axis = normalize_axis_index(axis, np.ndim(a))
     index = np.argpartition(a.value, kth, axis=axis, kind=kind)
-    return along_axis(a, index, axis % np.ndim(a))
+    return along_axis(a, index, axis)
 
 
 # -- searching and counting: plain results ---------------------------------------------

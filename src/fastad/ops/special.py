@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import defprim
-from .elementwise import add, exp, log, log1p, multiply, subtract
+from .elementwise import add, exp, log, log1p, multiply, subtract, ieee_divide
 from .axes import expand_reduced
 from .reductions import sum
 
@@ -73,7 +73,7 @@ _SQRT_PI = 1.7724538509055159
 
 erf = _unary_special("erf", lambda g, ans, x: g * ((2.0 / _SQRT_PI) * exp(-(x * x))), (0,))
 erfc = _unary_special("erfc", lambda g, ans, x: g * ((-2.0 / _SQRT_PI) * exp(-(x * x))), (0,))
-logit = _unary_special("logit", lambda g, ans, x: g / (x * (1.0 - x)), (0,))
+logit = _unary_special("logit", lambda g, ans, x: ieee_divide(g, x * (1.0 - x)), (0,))
 gammaln = _unary_special("gammaln", lambda g, ans, x: g * digamma(x), (0,))
 digamma = _unary_special("digamma", lambda g, ans, x: g * polygamma(1, x), (0,))
 
@@ -85,16 +85,17 @@ polygamma = defprim(
 
 
 # d/dx x log y = log y everywhere (as in JAX), also at x = 0 where the
-# function is defined as 0; d/dy = x / y.
+# function is defined as 0; d/dy = x / y.  (Rules divide with ieee_divide:
+# on Python floats `/` raises at a pole where NumPy gives inf.)
 xlogy = defprim(
     "xlogy", _lazy("xlogy"),
-    vjps=[lambda g, ans, x, y: g * log(y), lambda g, ans, x, y: g * x / y],
-    jvps=[lambda t, ans, x, y: t * log(y), lambda t, ans, x, y: t * x / y],
+    vjps=[lambda g, ans, x, y: g * log(y), lambda g, ans, x, y: ieee_divide(g * x, y)],
+    jvps=[lambda t, ans, x, y: t * log(y), lambda t, ans, x, y: ieee_divide(t * x, y)],
     elementwise=True, saves=[(1,), (0, 1)])
 xlog1py = defprim(
     "xlog1py", _lazy("xlog1py"),
-    vjps=[lambda g, ans, x, y: g * log1p(y), lambda g, ans, x, y: g * x / (1.0 + y)],
-    jvps=[lambda t, ans, x, y: t * log1p(y), lambda t, ans, x, y: t * x / (1.0 + y)],
+    vjps=[lambda g, ans, x, y: g * log1p(y), lambda g, ans, x, y: ieee_divide(g * x, 1.0 + y)],
+    jvps=[lambda t, ans, x, y: t * log1p(y), lambda t, ans, x, y: ieee_divide(t * x, 1.0 + y)],
     elementwise=True, saves=[(1,), (0, 1)])
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from .elementwise import where, multiply, subtract, true_divide, sqrt
 from .reductions import sum, mean, max, min
-from .shape import getitem, reshape, broadcast_to, ravel, transpose
+from .shape import getitem, reshape, broadcast_to, ravel, transpose, normalize_axis_tuple
 from .sorting import sort
 from .tracing import is_traced, plain_value
 
@@ -66,7 +66,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     if axis is None:
         ordered, axis_ = sort(ravel(a)), 0
     else:
-        axis_ = tuple(np.atleast_1d(axis) % ndim) if ndim else ()
+        axis_ = normalize_axis_tuple(axis, ndim)
         if len(axis_) != 1:
             # several axes: move them last and flatten them into one
             rest = [k for k in range(ndim) if k not in axis_]
@@ -85,7 +85,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     result = mean(getitem(ordered, index), axis=axis_)
     if keepdims:
         shape = list(np.shape(a))
-        for k in (range(ndim) if axis is None else np.atleast_1d(axis) % ndim):
+        for k in (range(ndim) if axis is None else normalize_axis_tuple(axis, ndim)):
             shape[k] = 1
         result = reshape(result, tuple(shape))
     return result
