@@ -224,15 +224,31 @@ replay_elem:
 #undef UNARY_BODY
 }
 
-/* A partial derivative times a tangent or an adjoint, where a zero factor
- * means "this operand does not reach / is not reached": the product is 0
- * then even where the partial is infinite or NaN (a constant operand of
- * arctan2(c, y) at y = inf, an unused sqrt(x) at x = 0), as when the
- * operand is left out of the chain rule altogether (JAX's symbolic zeros).
- * A zero factor gives +0; every other product is d * t. */
-static inline double times(double d, double t)
+/* A partial derivative times an adjoint, where a zero adjoint means "not
+ * reached from the outputs": the product is 0 then even where the partial
+ * is infinite or NaN (an unused sqrt(x) at x = 0), as when the node is left
+ * out of the chain rule altogether.  A zero factor gives +0; every other
+ * product is d * g. */
+static inline double times(double d, double g)
 {
-    return t == 0.0 ? 0.0 : d * t;
+    return g == 0.0 ? 0.0 : d * g;
+}
+
+/* A partial derivative times an operand's tangent in the forward sweep.  An
+ * operand that is a leaf (an input or a constant) or an element of an input,
+ * with a zero tangent in this direction, is left out of the chain rule, as
+ * JAX leaves out its symbolic zeros: the partial of the constant 1 in
+ * arctan2(1, y) is NaN at y = inf, and the tangent must still be 0.  A zero
+ * tangent of any other node is a number like any other (0 * inf = NaN where
+ * the primal itself is NaN), so that scalar and array nodes agree. */
+static inline double tangent_term(double d, double t, int leaf)
+{
+    return leaf && t == 0.0 ? 0.0 : d * t;
+}
+
+static inline int is_leaf(const fa_tape *tape, int64_t node)
+{
+    return tape->opcode[node] == FA_LEAF || tape->opcode[node] == FA_ELEM;
 }
 
 int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
@@ -402,16 +418,18 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
         double d0, d1;
         partials(tape, i, &d0, &d1);
         const double *ta = tangent + (int64_t)tape->operand0[i] * k;
+        const int leaf_a = is_leaf(tape, tape->operand0[i]);
         if (FA_IS_BINARY(op)) {
             const double *tb = tangent + (int64_t)tape->operand1[i] * k;
+            const int leaf_b = is_leaf(tape, tape->operand1[i]);
             for (int64_t j = 0; j < k; ++j)
-                out[j] = times(d0, ta[j]) + times(d1, tb[j]);
+                out[j] = tangent_term(d0, ta[j], leaf_a) + tangent_term(d1, tb[j], leaf_b);
         } else if (FA_IS_COMPARISON(op) || op == FA_SIGN) {
             for (int64_t j = 0; j < k; ++j)
                 out[j] = 0.0;
         } else {
             for (int64_t j = 0; j < k; ++j)
-                out[j] = times(d0, ta[j]);
+                out[j] = tangent_term(d0, ta[j], leaf_a);
         }
     }
     return end;

@@ -98,3 +98,36 @@ def test_sum_of_an_escaped_fused_array_is_a_tracer_error():
         np.testing.assert_array_equal(kept["pending"].value, np.full(4, 3.0))
     finally:
         fd._tape.set_fusion_threshold(previous)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_an_unused_array_intermediate_at_a_pole_on_a_0d_input():
+    def f(x):
+        fnp.log(x)  # (recorded, never read)
+        return 2.0 * x
+    assert fd.grad(f)(np.array(0.0)) == 2.0
+    np.testing.assert_array_equal(fd.grad(lambda x: fnp.sum(f(x)))(np.zeros(2)), [2.0, 2.0])
+
+
+def test_a_masked_constant_in_a_traced_operation_is_a_type_error():
+    m = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    with pytest.raises(TypeError, match="MaskedArray"):
+        fd.value_and_grad(lambda x: fnp.sum(x * m))(np.ones(3))
+
+
+def test_a_masked_argument_of_a_recorded_tape_is_refused():
+    tape = fd.record(lambda x: fnp.sum(x * x), np.ones(3))
+    m = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    with pytest.raises(TypeError, match="MaskedArray"):
+        tape.gradient(m)
+
+
+def test_the_many_cotangent_sweep_skips_rules_without_a_cotangent():
+    @fd.custom_vjp
+    def scaled(x, s):
+        return x * s
+
+    scaled.defvjp(lambda x, s: (x * s, s), lambda s, g: (g * s, None))
+    x = np.array([1.0, 2.0, 3.0])
+    jac = fd.jacrev(lambda x: scaled(x, 2.0))(x)
+    np.testing.assert_array_equal(jac, 2.0 * np.eye(3))

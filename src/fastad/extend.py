@@ -48,7 +48,6 @@ def primitive(fun):
         vjp_variadic=_undefined("the VJP", name, "define it with fastad.extend.defvjp"),
         jvp_variadic=_undefined("the JVP", name, "define it with fastad.extend.defjvp"))
     functools.update_wrapper(prim, fun)
-    prim.user_rules = True  # (see fastad.forward: rules that may return None)
     return prim
 
 
@@ -200,7 +199,6 @@ class custom_vjp:
             vjps=[make_rule(k) for k in range(n)] + [_no_cotangent] * len(res_leaves),
             jvps=(), jvp_variadic=_undefined("the JVP", name,
                                              "custom_vjp functions support reverse mode only"))
-        prim.user_rules = True
         return prim(*args, *res_leaves)
 
 

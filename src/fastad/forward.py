@@ -243,7 +243,7 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
         if columns is None:
             columns = np.zeros((k,) + out_shape)
         return _split_columns(columns, out_shape, leaves, treedef)
-    if not rec.nested and not _has_user_rules(rec.tape):
+    if not rec.nested:
         # one reverse sweep carrying a cotangent per output element
         eye = np.eye(n_out, dtype=out.dtype).reshape((n_out,) + out_shape)
         blocks = rec.tape.backward_many(out, eye, boxes)
@@ -263,14 +263,6 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
         stacked = stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
         parts.append(reshape(stacked, out_shape + np.shape(leaf)))
     return unflatten(treedef, parts)
-
-
-def _has_user_rules(tape):
-    """Whether the tape holds a primitive with a user's rules (fastad.extend).
-    Those may return None for no cotangent (custom_vjp residuals always do),
-    which the core's many-cotangent sweep does not skip: such tapes are swept
-    once per output element instead, by the sweep that skips None."""
-    return any(getattr(ext.primitive, "user_rules", False) for ext in tape.exts)
 
 
 def _restore_dtype(block, leaf):

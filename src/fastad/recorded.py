@@ -21,7 +21,7 @@ import threading
 import numpy as np
 
 from . import _tape
-from .core import _Recording, _describe, _dtype_of, plain
+from .core import _Recording, _describe, _dtype_of, _refuse_subclass, plain
 from .ops.tracing import TRACED as _TRACED
 from .tree import flatten, unflatten
 
@@ -527,6 +527,10 @@ def _check_leaf(leaf, spec, argnum, index):
             raise TypeError("argument %d, leaf %d: the tape was recorded with a float here, got %s"
                             % (argnum, index, _describe(leaf)))
         return float(leaf)
+    if isinstance(leaf, np.ndarray) and type(leaf) is not np.ndarray:
+        error = _refuse_subclass(leaf, "argument %d, leaf %d" % (argnum, index), "replay")
+        if error is not None:
+            raise error
     value = np.asarray(leaf)
     if value.shape != shape or value.dtype != dtype:
         raise ValueError("argument %d, leaf %d: the tape was recorded with shape %s and dtype %s, "

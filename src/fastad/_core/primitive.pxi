@@ -447,6 +447,11 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         ext.scalar_out = True
         value = float(value)
     elif isinstance(value, np.ndarray):
+        if isinstance(value, np.ma.MaskedArray):
+            raise TypeError(
+                "%s of a traced value gave a numpy.ma.MaskedArray (a masked constant took "
+                "part): fastad traces plain arrays and would drop the mask. Pass "
+                "m.filled(value) and apply the mask with fastad.numpy.where" % prim.name)
         if value.dtype.kind != "f":
             if value.dtype.kind in "cOV":
                 raise _untraceable_error(prim, value)

@@ -562,10 +562,15 @@ cdef class Tape:
             rule = prim.vjp_rule(position)
             if prim.elementwise:
                 block = rule(g.reshape((k,) + out_shape), ext.value, *ext.args, **kwargs)
+                if block is None:  # (no derivative in this argument after all)
+                    continue
                 block = np.broadcast_to(block, (k,) + tuple(np.broadcast_shapes(np.shape(block)[1:], out_shape)))
             else:
-                block = np.stack([np.asarray(rule(g[j], ext.value, *ext.args, **kwargs))
-                                  for j in range(k)])
+                rows = [rule(g[j], ext.value, *ext.args, **kwargs) for j in range(k)]
+                if all(row is None for row in rows):
+                    continue
+                block = np.stack([np.zeros(self._shape_of(parent)) if row is None else
+                                  np.asarray(row) for row in rows])
             self._accumulate_many(adjoint, blocks, k, parent, block)
 
     cdef _accumulate_many(self, double *adjoint, dict blocks, int64_t k, int64_t node, object block):
@@ -733,6 +738,8 @@ cdef class Tape:
         if ext.primitive is None or ext.guard:
             return
         if ext.scalar_out:
+            if adjoint[node] == 0.0:
+                return  # (not reached, or reached with 0: as the C sweep, see times)
             g = adjoint[node]
         else:
             g = ext.adjoint
