@@ -134,6 +134,8 @@ def _trees(children):
         st.lists(children, max_size=3).map(tuple),
         st.dictionaries(st.sampled_from("abcde"), children, max_size=3),
         st.builds(Point, children, children),
+        st.dictionaries(st.sampled_from("xyz"), children, max_size=2).map(
+            lambda d: collections.defaultdict(list, d)),
         st.just(None),
     )
 
@@ -178,6 +180,8 @@ hostile_leaves = st.one_of(
     st.just(numpy.array([1, 2], dtype=object)), st.just(True), st.just(3),
     st.just(numpy.array([1, 2])), st.just(numpy.float32(1.5)), st.just(numpy.inf),
     st.just(numpy.nan), st.just(numpy.empty((0, 3))),
+    st.just(numpy.ma.masked_array([1.0, 2.0], mask=[False, True])),
+    st.just(numpy.matrix([[1.0, 2.0]])),
 )
 
 
