@@ -7,6 +7,7 @@ grad(sum of squares)(tree) = 2 * tree.
 corruptions of pickled tapes are fuzzed in test_hostile_pickles.py.)"""
 import collections
 import threading
+import warnings
 
 import numpy
 import pytest
@@ -174,6 +175,12 @@ def test_a_recorded_tape_takes_and_gives_the_structure(tree):
     _assert_same_tree(tape.gradient(tree), _doubled(tree))
 
 
+def _matrix():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return numpy.matrix([[1.0, 2.0]])
+
+
 hostile_leaves = st.one_of(
     st.just("a string"), st.just(b"bytes"), st.just(object()), st.just(1 + 2j),
     st.just(numpy.array([1 + 1j, 2.0])), st.just(numpy.array(["a"])),
@@ -181,7 +188,7 @@ hostile_leaves = st.one_of(
     st.just(numpy.array([1, 2])), st.just(numpy.float32(1.5)), st.just(numpy.inf),
     st.just(numpy.nan), st.just(numpy.empty((0, 3))),
     st.just(numpy.ma.masked_array([1.0, 2.0], mask=[False, True])),
-    st.just(numpy.matrix([[1.0, 2.0]])),
+    st.just(_matrix()),
 )
 
 
