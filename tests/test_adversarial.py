@@ -88,6 +88,7 @@ def _same(a, b):
                for x, y in zip(numpy.atleast_1d(a), numpy.atleast_1d(b)))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (hypot(0, 0) and the like)
 @given(programs(), st.lists(st.floats(-2, 2), min_size=5, max_size=5), st.integers(0, 2 ** 31))
 def test_a_recorded_tape_shared_by_threads_gives_each_its_own_answer(program, start, seed):
     steps, size = program
@@ -105,6 +106,7 @@ def test_a_recorded_tape_shared_by_threads_gives_each_its_own_answer(program, st
             assert _same(got[1], gradient)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (hypot(0, 0) and the like)
 @given(programs(), st.integers(0, 2 ** 31))
 def test_a_vjp_function_shared_by_threads_gives_each_its_own_answer(program, seed):
     steps, size = program
