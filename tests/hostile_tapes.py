@@ -29,9 +29,11 @@ bit), "different" (other results that the tape's own central differences
 confirm: a corrupted but consistent tape, computing another function),
 "unverified" (other results where central differences cannot tell: values
 that are not finite, a branch nearby), "inconsistent" (other results that
-they contradict), "memory" (MemoryError raised in fastad: something sized
-from garbage), "pickle-memory" (MemoryError from pickle itself, which
-allocates the memo a corrupt index asks for before any loader runs),
+they contradict), "memory" (MemoryError raised while fastad loads:
+something sized from garbage), "use-memory" (MemoryError when used: a
+primitive's corrupted argument, such as a shape to create, asked for it),
+"pickle-memory" (MemoryError from pickle itself, which allocates the memo
+or the bytes a corrupt index or length asks for before any loader runs),
 "unwritable" (the writer cannot write that corruption), and from the
 parent "signal N", "hang" and "exit N".
 """
@@ -526,7 +528,10 @@ def run_one(prepared, name, mode, j):
     try:
         results = use(loaded, point, direction)
     except MemoryError as error:
-        return "memory", "%s: use: %s" % (what, error)
+        # (a primitive asking at replay for what a corrupted argument says:
+        # untake's shape, say; the digest refuses such a pickle unless made
+        # anew, and no check of the loader can know an argument's meaning)
+        return "use-memory", "%s: use: %s" % (what, error)
     except Exception as error:
         return "use-error", "%s: %s: %s" % (what, type(error).__name__, str(error)[:200])
     if same(results, reference):

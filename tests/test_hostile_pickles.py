@@ -459,9 +459,10 @@ def _long_profile():
 #: outcomes allowed where the checks stand alone (a recorded tape's digest made
 #: anew, or a core tape, which has none): refused, another clean exception, the
 #: same results, or other results the tape's own central differences confirm or
-#: cannot check (a corruption into another valid tape: a function of another)
+#: cannot check (a corruption into another valid tape: a function of another,
+#: which may ask for memory it does not get, in the capped child)
 VALID = {"refused", "load-error", "use-error", "same", "different", "unverified",
-         "pickle-memory"}
+         "pickle-memory", "use-memory"}
 #: outcomes allowed where a recorded tape's digest stands: the corruption is
 #: refused, or changes nothing the tape reads
 STREAM = {"refused", "load-error", "same", "pickle-memory"}
