@@ -179,11 +179,8 @@ def test_ext_parents_and_inputs_past_the_tape(tapes, field):
     index = _ext_index(tape, node)
     for target in (10 ** 8, len(tape), node, -3):
         def change(fields, target=target):
-            pairs = tuple((position, target) for position, _ in fields[EXT[field]])
             fields = list(fields)
-            fields[EXT[field]] = pairs
-            if field == "parents":  # (parents are among the inputs)
-                fields[EXT["inputs"]] = pairs
+            fields[EXT[field]] = tuple((position, target) for position, _ in fields[EXT[field]])
             return fields
         r.add(dumps(obj, edit_of("ext", index, change)), at=AT["guards"],
               match="(position, node) pairs" if target < 0 else

@@ -392,16 +392,6 @@ cdef Ext _checked_ext(object record, str field, int64_t node, double primal,
     # the operands: earlier nodes whose values the arguments hold
     cdef set input_pairs = set(ext.inputs)
     cdef int64_t position, parent
-    for position, parent in ext.parents:
-        if parent >= node:
-            raise _corrupt(field + ".parents", "holds node %d, not one before node %d"
-                           % (parent, node))
-        if (position, parent) not in input_pairs:
-            raise _corrupt(field + ".parents", "holds (%d, %d), which is not among its inputs"
-                           % (position, parent))
-        if not prim._differentiable_in(position):
-            raise _corrupt(field + ".parents", "holds position %d, in which %s has no "
-                           "derivative" % (position, prim.name))
     for position, parent in ext.inputs:
         if position >= n_args:
             raise _corrupt(field + ".inputs", "holds position %d, and the record has %d "
@@ -424,6 +414,16 @@ cdef Ext _checked_ext(object record, str field, int64_t node, double primal,
                 raise _corrupt(field + ".args[%d]" % position, "is %s, but node %d is an array "
                                "of shape %s and %s" % (_describe_array(argument), parent,
                                                        source.shape, source.dtype))
+    for position, parent in ext.parents:
+        if parent >= node:
+            raise _corrupt(field + ".parents", "holds node %d, not one before node %d"
+                           % (parent, node))
+        if (position, parent) not in input_pairs:
+            raise _corrupt(field + ".parents", "holds (%d, %d), which is not among its inputs"
+                           % (position, parent))
+        if not prim._differentiable_in(position):
+            raise _corrupt(field + ".parents", "holds position %d, in which %s has no "
+                           "derivative" % (position, prim.name))
     if prim is _getitem_primitive and not ext.guard:
         if len(ext.parents) != 1 or ext.parents[0][0] != 0 or kinds[ext.parents[0][1]] != _K_ARRAY:
             raise _corrupt(field + ".parents", "of an indexing operation is %s, not an array "
