@@ -25,8 +25,10 @@
 #
 # The loaded tape holds its own copies of the records, so that objects a
 # pickle shares between two tapes (or two nodes) are never shared by the
-# sweeps.  Pickle itself can run code: this guards against corrupt and
-# inconsistent data, not against a malicious pickle.
+# sweeps.  Valid data that differs from what was written (a flipped
+# constant) no check can tell: a recorded tape's digest refuses it
+# (recorded.py); this writer has none.  Pickle itself can run code: this
+# guards against corrupt and inconsistent data, not a malicious pickle.
 
 #: version of the tape's pickled form, checked on load
 TAPE_FORMAT = 2
