@@ -500,10 +500,17 @@ def run_one(prepared, name, mode, j):
     obj, data, point, direction, n, reference, _ = prepared[name]
     recorded_tape = isinstance(obj, recorded.Tape)
     what = ""
+    if mode == "selftest-crash":  # (the harness's own test: a signal, a hang)
+        import ctypes
+        ctypes.string_at(0)
+    elif mode == "selftest-hang":
+        time.sleep(3600)
     try:
         if mode in ("int", "int-stream"):
             corrupt, what = int_corruption(obj, _prepare_sites(prepared, name), n, j,
                                            stale=mode == "int-stream")
+        elif mode == "selftest-ok":
+            corrupt, what = data, "intact"
         elif mode.startswith("int-site:"):  # int-site:<site>:<value>
             _, site, value = mode.split(":")
             corrupt, what = int_corruption(obj, _prepare_sites(prepared, name), n, int(site),

@@ -465,6 +465,13 @@ VALID = {"refused", "load-error", "use-error", "same", "different", "unverified"
 STREAM = {"refused", "load-error", "same", "pickle-memory"}
 
 
+def test_fuzz_children_that_crash_or_hang_name_their_corruption():
+    jobs = [["loop", mode, 0] for mode in ("selftest-ok", "selftest-crash", "selftest-ok",
+                                           "selftest-hang", "selftest-ok")]
+    results = hostile.run_jobs(jobs, timeout=3)
+    assert [result[0] for result in results] == ["same", "signal 11", "same", "hang", "same"]
+
+
 def test_fuzz_of_corrupted_pickles():
     long = _long_profile()
     per_kind = 720 if long else 28
