@@ -23,13 +23,13 @@ import numpy as np
 from . import _tape
 from .core import _Recording, _describe, _dtype_of, _refuse_subclass, plain
 from .ops.tracing import TRACED as _TRACED
-from .tree import flatten, unflatten
+from .tree import TreeDef, flatten, unflatten
 
 Scalar, Array = _tape.Scalar, _tape.Array
 RetapeRequired = _tape.RetapeRequired
 
-#: version of the pickled form; loading checks it
-FORMAT_VERSION = 1
+#: version of the pickled form; loading checks it (2: an explicit state, with a digest)
+FORMAT_VERSION = 2
 
 
 def record(fun, *example_args, retape=False, guard_kinks=True):
@@ -460,26 +460,244 @@ class Tape:
         return "\n".join(rows)
 
     # -- pickling ---------------------------------------------------------------------
+    #
+    # A pickled Tape is its explicit state (__getstate__: plain data, the
+    # traced values as node indices of the core tape) pickled into bytes with
+    # a digest of them: loading checks the format and the digest, then
+    # every field of the state against the core tape (whose own loader has
+    # checked its columns and records), and boxes the inputs and outputs
+    # anew.  The digest refuses a pickle changed after it was written (a
+    # flipped constant is valid data that no check could tell from the
+    # original); the checks refuse a state no recording could have made.
 
     def __getstate__(self):
         import pickle
-        state = dict(self.__dict__)
-        del state["_lock"]
-        state["format"] = FORMAT_VERSION
+        fun = self.fun
         try:  # the function comes along when it pickles (retape and hessian need it)
-            pickle.dumps(self.fun)
+            pickle.dumps(fun)
         except Exception:
-            state["fun"] = None
-        state["_grad_tape"] = self._grad_tape if state["fun"] is not None else None
-        return state
+            fun = None
+        return {
+            "format": FORMAT_VERSION,
+            "tape": self._tape,
+            "inputs": [[box.node for box in boxes] for _, _, boxes in self._rec.inputs],
+            "structure": self._structure,
+            "outputs": (self._out_treedef,
+                        [("traced", leaf.node) if type(leaf) in _TRACED else ("plain", leaf)
+                         for leaf in self._out_leaves]),
+            "fun": fun,
+            "retape": self.retape,
+            "guard_kinks": getattr(self, "guard_kinks", True),
+            "grad_tape": self._grad_tape if fun is not None else None,
+        }
+
+    def __reduce_ex__(self, protocol):
+        import pickle
+        # (protocol 2 at least: the pytree structures have __slots__)
+        payload = pickle.dumps(self.__getstate__(), max(protocol, 2))
+        return (_unpickle, ({"format": FORMAT_VERSION, "digest": _digest(payload),
+                             "payload": payload},))
 
     def __setstate__(self, state):
-        version = state.pop("format", None)
+        version = state.get("format") if type(state) is dict else None
         if version != FORMAT_VERSION:
             raise ValueError("this fastad.Tape was pickled in format %r; this fastad reads "
                              "format %d: record it again" % (version, FORMAT_VERSION))
-        self.__dict__.update(state)
         self._lock = threading.RLock()
+        tape, boxes, structure, out_treedef, out_leaves = _checked_state(state)
+        self.fun = state["fun"]
+        self.retape = state["retape"]
+        self.guard_kinks = state["guard_kinks"]
+        self._grad_tape = state["grad_tape"]
+        rec = _Recording.__new__(_Recording)
+        rec.nested = False
+        rec.tape = tape
+        rec.start = 0
+        rec.inputs = [(treedef, [box.value for box in arg_boxes], arg_boxes)
+                      for (treedef, _), arg_boxes in zip(structure, boxes)]
+        rec.output = unflatten(out_treedef, out_leaves)
+        self._rec = rec
+        self._tape = tape
+        self._structure = structure
+        self._out_leaves, self._out_treedef = out_leaves, out_treedef
+        self._flat_inputs = [box for arg_boxes in boxes for box in arg_boxes]
+        self._loaded = None
+        # (what _record derives, derived again rather than trusted)
+        treedef, specs = structure[0]
+        self._single_array = (specs[0] if len(structure) == 1 and treedef.kind == "leaf"
+                              and specs[0][0] == "array" and specs[0][3] is np.ndarray else None)
+        out = out_leaves[0] if len(out_leaves) == 1 else None
+        self._scalar_node = out.node if type(out) is Scalar else None
+        self._all_floats = all(treedef.kind == "leaf" and specs[0][0] == "scalar"
+                               and specs[0][3] is float for treedef, specs in structure)
+
+
+def _digest(payload):
+    import hashlib
+    return hashlib.sha256(payload).digest()  # (SHA-256: in hardware on most machines)
+
+
+def _unpickle(wrapper):
+    """The Tape a pickle holds: its format and digest checked, then its state."""
+    import pickle
+    version = wrapper.get("format") if type(wrapper) is dict else None
+    if version != FORMAT_VERSION:
+        raise ValueError("this fastad.Tape was pickled in format %r; this fastad reads "
+                         "format %d: record it again" % (version, FORMAT_VERSION))
+    payload, digest = wrapper.get("payload"), wrapper.get("digest")
+    if type(payload) is not bytes or type(digest) is not bytes or _digest(payload) != digest:
+        raise ValueError("a pickled fastad.Tape is corrupt: its payload does not match its "
+                         "digest (the pickle was changed after it was written)")
+    tape = Tape.__new__(Tape)
+    tape.__setstate__(pickle.loads(payload))
+    return tape
+
+
+_STATE_FIELDS = {"format", "tape", "inputs", "structure", "outputs", "fun", "retape",
+                 "guard_kinks", "grad_tape"}
+
+
+def _corrupt(field, problem):
+    return ValueError("a pickled fastad.Tape is corrupt: %s %s" % (field, problem))
+
+
+def _checked_state(state):
+    """(core tape, boxed inputs per argument, structure, output treedef,
+    output leaves) of a pickled state, every field checked against the core
+    tape; ValueError naming the field that is wrong."""
+    if set(state) != _STATE_FIELDS:
+        raise _corrupt("the state", "has the fields %s, not %s"
+                       % (sorted(map(str, state)), sorted(_STATE_FIELDS)))
+    tape = state["tape"]
+    if type(tape) is not _tape.Tape:
+        raise _corrupt("tape", "is %s, not a fastad tape" % _describe(tape))
+    for name in ("retape", "guard_kinks"):
+        if type(state[name]) is not bool:
+            raise _corrupt(name, "is %r, not a bool" % (state[name],))
+    if state["fun"] is not None and not callable(state["fun"]):
+        raise _corrupt("fun", "is %s, not a function" % _describe(state["fun"]))
+    structure = state["structure"]
+    if type(structure) is not list or not structure:
+        raise _corrupt("structure", "is not a list of arguments")
+    for k, argument in enumerate(structure):
+        if not (type(argument) is tuple and len(argument) == 2 and type(argument[1]) is list):
+            raise _corrupt("structure[%d]" % k, "is not a (treedef, leaf specs) pair")
+        treedef, specs = argument
+        n_leaves = _checked_treedef(treedef, "structure[%d]" % k)
+        if len(specs) != n_leaves:
+            raise _corrupt("structure[%d]" % k, "has %d leaf specs for %d leaves"
+                           % (len(specs), n_leaves))
+        for i, spec in enumerate(specs):
+            _check_spec(spec, "structure[%d][%d]" % (k, i))
+    # the inputs: the tape's first nodes, one per leaf, of their specs' kinds
+    inputs = state["inputs"]
+    if type(inputs) is not list or len(inputs) != len(structure):
+        raise _corrupt("inputs", "is not a list of %d arguments' nodes" % len(structure))
+    size = len(tape)
+    boxes, expected = [], 0
+    for k, (nodes, (_, specs)) in enumerate(zip(inputs, structure)):
+        if type(nodes) is not list or len(nodes) != len(specs):
+            raise _corrupt("inputs[%d]" % k, "is not a list of %d nodes" % len(specs))
+        arg_boxes = []
+        for i, (node, spec) in enumerate(zip(nodes, specs)):
+            if type(node) is not int or node != expected or node >= size:
+                raise _corrupt("inputs[%d][%d]" % (k, i), "is %r, but the inputs are the tape's "
+                               "first nodes (this one node %d of %d)" % (node, expected, size))
+            expected += 1
+            kind, shape, dtype, _ = spec
+            ext = tape.ext(node)
+            if kind == "scalar":
+                if tape.raw(node)[0] != 0:  # FA_LEAF
+                    raise _corrupt("inputs[%d][%d]" % (k, i), "is node %d, which is not a scalar "
+                                   "input" % node)
+            elif not (ext is not None and ext.primitive is None and not ext.scalar_out):
+                raise _corrupt("inputs[%d][%d]" % (k, i), "is node %d, which is not an array "
+                               "input" % node)
+            elif ext.shape != shape or ext.dtype != dtype:
+                raise _corrupt("structure[%d][%d]" % (k, i), "records shape %s and %s, but input "
+                               "node %d holds shape %s and %s"
+                               % (shape, dtype, node, ext.shape, ext.dtype))
+            arg_boxes.append(tape.box(node))
+        boxes.append(arg_boxes)
+    # the outputs: traced values of the tape, or plain values
+    outputs = state["outputs"]
+    if not (type(outputs) is tuple and len(outputs) == 2 and type(outputs[1]) is list):
+        raise _corrupt("outputs", "is not a (treedef, leaves) pair")
+    out_treedef, leaves = outputs
+    n_out = _checked_treedef(out_treedef, "outputs")
+    if len(leaves) != n_out:
+        raise _corrupt("outputs", "has %d leaves for %d" % (len(leaves), n_out))
+    out_leaves = []
+    for i, leaf in enumerate(leaves):
+        if not (type(leaf) is tuple and len(leaf) == 2 and leaf[0] in ("traced", "plain")):
+            raise _corrupt("outputs[%d]" % i, "is %s, not a traced or plain leaf"
+                           % _describe(leaf))
+        kind, value = leaf
+        if kind == "plain":
+            if type(value) in _TRACED or not isinstance(value, (float, int, np.ndarray,
+                                                                np.generic)):
+                raise _corrupt("outputs[%d]" % i, "is %s, not a float or an array"
+                               % _describe(value))
+            out_leaves.append(value)
+            continue
+        if type(value) is not int or not 0 <= value < size:
+            raise _corrupt("outputs[%d]" % i, "is node %r of a tape of %d" % (value, size))
+        opcode = tape.raw(value)[0]
+        ext = tape.ext(value)
+        if _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON or (
+                ext is not None and ext.guard):
+            raise _corrupt("outputs[%d]" % i, "is node %d, which holds no value" % value)
+        out_leaves.append(tape.box(value))
+    grad_tape = state["grad_tape"]
+    if grad_tape is not None:
+        if type(grad_tape) is not Tape:
+            raise _corrupt("grad_tape", "is %s, not a recorded tape" % _describe(grad_tape))
+        if grad_tape._structure != structure:
+            raise _corrupt("grad_tape", "was recorded with arguments %r, not %r"
+                           % (grad_tape._structure, structure))
+    return tape, boxes, structure, out_treedef, out_leaves
+
+
+def _checked_treedef(treedef, field, depth=0):
+    """The number of leaves of a pytree structure, checked: leaves, Nones,
+    and tuples, lists and dicts (or their subclasses) of them."""
+    if type(treedef) is not TreeDef or depth > 100:
+        raise _corrupt(field, "holds %s, not a pytree structure" % _describe(treedef))
+    kind = treedef.kind
+    if kind == "leaf" or kind == "none":
+        if treedef.children != () or treedef.keys is not None:
+            raise _corrupt(field, "holds a leaf with children")
+        return 1 if kind == "leaf" else 0
+    if not (isinstance(kind, type) and issubclass(kind, (tuple, list, dict))):
+        raise _corrupt(field, "holds a node of kind %r, not a tuple, list or dict" % (kind,))
+    children = treedef.children
+    if type(children) is not tuple:
+        raise _corrupt(field, "holds a node whose children are not a tuple")
+    if issubclass(kind, dict):
+        if type(treedef.keys) is not tuple or len(treedef.keys) != len(children):
+            raise _corrupt(field, "holds a dict whose keys do not match its children")
+    elif treedef.keys is not None:
+        raise _corrupt(field, "holds a sequence with keys")
+    return sum(_checked_treedef(child, field, depth + 1) for child in children)
+
+
+def _check_spec(spec, field):
+    """An input leaf's spec as _leaf_spec writes it: (kind, shape, dtype, type)."""
+    if not (type(spec) is tuple and len(spec) == 4):
+        raise _corrupt(field, "is %s, not a leaf spec" % _describe(spec))
+    kind, shape, dtype, kind_type = spec
+    if not (type(shape) is tuple and all(type(d) is int and d >= 0 for d in shape)
+            and isinstance(dtype, np.dtype) and dtype.kind == "f"):
+        raise _corrupt(field, "has shape %r and dtype %r" % (shape, dtype))
+    if kind == "scalar":
+        ok = shape == () and dtype == np.float64 and kind_type in (float, np.float64)
+    elif kind == "array":
+        ok = kind_type is np.ndarray or (isinstance(kind_type, type)
+                                         and issubclass(kind_type, np.floating) and shape == ())
+    else:
+        ok = False
+    if not ok:
+        raise _corrupt(field, "is (%r, %r, %r, %r), not a leaf spec" % spec)
 
 
 def _same_bits(values, loaded):

@@ -378,6 +378,10 @@ cdef double *_slice_adjoint(Tape tape, Ext view, Py_ssize_t size) except? NULL:
     value = base.value
     if not _plain(value, value, cnp.NPY_DOUBLE):
         return NULL  # (a stand-in, or not contiguous)
+    if (<object>value).shape != base.shape:
+        # (a replay gave the array another shape than its record's, which its
+        # adjoint has: the offset below would not lie inside that adjoint)
+        return NULL
     part = value[index]
     if (type(part) is not _ndarray or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>part)
             or cnp.PyArray_SIZE(<cnp.ndarray>part) != size):
@@ -413,6 +417,8 @@ cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
             return False
         g_scalar = PyFloat_AS_DOUBLE(g)
     else:
+        if size != _size_of(ext.shape):
+            return False  # (leaves of another size than the record's: the rule says how)
         if type(g) is not _ndarray or cnp.PyArray_TYPE(<cnp.ndarray>g) != cnp.NPY_DOUBLE:
             return False
         if _uniform(g):
