@@ -131,3 +131,14 @@ def test_the_many_cotangent_sweep_skips_rules_without_a_cotangent():
     x = np.array([1.0, 2.0, 3.0])
     jac = fd.jacrev(lambda x: scaled(x, 2.0))(x)
     np.testing.assert_array_equal(jac, 2.0 * np.eye(3))
+
+
+@pytest.mark.parametrize("method", ["box", "box_with", "is_scalar", "ext", "node", "raw"])
+@pytest.mark.parametrize("index", [-3, 10 ** 9])
+def test_node_indices_of_the_tape_api_are_checked(method, index):
+    tape = fd.record(lambda x: fnp.sum(fnp.sin(x)), np.ones(3))._tape
+    args = (index, np.ones(3)) if method == "box_with" else (index,)
+    with pytest.raises(IndexError, match="out of range"):
+        getattr(tape, method)(*args)
+    with pytest.raises(IndexError, match="out of range"):
+        tape.constant(index)

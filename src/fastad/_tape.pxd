@@ -120,6 +120,7 @@ cdef class Tape:
     cdef _replay(self, list leaves, list values)
     cdef object _push_ext(self, Ext ext, object value)
     cdef Ext _ext_of(self, int64_t node)
+    cdef int _check_node(self, int64_t i) except -1
     cdef _seed(self, double *adjoint, object output, object cotangent)
     cdef object _tangent_ext(self, Ext ext, double *tangent, dict array_tangents,
                              int64_t k, bint batched)

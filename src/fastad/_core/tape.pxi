@@ -113,15 +113,25 @@ cdef class Tape:
         return self.c.opcode[i], self.c.operand0[i], self.c.operand1[i], self.c.primal[i]
 
     def constant(self, int64_t k):
+        if not 0 <= k < self.c.n_constants:
+            raise IndexError("constant %d is out of range for a tape of %d constants"
+                             % (k, self.c.n_constants))
         return self.c.constants[k]
+
+    cdef int _check_node(self, int64_t i) except -1:
+        if not 0 <= i < self.c.size:
+            raise IndexError("node %d is out of range for a tape of %d nodes" % (i, self.c.size))
+        return 0
 
     def ext(self, int64_t i):
         """The side-table record of an FA_EXT node (None for scalar opcodes)."""
+        self._check_node(i)
         return self._ext_of(i)
 
     def box(self, int64_t i):
         """A traced value for the existing node `i` (no node is recorded):
         how a sweep refers to a primal when it records its own work."""
+        self._check_node(i)
         cdef Ext ext = self._ext_of(i)
         if ext is None or ext.scalar_out:
             return _new_scalar(self, i, self.c.primal[i])
@@ -135,6 +145,7 @@ cdef class Tape:
         """A traced value for the existing array node `i` carrying `value`
         (a consumer's own copy of the primal, which the producer's record
         may have dropped)."""
+        self._check_node(i)
         if self.is_scalar(i):
             return _new_scalar(self, i, self.c.primal[i])
         cdef Array out = Array.__new__(Array)
@@ -144,6 +155,7 @@ cdef class Tape:
         return out
 
     def is_scalar(self, int64_t i):
+        self._check_node(i)
         cdef Ext ext = self._ext_of(i)
         return ext is None or ext.scalar_out
 
