@@ -14,6 +14,8 @@ The numeric sweep (Tape.backward) stays the fast path for top-level calls.
 import numpy as np
 
 from . import _tape
+from .ops import REGISTRY, reductions
+from .ops.shape import broadcast_to, reshape, stack, untake
 from .ops.tracing import TRACED as _TRACED
 
 Array = _tape.Array
@@ -25,7 +27,6 @@ _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes fir
 def _vjp_rules():
     """opcode -> the VJP rules of the primitive registered for it: the C
     kernels and the recorded sweep share the op table's definitions."""
-    from .ops import REGISTRY
     return {p.opcode: p.vjps for p in REGISTRY.values()
             if p.opcode >= 0 and p.vjps is not None}
 
@@ -50,8 +51,6 @@ def _shape_dtype(tape, node):
 def unbroadcast(c, shape, dtype):
     """Traced counterpart of _tape.unbroadcast: sum `c` over broadcast axes
     so that it has exactly `shape`, and cast it to `dtype`."""
-    from .ops import reductions
-    from .ops.shape import broadcast_to
     cshape = np.shape(c)
     if cshape != shape:
         extra = len(cshape) - len(shape)
@@ -138,7 +137,6 @@ def reverse(tape, start, seeds, inputs):
 def _gather_elements(tape, node, reads):
     """The adjoint of array `node` from its element reads' adjoints
     [(flat index, adjoint), ...]: one scatter-add of them all."""
-    from .ops.shape import reshape, stack, untake
     shape, dtype = _shape_dtype(tape, node)
     size = int(np.prod(shape))
     flat = np.array([index for index, _ in reads], dtype=np.intp)
@@ -162,7 +160,6 @@ def _reverse_ext(tape, node, g, accumulate):
 
 
 def _jvp_rules():
-    from .ops import REGISTRY
     return {p.opcode: p.jvps for p in REGISTRY.values()
             if p.opcode >= 0 and p.jvps is not None}
 
@@ -233,8 +230,6 @@ def fnp_getitem(t, index):
 
 def _fit(t, shape, dtype):
     """A tangent given the exact shape and dtype of its node."""
-    from .ops import reductions
-    from .ops.shape import broadcast_to
     if np.shape(t) != shape:
         t = broadcast_to(t, shape) if shape != () else reductions.sum(t)
     if shape == ():
