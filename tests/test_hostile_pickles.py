@@ -127,7 +127,7 @@ def test_source_listed_without_its_array(tapes):
         return fields
     r.add(dumps(obj, edit_of("tape", 0, twice)), at=AT["loop"],
           match="source_nodes[1] is node 0, already source 0")
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 def test_side_table_entry_that_is_not_an_ext(tapes):
@@ -144,7 +144,7 @@ def test_side_table_entry_that_is_not_an_ext(tapes):
     records[2] = records[1]
     r.add(dumps(tapes["fused"][0], setting("tape", 0, TAPE["exts"], records)), at=AT["fused"],
           match="exts[2] is the record of an earlier node too")
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 class _Named:
@@ -167,7 +167,7 @@ def test_ext_whose_primitive_is_a_string(tapes):
                                                    "fastad's op table")):
         r.add(dumps(obj, setting("ext", index, EXT["primitive"], primitive)), at=AT["guards"],
               match=message)
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 @pytest.mark.parametrize("field", ["parents", "inputs"])
@@ -185,7 +185,7 @@ def test_ext_parents_and_inputs_past_the_tape(tapes, field):
         r.add(dumps(obj, edit_of("ext", index, change)), at=AT["guards"],
               match="(position, node) pairs" if target < 0 else
               ".%s holds node %d, not one before node %d" % (field, target, node))
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 def test_scalar_output_node_out_of_range(tapes):
@@ -201,7 +201,7 @@ def test_scalar_output_node_out_of_range(tapes):
     obj = tapes["guards"][0]
     r.add(dumps(obj, setting("state", 0, "outputs", (treedef, [("traced", 3)]))), at=AT["guards"],
           match="outputs[0] is node 3, which holds no value")
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 def test_boxed_input_out_of_range(tapes):
@@ -218,7 +218,7 @@ def test_boxed_input_out_of_range(tapes):
     specs = [("scalar", (), numpy.dtype(numpy.float64), float)]
     r.add(dumps(obj, setting("state", 0, "structure", [(treedef, specs)])), at=AT["loop"],
           match="inputs[0][0] is node 0, which is not a scalar input")
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 def test_single_integer_corruptions_of_the_issue(tapes):
@@ -249,7 +249,7 @@ def test_ext_shape_claim_allocates_nothing(tapes):
                                  (0, (-5,), "not a shape")):
         r.add(dumps(obj, setting("ext", _ext_index(obj._tape, node), EXT["shape"], shape)),
               at=AT["guards"], match=message)
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 def test_float32_tape_spliced_into_float64_tape():
@@ -275,7 +275,7 @@ def test_float32_tape_spliced_into_float64_tape():
     main.hvp(x64, x64)
     r.add(dumps(main, setting("state", 0, "grad_tape", other._grad_tape)), at=(x64, x64),
           match="grad_tape was recorded with arguments")
-    r.check()
+    assert len(r.check()) == len(r.cases)  # each refused, by its message, in a child
 
 
 def test_long_fused_program_is_refused(tapes):
