@@ -7,9 +7,12 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-# -ffp-contract=off: no fused multiply-add, so a recorded and a replayed tape
-# round identically whatever the compiler decides to contract.
-compile_args = ["-O3", "-ffp-contract=off", "-fno-strict-aliasing"]
+# Flags by compiler family.  -ffp-contract=off (GCC, Clang): no fused
+# multiply-add, so a recorded and a replayed tape round identically whatever
+# the compiler decides to contract.  MSVC's /fp:precise does not contract
+# unless /fp:contract is given.
+UNIX_ARGS = ["-O3", "-ffp-contract=off", "-fno-strict-aliasing"]
+MSVC_ARGS = ["/O2", "/fp:precise"]
 
 extensions = [
     Extension(
@@ -18,7 +21,6 @@ extensions = [
                  "csrc/fastad_steps.c", "csrc/fastad_fused.c", "csrc/fastad_taylor.c"],
         include_dirs=["csrc", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args,
     )
 ]
 
@@ -44,10 +46,13 @@ def _is_gcc(command):
 
 class BuildExt(build_ext):
     def build_extensions(self):
-        compiler = getattr(self.compiler, "compiler_so", None)
-        if compiler and _is_gcc(compiler[0]):
-            for extension in self.extensions:
-                extension.extra_compile_args = extension.extra_compile_args + GCC_ARGS
+        if self.compiler.compiler_type == "msvc":
+            args = MSVC_ARGS
+        else:
+            compiler = getattr(self.compiler, "compiler_so", None) or ["cc"]
+            args = UNIX_ARGS + (GCC_ARGS if _is_gcc(compiler[0]) else [])
+        for extension in self.extensions:
+            extension.extra_compile_args = extension.extra_compile_args + args
         super().build_extensions()
 
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fastad_tape.h"
+#include "fastad_math.h"
 
 #define FA_BLOCK 128  /* NumPy's pairwise-summation block: see fa_fused_sum */
 
@@ -24,7 +25,7 @@ static inline const double *fused_operand(int32_t reg, int32_t n_leaves,
 
 /* Evaluate the program on elements [start, start + m), m <= FA_BLOCK, into
  * `values` (one FA_BLOCK row per instruction); the result row is returned. */
-static inline __attribute__((always_inline)) const double *
+static FA_ALWAYS_INLINE const double *
 fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *const *leaves,
             int64_t start, int64_t m, double *values)
 {

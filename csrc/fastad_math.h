@@ -5,10 +5,12 @@
 #ifndef FASTAD_MATH_H
 #define FASTAD_MATH_H
 
+#include "fastad_tape.h"
+
 /* The kernels are switch statements called with a constant opcode from each
  * case of the sweeps' own switch: inlined, each folds to one expression.
  * GCC and Clang otherwise keep the larger ones out of line. */
-#if defined(__GNUC__)
+#if defined(FA_GNU_C)
 #define FA_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define FA_ALWAYS_INLINE inline

@@ -129,7 +129,7 @@ static inline void extremum_reverse(double g, double x, double y, double ans,
 /* GCC would merge the handlers' identical dispatch tails into one shared
  * jump (cross-jumping), which undoes threaded dispatch: 6.8 us against 11.8
  * for W2's replay with it off. */
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(FA_GNU_C) && !defined(__clang__)
 __attribute__((optimize("no-crossjumping")))
 #endif
 int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped)
@@ -153,7 +153,7 @@ int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped)
 #define BINARY_BODY(OP) primal[i] = eval_binary(OP, primal[a], primal[b]);
 #define CONST_BINARY_BODY(OP) primal[i] = eval_binary(OP, primal[a], constants[b]);
 #define UNARY_BODY(OP) primal[i] = eval_unary(OP, primal[a]);
-#if defined(__GNUC__)
+#if defined(FA_GNU_C)
     /* Threaded dispatch: every handler ends in its own indirect jump to the
      * next node's handler, which the branch predictor learns per opcode
      * pair. */

@@ -7,7 +7,7 @@
  * The kernels that sweep the columns are in fastad_scalar.c. */
 #include "fastad_tape.h"
 
-#ifdef __GLIBC__
+#ifdef FA_GLIBC
 #include <malloc.h>
 #endif
 #include <stdlib.h>
@@ -130,7 +130,7 @@ size_t fa_tape_nbytes(const fa_tape *tape)
 
 int fa_tune_malloc(void)
 {
-#ifdef __GLIBC__
+#ifdef FA_GLIBC
     /* Blocks under 32 MiB come from the heap (glibc's own upper bound for
      * its adaptive threshold), and up to 128 MiB of free heap is kept. */
     return mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) &&

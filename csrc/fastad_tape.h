@@ -62,11 +62,23 @@ enum fa_opcode {
 #define FA_IS_CONST_BINARY(op) ((op) >= FA_ADDC && (op) <= FA_RPOWC)
 #define FA_IS_UNARY(op) ((op) >= FA_NEG && (op) < FA_N_OPCODES)
 
+/* Compiler and C library extensions, each with a portable fallback: threaded
+ * dispatch (computed goto), always_inline, AVX2 clones, GCC's cross-jumping
+ * switch, glibc's malloc tuning.  -DFA_PORTABLE builds the fallbacks with
+ * GCC and Clang too, so that the code MSVC and other toolchains compile is
+ * built and tested here (.ci/matrix). */
+#if defined(__GNUC__) && !defined(FA_PORTABLE)
+#define FA_GNU_C 1
+#endif
+#if defined(__GLIBC__) && !defined(FA_PORTABLE)
+#define FA_GLIBC 1
+#endif
+
 /* Array kernels (C steps, fused programs) are compiled twice where the
  * toolchain can pick at load time: for AVX2 (four doubles a vector, as
  * NumPy's own loops on such machines) and for the baseline.  No FMA either way (-ffp-contract=off, and AVX2
  * alone does not imply FMA): results do not depend on the machine. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(FA_GNU_C) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define FA_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define FA_CLONES
