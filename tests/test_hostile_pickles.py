@@ -10,6 +10,7 @@ import collections
 import os
 import pickle
 import random
+import sys
 import time
 
 import numpy
@@ -22,6 +23,11 @@ import hostile_tapes as hostile
 from hostile_tapes import dumps, load_in_child
 
 MB = 1 << 20
+
+# The children cap their address space (RLIMIT_AS) at what /proc/self/statm
+# says they map, and read their peak from ru_maxrss in KiB: Linux's.
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="the capped children need Linux's RLIMIT_AS and /proc")
 
 # the fields of the core tape's loader and of an Ext record, by name
 TAPE = {name: i for i, name in enumerate(
