@@ -169,7 +169,19 @@ def tape_map(tape, inputs, method="gradient", client=None, chunk_size=None, retr
     axis.  With a Dask `client`, the tape is sent to every worker once and
     the inputs go in chunks (one per worker by default).  Chunks lost with
     a worker (Dask reruns tasks, but not data that only lived there) are
-    sent again, up to `retries` times; results never come back partial."""
+    sent again, up to `retries` times; results never come back partial.
+    With `client=None` the inputs are evaluated in this process.
+
+    >>> from dask.distributed import Client
+    >>> client = Client(processes=False, n_workers=1, threads_per_worker=1,
+    ...                 dashboard_address=None)
+    >>> tape = fastad.record(lambda x: np.sum(x ** 2), np.zeros(2))
+    >>> points = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]
+    >>> fastad.distributed.tape_map(tape, points, "gradient", client=client)
+    array([[2., 4.],
+           [6., 8.]])
+    >>> client.close()
+    """
     if method not in _METHODS:
         raise ValueError("tape_map: unknown method %r; use one of %s"
                          % (method, ", ".join(sorted(_METHODS))))
@@ -341,7 +353,17 @@ def value_and_grad_sum(fun, params, shards, client=None, use_tape=True):
     be lists of arrays, or Dask futures/delayed objects so that data stays
     where it is), or in this process with `client=None`.  `params` is a
     pytree; the gradient has its structure.  Each worker replays one
-    recorded tape per function and shard shape where the function allows."""
+    recorded tape per function and shard shape where the function allows.
+
+    >>> from dask.distributed import Client
+    >>> client = Client(processes=False, n_workers=1, threads_per_worker=1,
+    ...                 dashboard_address=None)
+    >>> loss = lambda w, shard: np.sum((w - shard) ** 2)
+    >>> shards = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]
+    >>> fastad.distributed.value_and_grad_sum(loss, np.zeros(2), shards, client=client)
+    (30.0, array([ -8., -12.]))
+    >>> client.close()
+    """
     if client is not None:
         _check_client(client, "value_and_grad_sum")
     fun_bytes = _dumps(fun)
@@ -383,7 +405,21 @@ def _shard_list(shards, client):
 
 
 def grad_sum(fun, params, shards, client=None, use_tape=True):
-    """The gradient of sum_s fun(params, shard_s) (see value_and_grad_sum)."""
+    """The gradient of sum_s fun(params, shard_s) with respect to params
+    (see value_and_grad_sum): on the workers of a Dask `client`, or in this
+    process with `client=None`.
+
+    >>> from dask.distributed import Client
+    >>> client = Client(processes=False, n_workers=1, threads_per_worker=1,
+    ...                 dashboard_address=None)
+    >>> loss = lambda w, shard: np.sum((w - shard) ** 2)
+    >>> shards = [np.array([1.0, 2.0]), np.array([3.0, 4.0])]
+    >>> fastad.distributed.grad_sum(loss, np.zeros(2), shards, client=client)
+    array([ -8., -12.])
+    >>> fastad.distributed.grad_sum(loss, np.zeros(2), shards)  # in this process
+    array([ -8., -12.])
+    >>> client.close()
+    """
     if client is not None:
         _check_client(client, "grad_sum")
     return value_and_grad_sum(fun, params, shards, client, use_tape)[1]

@@ -28,6 +28,8 @@ from . import _tape
 from .ops.tracing import TRACED as _TRACED
 from .tree import flatten, unflatten
 
+__all__ = ["primitive", "defvjp", "defjvp", "custom_vjp", "flatten", "unflatten"]
+
 
 def _undefined(kind, name, hint):
     def rule(position, *args, **kwargs):
@@ -38,10 +40,21 @@ def _undefined(kind, name, hint):
 
 
 def primitive(fun):
-    """Make `fun` (written with plain NumPy) a fastad primitive: traced
-    arguments are recorded as one operation whose derivatives come from
+    """Make `fun` (written with plain NumPy) a fastad primitive, returned
+    as a function that calls `fun` on plain arguments and records one
+    operation for traced ones, whose derivatives come from
     `defvjp`/`defjvp`.  Differentiating before they are defined raises
-    NotImplementedError naming the function."""
+    NotImplementedError naming the function.
+
+    >>> @fastad.extend.primitive
+    ... def logsumexp(x):
+    ...     m = numpy.max(x)
+    ...     return m + numpy.log(numpy.sum(numpy.exp(x - m)))
+    ...
+    >>> fastad.extend.defvjp(logsumexp, lambda ans, x: lambda g: g * np.exp(x - ans))
+    >>> fastad.grad(logsumexp)(np.zeros(2))
+    array([0.5, 0.5])
+    """
     name = getattr(fun, "__name__", "primitive")
     prim = _tape.Primitive(
         name, fun, vjps=(), jvps=(),
@@ -96,7 +109,19 @@ def _check_primitive(prim, what):
 def defvjp(prim, *vjp_makers, argnums=None):
     """Define the VJPs of `prim`, autograd style: one maker per positional
     argument (or per entry of `argnums`), each `maker(ans, *args, **kwargs)`
-    returning `g -> cotangent`; None for an argument with no derivative."""
+    returning `g -> cotangent`; None for an argument with no derivative.
+    Arguments given no maker (None, or none at all) get no cotangent: their
+    gradient is zero.  A call replaces the VJPs of earlier calls.
+
+    >>> @fastad.extend.primitive
+    ... def mul(x, y):
+    ...     return x * y
+    ...
+    >>> fastad.extend.defvjp(mul, lambda ans, x, y: lambda g: g * y,
+    ...                      lambda ans, x, y: lambda g: g * x)
+    >>> fastad.grad(mul, argnums=(0, 1))(2.0, 3.0)
+    (3.0, 2.0)
+    """
     _check_primitive(prim, "defvjp")
     argnums = tuple(argnums) if argnums is not None else tuple(range(len(vjp_makers)))
     rules = [None] * (max(argnums) + 1 if argnums else 0)
@@ -119,7 +144,18 @@ def _from_maker(maker, name, position):
 def defjvp(prim, *jvp_funs, argnums=None):
     """Define the JVPs of `prim`, autograd style: one function per
     positional argument, `jvp(g, ans, *args, **kwargs)` returning the
-    output tangent contributed by tangent `g` of that argument."""
+    output tangent contributed by tangent `g` of that argument (summed
+    over the arguments).  This gives the primitive forward mode (`jvp`,
+    `deriv`, `jacfwd`, ...); reverse mode needs `defvjp`.
+
+    >>> @fastad.extend.primitive
+    ... def cube(x):
+    ...     return x ** 3
+    ...
+    >>> fastad.extend.defjvp(cube, lambda g, ans, x: 3.0 * x ** 2 * g)
+    >>> fastad.jvp(cube, (2.0,), (1.0,))
+    (8.0, 12.0)
+    """
     _check_primitive(prim, "defjvp")
     argnums = tuple(argnums) if argnums is not None else tuple(range(len(jvp_funs)))
     rules = [None] * (max(argnums) + 1 if argnums else 0)
@@ -136,13 +172,24 @@ def _checked_jvp(jvp, name, position):
 
 
 class custom_vjp:
-    """JAX-style custom VJP: decorate `fun`, then `.defvjp(fwd, bwd)` where
-    `fwd(*args)` returns `(output, residuals)` and `bwd(residuals, g)`
-    returns one cotangent per positional argument (None for none).
+    """JAX-style custom VJP: decorate `fun`, then `.defvjp(fwd, bwd)` (which
+    returns the function) where `fwd(*args)` returns `(output, residuals)`
+    and `bwd(residuals, g)` returns a tuple of one cotangent per positional
+    argument (None for none), each of its argument's shape.
 
     `fwd` runs on the traced arguments, so residuals computed from them stay
     traced and `bwd` (written with fastad.numpy) can be differentiated
-    again.  Forward mode is not defined for a custom VJP."""
+    again.  Forward mode is not defined for a custom VJP.
+
+    >>> @fastad.custom_vjp
+    ... def clip_gradient(x):
+    ...     return x
+    ...
+    >>> _ = clip_gradient.defvjp(lambda x: (x, None),  # fwd: (output, residuals)
+    ...                          lambda res, g: (np.clip(g, -1.0, 1.0),))  # bwd
+    >>> fastad.grad(lambda x: 3.0 * clip_gradient(x))(2.0)  # 3.0, clipped
+    1.0
+    """
 
     def __init__(self, fun):
         functools.update_wrapper(self, fun)

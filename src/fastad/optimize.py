@@ -109,11 +109,23 @@ def minimize(fun, x0, args=(), method=None, use_tape=True, shards=None, client=N
     (Newton-CG, trust-ncg, trust-krylov, trust-constr) or `hess` (dogleg,
     trust-exact) for the methods that use second derivatives.  With
     `use_tape=True` (default) derivatives come from a replayed tape.  Other
-    keyword arguments go to scipy.  The result's `x` has x0's structure.
+    keyword arguments go to scipy.  Returns scipy's OptimizeResult; its `x`
+    has x0's structure (and, without `shards`, so has its `jac`, and its
+    `recorded` says whether the derivatives came from a recorded tape).
 
     With `shards`, the objective is sum_s fun(x, shard_s), evaluated shard
     by shard by fastad.distributed.value_and_grad_sum, on the workers of the
-    Dask `client` if one is given (first-order methods)."""
+    Dask `client` if one is given (first-order methods).
+
+    >>> def rosen(x):
+    ...     return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    ...
+    >>> res = fastad.optimize.minimize(rosen, np.array([1.2, 1.1, 0.9]), method="Newton-CG")
+    >>> res.success, res.recorded
+    (True, True)
+    >>> print(numpy.round(res.x, 4))
+    [1. 1. 1.]
+    """
     import scipy.optimize
     for name in ("jac", "hess", "hessp"):
         if name in kwargs:
@@ -149,7 +161,19 @@ def minimize(fun, x0, args=(), method=None, use_tape=True, shards=None, client=N
 
 def least_squares(fun, x0, args=(), use_tape=True, **kwargs):
     """scipy.optimize.least_squares with the Jacobian of the residuals
-    `fun(x, *args)` (a 1-D array) from fastad; x0 is a float array."""
+    `fun(x, *args)` (a 1-D array) from fastad; x0 is a float array.  Other
+    keyword arguments go to scipy.  Returns scipy's OptimizeResult, with
+    `recorded` saying whether the Jacobian came from a recorded tape.
+
+    >>> def residuals(x):
+    ...     return np.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]])
+    ...
+    >>> res = fastad.optimize.least_squares(residuals, np.array([-1.2, 1.0]))
+    >>> res.success, res.recorded
+    (True, True)
+    >>> print(numpy.round(res.x, 6))
+    [1. 1.]
+    """
     import scipy.optimize
     if "jac" in kwargs:
         raise TypeError("fastad.optimize.least_squares supplies jac itself")

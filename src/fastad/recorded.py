@@ -51,9 +51,15 @@ def record(fun, *example_args, retape=False, guard_kinks=True):
     the function again at the new arguments instead of raising
     `RetapeRequired`.
 
-        >>> tape = fastad.record(lambda x: abs(x) * 2.0, 1.5)
-        >>> tape.gradient(3.0)
-        2.0
+    >>> tape = fastad.record(lambda x: abs(x) * 2.0, 1.5)
+    >>> tape.gradient(3.0)
+    2.0
+    >>> tape.gradient(-1.0)  # abs takes its other branch
+    Traceback (most recent call last):
+    ...
+    fastad._tape.RetapeRequired: 'abs' recorded at ... takes another branch at these inputs ...
+    >>> fastad.record(lambda x: abs(x) * 2.0, 1.5, retape=True).gradient(-1.0)
+    -2.0
     """
     return Tape(fun, example_args, retape, guard_kinks)
 
@@ -71,7 +77,19 @@ def _serialized(method):
 
 
 class Tape:
-    """A recorded function (see `record`)."""
+    """A recorded function (see `record`): calling it returns the
+    function's value, and its methods its derivatives, each by replaying
+    the recorded operations without running the function's Python code.
+    `len(tape)` is the number of recorded operations.
+
+    >>> tape = fastad.record(lambda x: np.sum(x ** 2), np.ones(3))
+    >>> tape(np.array([1.0, 2.0, 3.0]))
+    14.0
+    >>> tape.gradient(np.array([1.0, 2.0, 3.0]))
+    array([2., 4., 6.])
+    >>> len(tape)
+    2
+    """
 
     def __init__(self, fun, args, retape=False, guard_kinks=True):
         self._lock = threading.RLock()
@@ -200,8 +218,14 @@ class Tape:
 
     @_serialized
     def value_and_grad(self, *args):
-        """(value, gradient) at `args` by replay: the gradient with respect
-        to every argument (a tuple when there are several)."""
+        """`(value, gradient)` at `args` by replay: the gradient with respect
+        to every argument (a tuple when there are several), each in its
+        argument's structure.  The function's output must be one scalar.
+
+        >>> tape = fastad.record(lambda x, y: x * y + np.sin(x), 1.0, 2.0)
+        >>> tape.value_and_grad(0.0, 3.0)
+        (0.0, (4.0, 0.0))
+        """
         node = self._scalar_node
         if node is not None and (self._single_array is not None or self._all_floats):
             # one array, or floats only, in; one traced scalar out: straight
@@ -230,7 +254,12 @@ class Tape:
         return value, self._gradients(seeds)
 
     def gradient(self, *args):
-        """The gradient at `args` by replay (see value_and_grad)."""
+        """The gradient at `args` by replay: `value_and_grad(*args)[1]`.
+
+        >>> tape = fastad.record(lambda x: np.sum(x ** 2), np.ones(3))
+        >>> tape.gradient(np.array([1.0, 2.0, 3.0]))
+        array([2., 4., 6.])
+        """
         return self.value_and_grad(*args)[1]  # (which holds the lock)
 
     def _args_tuple(self, x):
@@ -238,8 +267,15 @@ class Tape:
 
     @_serialized
     def vjp(self, x, cotangent):
-        """(value, cotangent of the arguments) at `x` (a tuple of the
-        arguments when the function has several) for the output `cotangent`."""
+        """`(value, cotangent of the arguments)` at `x` (a tuple of the
+        arguments when the function has several) for the output `cotangent`,
+        which has the output's structure and shapes: replay and one reverse
+        sweep.
+
+        >>> tape = fastad.record(lambda x: x ** 2, np.ones(3))
+        >>> tape.vjp(np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 2.0]))
+        (array([1., 4., 9.]), array([ 2.,  0., 12.]))
+        """
         self._load(self._args_tuple(x))
         co_leaves, co_treedef = flatten(cotangent)
         if co_treedef != self._out_treedef:
@@ -258,7 +294,14 @@ class Tape:
 
     @_serialized
     def jvp(self, x, tangent):
-        """(value, J tangent) at `x` by replay and one tangent sweep."""
+        """`(value, J tangent)` at `x` by replay and one tangent sweep; `x`
+        and `tangent` are tuples of the arguments when the function has
+        several.
+
+        >>> tape = fastad.record(lambda x: x ** 2, np.ones(3))
+        >>> tape.jvp(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 0.0]))
+        (array([1., 4., 9.]), array([2., 4., 0.]))
+        """
         tangent_out = self._tangent(x, tangent)
         return self._outputs(), tangent_out
 
@@ -299,7 +342,14 @@ class Tape:
     def jacobian(self, *args):
         """The Jacobian of the (single-array) output with respect to the first
         argument, shape out.shape + in.shape, by one forward sweep carrying a
-        direction per input element."""
+        direction per input element.
+
+        >>> tape = fastad.record(lambda x: x ** 2, np.ones(3))
+        >>> tape.jacobian(np.array([1.0, 2.0, 3.0]))
+        array([[2., 0., 0.],
+               [0., 4., 0.],
+               [0., 0., 6.]])
+        """
         self._load(args)
         if len(self._out_leaves) != 1:
             raise TypeError("jacobian requires a function with one output")
@@ -332,14 +382,30 @@ class Tape:
 
     @_serialized
     def hvp(self, x, v):
-        """H(x) v by forward-over-reverse on a recorded gradient (recorded on
-        first use, then replayed)."""
+        """H(x) v, the Hessian of the scalar function at `x` times `v`, by
+        forward-over-reverse on a recorded gradient (recorded on first use,
+        then replayed); `x` and `v` are tuples of the arguments when the
+        function has several.
+
+        >>> tape = fastad.record(lambda x: np.sum(x ** 3), np.ones(2))
+        >>> tape.hvp(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+        array([ 6., 12.])
+        """
         return self._gradient_tape(self._args_tuple(x))._tangent(x, v)
 
     @_serialized
     def hessian(self, *args):
-        """The dense Hessian with respect to the first argument, by a forward
-        sweep over the recorded gradient."""
+        """The dense Hessian at `args`, shape x.shape + x.shape, by a forward
+        sweep over the recorded gradient (recorded on first use).  The
+        function must have one argument, a float or an array: with several
+        (or a pytree of several leaves) the gradient has several outputs and
+        this raises TypeError; use `hvp` for those.
+
+        >>> tape = fastad.record(lambda x: np.sum(x ** 3), np.ones(2))
+        >>> tape.hessian(np.array([1.0, 2.0]))
+        array([[ 6.,  0.],
+               [ 0., 12.]])
+        """
         return self._gradient_tape(args).jacobian(*args)
 
     # -- inspection -----------------------------------------------------------------
@@ -350,7 +416,12 @@ class Tape:
 
     @property
     def nbytes(self):
-        """Bytes held: the C arrays plus the arrays of the side table."""
+        """Bytes held: the C arrays plus the arrays of the side table.
+
+        >>> tape = fastad.record(lambda x: np.sum(x ** 2), np.ones(1000))
+        >>> tape.nbytes >= 2 * 8000  # x and x ** 2, 1000 float64 each
+        True
+        """
         total = self._tape.nbytes
         for ext in self._tape.exts:
             total += getattr(ext.value, "nbytes", 0)
@@ -381,8 +452,21 @@ class Tape:
                 % (name, len(self), scalar, array, len(self._rec.flat_inputs), guards, self.nbytes))
 
     def to_dot(self):
-        """The computational graph in Graphviz DOT: inputs, operations (with
-        their values), constants and outputs."""
+        r"""The computational graph in Graphviz DOT, as a string: inputs,
+        operations (with their values), constants and outputs (in red).
+
+        >>> tape = fastad.record(lambda x, y: x * y, 2.0, 3.0)
+        >>> print(tape.to_dot())
+        digraph fastad {
+          rankdir=LR;
+          node [fontname="Helvetica"];
+          n0 [label="x0\n2", shape=ellipse];
+          n1 [label="x1\n3", shape=ellipse];
+          n2 [label="multiply\n6", shape=box, style=bold, color="red"];
+          n0 -> n2;
+          n1 -> n2;
+        }
+        """
         inputs = {b.node: i for i, b in enumerate(self._rec.flat_inputs)}
         outputs = {o.node for o in self._out_leaves if type(o) in _TRACED}
         lines = ["digraph fastad {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
@@ -411,8 +495,14 @@ class Tape:
         return "\n".join(lines)
 
     def render(self, path, format="png"):
-        """Draw the graph with the `graphviz` package (pip install graphviz,
-        plus Graphviz's dot program); returns the written file's path."""
+        """Draw the graph (see `to_dot`) with the `graphviz` package (pip
+        install graphviz, plus Graphviz's dot program) into `path` plus the
+        `format` suffix; returns the written file's path.
+
+        >>> tape = fastad.record(lambda x, y: x * y, 2.0, 3.0)
+        >>> tape.render("graph")  # doctest: +SKIP
+        'graph.png'
+        """
         try:
             import graphviz
         except ImportError as exc:
@@ -426,7 +516,17 @@ class Tape:
         """The evaluation trace at `args` as printable text: for every node
         its index, operation, operands, value, tangent in the direction
         `seed` (default: the first input element), and adjoint (for a scalar
-        output).  The lectures' Wengert list, forward and reverse."""
+        output).  The lectures' Wengert list, forward and reverse.
+
+        >>> tape = fastad.record(lambda x, y: x * y + np.sin(x), 1.0, 2.0)
+        >>> print(tape.trace_table(0.0, 3.0))
+           v  operation    operands                  value        tangent        adjoint
+          v1  input x0                                   0              1              4
+          v2  input x1                                   3              0              0
+          v3  multiply     v1, v2                        0              3              1
+          v4  sin          v1                            0              1              1
+          v5  add          v3, v4                        0              4              1
+        """
         self._load(args)
         boxes = self._rec.flat_inputs
         if seed is None:
