@@ -111,13 +111,40 @@ def _bind_numpy(module):
 # Errors raised on the recording path
 
 class TracerError(RuntimeError):
-    """A traced value was used outside the differentiation call it belongs to."""
+    """A traced value was used outside the differentiation call it belongs to:
+    kept from a call that has returned, or mixed with the traced values of
+    another call (or of another thread).
+
+    >>> kept = []
+    >>> def f(x):
+    ...     kept.append(x)  # the traced input escapes f
+    ...     return x * 2.0
+    >>> fastad.grad(f)(1.0)
+    2.0
+    >>> kept[0] * 3.0
+    Traceback (most recent call last):
+    ...
+    fastad._tape.TracerError: a traced value was used after the fastad operator ...
+    """
 
 
 class RetapeRequired(RuntimeError):
     """A recorded tape was replayed at inputs where a decision recorded with
     it (a comparison, abs/max/where condition, ...) comes out differently:
-    the function may take another path there, so the tape does not apply."""
+    the function may take another path there, so the tape does not apply.
+    `fastad.record(..., retape=True)` records again instead of raising.
+
+    >>> f = lambda x: x * 2.0 if x > 0 else -x
+    >>> tape = fastad.record(f, 1.0)
+    >>> tape(3.0)
+    6.0
+    >>> tape(-1.0)
+    Traceback (most recent call last):
+    ...
+    fastad._tape.RetapeRequired: the comparison 'gt' recorded at ... was True and is now False ...
+    >>> fastad.record(f, 1.0, retape=True)(-1.0)
+    1.0
+    """
 
 
 cdef object _stale_error():

@@ -328,6 +328,8 @@ def value_and_grad(fun, argnum=0, *, argnums=None, has_aux=False):
 
     >>> fastad.value_and_grad(lambda x: x ** 2)(3.0)
     (9.0, 6.0)
+    >>> fastad.value_and_grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
+    (5.0, array([2., 4.]))
     """
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
@@ -350,6 +352,10 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False):
 
     >>> fastad.grad(lambda x, y: x * y)(2.0, 5.0)
     5.0
+    >>> fastad.grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 5.0)
+    (5.0, 2.0)
+    >>> fastad.grad(lambda p: p["w"] * p["b"])({"w": 2.0, "b": 3.0})
+    {'w': 3.0, 'b': 2.0}
     """
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
@@ -413,7 +419,14 @@ def vjp(fun, *primals, has_aux=False):
     returns the tuple of cotangents, one per primal, each with that
     primal's structure.  `ct` has the structure and shapes of the output.
     With `has_aux`, `fun` returns `(output, aux)` and the result is
-    `(output, vjp_fun, aux)`."""
+    `(output, vjp_fun, aux)`.
+
+    >>> out, vjp_fun = fastad.vjp(lambda x, y: x * y, 2.0, 3.0)
+    >>> out, vjp_fun(1.0)
+    (6.0, (3.0, 2.0))
+    >>> fastad.vjp(lambda x: x ** 2, np.array([1.0, 2.0]))[1](np.array([1.0, 10.0]))
+    (array([ 2., 40.]),)
+    """
     argnums = tuple(range(len(primals)))
     call = _Aux(fun, "vjp") if has_aux else fun
     rec = _Recording(call, primals, {}, argnums, "vjp")
@@ -425,7 +438,14 @@ def vjp(fun, *primals, has_aux=False):
 def make_vjp(fun, argnum=0, *, argnums=None):
     """autograd-style VJP: `make_vjp(fun, argnum)(*args)` returns
     `(vjp_fun, fun(*args))`; `vjp_fun(ct)` is the cotangent of argument
-    `argnum` (a tuple of them for a tuple of argnums)."""
+    `argnum` (a tuple of them for a tuple of argnums).
+
+    >>> vjp_fun, out = fastad.make_vjp(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    >>> out, vjp_fun(np.array([1.0, 10.0]))
+    (array([1., 4.]), array([ 2., 40.]))
+    >>> fastad.make_vjp(lambda x, y: x * y, argnum=(0, 1))(2.0, 3.0)[0](1.0)
+    (3.0, 2.0)
+    """
     def make(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), "make_vjp")
         rec = _Recording(fun, args, kwargs, indices, "make_vjp")
@@ -435,12 +455,15 @@ def make_vjp(fun, argnum=0, *, argnums=None):
 
 
 def elementwise_grad(fun, argnum=0, *, argnums=None):
-    """The sum of the Jacobian's columns (the VJP with a cotangent of ones)
-    in one reverse pass: for an elementwise `fun`, its derivative at every
-    element.
+    """Return a function computing the sum of each column of the Jacobian
+    of `fun` (the VJP with a cotangent of ones), in one reverse pass, in the
+    structure of argument `argnum`: for an elementwise `fun`, its derivative
+    at every element.
 
     >>> fastad.elementwise_grad(fastad.numpy.sin)(np.zeros(3))
     array([1., 1., 1.])
+    >>> fastad.elementwise_grad(lambda x: x ** 2)(np.array([1.0, 2.0, 3.0]))
+    array([2., 4., 6.])
     """
     @functools.wraps(fun)
     def elementwise_grad_fun(*args, **kwargs):

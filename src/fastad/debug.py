@@ -12,7 +12,17 @@ class debug_nans:
             fastad.grad(f)(x)
         fastad.debug_nans(False)         # off
 
-    NaN and inf otherwise propagate per IEEE 754, as in NumPy."""
+    NaN and inf otherwise propagate per IEEE 754, as in NumPy.
+
+    >>> f = lambda x: np.log(x) * 2.0
+    >>> fastad.value_and_grad(f)(-1.0)
+    (nan, -2.0)
+    >>> with fastad.debug_nans():
+    ...     fastad.value_and_grad(f)(-1.0)
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: debug_nans: 'log' produced NaN from -1.0 (recorded at ...)
+    """
 
     def __init__(self, enabled=True):
         self.previous = _tape.set_debug_nans(bool(enabled))

@@ -80,6 +80,8 @@ def jvp(fun, primals, tangents):
 
     >>> fastad.jvp(fastad.numpy.sin, (0.0,), (2.0,))
     (0.0, 2.0)
+    >>> fastad.jvp(lambda x, y: x * y, (2.0, 3.0), (1.0, 0.0))
+    (6.0, 3.0)
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if flatten(primals)[1] != flatten(tangents)[1]:
@@ -92,7 +94,15 @@ def jvp(fun, primals, tangents):
 def make_jvp(fun, argnum=0, *, argnums=None):
     """autograd-style JVP: `make_jvp(fun, argnum)(*args)` records fun once and
     returns `jvp_fun`; `jvp_fun(v)` returns `(fun(*args), J v)`, one tangent
-    sweep per call (no re-tracing)."""
+    sweep per call (no re-tracing).  For a tuple of argnums, `v` is a tuple
+    of tangents.
+
+    >>> jvp_fun = fastad.make_jvp(lambda x: x ** 2)(np.array([1.0, 2.0]))
+    >>> jvp_fun(np.array([1.0, 0.0]))
+    (array([1., 4.]), array([2., 0.]))
+    >>> jvp_fun(np.array([0.0, 1.0]))[1]
+    array([0., 4.])
+    """
     def make(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), "make_jvp")
         rec = _Recording(fun, args, kwargs, indices, "make_jvp", keep_all=True)
@@ -122,6 +132,8 @@ def deriv(fun):
 
     >>> fastad.deriv(fastad.numpy.exp)(0.0)
     1.0
+    >>> fastad.deriv(lambda t: np.array([t, t ** 2]))(3.0)
+    array([1., 6.])
     """
     @functools.wraps(fun)
     def deriv_fun(x, *args, **kwargs):
@@ -271,21 +283,39 @@ def _restore_dtype(block, leaf):
 
 def jacfwd(fun, argnum=0, *, argnums=None):
     """Jacobian by forward mode: one tangent sweep carrying one direction per
-    input element, shape `out.shape + in.shape`."""
+    input element, shape `out.shape + in.shape`.
+
+    >>> f = lambda x: np.array([x[0] * x[1], np.sin(x[0])])
+    >>> fastad.jacfwd(f)(np.array([0.0, 2.0]))
+    array([[2., 0.],
+           [1., 0.]])
+    """
     return _jacobian(fun, argnum, argnums, "fwd", "jacfwd")
 
 
 def jacrev(fun, argnum=0, *, argnums=None):
     """Jacobian by reverse mode: the function recorded once and swept
     backward once, carrying a cotangent per output element; shape
-    `out.shape + in.shape`."""
+    `out.shape + in.shape`.
+
+    >>> f = lambda x: np.array([x[0] * x[1], np.sin(x[0])])
+    >>> fastad.jacrev(f)(np.array([0.0, 2.0]))
+    array([[2., 0.],
+           [1., 0.]])
+    """
     return _jacobian(fun, argnum, argnums, "rev", "jacrev")
 
 
 def jacobian(fun, argnum=0, *, argnums=None):
     """Jacobian of `fun` with respect to argument `argnum`, shape
     `out.shape + in.shape`; forward mode when the input is no larger than
-    the output, reverse mode otherwise."""
+    the output, reverse mode otherwise.
+
+    >>> fastad.jacobian(lambda x: x ** 2)(np.array([1.0, 2.0, 3.0]))
+    array([[2., 0., 0.],
+           [0., 4., 0.],
+           [0., 0., 6.]])
+    """
     return _jacobian(fun, argnum, argnums, "auto", "jacobian")
 
 
@@ -294,7 +324,12 @@ def jacobian(fun, argnum=0, *, argnums=None):
 def hessian(fun, argnum=0, *, argnums=None):
     """Dense Hessian of scalar `fun`, shape `in.shape + in.shape`, by
     forward-over-reverse: the gradient is recorded and one tangent sweep
-    carries a direction per input element."""
+    carries a direction per input element.
+
+    >>> fastad.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 2.0]))
+    array([[4., 2.],
+           [2., 0.]])
+    """
     index = argnums if argnums is not None else argnum
     jacobian_of_grad = jacfwd(_grad(fun, index), index)
 
@@ -307,14 +342,25 @@ def hessian(fun, argnum=0, *, argnums=None):
 
 def hvp(fun, x, v):
     """Hessian-vector product `H(x) v` of scalar `fun` without forming the
-    Hessian: the JVP of the gradient (forward-over-reverse, Pearlmutter)."""
+    Hessian: the JVP of the gradient (forward-over-reverse, Pearlmutter).
+
+    >>> f = lambda x: x[0] ** 2 * x[1]
+    >>> fastad.hvp(f, np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    array([4., 2.])
+    """
     return jvp(_grad(fun), (x,), (v,))[1]
 
 
 def make_hvp(fun, argnum=0, *, argnums=None):
     """`make_hvp(fun, argnum)(*args)` returns `(hvp_fun, gradient)`, as
     autograd does: the gradient is recorded once at `args`, and each
-    `hvp_fun(v)` is one tangent sweep over that recording."""
+    `hvp_fun(v)` is one tangent sweep over that recording.
+
+    >>> f = lambda x: x[0] ** 2 * x[1]
+    >>> hvp_fun, gradient = fastad.make_hvp(f)(np.array([1.0, 2.0]))
+    >>> gradient, hvp_fun(np.array([1.0, 0.0])), hvp_fun(np.array([0.0, 1.0]))
+    (array([4., 1.]), array([4., 2.]), array([2., 0.]))
+    """
     def make(*args, **kwargs):
         index = argnums if argnums is not None else argnum
         _normalize_argnum(index, None, len(args), "make_hvp")

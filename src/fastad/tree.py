@@ -83,7 +83,13 @@ NONE = TreeDef("none")
 
 
 def flatten(tree):
-    """Return (leaves, treedef)."""
+    """Return `(leaves, treedef)`: the leaves of `tree` in order (dicts in
+    their key order) and its structure, which `unflatten` takes back.
+
+    >>> leaves, treedef = fastad.extend.flatten({"w": [1.0, 2.0], "b": 3.0})
+    >>> leaves, treedef
+    ([1.0, 2.0, 3.0], {'w': [*, *], 'b': *})
+    """
     leaves = []
     return leaves, _flatten(tree, leaves)
 
@@ -109,7 +115,13 @@ def _flatten(tree, leaves):
 
 
 def unflatten(treedef, leaves):
-    """Rebuild a pytree of structure `treedef` from `leaves`."""
+    """Rebuild a pytree of structure `treedef` from `leaves` (the inverse of
+    `flatten`).
+
+    >>> leaves, treedef = fastad.extend.flatten({"w": [1.0, 2.0], "b": 3.0})
+    >>> fastad.extend.unflatten(treedef, [10.0, 20.0, 30.0])
+    {'w': [10.0, 20.0], 'b': 30.0}
+    """
     it = iter(leaves)
     out = _unflatten(treedef, it)
     for _ in it:
@@ -139,7 +151,14 @@ def _unflatten(treedef, it):
 
 
 def tree_map(fun, tree, *rest):
-    """Apply `fun` to the leaves of `tree` (and the matching leaves of `rest`)."""
+    """Apply `fun` to the leaves of `tree` (and the matching leaves of `rest`,
+    pytrees of the same structure); return a pytree of that structure.
+
+    >>> fastad.tree_map(lambda x: 2.0 * x, {"a": 1.0, "b": (2.0, 3.0)})
+    {'a': 2.0, 'b': (4.0, 6.0)}
+    >>> fastad.tree_map(lambda p, g: p - 0.5 * g, [1.0, 2.0], [2.0, 2.0])
+    [0.0, 1.0]
+    """
     leaves, treedef = flatten(tree)
     others = [flatten(r)[0] for r in rest]
     return unflatten(treedef, [fun(*xs) for xs in zip(leaves, *others)])

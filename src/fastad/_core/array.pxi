@@ -63,7 +63,17 @@ cdef Scalar _element(Array x, Py_ssize_t flat):
 @cython.final
 cdef class Array:
     """A traced ndarray: a node of a tape and its primal value.  Operators
-    and methods record through fastad.numpy."""
+    and methods record through fastad.numpy.  A differentiated float array
+    argument is passed to the function as an Array; `value` is its primal
+    value, and `shape`, `dtype`, `ndim` and `size` are the value's.
+
+    >>> def f(x):
+    ...     print(x, x.shape)
+    ...     return np.sum(x * x)
+    >>> fastad.grad(f)(np.array([1.0, 2.0]))
+    Array(array([1., 2.]), node=0) (2,)
+    array([2., 4.])
+    """
 
     __array_priority__ = 1000
 

@@ -212,11 +212,19 @@ cdef class Primitive:
     argument's cotangent (None: not differentiable in that argument), and a
     JVP rule `rule(t, ans, *args, **kwargs)`.  Rules are written with
     fastad.numpy so that, on traced inputs, they record and can be
-    differentiated again.
+    differentiated again.  Called on plain values, a primitive runs `fun`;
+    on traced values it records one node.  `fastad.extend.primitive` and
+    `fastad.custom_vjp` make primitives from a user's function.
 
-    Functions of any number of arrays (concatenate, stack) give `variadic`
-    rules instead, `rule(position, g, ans, *args, **kwargs)`, used for every
-    argument from `len(vjps)` on.
+    >>> square = fastad.Primitive("square", lambda x: x * x,
+    ...                           vjps=[lambda g, ans, x: 2.0 * g * x],
+    ...                           jvps=[lambda t, ans, x: 2.0 * t * x])
+    >>> square(3.0), fastad.grad(square)(3.0), fastad.deriv(square)(3.0)
+    (9.0, 6.0, 6.0)
+
+    Functions of any number of arrays (concatenate, stack) give variadic
+    rules instead (`vjp_variadic`, `jvp_variadic`), `rule(position, g, ans,
+    *args, **kwargs)`, used for every argument from `len(vjps)` on.
 
     `elementwise` rules accept a cotangent of any shape that broadcasts to
     the output's (the numeric sweep keeps cotangents such as the one a sum

@@ -16,7 +16,17 @@ cdef class Scalar:
 
     Arithmetic with other traced scalars and with plain numbers records one
     node on the tape.  Follows NumPy float64 semantics (IEEE results such as
-    inf and nan instead of Python's ZeroDivisionError)."""
+    inf and nan instead of Python's ZeroDivisionError).  A differentiated
+    float argument is passed to the function as a Scalar; `value` is its
+    primal value.
+
+    >>> def f(x):
+    ...     print(x)
+    ...     return 1.0 / x
+    >>> fastad.value_and_grad(f)(0.0)
+    Scalar(0.0, node=0)
+    (inf, -inf)
+    """
 
     __array_priority__ = 1000
 

@@ -127,7 +127,16 @@ def arccos(x): return _unary_fast(FA_ACOS, x)
 def arctan(x): return _unary_fast(FA_ATAN, x)
 def sinh(x): return _unary_fast(FA_SINH, x)
 def cosh(x): return _unary_fast(FA_COSH, x)
-def tanh(x): return _unary_fast(FA_TANH, x)
+def tanh(x):
+    """Elementwise hyperbolic tangent, as numpy.tanh (also fastad.nn.tanh);
+    derivative 1 - tanh(x) ** 2.
+
+    >>> np.tanh(np.array([0.0, 1000.0]))
+    array([0., 1.])
+    >>> fastad.grad(np.tanh)(0.0)
+    1.0
+    """
+    return _unary_fast(FA_TANH, x)
 def arcsinh(x): return _unary_fast(FA_ASINH, x)
 def arccosh(x): return _unary_fast(FA_ACOSH, x)
 def arctanh(x): return _unary_fast(FA_ATANH, x)
@@ -177,7 +186,15 @@ cdef inline object _binary_fast(int opcode, object x, object y):
     return prim.fun(x, y)  # plain inputs: NumPy itself, no dispatch
 
 
-def add(x, y): return _binary_fast(FA_ADD, x, y)
+def add(x, y):
+    """Elementwise x + y with broadcasting, as numpy.add (also fastad.nn.add).
+
+    >>> np.add(np.array([1.0, 2.0]), 3.0)
+    array([4., 5.])
+    >>> fastad.grad(np.add, argnums=(0, 1))(1.0, 2.0)
+    (1.0, 1.0)
+    """
+    return _binary_fast(FA_ADD, x, y)
 def subtract(x, y): return _binary_fast(FA_SUB, x, y)
 def multiply(x, y): return _binary_fast(FA_MUL, x, y)
 def true_divide(x, y): return _binary_fast(FA_DIV, x, y)

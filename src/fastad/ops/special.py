@@ -46,6 +46,14 @@ expit = defprim(
     "expit", _expit_fun,
     vjps=[lambda g, ans, x: g * (ans * (1.0 - ans))],
     jvps=[lambda t, ans, x: t * (ans * (1.0 - ans))], elementwise=True)
+expit.__doc__ = """The logistic sigmoid 1 / (1 + exp(-x)) (scipy.special.expit, fastad.nn.sigmoid),
+without overflow for large |x|; derivative sigmoid(x) (1 - sigmoid(x)).
+
+>>> fastad.nn.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+array([0. , 0.5, 1. ])
+>>> fastad.grad(fastad.nn.sigmoid)(0.0)
+0.25
+"""
 
 
 # -- more of scipy.special -----------------------------------------------------------
@@ -100,13 +108,28 @@ xlog1py = defprim(
 
 
 def log_softmax(x, axis=None):
-    """x - logsumexp(x): finite for |x| = 1000."""
+    """x - logsumexp(x) along `axis` (None: over all elements, as in
+    scipy.special): finite for |x| = 1000.
+
+    >>> fastad.nn.log_softmax(np.array([1000.0, 1000.0]))
+    array([-0.69314718, -0.69314718])
+    >>> fastad.grad(lambda x: fastad.nn.log_softmax(x)[0])(np.array([0.0, 0.0]))
+    array([ 0.5, -0.5])
+    """
     from .elementwise import subtract
     return subtract(x, logsumexp(x, axis=axis, keepdims=True))
 
 
 def softmax(x, axis=None):
-    """exp(log_softmax(x)), stable for large |x|."""
+    """exp(log_softmax(x)) along `axis` (None: over all elements), stable
+    for large |x|.
+
+    >>> fastad.nn.softmax(np.array([0.0, np.log(3.0)]))
+    array([0.25, 0.75])
+    >>> fastad.nn.softmax(np.array([[0.0, 0.0], [1000.0, 1000.0]]), axis=1)
+    array([[0.5, 0.5],
+           [0.5, 0.5]])
+    """
     return exp(log_softmax(x, axis=axis))
 
 
