@@ -13,6 +13,7 @@ import fastad.numpy as fnp
 import fastad.scipy.special as fsp
 from fastad.checks import numerical_grad
 from fastad.extend import defjvp, defvjp, primitive
+from fastad.ops import numpy_versions  # NumPy 2 functions on NumPy 1.26 too
 
 AxisError = numpy.exceptions.AxisError
 
@@ -324,7 +325,7 @@ _AXIS_FUNCTIONS = {
     "ptp": (numpy.ptp, fnp.ptp), "average": (numpy.average, fnp.average),
     "cumsum": (numpy.cumsum, fnp.cumsum), "nansum": (numpy.nansum, fnp.nansum),
     "nanmean": (numpy.nanmean, fnp.nanmean), "sort": (numpy.sort, fnp.sort),
-    "diff": (numpy.diff, fnp.diff), "trapezoid": (numpy.trapezoid, fnp.trapezoid),
+    "diff": (numpy.diff, fnp.diff), "trapezoid": (numpy_versions.trapezoid, fnp.trapezoid),
     "flip": (numpy.flip, fnp.flip), "expand_dims": (numpy.expand_dims, fnp.expand_dims),
     "roll": (lambda a, axis: numpy.roll(a, 1, axis=axis),
              lambda a, axis: fnp.roll(a, 1, axis=axis)),
@@ -339,7 +340,7 @@ _AXIS_FUNCTIONS = {
                   lambda a, axis: fnp.partition(a, 0, axis=axis)),
     "norm": (lambda a, axis: numpy.linalg.norm(a, axis=axis),
              lambda a, axis: fnp.linalg.norm(a, axis=axis)),
-    "vector_norm": (lambda a, axis: numpy.linalg.vector_norm(a, axis=axis),
+    "vector_norm": (lambda a, axis: numpy_versions.vector_norm(a, axis=axis),
                     lambda a, axis: fnp.linalg.vector_norm(a, axis=axis)),
     "concatenate": (lambda a, axis: numpy.concatenate([a, a], axis=axis),
                     lambda a, axis: fnp.concatenate([a, a], axis=axis)),
@@ -347,7 +348,7 @@ _AXIS_FUNCTIONS = {
               lambda a, axis: fnp.stack([a, a], axis=axis)),
     "tensordot": (lambda a, axis: numpy.tensordot(a, a, axes=([axis], [axis])),
                   lambda a, axis: fnp.tensordot(a, a, axes=([axis], [axis]))),
-    "vecdot": (lambda a, axis: numpy.vecdot(a, a, axis=axis),
+    "vecdot": (lambda a, axis: numpy_versions.vecdot(a, a, axis=axis),
                lambda a, axis: fnp.vecdot(a, a, axis=axis)),
     "logsumexp": (None, fsp.logsumexp), "softmax": (None, fsp.softmax),
 }

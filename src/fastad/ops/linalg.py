@@ -2,7 +2,7 @@
 as numpy.linalg is."""
 import numpy as np
 
-from . import defprim
+from . import defprim, numpy_versions
 from .elementwise import add, multiply, negative
 from .products import matmul
 from .reductions import sum
@@ -199,7 +199,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
 def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     """numpy.linalg.vector_norm"""
     if not hasattr(x, "tape"):
-        return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
+        return numpy_versions.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
     if axis is None:
         out = norm(reshape(x, (-1,)), ord=ord)
         return reshape(out, (1,) * np.ndim(x)) if keepdims else out
@@ -219,7 +219,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):
     """numpy.linalg.matrix_norm (over the last two axes)"""
     if not hasattr(x, "tape"):
-        return np.linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
+        return numpy_versions.matrix_norm(x, keepdims=keepdims, ord=ord)
     ndim = np.ndim(x)
     return norm(x, ord=ord, axis=(ndim - 2, ndim - 1), keepdims=keepdims)
 
@@ -248,7 +248,7 @@ def eigvalsh(a, UPLO="L"):
 
 def svdvals(x, /):
     if not hasattr(x, "tape"):
-        return np.linalg.svdvals(x)
+        return numpy_versions.svdvals(x)
     return singular_values(x)
 
 

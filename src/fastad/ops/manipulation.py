@@ -5,6 +5,7 @@ differentiable to any order in both modes.
 """
 import numpy as np
 
+from . import numpy_versions
 from .axes import take_axis
 from .shape import (getitem, reshape, concatenate, transpose, broadcast_to, moveaxis, ravel,
                     axis_slice, normalize_axis_index, normalize_axis_tuple)
@@ -79,7 +80,7 @@ def permute_dims(a, axes=None):
 
 def matrix_transpose(x):
     if not is_traced(x):
-        return np.matrix_transpose(x)
+        return numpy_versions.matrix_transpose(x)
     return moveaxis(x, -1, -2)
 
 
@@ -153,7 +154,7 @@ def dsplit(ary, indices_or_sections):
 
 def unstack(x, /, *, axis=0):
     if not is_traced(x):
-        return np.unstack(x, axis=axis)
+        return numpy_versions.unstack(x, axis=axis)
     x = moveaxis(x, axis, 0)
     return tuple(getitem(x, i) for i in range(x.shape[0]))
 

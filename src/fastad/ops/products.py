@@ -10,7 +10,7 @@ import weakref
 
 import numpy as np
 
-from . import defprim
+from . import defprim, numpy_versions
 from .elementwise import multiply, subtract
 from .reductions import sum
 from .shape import (reshape, ravel, swapaxes, transpose, expand_dims, getitem, broadcast_to,
@@ -329,7 +329,7 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 def vecdot(x1, x2, /, *, axis=-1):
     """numpy.vecdot of real vectors: sum(x1 * x2) over `axis`."""
     if not is_traced(x1, x2):
-        return np.vecdot(x1, x2, axis=axis)
+        return numpy_versions.vecdot(x1, x2, axis=axis)
     if np.ndim(x1) == 0 or np.ndim(x2) == 0:
         raise ValueError("vecdot: both operands need at least one dimension (got %d and %d)"
                          % (np.ndim(x1), np.ndim(x2)))
@@ -339,12 +339,12 @@ def vecdot(x1, x2, /, *, axis=-1):
 
 def matvec(x1, x2, /):
     if not is_traced(x1, x2):
-        return np.matvec(x1, x2)
+        return numpy_versions.matvec(x1, x2)
     return getitem(matmul(x1, getitem(as_traceable(x2), (Ellipsis, None))), (Ellipsis, 0))
 
 
 def vecmat(x1, x2, /):
     if not is_traced(x1, x2):
-        return np.vecmat(x1, x2)
+        return numpy_versions.vecmat(x1, x2)
     return getitem(matmul(getitem(as_traceable(x1), (Ellipsis, None, slice(None))), x2),
                    (Ellipsis, 0, slice(None)))

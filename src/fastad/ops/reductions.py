@@ -6,7 +6,7 @@ Backward, a reduction broadcasts the cotangent back over the reduced axes
 """
 import numpy as np
 
-from . import defprim
+from . import defprim, numpy_versions
 from .axes import axis_tuple, expand_reduced
 from .elementwise import kink, equal, true_divide
 from .shape import broadcast_to, reshape, concatenate
@@ -210,7 +210,7 @@ def cumsum(a, axis=None, dtype=None, out=None):
 
 def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
     if not is_traced(x):
-        return np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
+        return numpy_versions.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
     if axis is None:
         if np.ndim(x) > 1:
             raise ValueError("cumulative_sum needs an axis for arrays of more than one dimension")
