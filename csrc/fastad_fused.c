@@ -164,12 +164,21 @@ static double fused_pairwise(const fa_fop *code, int32_t n_code, int32_t n_leave
 }
 
 int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                 const double *const *leaves, int64_t n, double *sum, double *scratch)
+                 const double *const *leaves, int64_t n, int64_t chunk, double *sum,
+                 double *scratch)
 {
     int failed = 0;
     fp_clear();
-    /* NumPy starts the reduction from the identity: 0.0 + (-0.0) is 0.0 */
-    *sum = 0.0 + (n ? fused_pairwise(code, n_code, n_leaves, leaves, 0, n, scratch, &failed) : 0.0);
+    /* NumPy starts the reduction from the identity: 0.0 + (-0.0) is 0.0.
+     * NumPy >= 2.0 sums a contiguous array pairwise in one piece (chunk 0);
+     * NumPy 1.x reduced it a buffer (chunk: numpy.getbufsize(), 8,192 by
+     * default) at a time, adding each buffer's pairwise sum to the total. */
+    const int64_t step = chunk > 0 ? chunk : n;
+    double total = 0.0;
+    for (int64_t start = 0; start < n && !failed; start += step)
+        total += fused_pairwise(code, n_code, n_leaves, leaves, start,
+                                n - start < step ? n - start : step, scratch, &failed);
+    *sum = total;
     return failed ? -1 : fp_raised();
 }
 

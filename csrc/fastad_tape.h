@@ -250,7 +250,7 @@ int fa_tune_malloc(void);
  * fa_fused_check validates a program (0, or -1); scratch holds
  * fa_fused_scratch(n_code, n_leaves) doubles.  fa_fused_eval writes the
  * result into out, fa_fused_sum sums it as numpy.add.reduce would sum the
- * evaluated array; both return -1 for an invalid opcode, else the IEEE
+ * evaluated array (chunk: see fastad_fused.c); both return -1 for an invalid opcode, else the IEEE
  * exceptions the arithmetic raised (FA_FP_* bits, 0 for none).
  * fa_fused_vjp writes (or adds, per accumulate[r]) the leaves' adjoints for
  * the cotangent g of the result (g NULL: the same g_scalar everywhere);
@@ -267,7 +267,8 @@ int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves);
 int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                   const double *const *leaves, int64_t n, double *out, double *scratch);
 int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                 const double *const *leaves, int64_t n, double *sum, double *scratch);
+                 const double *const *leaves, int64_t n, int64_t chunk, double *sum,
+                 double *scratch);
 int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *g, double g_scalar,
                  double *const *adjoints, const int *accumulate, double *scratch);

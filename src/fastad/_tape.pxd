@@ -80,7 +80,8 @@ cdef extern from "fastad_tape.h":
     int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                       const double *const *leaves, int64_t n, double *out, double *scratch) nogil
     int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                     const double *const *leaves, int64_t n, double *sum, double *scratch) nogil
+                     const double *const *leaves, int64_t n, int64_t chunk, double *sum,
+                     double *scratch) nogil
     int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, const double *g, double g_scalar,
                      double *const *adjoints, const int *accumulate, double *scratch) nogil

@@ -28,6 +28,9 @@ cdef Py_ssize_t _FUSE_MIN_SIZE = 1 << 16
 cdef int _FUSE_MAX_LENGTH = 64
 
 cdef Primitive _fused_primitive = None
+# numpy.sum's order for a contiguous float64 array: pairwise over the whole
+# array from NumPy 2.0, pairwise per ufunc buffer before (fa_fused_sum)
+cdef bint _NUMPY_SUMS_IN_ONE_PIECE = int(np.__version__.split(".")[0]) >= 2
 cdef Primitive _sum_primitive = None
 cdef Primitive _mean_primitive = None
 
@@ -282,6 +285,7 @@ def fused_eval(tuple program, tuple leaves, bint total):
     cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
     cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves), sizeof(double))
     cdef double total_value = 0.0
+    cdef int64_t chunk
     cdef int status
     cdef double *outp = NULL
     try:
@@ -290,9 +294,10 @@ def fused_eval(tuple program, tuple leaves, bint total):
         for k in range(n_leaves):
             pointers[k] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>arrays[k])
         if total:
+            chunk = 0 if _NUMPY_SUMS_IN_ONE_PIECE else np.getbufsize()
             with nogil:
-                status = fa_fused_sum(code, n_code, n_leaves, pointers, size, &total_value,
-                                      scratch)
+                status = fa_fused_sum(code, n_code, n_leaves, pointers, size, chunk,
+                                      &total_value, scratch)
             out = total_value
         else:
             out = cnp.PyArray_EMPTY(len(shape), cnp.PyArray_DIMS(<cnp.ndarray>arrays[0]),
