@@ -63,3 +63,11 @@ def test_mlp_and_decay(rng):
     assert [sorted(layer) for layer in g] == [["W", "b"], ["W", "b"]]
     fd.check_grads(lambda W: loss([{"W": W, "b": params[0]["b"]}, params[1]]), params[0]["W"],
                    modes=("rev",), order=1)
+
+
+def test_elu_derivative_at_zero_is_alpha():
+    # (was 0.5: minimum(x, 0) split the derivative at the tie x = 0; JAX gives alpha)
+    assert fd.grad(nn.elu)(0.0) == 1.0
+    assert fd.grad(lambda x: nn.elu(x, 0.5))(0.0) == 0.5
+    numpy.testing.assert_array_equal(
+        fd.elementwise_grad(nn.elu)(numpy.array([-1000.0, 0.0, 3.0])), [0.0, 1.0, 1.0])

@@ -52,15 +52,18 @@ def leaky_relu(x, alpha=0.01):
 
 
 def elu(x, alpha=1.0):
-    """x where x > 0, alpha * (exp(x) - 1) elsewhere.  The branch not taken
-    is finite too (exp of min(x, 0)), so large x gives a finite derivative.
+    """x where x > 0, alpha * (exp(x) - 1) elsewhere; the derivative at 0 is
+    alpha (1 for the default: ELU is smooth there then), as in JAX.  The
+    branch not taken is finite too, so large x gives a finite derivative.
 
     >>> x = np.array([-1.0, 1000.0])
     >>> fastad.nn.elu(x), fastad.elementwise_grad(fastad.nn.elu)(x)
     (array([  -0.63212056, 1000.        ]), array([0.36787944, 1.        ]))
     """
-    # expm1 of min(x, 0): the branch not taken stays finite (no 0 * inf = nan)
-    return fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0.0)))
+    # expm1 of 0 where x > 0: the branch not taken stays finite (no 0 * inf =
+    # nan), and x = 0 takes the other branch whole (derivative alpha, as JAX;
+    # minimum(x, 0) would halve it at the tie)
+    return fnp.where(x > 0, x, alpha * fnp.expm1(fnp.where(x > 0, 0.0, x)))
 
 
 softplus = defprim(
