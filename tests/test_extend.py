@@ -109,3 +109,37 @@ def test_a_custom_rule_returning_one_array_twice_is_not_aliased():
     numpy.testing.assert_array_equal(ga, [3.0, 3.0, 3.0])
     numpy.testing.assert_array_equal(gb, [1.0, 1.0, 1.0])
     assert not numpy.shares_memory(ga, shared) and not numpy.shares_memory(gb, shared)
+
+
+def _scale():
+    @primitive
+    def scale(x, k):
+        return x * k
+    return scale
+
+
+def test_defvjp_without_a_maker_for_an_argument_raises_when_it_is_differentiated():
+    # (the gradient was silently 0.0; autograd raises too)
+    scale = _scale()
+    defvjp(scale, lambda ans, x, k: lambda g: g * k)
+    assert fd.grad(scale)(2.0, 3.0) == 3.0
+    with pytest.raises(NotImplementedError, match="argument 1 of|argument 1 is not defined"):
+        fd.grad(scale, 1)(2.0, 3.0)
+    defvjp(scale, lambda ans, x, k: lambda g: g * x, argnums=[1])  # replaces the first call
+    assert fd.grad(scale, 1)(2.0, 3.0) == 2.0
+    with pytest.raises(NotImplementedError, match="argument 0 is not defined"):
+        fd.grad(scale, 0)(2.0, 3.0)
+
+
+def test_defvjp_maker_none_is_a_zero_derivative():
+    scale = _scale()
+    defvjp(scale, lambda ans, x, k: lambda g: g * k, None)
+    assert fd.grad(scale, (0, 1))(2.0, 3.0) == (3.0, 0.0)
+
+
+def test_defjvp_without_a_rule_for_an_argument_raises_when_it_has_a_tangent():
+    scale = _scale()
+    defjvp(scale, lambda g, ans, x, k: g * k)
+    assert fd.jvp(scale, (2.0, 3.0), (1.0, 0.0)) == (6.0, 3.0)
+    with pytest.raises(NotImplementedError, match="JVP of scale with respect to argument 1"):
+        fd.jvp(scale, (2.0, 3.0), (1.0, 1.0))

@@ -110,8 +110,9 @@ def defvjp(prim, *vjp_makers, argnums=None):
     """Define the VJPs of `prim`, autograd style: one maker per positional
     argument (or per entry of `argnums`), each `maker(ans, *args, **kwargs)`
     returning `g -> cotangent`; None for an argument with no derivative.
-    Arguments given no maker (None, or none at all) get no cotangent: their
-    gradient is zero.  A call replaces the VJPs of earlier calls.
+    A maker of None means a zero derivative (autograd's convention); an
+    argument given no maker at all raises NotImplementedError when it is
+    differentiated.  A call replaces the VJPs of earlier calls.
 
     >>> @fastad.extend.primitive
     ... def mul(x, y):
@@ -124,12 +125,14 @@ def defvjp(prim, *vjp_makers, argnums=None):
     """
     _check_primitive(prim, "defvjp")
     argnums = tuple(argnums) if argnums is not None else tuple(range(len(vjp_makers)))
-    rules = [None] * (max(argnums) + 1 if argnums else 0)
+    missing = _undefined("the VJP", prim.name, "give defvjp a maker for it (None for a "
+                         "zero derivative)")
+    rules = [functools.partial(missing, position)
+             for position in range(max(argnums) + 1 if argnums else 0)]
     for position, maker in zip(argnums, vjp_makers):
-        if maker is not None:
-            rules[position] = _from_maker(maker, prim.name, position)
+        rules[position] = _from_maker(maker, prim.name, position) if maker is not None else None
     prim.vjps = tuple(rules)
-    prim.vjp_variadic = None
+    prim.vjp_variadic = missing
 
 
 def _from_maker(maker, name, position):
@@ -158,11 +161,14 @@ def defjvp(prim, *jvp_funs, argnums=None):
     """
     _check_primitive(prim, "defjvp")
     argnums = tuple(argnums) if argnums is not None else tuple(range(len(jvp_funs)))
-    rules = [None] * (max(argnums) + 1 if argnums else 0)
+    missing = _undefined("the JVP", prim.name, "give defjvp a rule for it (None for a "
+                         "zero derivative)")
+    rules = [functools.partial(missing, position)
+             for position in range(max(argnums) + 1 if argnums else 0)]
     for position, rule in zip(argnums, jvp_funs):
         rules[position] = _checked_jvp(rule, prim.name, position) if rule is not None else None
     prim.jvps = tuple(rules)
-    prim.jvp_variadic = None
+    prim.jvp_variadic = missing
 
 
 def _checked_jvp(jvp, name, position):
