@@ -476,3 +476,27 @@ def test_arcsin_and_arccos_derivatives_keep_precision_near_one():
         assert fd.grad(fun)(x) == pytest.approx(sign * exact, rel=1e-15)
         g = fd.grad(lambda v: np.sum(fun(v)))(numpy.array([x, -x]))
         numpy.testing.assert_allclose(g, sign * exact, rtol=1e-15)
+
+
+def test_tree_map_matches_dict_entries_by_key():
+    # (leaves were paired by position: {'a': 11.0, 'b': 22.0})
+    out = fd.tree_map(lambda x, y: x + y, {"a": 1.0, "b": 2.0}, {"b": 10.0, "a": 20.0})
+    assert out == {"a": 21.0, "b": 12.0}
+
+
+@pytest.mark.parametrize("other", [[10.0, 20.0, 30.0], (10.0,), [10.0, 20.0], {"a": 1.0}])
+def test_tree_map_refuses_another_structure(other):
+    # (a longer list, or a list for a tuple, was accepted; a shorter one raised StopIteration)
+    with pytest.raises(ValueError, match="does not have the structure of the first tree"):
+        fd.tree_map(lambda x, y: x + y, (1.0, 2.0), other)
+
+
+def test_tree_map_takes_a_prefix_tree_as_jax_does():
+    out = fd.tree_map(lambda x, y: (x, y), (1.0, 2.0), ([1, 2], {"q": 3}))
+    assert out == ((1.0, [1, 2]), (2.0, {"q": 3}))
+
+
+def test_unflatten_with_too_few_leaves_is_a_value_error():
+    leaves, treedef = fd.extend.flatten({"w": [1.0, 2.0], "b": 3.0})
+    with pytest.raises(ValueError, match="too few leaves"):
+        fd.extend.unflatten(treedef, [1.0, 2.0])

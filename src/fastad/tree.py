@@ -123,7 +123,11 @@ def unflatten(treedef, leaves):
     {'w': [10.0, 20.0], 'b': 30.0}
     """
     it = iter(leaves)
-    out = _unflatten(treedef, it)
+    try:
+        out = _unflatten(treedef, it)
+    except StopIteration:
+        raise ValueError("too few leaves (%d) for tree structure %r"
+                         % (len(leaves), treedef)) from None
     for _ in it:
         raise ValueError("too many leaves for tree structure %r" % (treedef,))
     return out
@@ -151,8 +155,10 @@ def _unflatten(treedef, it):
 
 
 def tree_map(fun, tree, *rest):
-    """Apply `fun` to the leaves of `tree` (and the matching leaves of `rest`,
-    pytrees of the same structure); return a pytree of that structure.
+    """Apply `fun` to the leaves of `tree` (and the matching parts of `rest`,
+    pytrees of the same structure, or of which `tree` is a prefix: a leaf of
+    `tree` takes the whole subtree there; dict entries match by key); return
+    a pytree of `tree`'s structure.  A mismatched structure is a ValueError.
 
     >>> fastad.tree_map(lambda x: 2.0 * x, {"a": 1.0, "b": (2.0, 3.0)})
     {'a': 2.0, 'b': (4.0, 6.0)}
@@ -160,5 +166,34 @@ def tree_map(fun, tree, *rest):
     [0.0, 1.0]
     """
     leaves, treedef = flatten(tree)
-    others = [flatten(r)[0] for r in rest]
+    others = []
+    for position, other in enumerate(rest, 2):
+        matched = []
+        _match(treedef, other, matched, position)
+        others.append(matched)
     return unflatten(treedef, [fun(*xs) for xs in zip(leaves, *others)])
+
+
+def _match(treedef, other, matched, position):
+    """Append to `matched` the parts of `other` at the leaves of `treedef`
+    (whole subtrees where `treedef` has a leaf: `tree` may be a prefix, as
+    in JAX); dict entries are matched by key."""
+    kind = treedef.kind
+    if kind == "leaf":
+        matched.append(other)
+        return
+    if kind == "none" and other is None:
+        return
+    if kind != "none" and type(other) is kind:
+        if treedef.keys is not None:
+            if set(other) == set(treedef.keys) and len(other) == len(treedef.keys):
+                for key, child in zip(treedef.keys, treedef.children):
+                    _match(child, other[key], matched, position)
+                return
+        elif len(other) == len(treedef.children):
+            for value, child in zip(other, treedef.children):
+                _match(child, value, matched, position)
+            return
+    mine, theirs = describe_structures(treedef, flatten(other)[1])
+    raise ValueError("tree_map: argument %d does not have the structure of the first tree: "
+                     "%s where the first has %s" % (position, theirs, mine))
