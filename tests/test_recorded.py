@@ -264,3 +264,9 @@ def test_float_arguments_take_the_direct_path_and_agree():
     with pytest.raises(fd.RetapeRequired):
         guarded.gradient(-1.0)
     assert fd.record(lambda x: x * 2.0 if x > 0 else -x, 1.0, retape=True).gradient(-1.0) == -1.0
+
+
+def test_nbytes_counts_each_array_once():
+    # (x and x ** 2 were each counted twice: as one node's value and another's argument)
+    tape = fd.record(lambda x: np.sum(x ** 2), numpy.ones(1000))
+    assert tape.nbytes == tape._tape.nbytes + 2 * 8000

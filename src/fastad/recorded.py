@@ -416,17 +416,22 @@ class Tape:
 
     @property
     def nbytes(self):
-        """Bytes held: the C arrays plus the arrays of the side table.
+        """Bytes held: the C arrays plus the arrays of the side table, each
+        array's memory counted once (an array that is one node's value and
+        another's argument, or a view, holds the memory of the array it
+        views).
 
         >>> tape = fastad.record(lambda x: np.sum(x ** 2), np.ones(1000))
-        >>> tape.nbytes >= 2 * 8000  # x and x ** 2, 1000 float64 each
+        >>> tape.nbytes - 2 * 8000 < 1000  # x and x ** 2, 1000 float64 each
         True
         """
-        total = self._tape.nbytes
+        held = {}
         for ext in self._tape.exts:
-            total += getattr(ext.value, "nbytes", 0)
-            total += sum(getattr(a, "nbytes", 0) for a in ext.args)
-        return total
+            for value in (ext.value,) + tuple(ext.args):
+                while isinstance(getattr(value, "base", None), np.ndarray):
+                    value = value.base
+                held[id(value)] = getattr(value, "nbytes", 0)
+        return self._tape.nbytes + sum(held.values())
 
     def _counts(self):
         scalar = array = guards = 0
