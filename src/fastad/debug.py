@@ -7,6 +7,8 @@ class debug_nans:
     NaN-free inputs into a NaN, naming the operation and the line of user
     code that called it.
 
+    ::
+
         fastad.debug_nans()              # on from now on
         with fastad.debug_nans():        # on inside the block only
             fastad.grad(f)(x)
