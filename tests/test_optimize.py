@@ -68,3 +68,19 @@ def test_least_squares(rng):
 def test_supplying_jac_is_refused():
     with pytest.raises(TypeError, match="supplies jac"):
         fd.optimize.minimize(rosen, numpy.zeros(2), jac=lambda x: x)
+
+
+def test_trust_constr_returns_the_gradient_in_the_parameters_structure():
+    # (AttributeError: scipy's `jac` is the constraints' Jacobians there, a list)
+    from scipy.optimize import LinearConstraint
+    params = {"a": numpy.zeros(2), "b": 0.5}
+    result = fd.optimize.minimize(
+        lambda p: fnp.sum((p["a"] - 1.0) ** 2) + (p["b"] - 2.0) ** 2, params,
+        method="trust-constr")
+    numpy.testing.assert_allclose(result.x["a"], [1.0, 1.0], atol=1e-6)
+    assert abs(result.grad["b"]) < 1e-6
+    result = fd.optimize.minimize(lambda x: fnp.sum((x - 1.0) ** 2), numpy.zeros(2),
+                                  method="trust-constr",
+                                  constraints=[LinearConstraint(numpy.ones((1, 2)), -numpy.inf, 1.0)])
+    numpy.testing.assert_allclose(result.x, [0.5, 0.5], atol=1e-3)
+    assert isinstance(result.jac, list)

@@ -154,7 +154,12 @@ def minimize(fun, x0, args=(), method=None, use_tape=True, shards=None, client=N
     result = scipy.optimize.minimize(backend.value_and_grad, flat.x0, jac=True, method=method,
                                      **extra, **kwargs)
     result.x = flat.tree(result.x)
-    result.jac = flat.tree(result.jac) if getattr(result, "jac", None) is not None else None
+    if method_name == "trust-constr":
+        # (scipy's `jac` there is the list of the constraints' Jacobians; the
+        # objective's gradient is `grad`)
+        result.grad = flat.tree(np.asarray(result.grad, np.float64))
+    elif getattr(result, "jac", None) is not None:
+        result.jac = flat.tree(result.jac)
     result.recorded = backend.tape is not None
     return result
 
