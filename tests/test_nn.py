@@ -71,3 +71,13 @@ def test_elu_derivative_at_zero_is_alpha():
     assert fd.grad(lambda x: nn.elu(x, 0.5))(0.0) == 0.5
     numpy.testing.assert_array_equal(
         fd.elementwise_grad(nn.elu)(numpy.array([-1000.0, 0.0, 3.0])), [0.0, 1.0, 1.0])
+
+
+def test_softmax_units_reduce_over_the_last_axis_by_default():
+    # (they reduced over all elements, SciPy's default; jax.nn and torch take the last axis)
+    x = numpy.array([[0.0, numpy.log(3.0)], [1.0, 1.0]])
+    numpy.testing.assert_allclose(nn.softmax(x), [[0.25, 0.75], [0.5, 0.5]])
+    numpy.testing.assert_allclose(nn.log_softmax(x), numpy.log([[0.25, 0.75], [0.5, 0.5]]))
+    numpy.testing.assert_allclose(fsp.softmax(x).sum(), 1.0)  # SciPy's face keeps axis=None
+    g = fd.grad(lambda x: nn.log_softmax(x)[0, 0])(x)
+    numpy.testing.assert_allclose(g, [[0.75, -0.75], [0.0, 0.0]])

@@ -10,12 +10,39 @@ import numpy as np
 
 from . import numpy as fnp
 from .ops import defprim
-from .ops.special import expit, log_softmax, softmax
+from .ops import special
+from .ops.special import expit
 
 __all__ = ["affine", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "log_softmax",
            "softmax", "logistic", "decay", "add", "init_mlp", "mlp"]
 
 sigmoid = expit
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along `axis`, the last by default (as `jax.nn` and
+    `torch` reduce; `fastad.scipy.special.log_softmax` keeps SciPy's default
+    of all elements): finite for |x| = 1000.
+
+    >>> fastad.nn.log_softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
+    array([[-0.69314718, -0.69314718],
+           [-1.38629436, -0.28768207]])
+    >>> fastad.grad(lambda x: fastad.nn.log_softmax(x)[0])(np.array([0.0, 0.0]))
+    array([ 0.5, -0.5])
+    """
+    return special.log_softmax(x, axis=axis)
+
+
+def softmax(x, axis=-1):
+    """exp(log_softmax(x)) along `axis`, the last by default (as `jax.nn`;
+    `fastad.scipy.special.softmax` keeps SciPy's all-elements default),
+    stable for large |x|.
+
+    >>> fastad.nn.softmax(np.array([[0.0, np.log(3.0)], [1000.0, 1000.0]]))
+    array([[0.25, 0.75],
+           [0.5 , 0.5 ]])
+    """
+    return special.softmax(x, axis=axis)
 tanh = fnp.tanh
 add = fnp.add
 

@@ -111,9 +111,9 @@ def log_softmax(x, axis=None):
     """x - logsumexp(x) along `axis` (None: over all elements, as in
     scipy.special): finite for |x| = 1000.
 
-    >>> fastad.nn.log_softmax(np.array([1000.0, 1000.0]))
+    >>> fastad.scipy.special.log_softmax(np.array([1000.0, 1000.0]))
     array([-0.69314718, -0.69314718])
-    >>> fastad.grad(lambda x: fastad.nn.log_softmax(x)[0])(np.array([0.0, 0.0]))
+    >>> fastad.grad(lambda x: fastad.scipy.special.log_softmax(x)[0])(np.array([0.0, 0.0]))
     array([ 0.5, -0.5])
     """
     from .elementwise import subtract
@@ -124,9 +124,9 @@ def softmax(x, axis=None):
     """exp(log_softmax(x)) along `axis` (None: over all elements), stable
     for large |x|.
 
-    >>> fastad.nn.softmax(np.array([0.0, np.log(3.0)]))
+    >>> fastad.scipy.special.softmax(np.array([0.0, np.log(3.0)]))
     array([0.25, 0.75])
-    >>> fastad.nn.softmax(np.array([[0.0, 0.0], [1000.0, 1000.0]]), axis=1)
+    >>> fastad.scipy.special.softmax(np.array([[0.0, 0.0], [1000.0, 1000.0]]), axis=1)
     array([[0.5, 0.5],
            [0.5, 0.5]])
     """
