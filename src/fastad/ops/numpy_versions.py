@@ -7,6 +7,8 @@ with NumPy itself; where a function is newer than the NumPy installed
 2.1; `matvec`, `vecmat`: 2.2), the definition below computes the same
 values from the older functions.  Each name is NumPy's own where it exists.
 """
+import operator
+
 import numpy as np
 
 try:
@@ -32,7 +34,10 @@ def vecdot(x1, x2, /, *, axis=-1):
     x1, x2 = np.asarray(x1), np.asarray(x2)
     if x1.ndim == 0 or x2.ndim == 0:
         raise ValueError("vecdot: both operands need at least one dimension")
-    return np.sum(np.conj(x1) * x2, axis=axis)
+    product = np.conj(x1) * x2
+    # numpy.vecdot's axis is one integer (TypeError for a tuple, which sum
+    # would take), inside the operands' dimensions (AxisError)
+    return np.sum(product, axis=normalize_axis_index(operator.index(axis), product.ndim))
 
 
 @_newer("matvec")
