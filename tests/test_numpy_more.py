@@ -113,7 +113,16 @@ def test_linspace_values_bit_for_bit():
                                        (2.0, 2.0, 3, True), (0.0, 1.0, 2, True)]:
         traced = traced_value(lambda a, b: fnp.linspace(a, b, num, endpoint=endpoint), start, stop)
         assert traced.tobytes() == np.linspace(start, stop, num, endpoint=endpoint).tobytes()
+    # float32 scalars: float32 from NumPy 2 (NEP 50); NumPy 1.x's linspace
+    # multiplies them by 1.0 first, which its value-based casting makes float64
+    numpy2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
     a, b = np.float32(0.1), np.float32(0.7)
+    traced = traced_value(lambda a, b: fnp.linspace(a, b, 4), a, b)
+    expected = np.linspace(a, b, 4)
+    assert expected.dtype == (np.float32 if numpy2 else np.float64)
+    assert traced.dtype == expected.dtype and traced.tobytes() == expected.tobytes()
+    # float32 arrays stay float32 on both
+    a, b = np.array([0.1, 0.2], np.float32), np.array([0.7, 0.9], np.float32)
     traced = traced_value(lambda a, b: fnp.linspace(a, b, 4), a, b)
     assert traced.dtype == np.float32 and traced.tobytes() == np.linspace(a, b, 4).tobytes()
 

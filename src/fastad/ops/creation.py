@@ -50,6 +50,12 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         raise ValueError("Number of samples, %d, must be non-negative." % num)
     div = (num - 1) if endpoint else num
     start, stop = as_traceable(start), as_traceable(stop)
+    # NumPy 1.x's linspace begins with `asanyarray(start) * 1.0`: its
+    # value-based casting makes a float32 start or stop of no dimensions
+    # float64 there, and the whole computation with it.  NumPy 2 computes in
+    # float32 (NEP 50) and dropped the line: `* 1.0` changes no dtype there.
+    start, stop = (v if np.result_type(plain_value(v), 1.0) == np.result_type(plain_value(v))
+                   else multiply(v, 1.0) for v in (start, stop))
     delta = subtract(stop, start)
     shape = np.shape(delta)
     dt = np.result_type(plain_value(start), plain_value(stop), float(num))  # (NumPy's)
