@@ -43,8 +43,8 @@ from ..ops.logic import (  # noqa: F401
     iscomplexobj, isrealobj, result_type,
 )
 from ..ops.sorting import (  # noqa: F401
-    sort, argsort, partition, argmax, argmin, searchsorted, digitize, argwhere, flatnonzero,
-    count_nonzero,
+    sort, argsort, partition, argpartition, argmax, argmin, searchsorted, digitize, argwhere,
+    flatnonzero, count_nonzero,
 )
 from ..ops.tracing import array, asarray  # noqa: F401
 from ..ops.creation import (  # noqa: F401

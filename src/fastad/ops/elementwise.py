@@ -305,9 +305,9 @@ fmod = defprim("fmod", np.fmod,
 
 
 def _sign_of(y):
-    """+1 or -1 by the sign bit of y (plain: y's sign carries no derivative)."""
-    value = y.value if type(y) in TRACED else y
-    return np.where(np.signbit(value), -1.0, 1.0)
+    """+1 or -1 by the sign bit of y (plain: y's sign carries no derivative).
+    The sign bit is the signbit primitive's, so that recorded tapes guard it."""
+    return np.where(signbit(y), -1.0, 1.0)
 
 
 def copysign(x1, x2):
@@ -315,7 +315,7 @@ def copysign(x1, x2):
     if type(x1) not in TRACED and type(x2) not in TRACED:
         return np.copysign(x1, x2)
     if type(x1) not in TRACED:
-        return np.copysign(x1, x2.value)
+        return np.copysign(x1, _sign_of(x2))  # (copysign reads only the sign bit)
     sign_ = _sign_of(x2)
     return multiply(absolute(x1), sign_ if np.ndim(sign_) else float(sign_))
 
@@ -370,5 +370,5 @@ def real_if_close(a, tol=100):
     return a if type(a) in TRACED else np.real_if_close(a, tol)
 
 
-def angle(z, deg=False):
-    return np.angle(z.value if type(z) in TRACED else z, deg)
+# (a primitive, so that recorded tapes guard it: 0 or pi by the sign)
+angle = defprim("angle", np.angle)

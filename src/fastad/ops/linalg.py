@@ -7,6 +7,7 @@ from .elementwise import add, multiply, negative
 from .products import matmul
 from .reductions import sum
 from .shape import expand_dims, moveaxis, reshape, swapaxes, normalize_axis_tuple
+from .sorting import count_nonzero
 
 
 def _mT(x):
@@ -89,12 +90,20 @@ def _logabsdet_jvp(t, ans, x):
 logabsdet = defprim("logabsdet", _logabsdet_fun, vjps=[_logabsdet_vjp], jvps=[_logabsdet_jvp])
 
 
+def _sign_of_det(a):
+    return np.sign(np.linalg.det(a))
+
+
+# (a primitive, so that recorded tapes guard the sign)
+_slogdet_sign = defprim("sign of slogdet", _sign_of_det)
+
+
 def slogdet(a):
     """numpy.linalg.slogdet: (sign, log|det a|); the sign is piecewise
     constant, the log-determinant differentiable."""
     if not hasattr(a, "tape"):
         return np.linalg.slogdet(a)
-    return (np.sign(np.linalg.det(a.value)), logabsdet(a))
+    return (_slogdet_sign(a), logabsdet(a))
 
 
 # -- cholesky ------------------------------------------------------------------------
@@ -167,7 +176,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
         if ord == -np.inf:
             return rmin(el.absolute(x), axis=axis, keepdims=keepdims)
         if ord == 0:
-            return np.sum(x.value != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+            # (the count_nonzero primitive, so that recorded tapes guard the count)
+            return count_nonzero(x, axis=axis, keepdims=keepdims).astype(x.dtype)
         if ord == 1:
             return sum(el.absolute(x), axis=axis, keepdims=keepdims)
         p = float(ord)

@@ -1,7 +1,8 @@
 """NaN-ignoring reductions: nansum, nanprod, nanmean, nanmax, nanmin,
 nanvar, nanstd (as numpy/lib/_nanfunctions_impl.py).  On traced input the
 NaNs are replaced by the reduction's identity, so they receive no
-derivative.
+derivative.  Where the NaNs are is the isnan primitive's (a mask that
+recorded tapes guard): the masks and counts follow the NaNs of each replay.
 """
 import numpy as np
 
@@ -11,7 +12,12 @@ from .tracing import is_traced
 
 
 def _without_nan(a, fill):
-    return where(isnan(a.value), fill, a)
+    return where(isnan(a), fill, a)
+
+
+def _count(a, axis, keepdims):
+    """The elements of the traced `a` that are not NaN, along `axis` (plain)."""
+    return np.sum(~isnan(a), axis=axis, keepdims=keepdims)
 
 
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
@@ -29,7 +35,7 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     if not is_traced(a):
         return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
-    count = np.sum(~np.isnan(a.value), axis=axis, keepdims=keepdims)
+    count = _count(a, axis, keepdims)
     return true_divide(nansum(a, axis=axis, keepdims=keepdims), count.astype(a.dtype))
 
 
@@ -50,7 +56,7 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs)
         return np.nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
                          **kwargs)
     centered = _without_nan(subtract(a, nanmean(a, axis=axis, keepdims=True)), 0.0)
-    count = np.sum(~np.isnan(a.value), axis=axis, keepdims=keepdims)
+    count = _count(a, axis, keepdims)
     return true_divide(sum(multiply(centered, centered), axis=axis, keepdims=keepdims),
                        (count - ddof).astype(a.dtype))
 

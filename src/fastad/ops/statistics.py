@@ -4,11 +4,12 @@ records on traced input, derivatives of any order in both modes.
 """
 import numpy as np
 
+from . import defprim
 from .elementwise import where, multiply, subtract, true_divide, sqrt
 from .reductions import sum, mean, max, min
 from .shape import getitem, reshape, broadcast_to, ravel, transpose, normalize_axis_tuple
 from .sorting import sort
-from .tracing import is_traced, plain_value
+from .tracing import is_traced
 
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
@@ -20,11 +21,19 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     return true_divide(sum(centered * centered, axis=axis, keepdims=keepdims), float(n - ddof))
 
 
+def _is_zero(v):
+    return np.equal(v, 0.0)
+
+
+# where a variance is 0: a primitive, so that recorded tapes guard it
+_zero_variance = defprim("zero variance", _is_zero)
+
+
 def safe_sqrt(v):
     """sqrt(v) whose derivative is 0 where v == 0 instead of inf * 0: a
     standard deviation of equal values is constant there (one element) or
     has a kink whose smallest subgradient is 0 (NumPy's values either way)."""
-    zero = np.asarray(plain_value(v)) == 0  # (NaN stays NaN, as in NumPy)
+    zero = np.asarray(_zero_variance(v))  # (NaN stays NaN, as in NumPy)
     if not zero.any():
         return sqrt(v)
     return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
