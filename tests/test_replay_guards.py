@@ -10,6 +10,7 @@ where the decision holds equals tracing there bit for bit; a replay where
 it flips raises RetapeRequired naming the op and the line of the test's
 code; with retape=True the tape records again and gives what tracing gives.
 """
+import inspect
 import re
 
 import numpy
@@ -293,3 +294,52 @@ def test_grad_sum_sorts_each_shard():
     value, grad = fastad.distributed.value_and_grad_sum(fun, numpy.ones(2), shards)
     assert value == 11.0
     numpy.testing.assert_array_equal(grad, A(4.0, 7.0))
+
+
+# -- the source line a message names ----------------------------------------------------
+
+def _line_of(fun, text):
+    lines, start = inspect.getsourcelines(fun)
+    return start + next(i for i, line in enumerate(lines) if text in line)
+
+
+def _compares(x):
+    y = x * 2.0
+    if y > 1.0:
+        return y
+    return -y
+
+
+def _sorts(x):
+    y = x * 2.0
+    return np.sort(y)[0]
+
+
+def _produces_nan(x):
+    y = x + 1.0
+    return np.log(y)
+
+
+def test_a_guard_names_the_line_of_the_users_code():
+    tape = fd.record(_compares, 1.0)
+    line = _line_of(_compares, "if y > 1.0")
+    with pytest.raises(fd.RetapeRequired) as raised:
+        tape(0.0)
+    assert "comparison 'gt' recorded at %s:%d " % (__file__, line) in str(raised.value)
+    # an operation reached through fastad's own Python code (fastad.numpy.sort)
+    tape = fd.record(_sorts, A(1.0, 2.0))
+    line = _line_of(_sorts, "np.sort(y)")
+    with pytest.raises(fd.RetapeRequired) as raised:
+        tape(A(2.0, 1.0))
+    assert "'order of sort' at %s:%d " % (__file__, line) in str(raised.value)
+
+
+def test_debug_nans_names_the_line_of_the_users_code():
+    line = _line_of(_produces_nan, "np.log(y)")
+    with fd.debug_nans(), numpy.errstate(invalid="ignore"):
+        with pytest.raises(FloatingPointError) as raised:
+            fd.grad(_produces_nan)(-2.0)
+        with pytest.raises(FloatingPointError) as raised_array:
+            fd.grad(lambda x: np.sum(_produces_nan(x)))(A(1.0, -2.0))
+    assert "(recorded at %s:%d)" % (__file__, line) in str(raised.value)
+    assert "(recorded at %s:%d)" % (__file__, line) in str(raised_array.value)

@@ -633,17 +633,24 @@ cdef _push_guard(Tape tape, Primitive prim, list raw, dict kwargs, list inputs, 
 
 
 def _user_source():
-    """'file:line' of the innermost caller outside fastad (for guard messages)."""
+    """'file:line' of the innermost caller outside fastad (for guard messages).
+    Compiled functions push no Python frame, so frame 0 is the innermost
+    Python code running: the line of the user's that called the operation
+    directly (x > 0 calls straight into the core), or a fastad module
+    (fastad.numpy's functions), which the walk skips.  (Frame 1 would skip
+    the user's line in the first case and name its caller, such as the
+    fastad.record line.)"""
     import sys
-    frame = sys._getframe(1)
-    while frame is not None and _FASTAD_DIR in frame.f_code.co_filename:
+    frame = sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_FASTAD_DIR):
         frame = frame.f_back
     if frame is None:
         return "<unknown>"
     return "%s:%d" % (frame.f_code.co_filename, frame.f_lineno)
 
 
-_FASTAD_DIR = os.path.dirname(os.path.abspath(__file__))
+#: fastad's own files (a user's file in a folder named fastad_something is not one)
+_FASTAD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
 cdef inline bint _large(object a):
