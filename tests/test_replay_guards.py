@@ -343,3 +343,19 @@ def test_debug_nans_names_the_line_of_the_users_code():
             fd.grad(lambda x: np.sum(_produces_nan(x)))(A(1.0, -2.0))
     assert "(recorded at %s:%d)" % (__file__, line) in str(raised.value)
     assert "(recorded at %s:%d)" % (__file__, line) in str(raised_array.value)
+
+
+def test_the_hessian_of_an_unpickled_tape_without_its_function_says_what_works():
+    import pickle
+    tape = pickle.loads(pickle.dumps(fd.record(lambda x: np.sum(x ** 3), A(1.0, 2.0))))
+    with pytest.raises(fd.RetapeRequired, match="function importable by name") as raised:
+        tape.hvp(A(1.0, 2.0), A(1.0, 0.0))
+    assert "before pickling" not in str(raised.value)
+    assert "fastad.record" in str(raised.value)
+    # what it says works: a module-level function's tape records its gradient after loading
+    tape = pickle.loads(pickle.dumps(fd.record(_sum_of_cubes, A(1.0, 2.0))))
+    numpy.testing.assert_array_equal(tape.hvp(A(1.0, 2.0), A(1.0, 0.0)), A(6.0, 0.0))
+
+
+def _sum_of_cubes(x):
+    return np.sum(x ** 3)

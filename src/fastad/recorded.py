@@ -371,10 +371,14 @@ class Tape:
         self._values(args)  # (the arguments this tape was recorded with, first)
         if self._grad_tape is None:
             if self.fun is None:
+                # (a recorded gradient travels with a pickled tape only beside a
+                # function that pickles too: see __getstate__)
                 raise RetapeRequired(
                     "hvp and hessian record the gradient of the function on first use, but "
-                    "this tape was unpickled without its function (it did not pickle): "
-                    "record a module-level function, or call hvp once before pickling")
+                    "this tape was unpickled without its function (it did not pickle, as a "
+                    "lambda or a function defined inside another does not). Pickle the tape "
+                    "of a function importable by name (a def at the top level of a module), "
+                    "or record the function again in this process with fastad.record")
             argnums = tuple(range(len(self._structure)))
             fun = grad(self.fun, argnums if len(argnums) > 1 else 0)
             self._grad_tape = Tape(fun, args, self.retape, getattr(self, "guard_kinks", True))
