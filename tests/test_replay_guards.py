@@ -281,6 +281,30 @@ def test_linspace_zero_step_is_guarded():
                    (A(0.0, 2.0),), "equal")
 
 
+# -- custom rules ----------------------------------------------------------------------
+
+@fd.custom_vjp
+def _clipped_gradient(x):
+    return x
+
+
+_clipped_gradient.defvjp(lambda x: (x * 1.0, x * 2.0),
+                         lambda res, g: (np.clip(g, -1.0, 1.0) * res,))
+
+
+def test_a_custom_vjp_replays_at_the_new_inputs():
+    # its value was the recording's output, a constant: 6.0 at every replay
+    f = lambda x: 3.0 * _clipped_gradient(x)  # noqa: E731
+    tape = fd.record(f, 2.0)
+    assert tape(5.0) == 15.0
+    _assert_bits(tape.value_and_grad(5.0), _traced(f, (5.0,)))
+    # (bwd reads the residual 2x at the new input)
+    _assert_bits(tape.value_and_grad(5.0), (15.0, 10.0))
+    g = lambda x: np.sum(3.0 * _clipped_gradient(x) ** 2)  # noqa: E731
+    tape = fd.record(g, A(2.0, 0.1))
+    _assert_bits(tape.value_and_grad(A(5.0, 0.2)), _traced(g, (A(5.0, 0.2),)))
+
+
 # -- through the operators that record by default ---------------------------------------
 
 def test_grad_sum_sorts_each_shard():

@@ -226,13 +226,13 @@ class custom_vjp:
         finally:
             self._in_fwd.active = False
         res_leaves, res_treedef = flatten(residuals)
-        n, bwd, name = len(args), self.bwd, self.__name__
+        n, r, bwd, name = len(args), len(res_leaves), self.bwd, self.__name__
         cache = {}
 
         def cotangents(g, all_args):
             key = id(g)
             if key not in cache:
-                result = bwd(unflatten(res_treedef, list(all_args[n:])), g)
+                result = bwd(unflatten(res_treedef, list(all_args[n:n + r])), g)
                 if not isinstance(result, tuple) or len(result) != n:
                     raise ValueError("%s: bwd must return a tuple of %d cotangents, got %r"
                                      % (name, n, type(result).__name__))
@@ -246,13 +246,21 @@ class custom_vjp:
         def make_rule(k):
             return lambda g, ans, *all_args: cotangents(g, all_args)[k]
 
-        out_value = out.value if type(out) in _TRACED else out
+        # The value is fwd's output, passed as the last argument (with no
+        # derivative: bwd gives the arguments' cotangents) rather than kept as
+        # a constant, so that a recorded tape's replay, which re-evaluates
+        # fwd's operations, gives the output at the new inputs.
         prim = _tape.Primitive(
-            name, lambda *all_args: out_value,
-            vjps=[make_rule(k) for k in range(n)] + [_no_cotangent] * len(res_leaves),
+            name, _output_of_fwd,
+            vjps=[make_rule(k) for k in range(n)] + [_no_cotangent] * r + [None],
             jvps=(), jvp_variadic=_undefined("the JVP", name,
                                              "custom_vjp functions support reverse mode only"))
-        return prim(*args, *res_leaves)
+        return prim(*args, *res_leaves, out)
+
+
+def _output_of_fwd(*all_args):
+    """A custom_vjp primitive's value: fwd's output, its last argument."""
+    return all_args[-1]
 
 
 def _no_cotangent(g, ans, *args):
