@@ -108,6 +108,23 @@ def test_std_of_equal_values_has_zero_gradient():
     assert np.isnan(fd.value_and_grad(lambda x: fnp.std(x))(np.array([1.0, np.nan]))[0])
 
 
+@pytest.mark.parametrize("threshold", [-1, 0], ids=["unfused", "fused"])
+@pytest.mark.parametrize("exponent", [2, 2.0, 0.5, -1, 1, np.float64(2.0), np.array(0.5), 3, 1.5])
+def test_power_operator_and_power_values_are_numpys(exponent, threshold):
+    # NumPy 1.x's `x ** c` computes c = 2, 0.5, -1 and 1 with square, sqrt,
+    # reciprocal and positive, numpy.power with its general loop, which
+    # rounds differently; on NumPy 2 the two are the same
+    x = rng.uniform(0.1, 10.0, 1000)
+    previous = fd._tape.set_fusion_threshold(threshold)
+    try:
+        traced = traced_value(lambda x: x ** exponent, x)
+        assert traced.tobytes() == (x ** exponent).tobytes()
+        traced = traced_value(lambda x: fnp.power(x, exponent), x)
+        assert traced.tobytes() == np.power(x, exponent).tobytes()
+    finally:
+        fd._tape.set_fusion_threshold(previous)
+
+
 def test_linspace_values_bit_for_bit():
     for start, stop, num, endpoint in [(1.2, -3.4, 7, True), (0.1, 0.7, 10, False),
                                        (2.0, 2.0, 3, True), (0.0, 1.0, 2, True)]:

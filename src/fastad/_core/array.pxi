@@ -187,7 +187,7 @@ cdef class Array:
     def __pow__(self, other, modulo):
         if modulo is not None:
             return NotImplemented
-        return _fnp.power(self, other)
+        return _fnp._power_operator(self, other)  # (NumPy's `**`: numpy.power but on 1.x)
 
     def __rpow__(self, other, modulo):
         if modulo is not None:

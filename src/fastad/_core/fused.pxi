@@ -31,6 +31,9 @@ cdef Primitive _fused_primitive = None
 # numpy.sum's order for a contiguous float64 array: pairwise over the whole
 # array from NumPy 2.0, pairwise per ufunc buffer before (fa_fused_sum)
 cdef bint _NUMPY_SUMS_IN_ONE_PIECE = int(np.__version__.split(".")[0]) >= 2
+# numpy.power(x, 2) of a float64 array is x * x from NumPy 2.0; NumPy 1.x's
+# general power loop rounds differently (its `x ** 2` is square: Array.__pow__)
+cdef bint _NUMPY_POWER_TWO_SQUARES = int(np.__version__.split(".")[0]) >= 2
 cdef Primitive _sum_primitive = None
 cdef Primitive _mean_primitive = None
 
@@ -142,7 +145,7 @@ cdef object _try_fuse(int opcode, Array x, object right, object left):
             return _pending(FA_MULC, x, None, c)
         if opcode == FA_DIV:
             return _pending(FA_DIVC, x, None, c)
-        if opcode == FA_POW and c == 2.0:
+        if opcode == FA_POW and c == 2.0 and _NUMPY_POWER_TWO_SQUARES:
             return _pending(FA_SQUARE, x, None, 0.0)  # (NumPy's x ** 2 is x * x)
         return None
     c = PyFloat_AS_DOUBLE(left)  # c op x

@@ -27,6 +27,7 @@ from ..ops.elementwise import (  # noqa: F401  NumPy 2's names
     arctanh as atanh, arctan2 as atan2, power as pow,
 )
 from ..ops.elementwise import round_ as round  # noqa: F401  (numpy.round)
+from ..ops.elementwise import power_operator as _power_operator  # noqa: F401  (Array's **)
 from ..ops.reductions import (  # noqa: F401
     sum, mean, prod, max, min, amax, amin, cumsum, cumprod, cumulative_sum,
 )

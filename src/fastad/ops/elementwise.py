@@ -7,7 +7,7 @@ backward), so no rule handles broadcasting itself.
 import numpy as np
 
 from .. import _tape
-from . import defprim
+from . import defprim, numpy_versions
 from .tracing import TRACED
 
 LN2 = 0.6931471805599453
@@ -265,6 +265,23 @@ def _scale(name, fun, factor):
 deg2rad = radians = _scale("deg2rad", np.deg2rad, np.pi / 180.0)
 rad2deg = degrees = _scale("rad2deg", np.rad2deg, 180.0 / np.pi)
 positive = _scale("positive", np.positive, 1.0)
+
+
+def _power_operator(x, y):
+    """x ** y of a traced array x on NumPy 1.x, whose `**` computes some
+    constant exponents with another ufunc than numpy.power (square for 2,
+    sqrt for 0.5, ...: numpy_versions.power_operator_ufunc)."""
+    name = numpy_versions.power_operator_ufunc(y)
+    if name is None:
+        return power(x, y)
+    return {"square": square, "sqrt": sqrt, "reciprocal": reciprocal, "positive": positive}[name](x)
+
+
+#: NumPy's `x ** y` for a traced array x (Array.__pow__): numpy.power, but
+#: for some constant exponents on NumPy 1.x
+power_operator = _power_operator if numpy_versions.POWER_OPERATOR_UFUNCS else power
+
+
 fabs = kink(defprim("fabs", np.fabs, vjps=[lambda g, ans, x: g * sign(x)],
                     jvps=[lambda t, ans, x: t * sign(x)], elementwise=True, saves=[X]),
             lambda x: _branch(x, 0.0))

@@ -104,3 +104,30 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):
 @_newer("svdvals", np.linalg)
 def svdvals(x, /):
     return np.linalg.svd(x, compute_uv=False)
+
+
+# -- NumPy 1.x's `**` ------------------------------------------------------------------
+
+#: The ufuncs NumPy 1.x's `x ** c` computes a float array x with, by the value
+#: of a constant real exponent c (ndarray.__pow__'s fast paths), where
+#: numpy.power(x, c) runs its general loop, which rounds differently (its
+#: SIMD pow: numpy.power(x, 2) is not x * x in the last bit).  NumPy 2's
+#: power loop takes these exponents itself, so there `**` is numpy.power.
+#: (0, computed as ones_like, gives numpy.power's ones.)
+POWER_OPERATOR_UFUNCS = ({} if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else
+                         {2: "square", 0.5: "sqrt", -1: "reciprocal", 1: "positive"})
+
+
+def power_operator_ufunc(exponent):
+    """The name of the ufunc NumPy's `x ** exponent` computes a float array x
+    with instead of numpy.power, or None: on NumPy 1.x for a Python or NumPy
+    integer or float, or such an array of no dimensions, of 2, 0.5, -1 or 1."""
+    if not POWER_OPERATOR_UFUNCS:
+        return None
+    if isinstance(exponent, np.ndarray):
+        if exponent.ndim or exponent.dtype.kind not in "iuf":
+            return None
+        exponent = exponent[()]
+    elif not isinstance(exponent, (int, float, np.integer, np.floating)):
+        return None
+    return POWER_OPERATOR_UFUNCS.get(exponent)
