@@ -162,6 +162,20 @@ cdef inline object _scalar_with_constant(int opcode, Scalar x, double c, bint re
     return _binary(opcode, leaf, x) if reflected else _binary(opcode, x, leaf)
 
 
+# NumPy 1.x holds a Python int beyond int64 and uint64 as an object array, so
+# an operation of a float array with one gives an object array (of the values
+# the int's float gives), which the tape cannot carry; NumPy 2 converts the int
+# to the array's float dtype (NEP 50).  With a traced array, such an int is
+# its float on 1.x too: NumPy 2's values, and the derivative.
+cdef bint _NUMPY_BIG_INTS_ARE_OBJECTS = int(np.__version__.split(".")[0]) < 2
+cdef object _INT64_MIN = -2 ** 63
+cdef object _UINT64_END = 2 ** 64
+
+
+cdef object _float_if_beyond_int64(object c):
+    return c if _INT64_MIN <= c < _UINT64_END else float(c)
+
+
 cdef inline object _binary_fast(int opcode, object x, object y):
     if type(x) is Scalar:
         if type(y) is Scalar:
@@ -172,10 +186,15 @@ cdef inline object _binary_fast(int opcode, object x, object y):
         return _scalar_with_constant(opcode, <Scalar>y, float(x), True)
     cdef Primitive prim = <Primitive>_binary_primitives[opcode]
     if type(x) is Array:
+        if _NUMPY_BIG_INTS_ARE_OBJECTS and PyLong_CheckExact(y):
+            y = _float_if_beyond_int64(y)
         if type(y) is Array or PyFloat_CheckExact(y):
             return _record_elementwise(prim, <Array>x, y, None)
-    elif type(y) is Array and PyFloat_CheckExact(x):
-        return _record_elementwise(prim, <Array>y, None, x)
+    elif type(y) is Array:
+        if _NUMPY_BIG_INTS_ARE_OBJECTS and PyLong_CheckExact(x):
+            x = _float_if_beyond_int64(x)
+        if PyFloat_CheckExact(x):
+            return _record_elementwise(prim, <Array>y, None, x)
     if (opcode == FA_POW and type(x) is Array and PyLong_CheckExact(y) and y == 2
             and _fusable(<Array>x)):
         fused = _try_fuse(FA_POW, <Array>x, 2.0, None)
