@@ -1,5 +1,6 @@
 """Recorded tapes: replay equals re-tracing bit for bit, branch guards,
 pickling, inspection."""
+import math
 import pickle
 
 import numpy
@@ -59,7 +60,22 @@ def test_replay_is_bit_identical_to_retracing(rng, mlp_problem):
             ref_grads = ref_grads if len(args) > 1 else ref_grads[0]
             for a, b in zip(fd.tree.flatten(grads)[0], fd.tree.flatten(ref_grads)[0]):
                 numpy.testing.assert_array_equal(a, b)
-            assert tape(*args) == fun(*args)
+            # The plain call computes scalar_loop's sin and exp of Python
+            # floats with NumPy's ufunc loops, the tape (and tracing, above)
+            # with C's libm: they agree where the installed NumPy's loops
+            # round as libm, which NumPy 1.26's exp does not at -0.7 (one ulp
+            # up; NumPy 2.4's does).  Elsewhere the tape's value is tracing's.
+            if fun is not scalar_loop or _numpy_rounds_as_libm(*args):
+                assert tape(*args) == fun(*args)
+            else:
+                assert tape(*args) == ref_value
+
+
+def _numpy_rounds_as_libm(x, y):
+    """Whether numpy.sin and numpy.exp of Python floats give C's libm values
+    (math's) at scalar_loop's arguments x, y."""
+    return (all(numpy.sin(x * k) == math.sin(x * k) for k in range(20))
+            and numpy.exp(-y) == math.exp(-y))
 
 
 def test_float32_replay(rng):
