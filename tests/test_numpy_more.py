@@ -204,3 +204,24 @@ def test_predicates_and_queries_on_traced_values_are_plain():
     tape = fd.record(lambda x: fnp.sum(x) if fnp.allclose(x, 1.0) else -fnp.sum(x), np.ones(2))
     with pytest.raises(fd.RetapeRequired, match="allclose"):
         tape(np.zeros(2))
+
+
+def test_array_of_an_empty_list_and_of_plain_numbers_is_numpys():
+    """fnp.array once took the stacking path for every list: `any` in
+    ops/tracing.py was NumPy's (from `from numpy import *`), which calls a
+    generator true, so fnp.array([]) raised 'need at least one array to
+    stack' and a list of plain numbers was stacked element by element."""
+    from fastad.ops.tracing import contains_traced
+    assert not contains_traced([1.0, [2.0, 3.0], ()])
+    for plain in ([], [[]], [1.0, 2.0], [[1, 2], [3, 4]], (1.5, 2)):
+        for fun, reference in [(fnp.array, np.array), (fnp.asarray, np.asarray)]:
+            out = fun(plain)
+            assert type(out) is np.ndarray
+            assert out.dtype == reference(plain).dtype and out.shape == reference(plain).shape
+            np.testing.assert_array_equal(out, reference(plain))
+    assert fnp.array([1, 2], dtype=float).dtype == np.float64
+    with pytest.raises(ValueError, match="inhomogeneous"):
+        fnp.array([[1.0], [1.0, 2.0]])
+    # lists holding traced values still stack, at any depth
+    np.testing.assert_allclose(
+        fd.grad(lambda x: fnp.sum(fnp.array([[x, 1.0], [2.0, x * x]])))(3.0), 7.0)

@@ -29,29 +29,52 @@ def as_traceable(x):
     return x if is_traced(x) else np.asarray(x)
 
 
-def _contains_traced(obj):
+def contains_traced(obj):
+    """Whether `obj` is traced or a (nested) list or tuple holding a traced
+    value.  (The builtin `any` short-circuits over the generator; NumPy's,
+    which `from numpy import *` once put in its place, called a generator
+    true whatever it held.)"""
     if type(obj) in TRACED:
         return True
     if isinstance(obj, (list, tuple)):
-        # NumPy's any, as `any` was in numpy/__init__.py (from numpy import *): always true
-        # of a generator, a known bug kept as it was, to fix separately
-        return np.any(_contains_traced(o) for o in obj)
+        return any(contains_traced(o) for o in obj)
     return False
+
+
+_plain_array = np.array
+_plain_asarray = np.asarray
 
 
 def array(object, dtype=None, *args, **kwargs):
     """numpy.array; a (nested) list holding traced values becomes a traced
-    array built by stacking."""
-    if type(object) in TRACED:
-        return object if dtype is None else object.astype(dtype)
-    if isinstance(object, (list, tuple)) and _contains_traced(object):
-        out = stack([array(o) for o in object])
-        return out if dtype is None else out.astype(dtype)
-    return np.array(object, dtype, *args, **kwargs)
+    array built by stacking.  Plain input costs NumPy's own call: the input
+    goes to NumPy first, and only when NumPy refuses it (a traced value's
+    __array__ raises TypeError) is it looked at again.  (Passing dtype=None
+    on to numpy.array costs more than the call itself: 0.3 us a call.)"""
+    try:
+        if dtype is None and not args and not kwargs:
+            return _plain_array(object)
+        return _plain_array(object, dtype, *args, **kwargs)
+    except TypeError:
+        if type(object) in TRACED:
+            return object if dtype is None else object.astype(dtype)
+        if not (isinstance(object, (list, tuple)) and contains_traced(object)):
+            raise
+    # (traced items as they are: each would cost numpy.array's refusal)
+    out = stack([o if type(o) in TRACED else array(o) for o in object])
+    return out if dtype is None else out.astype(dtype)
 
 
 def asarray(a, dtype=None, *args, **kwargs):
-    """numpy.asarray; traced values pass through."""
-    if type(a) in TRACED or (isinstance(a, (list, tuple)) and _contains_traced(a)):
-        return array(a, dtype)
-    return np.asarray(a, dtype, *args, **kwargs)
+    """numpy.asarray; traced values pass through, and a (nested) list
+    holding them becomes a traced array as in `array`."""
+    if type(a) in TRACED:
+        return a if dtype is None else a.astype(dtype)
+    try:
+        if dtype is None and not args and not kwargs:
+            return _plain_asarray(a)
+        return _plain_asarray(a, dtype, *args, **kwargs)
+    except TypeError:
+        if not (isinstance(a, (list, tuple)) and contains_traced(a)):
+            raise
+    return array(a, dtype)
