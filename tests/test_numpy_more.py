@@ -225,3 +225,15 @@ def test_array_of_an_empty_list_and_of_plain_numbers_is_numpys():
     # lists holding traced values still stack, at any depth
     np.testing.assert_allclose(
         fd.grad(lambda x: fnp.sum(fnp.array([[x, 1.0], [2.0, x * x]])))(3.0), 7.0)
+
+
+def test_einsum_in_the_sublist_form():
+    """einsum(a, [0, 1], b, [1, 2]) raised 'takes subscripts as a string'
+    (autograd's test_einsum2_* use this form)."""
+    a, b = R(2, 3), R(3, 4)
+    for args in [(a, [0, 1], b, [1, 2]), (a, [0, 1], b, [1, 2], [2, 0]), (a, [0, 1], [1, 0])]:
+        np.testing.assert_array_equal(traced_value(lambda a: fnp.einsum(a, *args[1:]), a),
+                                      np.einsum(*args))
+        fd.check_grads(lambda a: fnp.einsum(a, *args[1:]), modes=("fwd", "rev"), order=2)(a)
+    fd.check_grads(lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [2, 0]),
+                   modes=("fwd", "rev"), order=2)(a, b)

@@ -364,16 +364,32 @@ EINSUM_CASES = [
     ("ij->ji", [(2, 3)]), ("ij->i", [(2, 3)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
     ("...ij,jk->...ik", [(2, 2, 3), (3, 2)]), ("i,j,k->ijk", [(2,), (3,), (2,)]),
     ("ij,kj->", [(2, 3), (4, 3)]),
+    # the sublist form: einsum(a, [0, 1], b, [1, 2]), with an output sublist last
+    (([0, 1], [1, 2]), [(2, 3), (3, 4)]), (([0, 1], [1, 2], [2, 0]), [(2, 3), (3, 4)]),
+    (([Ellipsis, 0, 1], [1, 30], [Ellipsis, 30]), [(2, 2, 3), (3, 2)]),
+    (([0, 1], [1], [0]), [(2, 3), (3,)]), (([26, 0], [0, 26]), [(2, 3)]),
 ]
 
 
-@pytest.mark.parametrize("case", EINSUM_CASES, ids=lambda c: c[0])
+def _einsum_arguments(subscripts, operands):
+    """The positional arguments of einsum: the string first, or each operand
+    followed by its sublist (and the output sublist last)."""
+    if isinstance(subscripts, str):
+        return (subscripts,) + tuple(operands)
+    arguments = [x for pair in zip(operands, subscripts) for x in pair]
+    return tuple(arguments + list(subscripts[len(operands):]))
+
+
+@pytest.mark.parametrize("case", EINSUM_CASES, ids=lambda c: str(c[0]))
 def test_einsum(case, rng):
     subscripts, shapes = case
     operands = [sample(rng, "real", s) for s in shapes]
-    fun = lambda *ops: fnp.einsum(subscripts, *ops)  # noqa: E731
-    numpy.testing.assert_allclose(fun(*operands), numpy.einsum(subscripts, *operands), rtol=1e-15)
+    fun = lambda *ops: fnp.einsum(*_einsum_arguments(subscripts, ops))  # noqa: E731
+    reference = numpy.einsum(*_einsum_arguments(subscripts, operands))
+    numpy.testing.assert_allclose(fun(*operands), reference, rtol=1e-15)
     check_op(fun, operands)
+    # numpy.einsum itself dispatches to fastad on traced operands
+    check_op(lambda *ops: numpy.einsum(*_einsum_arguments(subscripts, ops)), operands)
 
 
 def test_cumprod_with_zeros():

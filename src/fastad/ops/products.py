@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 
 from . import defprim, numpy_versions
-from .elementwise import multiply, subtract
+from .elementwise import conjugate, multiply, subtract
 from .reductions import sum
 from .shape import (reshape, ravel, swapaxes, transpose, expand_dims, getitem, broadcast_to,
                     moveaxis, stack, normalize_axis_index)
@@ -158,10 +158,12 @@ def _inner_vjp_b(g, ans, a, b):
 inner = defprim("inner", np.inner, saves=[(1,), (0,)], vjps=[_inner_vjp_a, _inner_vjp_b],
                 jvps=[lambda t, ans, a, b: inner(t, b), lambda t, ans, a, b: inner(a, t)])
 
+# vdot(a, b) = sum(conj(a) b): conjugate-linear in a (a conjugate is the
+# identity on real values)
 vdot = defprim(
     "vdot", np.vdot,
-    vjps=[lambda g, ans, a, b: multiply(g, reshape(b, np.shape(a))),
-          lambda g, ans, a, b: multiply(g, reshape(a, np.shape(b)))],
+    vjps=[lambda g, ans, a, b: conjugate(multiply(g, reshape(b, np.shape(a)))),
+          lambda g, ans, a, b: multiply(g, conjugate(reshape(a, np.shape(b))))],
     jvps=[lambda t, ans, a, b: vdot(t, b), lambda t, ans, a, b: vdot(a, t)])
 
 
@@ -279,13 +281,48 @@ _einsum = defprim("einsum", _einsum_fun, vjps=[None], vjp_variadic=_einsum_vjp, 
                   jvp_variadic=_einsum_jvp)
 
 
-def einsum(subscripts, *operands, **kwargs):
-    """numpy.einsum with explicit or implicit subscripts (the derivative of an
-    operand with a repeated index, such as 'ii->i', is not supported)."""
-    if kwargs.get("out") is not None:
+def _sublist_letters(sublist):
+    """An einsum sublist ([0, 1], [Ellipsis, 2]) as subscript letters, with
+    NumPy's mapping: 0-25 are A-Z, 26-51 are a-z."""
+    letters = []
+    for label in sublist:
+        if label is Ellipsis:
+            letters.append("...")
+            continue
+        label = operator.index(label)
+        if not 0 <= label < 52:
+            raise ValueError("einsum: subscript %d in a sublist is outside [0, 52)" % label)
+        letters.append(chr(ord("A") + label) if label < 26 else chr(ord("a") + label - 26))
+    return "".join(letters)
+
+
+def _from_sublists(arguments):
+    """einsum(op0, sublist0, op1, sublist1, ..., [sublist_out]) as
+    (subscripts, operands), the string form of the same contraction."""
+    operands = list(arguments[0::2])
+    inputs = [_sublist_letters(s) for s in arguments[1::2]]
+    subscripts = ",".join(inputs[:len(operands)])
+    if len(arguments) % 2:
+        output = operands.pop()  # (the odd one out is the output sublist)
+        subscripts = ",".join(inputs) + "->" + _sublist_letters(output)
+    return subscripts, operands
+
+
+def einsum(*operands, out=None, **kwargs):
+    """numpy.einsum with explicit or implicit subscripts, as a string
+    ('ij,jk->ik') or as sublists (a, [0, 1], b, [1, 2], [0, 2]); the
+    derivative of an operand with a repeated index, such as 'ii->i', is not
+    supported."""
+    if out is not None:
         raise TypeError("fastad.numpy.einsum does not support out=")
-    if not isinstance(subscripts, str):
-        raise TypeError("fastad.numpy.einsum takes subscripts as a string")
+    if not operands:
+        raise TypeError("einsum() needs at least one operand")
+    if isinstance(operands[0], str):
+        subscripts, operands = operands[0], operands[1:]
+    else:
+        subscripts, operands = _from_sublists(operands)
+    if not is_traced(*operands):
+        return np.einsum(subscripts, *operands, **kwargs)
     return _einsum(subscripts, *operands)
 
 
