@@ -88,6 +88,14 @@ CASES = [
     ("std of one value", lambda x: fnp.std(x), (np.array([1.5]),)),
     ("std of equal values", lambda x: fnp.std(x * np.ones(3), axis=0), (0.7,)),
     ("std", lambda x: fnp.std(x, axis=1, ddof=1), (R(2, 3),)),
+    # numpy.gradient raised 'no differentiation rule'
+    ("gradient", lambda x: fnp.stack(fnp.gradient(x)), (R(4, 3),)),
+    ("gradient axis", lambda x: fnp.gradient(x, axis=-1), (R(2, 3, 4),)),
+    ("gradient spacings", lambda x: fnp.stack(np.gradient(x, 0.3, [0.0, 0.4, 1.5])), (R(4, 3),)),
+    ("gradient edge 2", lambda x: fnp.stack(fnp.gradient(x, [0.0, 1.0, 1.5, 3.0], 2.0,
+                                                         edge_order=2)), (R(4, 3),)),
+    ("gradient in coordinates", lambda c: fnp.gradient(np.sin(np.arange(5.0)), c, edge_order=2),
+     (np.array([0.0, 0.5, 1.5, 1.7, 2.9]),)),
 ]
 
 
