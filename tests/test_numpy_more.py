@@ -245,3 +245,22 @@ def test_einsum_in_the_sublist_form():
         fd.check_grads(lambda a: fnp.einsum(a, *args[1:]), modes=("fwd", "rev"), order=2)(a)
     fd.check_grads(lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [2, 0]),
                    modes=("fwd", "rev"), order=2)(a, b)
+
+
+def test_astype_int_of_a_traced_value_is_a_plain_array():
+    """x.astype(int) of a traced array raised (autograd's test_cast_to_int
+    does it, through numpy.int64): a cast to integers is piecewise constant,
+    so it gives a plain array, as in autograd and JAX; recorded tapes guard
+    it as they guard comparisons."""
+    def fun(w):
+        indices = w[:, -1].astype(int)
+        assert type(indices) is np.ndarray and indices.dtype == np.int64
+        assert fnp.astype(w[:, 0] > 0, np.int8).dtype == np.int8
+        return fnp.sum(w[:, :-1][indices]) + fnp.sum(w.astype(np.float32))
+    w = np.abs(R(5, 4)) * 2 % 5
+    fd.check_grads(lambda w: fnp.sum(w[:, :-1][w[:, -1].astype(int)]), modes=("fwd", "rev"),
+                   order=2)(w)
+    assert fd.grad(fun)(w).dtype == np.float64
+    tape = fd.record(fun, w)
+    with pytest.raises(fd.RetapeRequired, match="astype"):
+        tape(w + 1.0)

@@ -34,7 +34,7 @@ from ..ops.reductions import (  # noqa: F401
 from ..ops import fused as _fused  # noqa: F401  (registers the fused programs)
 from ..ops.shape import (  # noqa: F401
     reshape, ravel, squeeze, expand_dims, transpose, swapaxes, moveaxis,
-    broadcast_to, concatenate, stack, subscript as _getitem, astype as _astype,
+    broadcast_to, concatenate, stack, subscript as _getitem, astype as _astype, astype,
 )
 from ..ops.products import (  # noqa: F401
     dot, matmul, tensordot, inner, outer, vdot, einsum, kron, cross, vecdot, matvec, vecmat,

@@ -50,13 +50,27 @@ moveaxis = _linear("moveaxis", np.moveaxis,
 # broadcast_to is the identity backward: the sweep sums the cotangent over
 # the broadcast axes when it reaches the input.
 broadcast_to = _linear("broadcast_to", np.broadcast_to, lambda g, ans, x, shape: g)
-astype = _linear("astype", lambda x, dtype: x.astype(dtype), lambda g, ans, x, dtype: g)
+_astype_float = _linear("astype", lambda x, dtype: x.astype(dtype), lambda g, ans, x, dtype: g)
+# a cast to integers or booleans is piecewise constant: a plain result, as in
+# autograd and JAX (a primitive, so that recorded tapes guard it)
+_astype_plain = defprim("astype to a non-float dtype", lambda x, dtype: x.astype(dtype))
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    """x.astype(dtype) (numpy.astype): a float dtype keeps the derivative,
+    any other (int, bool) gives a plain array."""
+    if type(x) is not _tape.Array and type(x) is not _tape.Scalar:
+        return x.astype(dtype, copy=copy)
+    if np.dtype(dtype).kind in "fc":
+        return _astype_float(x, dtype)
+    return _astype_plain(x, dtype)
+
 
 for _name, _prim in [("reshape", reshape), ("ravel", ravel), ("squeeze", squeeze),
                      ("expand_dims", expand_dims), ("atleast_1d", atleast_1d_prim),
                      ("transpose", transpose), ("swapaxes", swapaxes),
                      ("moveaxis", moveaxis), ("broadcast_to", broadcast_to),
-                     ("astype", astype)]:
+                     ("astype", _astype_float)]:
     _PRIMS[_name] = _prim
 
 
