@@ -94,6 +94,17 @@ CASES = [
     ("gradient spacings", lambda x: fnp.stack(np.gradient(x, 0.3, [0.0, 0.4, 1.5])), (R(4, 3),)),
     ("gradient edge 2", lambda x: fnp.stack(fnp.gradient(x, [0.0, 1.0, 1.5, 3.0], 2.0,
                                                          edge_order=2)), (R(4, 3),)),
+    # numpy.rollaxis raised 'no differentiation rule'; insert, delete and block too
+    ("rollaxis", lambda x: np.rollaxis(x, 0, 3), (R(2, 3, 4),)),
+    ("rollaxis negative", lambda x: fnp.rollaxis(x, -1, -2), (R(2, 3, 4),)),
+    ("insert", lambda x, v: np.insert(x, [0, 2, 2], v, axis=1), (R(3, 4), R(3))),
+    ("insert scalar", lambda x, v: fnp.insert(x, 1, v), (R(4), 0.5)),
+    ("delete", lambda x: np.delete(x, np.array([True, False, True]), axis=0), (R(3, 2),)),
+    ("block", lambda a, b: np.block([[a, b], [b, a]]), (R(2, 2), R(2, 2))),
+    ("block of 1-d and scalars", lambda a, b: fnp.block([a, b, 1.0]), (R(3), R(2))),
+    # append of nested lists of traced values raised 'a NumPy function without a rule'
+    ("append lists", lambda a, b: fnp.append(a, b, axis=0),
+     ([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[7.0, 8.0, 9.0]])),
     ("gradient in coordinates", lambda c: fnp.gradient(np.sin(np.arange(5.0)), c, edge_order=2),
      (np.array([0.0, 0.5, 1.5, 1.7, 2.9]),)),
 ]
@@ -245,6 +256,26 @@ def test_einsum_in_the_sublist_form():
         fd.check_grads(lambda a: fnp.einsum(a, *args[1:]), modes=("fwd", "rev"), order=2)(a)
     fd.check_grads(lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [2, 0]),
                    modes=("fwd", "rev"), order=2)(a, b)
+
+
+def test_pad_takes_every_pad_width_numpy_takes():
+    """pad_width=(3,) raised 'cannot reshape array of size 1 into shape (2)'
+    in every mode (autograd's test_pad), and constant_values given as pairs
+    raised a broadcasting ValueError in mode 'constant'."""
+    x = R(2, 3)
+    for pad_width in [(3,), 2, (1, 2), ((1, 2),), ((1, 0), (2, 3)), {1: (1, 2)}]:
+        for mode in ["constant", "edge", "wrap", "reflect", "symmetric", "linear_ramp", "mean"]:
+            np.testing.assert_array_equal(
+                traced_value(lambda x: fnp.pad(x, pad_width, mode=mode), x),
+                np.pad(x, pad_width, mode=mode))
+    for values in [(1.0, 2.0), ((1.0, 2.0), (3.0, 4.0)), [[5.0]]]:
+        np.testing.assert_array_equal(
+            traced_value(lambda x: fnp.pad(x, 1, constant_values=values), x),
+            np.pad(x, 1, constant_values=values))
+    with pytest.raises(TypeError, match="integral"):
+        fd.grad(lambda x: fnp.sum(fnp.pad(x, 1.5)))(x)
+    with pytest.raises(ValueError, match="not supported"):
+        fd.grad(lambda x: fnp.sum(fnp.pad(x, 1, mode="nearest")))(x)
 
 
 def test_astype_int_of_a_traced_value_is_a_plain_array():

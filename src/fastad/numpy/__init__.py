@@ -54,9 +54,11 @@ from ..ops.creation import (  # noqa: F401
 )
 from ..ops.manipulation import (  # noqa: F401
     shape, ndim, size, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays, permute_dims,
-    matrix_transpose, concat, vstack, row_stack, hstack, dstack, column_stack, array_split, split,
-    hsplit, vsplit, dsplit, unstack, tile, repeat, append, flip, fliplr, flipud, roll, rot90, pad,
+    rollaxis, matrix_transpose, concat, vstack, row_stack, hstack, dstack, column_stack, block,
+    array_split, split, hsplit, vsplit, dsplit, unstack, tile, repeat, append, insert, delete,
+    flip, fliplr, flipud, roll, rot90,
 )
+from ..ops.padding import pad  # noqa: F401
 from ..ops.indexing import take, take_along_axis, diagonal, trace, select  # noqa: F401
 from ..ops.statistics import var, std, average, median, ptp  # noqa: F401
 from ..ops.nanfunctions import (  # noqa: F401

@@ -1,15 +1,15 @@
 """Array manipulation (NumPy's "array manipulation routines"): shapes and
-dimensions, transposes, joining, splitting, tiling, adding elements and
-rearranging them, padding; written with fastad's primitives, each is
-differentiable to any order in both modes.
+dimensions, transposes, joining, splitting, tiling, adding and removing
+elements and rearranging them (padding is in padding.py); written with
+fastad's primitives, each is differentiable to any order in both modes.
 """
 import numpy as np
 
 from . import numpy_versions
 from .axes import take_axis
 from .shape import (getitem, reshape, concatenate, transpose, broadcast_to, moveaxis, ravel,
-                    axis_slice, normalize_axis_index, normalize_axis_tuple)
-from .tracing import TRACED, is_traced, as_traceable
+                    astype, axis_slice, normalize_axis_index, normalize_axis_tuple)
+from .tracing import TRACED, is_traced, as_traceable, asarray, contains_traced
 
 
 # -- basic operations ------------------------------------------------------------------
@@ -76,6 +76,27 @@ def broadcast_arrays(*args, subok=False):
 
 def permute_dims(a, axes=None):
     return transpose(a, axes)
+
+
+def rollaxis(a, axis, start=0):
+    """numpy.rollaxis: a transpose, with NumPy's checks of axis and start."""
+    if not is_traced(a):
+        return np.rollaxis(a, axis, start)
+    n = np.ndim(a)
+    axis = normalize_axis_index(axis, n)
+    if start < 0:
+        start += n
+    if not 0 <= start < n + 1:
+        raise np.exceptions.AxisError("'start' arg requires %d <= start < %d, but %d was passed in"
+                                      % (-n, n + 1, start))
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return a
+    axes = list(range(n))
+    axes.remove(axis)
+    axes.insert(start, axis)
+    return transpose(a, tuple(axes))
 
 
 def matrix_transpose(x):
@@ -184,18 +205,78 @@ def repeat(a, repeats, axis=None):
     return take_axis(a, np.repeat(np.arange(np.shape(a)[axis]), repeats), axis)
 
 
-# -- adding elements -------------------------------------------------------------------
+# -- joining by nesting ----------------------------------------------------------------
+
+def _nesting(arrays, depth=0):
+    """(depth of the list nesting, largest leaf ndim) of numpy.block's input."""
+    if type(arrays) is list:
+        found = [_nesting(item, depth + 1) for item in arrays] or [(depth + 1, 0)]
+        return max(d for d, _ in found), max(n for _, n in found)
+    return depth, np.ndim(arrays)
+
+
+def _block_leaves(arrays, proxy):
+    """The nested lists with each leaf replaced: a plain array of its shape
+    (proxy=True), or the leaf as fastad takes it."""
+    if type(arrays) is list:
+        return [_block_leaves(item, proxy) for item in arrays]
+    return np.zeros(np.shape(arrays)) if proxy else as_traceable(arrays)
+
+
+def block(arrays):
+    """numpy.block: nested lists joined by concatenate, the innermost along
+    the last axis (NumPy checks the nesting first, with its messages)."""
+    if not contains_traced(arrays):
+        return np.block(arrays)
+    np.block(_block_leaves(arrays, True))  # (NumPy's checks of depths and shapes)
+    depth, leaf_ndim = _nesting(arrays)
+    ndim = max(depth, leaf_ndim)
+
+    def join(item, level):
+        if type(item) is list:
+            return concatenate([join(x, level + 1) for x in item], axis=-(depth - level))
+        return reshape(item, (1,) * (ndim - np.ndim(item)) + np.shape(item))
+    return join(_block_leaves(arrays, False), 0)
+
+
+# -- adding and removing elements ------------------------------------------------------
+# insert and delete are selections: NumPy's own insert and delete applied to
+# labels (each element's flat index) say which element goes where, and the
+# result gathers them, so that the reverse is a scatter-add.
 
 def append(arr, values, axis=None):
-    """numpy.append"""
-    if not is_traced(arr, values) and not (isinstance(arr, (list, tuple)) and is_traced(*arr)):
+    """numpy.append (also of lists holding traced values)"""
+    if not (contains_traced(arr) or contains_traced(values)):
         return np.append(arr, values, axis=axis)
-    from .tracing import asarray
     arr, values = asarray(arr), asarray(values)
     if axis is None:
         return concatenate([ravel(arr) if np.ndim(arr) != 1 else arr,
                             ravel(values) if np.ndim(values) != 1 else values])
     return concatenate([arr, values], axis=axis)
+
+
+def _labels(shape, start=0):
+    return np.arange(start, start + int(np.prod(shape)), dtype=np.intp).reshape(shape)
+
+
+def insert(arr, obj, values, axis=None):
+    """numpy.insert, differentiable in arr and in values (cast to arr's dtype,
+    as NumPy casts them)."""
+    if not (contains_traced(arr) or contains_traced(values)):
+        return np.insert(arr, obj, values, axis=axis)
+    arr, values = asarray(arr), asarray(values)
+    if values.dtype != arr.dtype:
+        values = astype(values, arr.dtype)
+    labels = np.insert(_labels(np.shape(arr)), obj, _labels(np.shape(values), np.size(arr)),
+                       axis=axis)
+    return getitem(concatenate([ravel(arr), ravel(values)]), labels)
+
+
+def delete(arr, obj, axis=None):
+    """numpy.delete"""
+    if not is_traced(arr):
+        return np.delete(arr, obj, axis=axis)
+    return getitem(ravel(arr), np.delete(_labels(np.shape(arr)), obj, axis=axis))
 
 
 # -- rearranging elements --------------------------------------------------------------
@@ -246,37 +327,3 @@ def rot90(m, k=1, axes=(0, 1)):
     if k == 1:
         return transpose(flip(m, axes[1]), perm)
     return flip(transpose(m, perm), axes[1])
-
-
-# -- padding ---------------------------------------------------------------------------
-
-def pad(array, pad_width, mode="constant", **kwargs):
-    """numpy.pad for the modes constant, edge, wrap, reflect and symmetric."""
-    if not is_traced(array):
-        return np.pad(array, pad_width, mode=mode, **kwargs)
-    ndim = np.ndim(array)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2)
-                             if np.ndim(pad_width) else np.full((1, 2), pad_width), (ndim, 2))
-    if mode == "constant":
-        value = kwargs.get("constant_values", 0.0)
-        for axis, (before, after) in enumerate(widths):
-            if before or after:
-                shape = list(np.shape(array))
-                parts = []
-                if before:
-                    shape[axis] = before
-                    parts.append(np.full(shape, value, dtype=array.dtype))
-                parts.append(array)
-                if after:
-                    shape[axis] = after
-                    parts.append(np.full(shape, value, dtype=array.dtype))
-                array = concatenate(parts, axis=axis)
-        return array
-    if mode not in ("edge", "wrap", "reflect", "symmetric"):
-        raise NotImplementedError("fastad.numpy.pad supports the modes constant, edge, wrap, "
-                                  "reflect and symmetric on traced arrays, not %r" % mode)
-    for axis, (before, after) in enumerate(widths):
-        if before or after:
-            index = np.pad(np.arange(np.shape(array)[axis]), (before, after), mode=mode)
-            array = take_axis(array, index, axis)
-    return array
