@@ -546,6 +546,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "j0", "j1", "y0", "y1", "iv", "jv", "yv", "beta", "betaln", "gammainc",
              "gammaincc",  # tests/test_scipy_more.py
              "fused",  # every test here runs fused too (the fixture below), and tests/test_fused.py
+             "real", "imag", "conjugate", "angle",  # tests/test_complex.py
              "svd_values", "svd_u", "svd_v", "qr_q", "qr_r"})  # tests/test_linalg.py  # test_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 

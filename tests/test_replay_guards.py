@@ -202,12 +202,15 @@ def test_copysign_of_scalar_inputs_is_guarded():
                    "signbit")
 
 
-def test_angle_is_guarded():
-    _check_guarded(lambda x: np.sum(x * np.angle(x)), (A(2.0, 3.0),), (A(1.0, 5.0),),
-                   (A(-1.0, 3.0),), "angle")
-    _check_guarded(lambda x: np.sum(x * np.angle(x, deg=True)), (A(2.0, 3.0),), (A(1.0, 5.0),),
-                   (A(-1.0, 3.0),), "angle")
-    _check_guarded(lambda x: x * np.angle(x), (2.0,), (5.0,), (-1.0,), "angle")
+def test_angle_is_recomputed_at_replay():
+    # (angle is a primitive with rules since complex numbers: replay recomputes its 0
+    # or pi from the sign, so the tape applies on both sides of 0 without a guard)
+    for f, recorded, flipped in [
+            (lambda x: np.sum(x * np.angle(x)), (A(2.0, 3.0),), (A(-1.0, 3.0),)),
+            (lambda x: np.sum(x * np.angle(x, deg=True)), (A(2.0, 3.0),), (A(-1.0, 3.0),)),
+            (lambda x: x * np.angle(x), (2.0,), (-1.0,))]:
+        tape = fd.record(f, *recorded)
+        _assert_bits(tape.value_and_grad(*flipped), _traced(f, flipped))
 
 
 # -- linear algebra --------------------------------------------------------------------

@@ -87,9 +87,10 @@ def _box(tape, leaf, argnum, opname):
             error = _refuse_subclass(leaf, "argument %d" % argnum, opname)
             if error is not None:
                 raise error
-        if leaf.dtype.kind == "f":
+        if leaf.dtype.kind in "fc":
             return tape.array_leaf(leaf)
-    elif isinstance(leaf, np.floating):
+    elif isinstance(leaf, (np.floating, np.complexfloating, complex)):
+        # (complex and non-float64 scalars: 0-d arrays; the C tape is float64)
         return tape.array_leaf(np.asarray(leaf))
     if isinstance(leaf, (bool, np.bool_)) or isinstance(leaf, (numbers.Integral,)) or (
             isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biu"):
@@ -97,20 +98,17 @@ def _box(tape, leaf, argnum, opname):
             "%s: argument %d holds %s; derivatives are taken with respect to "
             "floating-point inputs. Pass floats (2.0, not 2) or convert with "
             ".astype(float)." % (opname, argnum, _describe(leaf)))
-    if isinstance(leaf, (complex, np.complexfloating)) or (
-            isinstance(leaf, np.ndarray) and leaf.dtype.kind == "c"):
-        raise TypeError(
-            "%s: argument %d holds %s; fastad differentiates real (float32, "
-            "float64) inputs only" % (opname, argnum, _describe(leaf)))
     raise TypeError(
-        "%s: argument %d holds %s; expected a float, a float array, or a "
-        "tuple/list/dict of them" % (opname, argnum, _describe(leaf)))
+        "%s: argument %d holds %s; expected a float or complex number, a float or "
+        "complex array, or a tuple/list/dict of them" % (opname, argnum, _describe(leaf)))
 
 
 def _unbox_gradient(adjoint, leaf):
     """The gradient of one input leaf, with that leaf's type and dtype."""
     if type(leaf) is float:
         return float(adjoint)
+    if type(leaf) is complex:
+        return complex(adjoint)
     if isinstance(leaf, np.ndarray):
         return adjoint
     return leaf.dtype.type(adjoint)  # NumPy scalar input: same scalar type
@@ -264,18 +262,25 @@ def plain(x):
     return x
 
 
-def _scalar_output(out, opname):
-    """Check that `out` is a scalar; return it if traced, None if constant."""
+def _scalar_output(out, opname, holomorphic=False):
+    """Check that `out` is a scalar; return it if traced, None if constant.
+    Its dtype is real, or complex with `holomorphic` (JAX's rule)."""
     t = type(out)
     if t is Scalar:
+        if holomorphic:
+            raise _holomorphic_error(opname, "outputs", np.dtype(np.float64))
         return out
     if t is Array:
+        _check_output_dtype(out.dtype, opname, holomorphic)
         if out.size == 1:  # (a size-1 array counts as a scalar, as in autograd)
             return out
         shape = out.shape
-    elif isinstance(out, (float, int, np.floating, np.integer)) and not isinstance(out, bool):
+    elif isinstance(out, (float, int, np.floating, np.integer, complex, np.complexfloating)) \
+            and not isinstance(out, bool):
+        _check_output_dtype(np.result_type(out), opname, holomorphic)
         return None
-    elif isinstance(out, np.ndarray) and out.dtype.kind in "fiu":
+    elif isinstance(out, np.ndarray) and out.dtype.kind in "fiuc":
+        _check_output_dtype(out.dtype, opname, holomorphic)
         if out.size == 1:
             return None
         shape = out.shape
@@ -287,6 +292,29 @@ def _scalar_output(out, opname):
         "%s requires a scalar output, but the function returned an array of shape "
         "%s. Use fastad.jacobian or fastad.elementwise_grad for non-scalar outputs."
         % (opname, shape))
+
+
+def _check_output_dtype(dtype, opname, holomorphic):
+    if holomorphic and dtype.kind != "c":
+        raise _holomorphic_error(opname, "outputs", dtype)
+    if not holomorphic and dtype.kind == "c":
+        raise TypeError(
+            "%s requires real-valued outputs, but the function returned %s. For a "
+            "holomorphic function pass holomorphic=True; for the derivative of a "
+            "non-holomorphic function with complex outputs use fastad.vjp" % (opname, dtype))
+
+
+def _holomorphic_error(opname, what, dtype):
+    return TypeError("%s(..., holomorphic=True) requires %s with complex dtype, got %s"
+                     % (opname, what, dtype))
+
+
+def _check_holomorphic_inputs(args, indices, opname):
+    for i in indices:
+        for leaf in flatten(args[i])[0]:
+            dtype = np.result_type(leaf)
+            if dtype.kind != "c":
+                raise _holomorphic_error(opname, "inputs", dtype)
 
 
 def _pick(grads, single):
@@ -317,7 +345,7 @@ def _seed(out):
     return 1.0 if type(out) is Scalar or out.ndim == 0 else np.ones(out.shape, out.dtype)
 
 
-def value_and_grad(fun, argnum=0, *, argnums=None, has_aux=False):
+def value_and_grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     """Return a function computing `(fun(*args), gradient)` in one pass.
 
     The gradient is taken with respect to argument `argnum` (an int, or a
@@ -334,9 +362,11 @@ def value_and_grad(fun, argnum=0, *, argnums=None, has_aux=False):
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), "value_and_grad")
+        if holomorphic:
+            _check_holomorphic_inputs(args, indices, "value_and_grad")
         call = _Aux(fun, "value_and_grad") if has_aux else fun
         rec = _Recording(call, args, kwargs, indices, "value_and_grad")
-        out = _scalar_output(rec.output, "value_and_grad")
+        out = _scalar_output(rec.output, "value_and_grad", holomorphic)
         grads = _pick(rec.backward([(out, _seed(out))] if out is not None else []), single)
         if has_aux:
             return (rec.result(rec.output), rec.result(call.aux)), grads
@@ -344,7 +374,7 @@ def value_and_grad(fun, argnum=0, *, argnums=None, has_aux=False):
     return value_and_grad_fun
 
 
-def grad(fun, argnum=0, *, argnums=None, has_aux=False):
+def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     """Return a function computing the gradient of scalar `fun` with respect
     to argument `argnum` (int or tuple of ints), in that argument's pytree
     structure and dtype.  With `has_aux`, `fun` returns `(output, aux)` and
@@ -360,9 +390,11 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False):
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), "grad")
+        if holomorphic:
+            _check_holomorphic_inputs(args, indices, "grad")
         call = _Aux(fun, "grad") if has_aux else fun
         rec = _Recording(call, args, kwargs, indices, "grad")
-        out = _scalar_output(rec.output, "grad")
+        out = _scalar_output(rec.output, "grad", holomorphic)
         grads = _pick(rec.backward([(out, _seed(out))] if out is not None else []), single)
         return (grads, rec.result(call.aux)) if has_aux else grads
     return grad_fun
@@ -402,9 +434,11 @@ def _output_vjp(rec, opname):
                     seeds.append((o, c))
                 continue
             c_dtype = np.result_type(c)
-            if c_dtype.kind not in "fiu" or c_dtype.kind == "b":
-                raise TypeError("%s: cotangent %d has dtype %s; expected a float"
-                                % (opname, i, c_dtype))
+            complex_output = np.result_type(o).kind == "c"
+            if c_dtype.kind not in ("fiuc" if complex_output else "fiu"):
+                raise TypeError("%s: cotangent %d has dtype %s; expected a %s"
+                                % (opname, i, c_dtype, "float or complex" if complex_output
+                                   else "float (the output is real)"))
             if type(o) is Scalar:
                 seeds.append((o, float(c)))
             elif type(o) is Array:

@@ -29,9 +29,13 @@ def _check_tangent(x, t, opname, i):
                          % (opname, i, np.shape(t), np.shape(x)))
     if type(t) not in _TRACED:
         kind = np.result_type(t).kind
-        if kind not in "fiu":
-            raise TypeError("%s: tangent %d has dtype %s; expected a float"
-                            % (opname, i, np.result_type(t)))
+        complex_primal = np.result_type(x).kind == "c"
+        if kind not in ("fiuc" if complex_primal else "fiu"):
+            raise TypeError("%s: tangent %d has dtype %s; expected a %s"
+                            % (opname, i, np.result_type(t),
+                               "float or complex" if complex_primal else
+                               "float (the primal is real: a complex tangent needs a "
+                               "complex primal)"))
 
 
 def _seed_value(box, t):

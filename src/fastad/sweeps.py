@@ -14,7 +14,7 @@ The numeric sweep (Tape.backward) stays the fast path for top-level calls.
 import numpy as np
 
 from . import _tape
-from .ops import REGISTRY, reductions
+from .ops import REGISTRY, elementwise, reductions
 from .ops.shape import broadcast_to, reshape, stack, untake
 from .ops.tracing import TRACED as _TRACED
 
@@ -63,6 +63,7 @@ def unbroadcast(c, shape, dtype):
                 c = reductions.sum(c, axis=axes, keepdims=True)
         if np.shape(c) != shape:
             c = broadcast_to(c, shape)
+    c = _real_for(c, dtype)
     if shape == ():
         if type(c) is Array and c.dtype == np.float64:
             c = c[()]  # a 0-d float64 array: back to a traced scalar
@@ -70,6 +71,14 @@ def unbroadcast(c, shape, dtype):
     c_dtype = c.dtype if hasattr(c, "dtype") else np.result_type(c)
     if c_dtype != dtype:
         c = c.astype(dtype) if type(c) in _TRACED else np.asarray(c, dtype)
+    return c
+
+
+def _real_for(c, dtype):
+    """`c` for a node of `dtype`: its real part where the node is real (the
+    cotangent or tangent of a real value is real, as in autograd and JAX)."""
+    if dtype.kind != "c" and np.result_type(c.dtype if hasattr(c, "dtype") else c).kind == "c":
+        return elementwise.real(c)
     return c
 
 
@@ -232,6 +241,7 @@ def _fit(t, shape, dtype):
     """A tangent given the exact shape and dtype of its node."""
     if np.shape(t) != shape:
         t = broadcast_to(t, shape) if shape != () else reductions.sum(t)
+    t = _real_for(t, dtype)
     if shape == ():
         return t
     t_dtype = t.dtype if hasattr(t, "dtype") else np.result_type(t)

@@ -173,9 +173,10 @@ cdef inline bint _fresh(object c, object g_parent, object g, Ext ext):
 cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
     """Sum `cotangent` over the axes that broadcasting added or stretched,
     so that it broadcasts to `shape` (broadcasting forward is a sum
-    backward), and cast it to `dtype`.  Axes where the cotangent is already
-    smaller (length 1, or missing in front) are left unexpanded: the caller
-    materializes the full shape only when it must."""
+    backward), and cast it to `dtype` (its real part for a real `dtype`).
+    Axes where the cotangent is already smaller (length 1, or missing in
+    front) are left unexpanded: the caller materializes the full shape only
+    when it must."""
     cdef object c = cotangent
     if type(c) is not _ndarray:
         c = np.asarray(c)
@@ -192,6 +193,8 @@ cpdef object unbroadcast(object cotangent, tuple shape, object dtype):
         if axes:
             c = c.sum(axis=axes, keepdims=True)
     if c.dtype is not dtype and c.dtype != dtype:
+        if c.dtype.kind == "c" and dtype.kind != "c":
+            c = c.real  # the cotangent of a real value is real (as in autograd and JAX)
         c = c.astype(dtype)
     return c
 
@@ -444,8 +447,8 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
         return value
     cdef Ext ext = Ext.__new__(Ext)
     if type(value) is _ndarray:
-        if (<object>value).dtype.kind != "f":
-            if (<object>value).dtype.kind in "cOV":
+        if (<object>value).dtype.kind not in "fc":
+            if (<object>value).dtype.kind in "OV":
                 raise _untraceable_error(prim, value)
             if tape.guarding:
                 _push_guard(tape, prim, raw, kwargs, inputs, value)
@@ -460,19 +463,20 @@ cdef object _record(Primitive prim, tuple args, dict kwargs):
                 "%s of a traced value gave a numpy.ma.MaskedArray (a masked constant took "
                 "part): fastad traces plain arrays and would drop the mask. Pass "
                 "m.filled(value) and apply the mask with fastad.numpy.where" % prim.name)
-        if value.dtype.kind != "f":
-            if value.dtype.kind in "cOV":
+        if value.dtype.kind not in "fc":
+            if value.dtype.kind in "OV":
                 raise _untraceable_error(prim, value)
             if tape.guarding:
                 _push_guard(tape, prim, raw, kwargs, inputs, value)
             return value
         ext.scalar_out = False
-    elif isinstance(value, np.floating):
-        # float32 (or other non-float64) scalars stay arrays, keeping their dtype
+    elif isinstance(value, (np.floating, np.complexfloating, complex)):
+        # float32 (or other non-float64) and complex scalars stay 0-d arrays,
+        # keeping their dtype (the C tape's scalars are float64)
         value = np.asarray(value)
         ext.scalar_out = False
     else:
-        if isinstance(value, (complex, np.complexfloating, np.void)):
+        if isinstance(value, np.void):
             raise _untraceable_error(prim, value)
         if tape.guarding:
             _push_guard(tape, prim, raw, kwargs, inputs, value)
@@ -504,14 +508,10 @@ cdef object _untraceable_error(Primitive prim, object value):
     """A differentiable operation on traced input gave a result the tape
     cannot carry: returning it plain would drop the derivative silently."""
     dtype = np.result_type(value)
-    if dtype.kind == "c":
-        what = ("a complex result (%s); fastad differentiates real values only, so take "
-                "real and imaginary parts apart before mixing in complex numbers" % dtype)
-    else:
-        what = ("a result of dtype %s; the derivative flows through float arrays only. "
-                "Pass float constants (numpy.asarray(c, dtype=float)), not object or "
-                "structured arrays" % dtype)
-    return TypeError("%s of a traced value gave %s" % (prim.name, what))
+    return TypeError("%s of a traced value gave a result of dtype %s; the derivative flows "
+                     "through float and complex arrays only. Pass float constants "
+                     "(numpy.asarray(c, dtype=float)), not object or structured arrays"
+                     % (prim.name, dtype))
 
 
 cdef inline tuple _operands(Array x, object right, object left):

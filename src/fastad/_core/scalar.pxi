@@ -215,7 +215,8 @@ cdef object _binary_slow(int opcode, str name, Scalar x, object other,
     (`reflected`: the other operand comes first)."""
     if _is_real_number(other):
         return _scalar_with_constant(opcode, x, float(other), reflected)
-    if type(other) is Array or isinstance(other, (np.ndarray, list, tuple)):
+    if type(other) is Array or isinstance(other, (np.ndarray, list, tuple, complex,
+                                                  np.complexfloating)):
         fun = getattr(_fnp, name)
         return fun(other, x) if reflected else fun(x, other)
     return NotImplemented

@@ -590,7 +590,8 @@ cdef class Tape:
         cdef int64_t j
         cdef double[::1] rows
         if ext is None or ext.scalar_out:
-            rows = np.ascontiguousarray(np.reshape(block, (k, -1)).sum(axis=1), dtype=np.float64)
+            rows = np.ascontiguousarray(np.real(np.reshape(block, (k, -1)).sum(axis=1)),
+                                        dtype=np.float64)
             for j in range(k):
                 adjoint[node * k + j] += rows[j]
             return
@@ -603,6 +604,8 @@ cdef class Tape:
                       if shape[a] == 1 and block.shape[1 + a] != 1])
         if axes:
             block = block.sum(axis=axes, keepdims=True)
+        if block.dtype.kind == "c" and ext.dtype.kind != "c":
+            block = block.real  # (a real node's cotangents are real)
         block = np.broadcast_to(block, (k,) + shape).astype(ext.dtype)
         previous = blocks.get(node)
         blocks[node] = block if previous is None else previous + block
@@ -914,7 +917,8 @@ cdef class Tape:
             if PyFloat_Check(cotangent):
                 adjoint[node] += PyFloat_AS_DOUBLE(cotangent)
             else:
-                adjoint[node] += float(np.sum(cotangent))
+                # (the real part: a scalar node is real, and so is its cotangent)
+                adjoint[node] += float(np.real(np.sum(cotangent)))
         else:
             ext.add_adjoint(cotangent, fresh)
 

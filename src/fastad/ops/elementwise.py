@@ -66,8 +66,35 @@ def kink(prim, decision):
 
 
 unary("negative", np.negative, lambda g, ans, x: -g, NOTHING, "neg")
-kink(unary("absolute", np.absolute, lambda g, ans, x: g * sign(x), X, "abs"),
-     lambda x: _branch(x, 0.0))
+def is_complex(x):
+    """Whether `x` (traced or not) holds complex numbers."""
+    return isinstance(x, complex) or getattr(x, "dtype", _REAL).kind == "c"
+
+
+_REAL = np.dtype(np.float64)
+
+
+def _abs_vjp(g, ans, x):
+    if is_complex(x):
+        # conj(x) / |x| (autograd's and JAX's convention for complex inputs), 0 at 0
+        return g * true_divide(conjugate(x), _where_zero(ans, 1.0, ans))
+    return g * sign(x)
+
+
+def _abs_jvp(t, ans, x):
+    if is_complex(x):
+        return true_divide(real(multiply(conjugate(x), t)), _where_zero(ans, 1.0, ans))
+    return t * sign(x)
+
+
+def _where_zero(x, value, otherwise):
+    """`value` where the (plain or traced) real `x` is 0, else `otherwise`."""
+    return where(equal(x, 0.0), value, otherwise)
+
+
+kink(defprim("absolute", np.absolute, vjps=[_abs_vjp], jvps=[_abs_jvp], scalar_opcode="abs",
+             elementwise=True, saves=[X + ANS]),
+     lambda x: (x == 0) if np.iscomplexobj(x) else _branch(x, 0.0))
 defprim("sign", np.sign, scalar_opcode="sign")          # piecewise constant: no derivative
 unary("square", np.square, lambda g, ans, x: g * (2.0 * x), X)
 unary("sqrt", np.sqrt, lambda g, ans, x: g * ieee_divide(0.5, ans), ANS)
@@ -365,19 +392,41 @@ spacing = defprim("spacing", np.spacing)
 logical_xor = defprim("logical_xor", np.logical_xor)
 
 
-# Complex parts of real values (fastad differentiates real functions): the
-# real part and the conjugate are the value itself, the imaginary part is
-# zero and the angle is piecewise constant (0 or pi).
+# Complex parts.  Rules follow autograd's and JAX's convention: a cotangent
+# g of a real result gives its complex argument the cotangent (df/dx - i
+# df/dy) g, and a holomorphic function's rule is g f'(z), not conjugated.
+# Of a real value, the real part and the conjugate are the value itself and
+# the imaginary part is zero.
+def _as_complex_of(x, g):
+    """The cotangent `g` of a real result, as its argument `x`'s."""
+    return multiply(g, 1.0 + 0.0j) if is_complex(x) else g
+
+
+_real = defprim("real", np.real, vjps=[lambda g, ans, x: _as_complex_of(x, g)],
+                jvps=[lambda t, ans, x: real(t)], elementwise=True, saves=[X])
+_imag = defprim("imag", np.imag, vjps=[lambda g, ans, x: multiply(g, -1.0j)],
+                jvps=[lambda t, ans, x: imag(t)], elementwise=True, saves=[NOTHING])
+_conjugate = defprim("conjugate", np.conjugate, vjps=[lambda g, ans, x: conjugate(g)],
+                     jvps=[lambda t, ans, x: conjugate(t)], elementwise=True,
+                     saves=[NOTHING])
+
+
 def real(val):
-    return val if type(val) in TRACED else np.real(val)
+    if type(val) in TRACED:
+        return _real(val) if is_complex(val) else val
+    return np.real(val)
 
 
 def imag(val):
-    return np.zeros(val.shape, val.dtype) if type(val) in TRACED else np.imag(val)
+    if type(val) in TRACED:
+        return _imag(val) if is_complex(val) else np.zeros(val.shape, val.dtype)
+    return np.imag(val)
 
 
 def conjugate(x):
-    return x if type(x) in TRACED else np.conjugate(x)
+    if type(x) in TRACED:
+        return _conjugate(x) if is_complex(x) else x
+    return np.conjugate(x)
 
 
 conj = conjugate
@@ -387,5 +436,25 @@ def real_if_close(a, tol=100):
     return a if type(a) in TRACED else np.real_if_close(a, tol)
 
 
-# (a primitive, so that recorded tapes guard it: 0 or pi by the sign)
-angle = defprim("angle", np.angle)
+def _angle_vjp(g, ans, z):
+    # d angle = Im(conj(z) dz) / |z|^2: the cotangent -i g conj(z) / |z|^2
+    if not is_complex(z):
+        return None  # piecewise constant (0 or pi) on the reals
+    return multiply(g, true_divide(conjugate(multiply(z, 1.0j)), square(absolute(z))))
+
+
+def _angle_jvp(t, ans, z):
+    if not is_complex(z):
+        return multiply(t, 0.0)
+    return true_divide(imag(multiply(conjugate(z), t)), square(absolute(z)))
+
+
+# (recomputed at replay: on the reals its 0 or pi follows the sign there)
+_angle = defprim("angle", np.angle, vjps=[_angle_vjp], jvps=[_angle_jvp], elementwise=True,
+                 saves=[X])
+
+
+def angle(z, deg=False):
+    """numpy.angle: the argument of complex z (in degrees with `deg`)."""
+    out = _angle(z)
+    return multiply(out, 180.0 / np.pi) if deg else out

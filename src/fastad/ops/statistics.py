@@ -1,24 +1,42 @@
-"""Statistics: var, std, average, median, ptp (NumPy's "statistics"
-routines), written with fastad's primitives: NumPy's values on plain input,
-records on traced input, derivatives of any order in both modes.
+"""Statistics: var, std, average, median, percentile, quantile, ptp, cov
+and corrcoef (NumPy's "statistics" routines), written with fastad's
+primitives: NumPy's values on plain input, records on traced input,
+derivatives of any order in both modes.
 """
+import warnings
+
 import numpy as np
 
 from . import defprim
-from .elementwise import where, multiply, subtract, true_divide, sqrt
+from .elementwise import (where, multiply, subtract, true_divide, sqrt, add, square, real,
+                          imag, is_complex)
 from .reductions import sum, mean, max, min
 from .shape import getitem, reshape, broadcast_to, ravel, transpose, normalize_axis_tuple
 from .sorting import sort
-from .tracing import is_traced
+from .tracing import is_traced, as_traceable, asarray
+from .elementwise import add, isnan, greater_equal, less_equal
+from .indexing import diagonal
+from .products import dot
+from .shape import swapaxes, moveaxis, squeeze, concatenate, astype
+
+
+def _as_array(a):
+    """A list or tuple (of traced values, say) as the array NumPy would make."""
+    return asarray(a) if type(a) is list or type(a) is tuple else a
 
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """numpy.var"""
+    """numpy.var (also of a list of traced values)"""
+    a = _as_array(a)
     if not is_traced(a):
         return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
     centered = subtract(a, mean(a, axis=axis, keepdims=True))
     n = np.size(a) if axis is None else int(np.prod([np.shape(a)[i] for i in np.atleast_1d(axis)]))
-    return true_divide(sum(centered * centered, axis=axis, keepdims=keepdims), float(n - ddof))
+    if is_complex(centered):  # |a - mean|^2: a real variance, as NumPy's
+        squares = add(square(real(centered)), square(imag(centered)))
+    else:
+        squares = centered * centered
+    return true_divide(sum(squares, axis=axis, keepdims=keepdims), float(n - ddof))
 
 
 def _is_zero(v):
@@ -41,6 +59,7 @@ def safe_sqrt(v):
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """numpy.std; the derivative is 0 where all the values are equal."""
+    a = _as_array(a)
     if not is_traced(a):
         return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
     return safe_sqrt(var(a, axis=axis, ddof=ddof, keepdims=keepdims))
