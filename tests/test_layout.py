@@ -142,9 +142,11 @@ LAYERS = [
     ["fastad._version", "fastad._tape"],
     ["fastad.ops", "fastad.ops.*"],
     ["fastad.tree", "fastad.debug", "fastad.extend", "fastad.sweeps", "fastad.core",
-     "fastad.forward", "fastad.recorded", "fastad.taylor", "fastad.checks"],
+     "fastad.forward", "fastad.recorded", "fastad.taylor", "fastad.checks", "fastad.ravel",
+     "fastad.unrecorded", "fastad.derivative_products"],
     ["fastad.numpy", "fastad.numpy.*", "fastad.scipy", "fastad.scipy.*"],
-    ["fastad.nn", "fastad.optimize", "fastad.optim", "fastad.distributed"],
+    ["fastad.nn", "fastad.optimize", "fastad.optim", "fastad.distributed", "fastad.misc",
+     "fastad.misc.*"],
     ["fastad"],
     ["fastad.demo"],
 ]

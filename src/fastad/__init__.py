@@ -26,6 +26,11 @@ from . import optimize
 from .taylor import taylor
 from .recorded import record, Tape
 from .extend import custom_vjp, primitive
+from .ravel import flatten, ravel_pytree
+from .derivative_products import (hessian_tensor_product, hessian_vector_product,
+                                  tensor_jacobian_product, vector_jacobian_product, make_ggnvp,
+                                  grad_and_aux)
+from . import misc
 
 _tape._bind_numpy(numpy)
 
@@ -43,4 +48,6 @@ __all__ = [
     "taylor", "record", "RetapeRequired", "debug_nans", "nn", "optim", "optimize",
     "numerical_grad", "check_grads", "tree_map", "Tape", "Scalar", "Array",
     "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
+    "flatten", "ravel_pytree", "hessian_tensor_product", "hessian_vector_product",
+    "tensor_jacobian_product", "vector_jacobian_product", "make_ggnvp", "grad_and_aux", "misc",
 ]
