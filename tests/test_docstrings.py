@@ -1,8 +1,8 @@
 """Every public name has a short example in its docstring, and the examples run.
 
 The public names are those of `fastad`, `fastad.extend`, `fastad.optimize`,
-`fastad.optim`, `fastad.nn`, `fastad.distributed`, `fastad.misc` and
-`fastad.misc.optimizers` (each module's
+`fastad.optim`, `fastad.nn`, `fastad.distributed`, `fastad.misc`,
+`fastad.misc.optimizers` and `fastad.scipy.linalg` (each module's
 ``__all__``, or its public attributes where it has none), and the public
 methods and properties of the recorded `Tape`.  Each example runs as a doctest
 with ``fd`` and ``fastad`` (fastad), ``np`` (fastad.numpy) and ``numpy`` already imported.
@@ -17,7 +17,8 @@ import pytest
 import fastad
 
 MODULES = ["fastad", "fastad.extend", "fastad.optimize", "fastad.optim", "fastad.nn",
-           "fastad.distributed", "fastad.misc", "fastad.misc.optimizers"]
+           "fastad.distributed", "fastad.misc", "fastad.misc.optimizers",
+           "fastad.scipy.linalg"]
 NEEDS = {"fastad.distributed": "distributed"}
 
 

@@ -547,7 +547,9 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "gammaincc",  # tests/test_scipy_more.py
              "fused",  # every test here runs fused too (the fixture below), and tests/test_fused.py
              "real", "imag", "conjugate", "angle",  # tests/test_complex.py
-             "svd_values", "svd_u", "svd_v", "qr_q", "qr_r"})  # tests/test_linalg.py  # test_linalg.py
+             "svd_values", "svd_u", "svd_v", "qr_q", "qr_r",  # tests/test_linalg.py
+             "solve_triangular", "solve_banded", "solve_sylvester",
+             "sqrtm"})  # tests/test_scipy_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 

@@ -1,2 +1,3 @@
-"""Differentiable SciPy functions (fastad.scipy.special, fastad.scipy.stats)."""
-from . import special, stats  # noqa: F401
+"""Differentiable SciPy functions (fastad.scipy.special, fastad.scipy.stats,
+fastad.scipy.linalg)."""
+from . import linalg, special, stats  # noqa: F401
