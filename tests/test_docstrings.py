@@ -2,7 +2,7 @@
 
 The public names are those of `fastad`, `fastad.extend`, `fastad.optimize`,
 `fastad.optim`, `fastad.nn`, `fastad.distributed`, `fastad.misc`,
-`fastad.misc.optimizers` and `fastad.scipy.linalg` (each module's
+`fastad.misc.optimizers`, `fastad.scipy.integrate` and `fastad.scipy.linalg` (each module's
 ``__all__``, or its public attributes where it has none), and the public
 methods and properties of the recorded `Tape`.  Each example runs as a doctest
 with ``fd`` and ``fastad`` (fastad), ``np`` (fastad.numpy) and ``numpy`` already imported.
@@ -18,7 +18,7 @@ import fastad
 
 MODULES = ["fastad", "fastad.extend", "fastad.optimize", "fastad.optim", "fastad.nn",
            "fastad.distributed", "fastad.misc", "fastad.misc.optimizers",
-           "fastad.scipy.linalg"]
+           "fastad.scipy.integrate", "fastad.scipy.linalg"]
 NEEDS = {"fastad.distributed": "distributed"}
 
 
