@@ -105,6 +105,14 @@ CASES = [
     # append of nested lists of traced values raised 'a NumPy function without a rule'
     ("append lists", lambda a, b: fnp.append(a, b, axis=0),
      ([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[7.0, 8.0, 9.0]])),
+    # quantile, percentile, cov and corrcoef had no rule
+    ("quantile", lambda x: fnp.quantile(x, [0.25, 0.5, 0.9], axis=0), (R(5, 2),)),
+    ("quantile in q", lambda q: fnp.quantile(np.array([3.0, 1.0, 4.0, 1.5, 9.0]), q), (0.37,)),
+    ("percentile", lambda x: np.percentile(x, 30.0, axis=(0, 2)), (R(3, 2, 4),)),
+    ("cov", lambda x, y: np.cov(x, y), (R(2, 5), R(5))),
+    ("cov weights", lambda x: fnp.cov(x, fweights=[1, 2, 1, 3], aweights=[0.5, 2.0, 1.0, 3.0]),
+     (R(3, 4),)),
+    ("corrcoef", lambda x: np.corrcoef(x, rowvar=False), (R(5, 3),)),
     ("gradient in coordinates", lambda c: fnp.gradient(np.sin(np.arange(5.0)), c, edge_order=2),
      (np.array([0.0, 0.5, 1.5, 1.7, 2.9]),)),
 ]
@@ -295,3 +303,33 @@ def test_astype_int_of_a_traced_value_is_a_plain_array():
     tape = fd.record(fun, w)
     with pytest.raises(fd.RetapeRequired, match="astype"):
         tape(w + 1.0)
+
+
+def test_reductions_of_a_list_of_traced_values():
+    """mean, std, var (and sum, prod, max, min) of a Python list of traced
+    values reached NumPy, which refused them (autograd's
+    test_*_list_of_boxes)."""
+    assert fd.grad(lambda x: fnp.mean([x, x + 2]))(0.0) == 1.0
+    assert fd.grad(lambda x: fnp.mean((x, x + 2)))(0.0) == 1.0
+    assert fd.grad(lambda x: fnp.std([x, x + 2]))(0.0) == 0.0
+    assert fd.grad(lambda x: fnp.var((x, x + 2)))(0.0) == 0.0
+    np.testing.assert_allclose(fd.grad(lambda x: fnp.var([x, 3 * x, 1.0]))(0.3),
+                               fd.numerical_grad(lambda x: np.var([x, 3 * x, 1.0]), 0.3))
+    assert fd.grad(lambda x: fnp.prod([x, x, 2.0]))(3.0) == 12.0
+    assert fd.grad(lambda x: fnp.max([x, 2 * x]))(1.0) == 2.0
+    assert fnp.mean([1.0, 2.0]) == 1.5  # (plain lists: NumPy's)
+
+
+def test_quantile_order_is_guarded_on_replay():
+    """The order quantile finds is a decision: a tape replayed where the
+    order differs raises RetapeRequired instead of interpolating the wrong
+    elements; so are the neighbours a traced q picks."""
+    x = np.array([3.0, 1.0, 4.0, 1.5, 9.0, 2.6])
+    tape = fd.record(lambda a: fnp.quantile(a, 0.4), x)
+    assert tape(2 * x) == np.quantile(2 * x, 0.4)
+    with pytest.raises(fd.RetapeRequired, match="order of sort"):
+        tape(x[::-1].copy())
+    tape = fd.record(lambda q: fnp.percentile(x, q), 40.0)
+    assert tape(42.0) == np.percentile(x, 42.0)
+    with pytest.raises(fd.RetapeRequired):
+        tape(90.0)

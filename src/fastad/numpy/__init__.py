@@ -60,7 +60,9 @@ from ..ops.manipulation import (  # noqa: F401
 )
 from ..ops.padding import pad  # noqa: F401
 from ..ops.indexing import take, take_along_axis, diagonal, trace, select  # noqa: F401
-from ..ops.statistics import var, std, average, median, ptp  # noqa: F401
+from ..ops.statistics import (  # noqa: F401
+    var, std, average, median, quantile, percentile, ptp, cov, corrcoef,
+)
 from ..ops.nanfunctions import (  # noqa: F401
     nansum, nanprod, nanmean, nanmax, nanmin, nanvar, nanstd,
 )

@@ -10,7 +10,7 @@ from . import defprim, numpy_versions
 from .axes import axis_tuple, expand_reduced
 from .elementwise import kink, equal, true_divide
 from .shape import broadcast_to, reshape, concatenate
-from .tracing import is_traced
+from .tracing import is_traced, asarray
 from .. import _tape
 
 
@@ -148,33 +148,43 @@ def _check_out(name, out):
         raise TypeError("fastad.numpy.%s does not support out=; drop the argument" % name)
 
 
+def _as_array(a):
+    """A list or tuple (of traced values, say) as the array NumPy would make."""
+    return asarray(a) if type(a) is list or type(a) is tuple else a
+
+
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.sum"""
     _check_out("sum", out)
+    a = _as_array(a)
     return sum_prim(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else sum_prim(a)
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.mean"""
     _check_out("mean", out)
+    a = _as_array(a)
     return mean_prim(a, axis=axis, dtype=dtype, keepdims=keepdims) if (dtype or keepdims or axis is not None) else mean_prim(a)
 
 
 def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     """numpy.prod"""
     _check_out("prod", out)
+    a = _as_array(a)
     return _prod(a, axis=axis, dtype=dtype, keepdims=keepdims)
 
 
 def max(a, axis=None, out=None, keepdims=False):
     """numpy.max (amax)"""
     _check_out("max", out)
+    a = _as_array(a)
     return _max(a, axis=axis, keepdims=keepdims)
 
 
 def min(a, axis=None, out=None, keepdims=False):
     """numpy.min (amin)"""
     _check_out("min", out)
+    a = _as_array(a)
     return _min(a, axis=axis, keepdims=keepdims)
 
 
