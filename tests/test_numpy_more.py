@@ -333,3 +333,34 @@ def test_quantile_order_is_guarded_on_replay():
     assert tape(42.0) == np.percentile(x, 42.0)
     with pytest.raises(fd.RetapeRequired):
         tape(90.0)
+
+
+@pytest.mark.parametrize("condition, x, y, kind", [
+    (True, 1, 2, int), (True, 3.0, 4.0, float), (False, 1, 2.0, float), (True, [1, 2], [3, 4], list),
+    (True, np.array([1.0], np.float32), np.array([2.0], np.float32), np.float32),
+    (False, np.array([1.0]), np.array([2.0], np.float32), np.float64),
+])
+def test_where_of_python_numbers_is_a_python_number(condition, x, y, kind):
+    """fnp.where on Python numbers and lists alone gave 0-d and 1-d arrays;
+    autograd.numpy.where gives Python values there (its
+    test_custom_where_dtypes), and arrays as soon as an array is given."""
+    result = fnp.where(condition, x, y)
+    if hasattr(result, "dtype"):
+        assert result.dtype.type is kind
+    else:
+        assert type(result) is kind
+        assert result == np.where(condition, x, y).tolist()
+
+
+def test_where_takes_x_and_y_by_keyword():
+    """where(condition=c, x=x, y=y) raised 'positional-only arguments
+    passed as keyword' (autograd's test_custom_where); x and y stay
+    differentiable by keyword."""
+    x, y, c = np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0]), [True, False, True]
+    for result in (fnp.where(condition=c, x=x, y=y), fnp.where(c, x, y=y)):
+        np.testing.assert_array_equal(result, [1.0, 5.0, 3.0])
+    np.testing.assert_array_equal(fnp.where(c)[0], [0, 2])
+    np.testing.assert_array_equal(
+        fd.grad(lambda x: fnp.sum(fnp.where(condition=c, x=x, y=2 * x)))(x), [1.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match="both or neither"):
+        fnp.where(c, x)

@@ -17,7 +17,7 @@ from ..ops.elementwise import (  # noqa: F401
     add, subtract, multiply, divide, true_divide, power, maximum, minimum,
     arctan2, hypot, less, less_equal, greater, greater_equal, equal, not_equal,
     logical_and, logical_or, logical_not, isfinite, isnan, isinf,
-    floor, ceil, floor_divide, mod, remainder, where, clip,
+    floor, ceil, floor_divide, mod, remainder, clip,
     logaddexp, logaddexp2, deg2rad, rad2deg, radians, degrees, positive, fabs, fmax, fmin,
     sinc, nan_to_num, around, rint, trunc, fix, fmod, copysign, float_power, ldexp, heaviside,
     signbit, spacing, logical_xor, real, imag, conj, conjugate, real_if_close, angle,
@@ -59,7 +59,7 @@ from ..ops.manipulation import (  # noqa: F401
     flip, fliplr, flipud, roll, rot90,
 )
 from ..ops.padding import pad  # noqa: F401
-from ..ops.indexing import take, take_along_axis, diagonal, trace, select  # noqa: F401
+from ..ops.indexing import where, take, take_along_axis, diagonal, trace, select  # noqa: F401
 from ..ops.statistics import (  # noqa: F401
     var, std, average, median, quantile, percentile, ptp, cov, corrcoef,
 )

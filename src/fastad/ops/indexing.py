@@ -1,14 +1,43 @@
-"""Indexing routines (NumPy's "indexing routines"): take, take_along_axis,
-diagonal, trace and select, written with fastad's primitives: indexing
-records a getitem, whose reverse is a scatter-add.
+"""Indexing routines (NumPy's "indexing routines"): where, take,
+take_along_axis, diagonal, trace and select, written with fastad's
+primitives: indexing records a getitem, whose reverse is a scatter-add.
 """
 import numpy as np
 
 from .axes import axis_index, take_axis, along_axis
-from .elementwise import where
+from . import elementwise
 from .reductions import sum
 from .shape import getitem, moveaxis, ravel
 from .tracing import is_traced
+
+
+def _holds_arrays(value):
+    """Whether `value` is or holds (in lists) an array, a NumPy scalar or a
+    traced value: what makes autograd.numpy.where answer with an array."""
+    if isinstance(value, (np.ndarray, np.generic)) or is_traced(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_arrays(item) for item in value)
+    return False
+
+
+def where(condition, *args, **kwargs):
+    """numpy.where: where(condition, x, y) picks from x or y elementwise
+    (differentiable in x and y), where(condition) gives the indices of the
+    true elements.  As in autograd.numpy: x and y may also be passed by
+    keyword, and Python numbers and lists alone (no array anywhere) give a
+    Python number or list (where(True, 1, 2) is 1)."""
+    if not args and not kwargs:
+        return elementwise.where(condition)
+    if len(args) + len(kwargs) != 2 or set(kwargs) - {"x", "y"}:
+        raise ValueError("either both or neither of x and y should be given")
+    x = args[0] if args else kwargs["x"]
+    y = args[1] if len(args) > 1 else kwargs["y"]
+    result = elementwise.where(condition, x, y)
+    if type(result) is np.ndarray and not (
+            _holds_arrays(condition) or _holds_arrays(x) or _holds_arrays(y)):
+        return result.tolist()
+    return result
 
 
 def take(a, indices, axis=None, out=None, mode="raise"):
@@ -65,5 +94,5 @@ def select(condlist, choicelist, default=0):
         return np.select(condlist, choicelist, default)
     out = default
     for condition, choice in reversed(list(zip(condlist, choicelist))):
-        out = where(condition, choice, out)
+        out = elementwise.where(condition, choice, out)
     return out
