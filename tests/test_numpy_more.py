@@ -364,3 +364,43 @@ def test_where_takes_x_and_y_by_keyword():
         fd.grad(lambda x: fnp.sum(fnp.where(condition=c, x=x, y=2 * x)))(x), [1.0, 2.0, 1.0])
     with pytest.raises(ValueError, match="both or neither"):
         fnp.where(c, x)
+
+
+def test_a_custom_rule_building_full_from_its_cotangent_differentiates_again():
+    """fnp.full(shape, g) with a traced g was NumPy's full, which refused
+    it, so a custom VJP returning full(x.shape, g) (the VJP of a sum) could
+    not be differentiated again; full and full_like now broadcast a traced
+    fill value, and the *_like functions of traced input give plain arrays
+    (constants, as in autograd and JAX)."""
+    total = fd.extend.primitive(lambda x: np.sum(x))
+    fd.extend.defvjp(total, lambda ans, x: lambda g: fnp.full(x.shape, g))
+    fd.check_grads(lambda x: total(fnp.sin(x)), modes=("rev",), order=2)(R(2, 3))
+
+    @fd.custom_vjp
+    def square_sum(x):
+        return fnp.sum(x ** 2)
+    square_sum.defvjp(lambda x: (square_sum(x), x), lambda x, g: (2.0 * fnp.full_like(x, g) * x,))
+    fd.check_grads(square_sum, modes=("rev",), order=2)(R(3))
+
+    def fun(x):
+        for like in (fnp.zeros_like, fnp.ones_like, fnp.empty_like):
+            assert type(like(x)) is np.ndarray and like(x).shape == x.shape
+        assert type(fnp.zeros_like([x[0], x[1]])) is np.ndarray
+        assert fnp.full_like(np.zeros(3, int), x[0, 0]).dtype == int  # (a cast: constant)
+        return fnp.sum(fnp.full_like(x, x[0, 0]) * x) + fnp.sum(fnp.full(4, x[1, 1], float))
+    fd.check_grads(fun, modes=("fwd", "rev"), order=2)(R(2, 3))
+
+
+def test_make_diagonal_is_the_inverse_of_diagonal():
+    """autograd.numpy.make_diagonal was missing (autograd's
+    test_make_diagonal): D on the diagonal of the last two axes, zeros
+    elsewhere, differentiable; also at an offset and other axes."""
+    for shape, options in [((4,), dict(axis1=-1, axis2=-2)), ((3, 4), dict(axis1=-1, axis2=-2)),
+                           ((3, 4), dict(offset=1, axis1=0, axis2=2)), ((2, 3), dict(offset=-2))]:
+        D = R(*shape)
+        A = fnp.make_diagonal(D, **options)
+        np.testing.assert_array_equal(
+            np.diagonal(A, options.get("offset", 0), options.get("axis1", 0),
+                        options.get("axis2", 1)), D)
+        assert np.count_nonzero(A) == D.size
+        fd.check_grads(lambda D: fnp.make_diagonal(D, **options), modes=("fwd", "rev"), order=2)(D)

@@ -49,8 +49,8 @@ from ..ops.sorting import (  # noqa: F401
 )
 from ..ops.tracing import array, asarray  # noqa: F401
 from ..ops.creation import (  # noqa: F401
-    zeros_like, ones_like, full_like, copy, linspace, logspace, meshgrid, diag, diagflat, triu,
-    tril, r_, c_,
+    full, zeros_like, ones_like, empty_like, full_like, copy, linspace, logspace, meshgrid, diag,
+    diagflat, make_diagonal, triu, tril, r_, c_,
 )
 from ..ops.manipulation import (  # noqa: F401
     shape, ndim, size, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays, permute_dims,

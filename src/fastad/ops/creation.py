@@ -10,22 +10,54 @@ import numpy as np
 from .elementwise import where, equal, multiply, subtract, add, true_divide, power
 from .indexing import diagonal
 from .manipulation import broadcast_arrays
-from .shape import getitem, reshape, concatenate, broadcast_to, moveaxis, ravel
-from .tracing import is_traced, plain_value, as_traceable
+from .shape import (getitem, reshape, concatenate, broadcast_to, moveaxis, ravel, astype, untake,
+                    normalize_axis_index)
+from .tracing import is_traced, plain_value, as_traceable, asarray
 
 
 # -- from shape or value ---------------------------------------------------------------
+# An array made like a traced one is a constant (plain), as in autograd and
+# JAX; only a traced fill value carries a derivative.
+
+def _plain_like(a):
+    """The plain array whose shape and dtype an *_like function copies."""
+    if isinstance(a, (list, tuple)):
+        a = asarray(a)
+    return plain_value(a)
+
+
+def full(shape, fill_value, dtype=None, order="C", **kwargs):
+    """numpy.full; a traced fill_value is broadcast to the shape, so that
+    the result is differentiable in it (a custom rule building
+    full(shape, g) from its cotangent g differentiates again)."""
+    if not is_traced(fill_value):
+        return np.full(shape, fill_value, dtype, order, **kwargs)
+    if dtype is not None and np.dtype(dtype) != fill_value.dtype:
+        fill_value = astype(fill_value, dtype)
+        if not is_traced(fill_value):  # (an integer dtype: a constant)
+            return np.full(shape, fill_value, dtype, order, **kwargs)
+    return broadcast_to(fill_value, (shape,) if np.ndim(shape) == 0 else tuple(shape))
+
+
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, **kwargs):
+    """numpy.full_like: a's shape and dtype, differentiable in a traced fill_value."""
+    like = _plain_like(a)
+    if not is_traced(fill_value):
+        return np.full_like(like, fill_value, dtype, order, subok, shape, **kwargs)
+    return full(np.shape(like) if shape is None else shape, fill_value,
+                like.dtype if dtype is None else dtype)
+
 
 def zeros_like(a, dtype=None, *args, **kwargs):
-    return np.zeros_like(plain_value(a), dtype, *args, **kwargs)
+    return np.zeros_like(_plain_like(a), dtype, *args, **kwargs)
 
 
 def ones_like(a, dtype=None, *args, **kwargs):
-    return np.ones_like(plain_value(a), dtype, *args, **kwargs)
+    return np.ones_like(_plain_like(a), dtype, *args, **kwargs)
 
 
-def full_like(a, fill_value, dtype=None, *args, **kwargs):
-    return np.full_like(plain_value(a), fill_value, dtype, *args, **kwargs)
+def empty_like(prototype, dtype=None, *args, **kwargs):
+    return np.empty_like(_plain_like(prototype), dtype, *args, **kwargs)
 
 
 # -- from existing data ----------------------------------------------------------------
@@ -120,8 +152,27 @@ def diag(v, k=0):
     n = np.shape(v)[0] + abs(k)
     i = np.arange(np.shape(v)[0])
     r, c = (i, i + k) if k >= 0 else (i - k, i)
-    from .shape import untake
     return untake(v, (r, c), (n, n), v.dtype)
+
+
+def make_diagonal(D, offset=0, axis1=0, axis2=1):
+    """autograd.numpy.make_diagonal: the array whose diagonal(offset, axis1,
+    axis2) is D (its last axis) and which is zero elsewhere, the inverse of
+    numpy.diagonal (autograd takes offset=0, axis1=-1, axis2=-2 only)."""
+    D = as_traceable(D)
+    ndim = np.ndim(D) + 1
+    axis1, axis2 = normalize_axis_index(axis1, ndim), normalize_axis_index(axis2, ndim)
+    if axis1 == axis2:
+        raise ValueError("axis1 and axis2 cannot be the same")
+    k = np.shape(D)[-1]
+    n = k + abs(offset)
+    i = np.arange(k)
+    rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
+    # (untake writes D into zeros: its reverse reads the diagonal back)
+    out = untake(D, (Ellipsis, rows, cols), np.shape(D)[:-1] + (n, n), D.dtype)
+    # the matrix axes go to axis1 and axis2, in increasing order as numpy.diagonal
+    # takes the batch axes in order
+    return moveaxis(out, (-2, -1), (axis1, axis2))
 
 
 def diagflat(v, k=0):

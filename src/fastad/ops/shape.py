@@ -53,7 +53,8 @@ broadcast_to = _linear("broadcast_to", np.broadcast_to, lambda g, ans, x, shape:
 _astype_float = _linear("astype", lambda x, dtype: x.astype(dtype), lambda g, ans, x, dtype: g)
 # a cast to integers or booleans is piecewise constant: a plain result, as in
 # autograd and JAX (a primitive, so that recorded tapes guard it)
-_astype_plain = defprim("astype to a non-float dtype", lambda x, dtype: x.astype(dtype))
+_astype_plain = defprim("astype to a non-float dtype",
+                        lambda x, dtype: np.asarray(x).astype(dtype))
 
 
 def astype(x, dtype, /, *, copy=True, device=None):
