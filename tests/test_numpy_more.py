@@ -113,6 +113,12 @@ CASES = [
     ("cov weights", lambda x: fnp.cov(x, fweights=[1, 2, 1, 3], aweights=[0.5, 2.0, 1.0, 3.0]),
      (R(3, 4),)),
     ("corrcoef", lambda x: np.corrcoef(x, rowvar=False), (R(5, 3),)),
+    # numpy.interp had no rule
+    ("interp", lambda x, f: np.interp(x, [-1.0, 0.0, 0.5, 2.0], f), (R(6), R(4))),
+    ("interp left right", lambda x, l, r: fnp.interp(x, [-1.0, 0.0, 0.5], [1.0, 2.0, 0.0], l, r),
+     (R(6) * 2, 0.3, -0.7)),
+    ("interp period", lambda x, f: fnp.interp(x, [2.5, 0.5, 1.5], f, period=3.0),
+     (R(6) * 4, R(3))),
     ("gradient in coordinates", lambda c: fnp.gradient(np.sin(np.arange(5.0)), c, edge_order=2),
      (np.array([0.0, 0.5, 1.5, 1.7, 2.9]),)),
 ]
@@ -404,3 +410,21 @@ def test_make_diagonal_is_the_inverse_of_diagonal():
                         options.get("axis2", 1)), D)
         assert np.count_nonzero(A) == D.size
         fd.check_grads(lambda D: fnp.make_diagonal(D, **options), modes=("fwd", "rev"), order=2)(D)
+
+
+def test_interp_at_the_sample_points():
+    """At a sample point interp's value is fp there exactly (NumPy's), and
+    its derivative is the slope to the right (to the left at the last
+    point), as in JAX; the interval found is guarded on replay."""
+    xp, fp = np.array([0.0, 0.5, 1.5, 2.0]), np.array([1.0, -1.0, 2.0, 0.0])
+    np.testing.assert_array_equal(traced_value(lambda x: fnp.interp(x, xp, fp), xp), fp)
+    slopes = np.diff(fp) / np.diff(xp)
+    np.testing.assert_allclose(fd.elementwise_grad(lambda x: fnp.interp(x, xp, fp))(xp),
+                               np.r_[slopes, slopes[-1]], rtol=1e-15)
+    x = np.array([0.2, 1.0, 3.0])
+    tape = fd.record(lambda x: fnp.sum(fnp.interp(x, xp, fp)), x)
+    assert tape(x + 1e-3) == np.sum(np.interp(x + 1e-3, xp, fp))
+    with pytest.raises(fd.RetapeRequired, match="searchsorted"):
+        tape(x + 0.4)
+    with pytest.raises(NotImplementedError, match="xp"):
+        fd.grad(lambda xp: fnp.interp(0.3, xp, fp))(xp)

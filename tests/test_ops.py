@@ -258,6 +258,8 @@ JOIN_CASES = [
     ("insert-flat", lambda a, b: fnp.insert(a, 3, b), (2, 3), (2,)),
     ("block", lambda a, b: fnp.block([a, b]), (2, 3), (2, 1)),
     ("append-list", lambda a, b: fnp.append([a, b], b), (2,), (2,)),
+    ("interp", lambda x, f: fnp.interp(x, [-1.0, -0.2, 0.5, 1.5], f, left=f[1] * 2.0), (3, 2),
+     (4,)),
     ("pad-constant-values", lambda a, b: fnp.pad(a, ((1, 0), (2, 1)), constant_values=b),
      (2, 3), (2,)),
 ]
@@ -333,6 +335,7 @@ COMPOSITE_CASES = [
     ("make_diagonal-offset", lambda x: fnp.make_diagonal(x, offset=1, axis1=0, axis2=2), (2, 3)),
     ("full", lambda x: fnp.full((2, 3), x[1]) * x, (3,)),
     ("full_like", lambda x: fnp.full_like(x, x[0, 1]) + fnp.zeros_like(x), (2, 3)),
+    ("interp", lambda x: fnp.interp(x, [-1.0, -0.2, 0.5, 1.5], [0.3, -1.0, 2.0, 0.5]), (2, 5)),
     ("std-of-a-list", lambda x: fnp.std([x[0], x[1] * 2.0, 1.0]), (2,)),
     ("kron", lambda x: fnp.kron(x, x[:, :2]), (2, 3)),
     ("cross", lambda x: fnp.cross(x, x[::-1] ** 2), (2, 3)),
