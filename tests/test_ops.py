@@ -563,9 +563,12 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "gammaincc",  # tests/test_scipy_more.py
              "fused",  # every test here runs fused too (the fixture below), and tests/test_fused.py
              "real", "imag", "conjugate", "angle",  # tests/test_complex.py
+             "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
+             "rfftn", "irfftn",  # tests/test_complex.py, and scipy.fft's below
              "svd_values", "svd_u", "svd_v", "qr_q", "qr_r",  # tests/test_linalg.py
              "solve_triangular", "solve_banded", "solve_sylvester",
              "sqrtm"})  # tests/test_scipy_linalg.py
+TESTED |= {name for name in REGISTRY if name.startswith("scipy.fft.")}  # tests/test_complex.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
 
 
