@@ -38,7 +38,7 @@ def _real_jacobian(f, args, eps=1e-6):
     complex argument (real and imaginary parts)."""
     columns = []
     for k, a in enumerate(args):
-        for part in (1.0, 1.0j):
+        for part in ((1.0, 1.0j) if a.dtype.kind == "c" else (1.0,)):
             for i in range(a.size):
                 step = numpy.zeros(a.shape, a.dtype)
                 step.flat[i] = eps * part
@@ -263,3 +263,122 @@ def test_nested_sweep_takes_the_real_part_for_real_nodes():
     assert value == pytest.approx(0.07897099503818428 + 0.06682161118615591j, rel=1e-12)
     assert tangent == pytest.approx(-0.28470056158413914 - 0.18669553188133126j, rel=1e-6)
     assert value == pytest.approx(g(x, v), rel=1e-14)
+
+
+# -- numpy.fft ----------------------------------------------------------------------------
+
+FFT_CASES = [  # (id, function, input is complex)
+    ("fft", lambda a: fnp.fft.fft(a), True),
+    ("fft n>m axis 0", lambda a: fnp.fft.fft(a, n=6, axis=0), True),
+    ("fft n<m ortho", lambda a: fnp.fft.fft(a, n=3, norm="ortho"), True),
+    ("fft of real input", lambda a: fnp.fft.fft(a), False),
+    ("ifft forward", lambda a: fnp.fft.ifft(a, norm="forward"), True),
+    ("fft2 s", lambda a: fnp.fft.fft2(a, s=(3, 7)), True),
+    ("ifft2", lambda a: fnp.fft.ifft2(a), True),
+    ("fftn axes", lambda a: fnp.fft.fftn(a, axes=(1,)), True),
+    ("ifftn", lambda a: fnp.fft.ifftn(a), True),
+    ("rfft", lambda a: fnp.fft.rfft(a), False),
+    ("rfft odd n", lambda a: fnp.fft.rfft(a, n=5), False),
+    ("rfft2", lambda a: fnp.fft.rfft2(a), False),
+    ("rfftn s", lambda a: fnp.fft.rfftn(a, s=(5, 7), axes=(0, 1)), False),
+    ("irfft", lambda a: fnp.fft.irfft(a), True),
+    ("irfft odd n", lambda a: fnp.fft.irfft(a, n=7), True),
+    ("irfft ortho", lambda a: fnp.fft.irfft(a, n=12, norm="ortho"), True),
+    ("irfft2 s", lambda a: fnp.fft.irfft2(a, s=(5, 9)), True),
+    ("irfftn", lambda a: fnp.fft.irfftn(a), True),
+    ("hfft", lambda a: fnp.fft.hfft(a), True),
+    ("hfft odd n forward", lambda a: fnp.fft.hfft(a, n=9, norm="forward"), True),
+    ("ihfft", lambda a: fnp.fft.ihfft(a), False),
+    ("fftshift", lambda a: fnp.fft.fftshift(a), True),
+    ("ifftshift axes", lambda a: fnp.fft.ifftshift(a, axes=1), True),
+]
+
+
+def _fft_input(is_complex, dtype=numpy.complex128):
+    if is_complex:
+        return crandom((4, 6), dtype)
+    return RNG.standard_normal((4, 6)).astype(numpy.float32 if dtype == numpy.complex64
+                                                else numpy.float64)
+
+
+@pytest.mark.parametrize("name, f, is_complex", FFT_CASES, ids=[c[0] for c in FFT_CASES])
+def test_fft_against_central_differences(name, f, is_complex):
+    a = _fft_input(is_complex)
+    value = f(a)
+    out, vjp_fun = fd.vjp(f, a)
+    numpy.testing.assert_array_equal(out, value)  # NumPy's values
+    J = _real_jacobian(f, [a])
+    c = _cotangent(value)
+    (got,) = vjp_fun(c)
+    want = J.T @ _pack(numpy.conj(c))
+    want = numpy.conj(_unpack(want, [a])[0]) if is_complex else want.reshape(a.shape)
+    numpy.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert got.dtype == a.dtype
+    t = _fft_input(is_complex)
+    _, t_out = fd.jvp(f, (a,), (t,))
+    numpy.testing.assert_allclose(_pack(t_out), J @ _pack(t), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, f, is_complex", FFT_CASES, ids=[c[0] for c in FFT_CASES])
+@pytest.mark.parametrize("dtype", [numpy.complex128, numpy.complex64])
+def test_fft_against_jax(name, f, is_complex, dtype, jnp):
+    jax_module, jnp_module = jnp
+    calls = {"fft": "fft", "ifft": "ifft", "fft2": "fft2", "ifft2": "ifft2", "fftn": "fftn",
+             "ifftn": "ifftn", "rfft": "rfft", "rfft2": "rfft2", "rfftn": "rfftn",
+             "irfft": "irfft", "irfft2": "irfft2", "irfftn": "irfftn", "hfft": "hfft",
+             "ihfft": "ihfft", "fftshift": "fftshift", "ifftshift": "ifftshift"}
+
+    class JaxFFT:  # fnp.fft's names, from jax.numpy.fft
+        def __getattr__(self, attr):
+            return getattr(jnp_module.fft, calls[attr])
+
+    class JaxNumpy:
+        fft = JaxFFT()
+    import types
+    g = types.FunctionType(f.__code__, {"fnp": JaxNumpy()})
+    a = _fft_input(is_complex, dtype)
+    rtol = 1e-12 if dtype == numpy.complex128 else 2e-5
+    value, vjp_fun = fd.vjp(f, a)
+    j_value, j_vjp = jax_module.vjp(g, a)
+    numpy.testing.assert_allclose(value, j_value, rtol=rtol, atol=rtol)
+    c = _cotangent(value)
+    numpy.testing.assert_allclose(vjp_fun(c)[0], j_vjp(c)[0], rtol=rtol, atol=rtol * 10)
+    t = _fft_input(is_complex, dtype)
+    numpy.testing.assert_allclose(fd.jvp(f, (a,), (t,))[1], jax_module.jvp(g, (a,), (t,))[1],
+                                  rtol=rtol, atol=rtol * 10)
+
+
+def test_fft_differentiates_twice_and_is_dispatched_from_numpy():
+    z = crandom((5,))
+    # |fft(z)|^2 summed is n |z|^2 (Parseval): gradient 2 n conj(z), Hessian-vector 2 n v
+    g = fd.grad(lambda z: fnp.sum(fnp.abs(numpy.fft.fft(z)) ** 2))(z)
+    numpy.testing.assert_allclose(g, 10 * numpy.conj(z), rtol=1e-12)
+    v = crandom((5,))
+    _, hv = fd.jvp(fd.grad(lambda z: fnp.sum(fnp.abs(fnp.fft.fft(z)) ** 2)), (z,), (v,))
+    numpy.testing.assert_allclose(hv, 10 * numpy.conj(v), rtol=1e-12)
+
+
+def test_fft_refuses_out_and_repeated_axes_on_traced_input():
+    z = crandom((4, 4))
+    with pytest.raises(TypeError, match="out="):
+        fd.vjp(lambda a: fnp.fft.fft(a, out=numpy.empty(4, complex)), z)
+    with pytest.raises(NotImplementedError, match="repeating an axis"):
+        fd.vjp(lambda a: fnp.fft.fftn(a, axes=(0, 0)), z)
+
+
+def test_scipy_fft_has_scipy_s_values_and_the_same_rules():
+    sfft = pytest.importorskip("fastad.scipy.fft")
+    import scipy.fft
+    z = crandom((6,))
+    for name in ("fft", "ifft", "hfft"):
+        out, vjp_fun = fd.vjp(lambda a: getattr(sfft, name)(a, workers=1), z)
+        numpy.testing.assert_array_equal(out, getattr(scipy.fft, name)(z))
+        c = _cotangent(out)
+        numpy.testing.assert_allclose(
+            vjp_fun(c)[0], fd.vjp(getattr(fnp.fft, name), z)[1](c)[0], rtol=1e-13, atol=1e-14)
+    x = z.real.copy()
+    numpy.testing.assert_array_equal(sfft.rfft(x), scipy.fft.rfft(x))
+    numpy.testing.assert_allclose(fd.grad(lambda x: fnp.sum(fnp.abs(sfft.rfft(x)) ** 2))(x),
+                                  fd.grad(lambda x: fnp.sum(fnp.abs(fnp.fft.rfft(x)) ** 2))(x))
+    with pytest.raises(TypeError, match="plan="):
+        fd.vjp(lambda a: sfft.fft(a, plan=object()), z)

@@ -69,6 +69,8 @@ from ..ops.nanfunctions import (  # noqa: F401
 from ..ops.polynomial import polyval  # noqa: F401
 from ..ops.differences import diff, gradient, trapezoid  # noqa: F401
 from ..ops.interpolation import interp  # noqa: F401
+from ..ops.convolution import convolve  # noqa: F401
 import importlib as _importlib
 # `from numpy import *` bound numpy.linalg to this name: load ours explicitly
 linalg = _importlib.import_module(__name__ + ".linalg")
+fft = _importlib.import_module(__name__ + ".fft")
