@@ -499,3 +499,23 @@ def test_unflatten_with_too_few_leaves_is_a_value_error():
     leaves, treedef = fd.extend.flatten({"w": [1.0, 2.0], "b": 3.0})
     with pytest.raises(ValueError, match="too few leaves"):
         fd.extend.unflatten(treedef, [1.0, 2.0])
+
+
+def test_a_vjp_function_made_outside_a_trace_differentiates_inside_one():
+    # (NotImplementedError before; autograd differentiates it: the VJP is linear in
+    # the cotangent, with the recorded values as constants)
+    x0 = numpy.array([0.3, 1.2, -0.5])
+    _, vjp_fun = fd.vjp(lambda x: np.sin(x) * x ** 2, x0)
+    derivative = numpy.cos(x0) * x0 ** 2 + 2 * x0 * numpy.sin(x0)
+    c0 = numpy.array([1.0, 2.0, 3.0])
+    numpy.testing.assert_allclose(fd.grad(lambda c: np.sum(vjp_fun(c)[0] ** 2))(c0),
+                                  2 * derivative ** 2 * c0, rtol=1e-13)
+    _, tangent = fd.jvp(lambda c: vjp_fun(c)[0], (c0,), (c0,))
+    numpy.testing.assert_allclose(tangent, derivative * c0, rtol=1e-13)
+    vjp_scalar, _ = fd.make_vjp(lambda x: x ** 3 * np.sin(x))(0.7)  # the scalar C tape
+    assert fd.grad(lambda c: vjp_scalar(c) ** 2)(2.0) == pytest.approx(
+        4 * (3 * 0.49 * numpy.sin(0.7) + 0.343 * numpy.cos(0.7)) ** 2, rel=1e-13)
+    big = numpy.linspace(0.1, 1.0, 100_000)  # fused programs
+    _, vjp_big = fd.vjp(lambda x: np.sum(x * x + 2.0 * x), big)
+    assert fd.grad(lambda c: np.sum(vjp_big(c)[0]))(1.0) == pytest.approx(
+        numpy.sum(2 * big + 2), rel=1e-12)

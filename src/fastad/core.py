@@ -192,14 +192,18 @@ class _Recording:
         leaves, treedef = flatten(value)
         return unflatten(treedef, [plain(leaf) for leaf in leaves])
 
-    def backward(self, seeds):
+    def backward(self, seeds, recorded=False):
         """Sweep once from `seeds` [(traced output, cotangent)] and return the
-        gradient of every differentiated argument, in its structure."""
+        gradient of every differentiated argument, in its structure.  The
+        sweep records (its rules run on traced values) when the recording is
+        nested or, `recorded`, when a cotangent is traced by an operator
+        called later."""
         flat_inputs = [b for _, _, boxes in self.inputs for b in boxes]
         if not seeds:
             adjoints = [None] * len(flat_inputs)
-        elif self.nested:
-            adjoints = sweeps.reverse(self.tape, self.start, seeds, [b.node for b in flat_inputs])
+        elif self.nested or recorded:
+            adjoints = sweeps.reverse(self.tape, self.start, seeds, [b.node for b in flat_inputs],
+                                      constant_primals=not self.nested)
         else:
             adjoints = self.tape.backward(seeds, flat_inputs)
         grads, i = [], 0
@@ -416,6 +420,7 @@ def _output_vjp(rec, opname):
                 "%s: the cotangent has structure %s but the function's output has "
                 "structure %s" % ((opname,) + describe_structures(co_treedef, out_treedef)))
         seeds = []
+        recorded = False
         for i, (o, c) in enumerate(zip(out_leaves, co_leaves)):
             if isinstance(c, np.ndarray) and type(c) is not np.ndarray:
                 error = _refuse_subclass(c, "cotangent %d" % i, opname)
@@ -426,10 +431,13 @@ def _output_vjp(rec, opname):
                     "%s: cotangent %d has shape %s but the output it pairs with has "
                     "shape %s" % (opname, i, np.shape(c), np.shape(o)))
             if type(c) in _TRACED:
-                if not rec.nested or c.tape is not rec.tape:
+                if rec.nested and c.tape is not rec.tape:
                     raise NotImplementedError(
-                        "%s: a traced cotangent needs the VJP to be taken inside the same "
-                        "differentiation call that traces the cotangent" % opname)
+                        "%s: a traced cotangent of another differentiation call than the "
+                        "one this VJP was taken in" % opname)
+                # (a VJP function made outside any trace, given a traced cotangent,
+                # sweeps with the rules so that the cotangent's operator records it)
+                recorded = True
                 if type(o) in _TRACED:  # (an output that depends on no input adds nothing)
                     seeds.append((o, c))
                 continue
@@ -443,7 +451,7 @@ def _output_vjp(rec, opname):
                 seeds.append((o, float(c)))
             elif type(o) is Array:
                 seeds.append((o, np.asarray(c, dtype=o.dtype)))
-        return rec.backward(seeds)
+        return rec.backward(seeds, recorded)
 
     return plain_out, vjp_fun
 

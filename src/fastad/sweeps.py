@@ -82,13 +82,17 @@ def _real_for(c, dtype):
     return c
 
 
-def reverse(tape, start, seeds, inputs):
+def reverse(tape, start, seeds, inputs, constant_primals=False):
     """Recorded reverse sweep over nodes [start, len(tape)).
 
     `seeds`: (traced output, cotangent) pairs, cotangents plain or traced;
     `inputs`: the nodes whose adjoints to return.  Returns one adjoint per
-    input: a traced value, a plain number or array, or None (no path)."""
+    input: a traced value, a plain number or array, or None (no path).
+    `constant_primals`: the rules read the tape's values as constants (a
+    finished tape swept with cotangents traced on another): the result is
+    linear in the cotangents, as the VJP is."""
     adjoint = {}
+    box = (lambda node: tape.box(node).value) if constant_primals else tape.box
 
     def accumulate(node, c):
         if c is None or node < start:
@@ -121,24 +125,24 @@ def reverse(tape, start, seeds, inputs):
                 elements.setdefault(node, []).append((b, g))
             continue
         if opcode == EXT:
-            _reverse_ext(tape, i, g, accumulate)
+            _reverse_ext(tape, i, g, accumulate, constant_primals)
             continue
-        ans = tape.box(i)
+        ans = box(i)
         if opcode in _CONST_OPS:
             binary, constant_first = _CONST_OPS[opcode]
             c = tape.constant(b)
-            x = tape.box(a)
+            x = box(a)
             if constant_first:
                 accumulate(a, rules[binary][1](g, ans, c, x))
             else:
                 accumulate(a, rules[binary][0](g, ans, x, c))
         elif opcode in rules and _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
-            x, y = tape.box(a), tape.box(b)
+            x, y = box(a), box(b)
             rule_x, rule_y = rules[opcode]
             accumulate(a, rule_x(g, ans, x, y))
             accumulate(b, rule_y(g, ans, x, y))
         elif opcode in rules:
-            accumulate(a, rules[opcode][0](g, ans, tape.box(a)))
+            accumulate(a, rules[opcode][0](g, ans, box(a)))
         # else: sign, piecewise constant: no derivative
     return [adjoint.get(node) for node in inputs]
 
@@ -153,7 +157,7 @@ def _gather_elements(tape, node, reads):
     return reshape(untake(values, flat, (size,), dtype), shape)
 
 
-def _reverse_ext(tape, node, g, accumulate):
+def _reverse_ext(tape, node, g, accumulate, constant_primals=False):
     ext = tape.ext(node)
     prim = ext.primitive
     if prim is None:
@@ -161,7 +165,9 @@ def _reverse_ext(tape, node, g, accumulate):
     args = list(ext.args)
     for position, parent in ext.parents:
         args[position] = tape.box_with(parent, args[position])
-    ans = tape.box(node)
+        if constant_primals:
+            args[position] = args[position].value
+    ans = tape.box(node).value if constant_primals else tape.box(node)
     kwargs = ext.kwargs or {}
     for position, parent in ext.parents:
         rule = prim.vjp_rule(position)
