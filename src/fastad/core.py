@@ -384,12 +384,18 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     structure and dtype.  With `has_aux`, `fun` returns `(output, aux)` and
     the result is `(gradient, aux)`, as in JAX.
 
+    Complex inputs follow JAX's and autograd's convention: the gradient of a
+    real-valued `fun` of complex z is df/dx - i df/dy (of |z|^2 at 3+4j,
+    6-8j).  A complex output needs `holomorphic=True`, which gives f'(z).
+
     >>> fastad.grad(lambda x, y: x * y)(2.0, 5.0)
     5.0
     >>> fastad.grad(lambda x, y: x * y, argnums=(0, 1))(2.0, 5.0)
     (5.0, 2.0)
     >>> fastad.grad(lambda p: p["w"] * p["b"])({"w": 2.0, "b": 3.0})
     {'w': 3.0, 'b': 2.0}
+    >>> fastad.grad(lambda z: np.abs(z) ** 2)(3 + 4j), fastad.grad(np.sin, holomorphic=True)(0j)
+    ((6.000000000000001-8j), (1+0j))
     """
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
