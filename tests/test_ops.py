@@ -8,6 +8,7 @@ import pytest
 import fastad as fd
 import fastad.numpy as fnp
 import fastad.scipy.special as fsp
+import fastad.scipy.signal as fss
 from fastad.ops import REGISTRY
 
 @pytest.fixture(autouse=True, params=["unfused", "fused"])
@@ -260,6 +261,13 @@ JOIN_CASES = [
     ("append-list", lambda a, b: fnp.append([a, b], b), (2,), (2,)),
     ("interp", lambda x, f: fnp.interp(x, [-1.0, -0.2, 0.5, 1.5], f, left=f[1] * 2.0), (3, 2),
      (4,)),
+    ("convolve", lambda a, b: fnp.convolve(a, b), (5,), (3,)),
+    ("convolve-same", lambda a, b: fnp.convolve(a, b, "same"), (3,), (4,)),
+    ("convolve-valid", lambda a, b: numpy.convolve(a, b, "valid"), (5,), (2,)),
+    ("signal.convolve-same", lambda a, b: fss.convolve(a, b, "same"), (4, 3), (2, 2)),
+    ("signal.convolve-valid", lambda a, b: fss.convolve(a, b, "valid"), (2, 3), (3, 4)),
+    ("signal.convolve-axes", lambda a, b: fss.convolve(a, b, axes=([1], [0]), dot_axes=([0], [1])),
+     (3, 4), (2, 3)),
     ("pad-constant-values", lambda a, b: fnp.pad(a, ((1, 0), (2, 1)), constant_values=b),
      (2, 3), (2,)),
 ]
@@ -555,7 +563,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
              "fabs", "fmax", "fmin", "sinc", "ldexp", "nan_to_num", "einsum", "cumsum", "cumprod",
              "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
-             "corrcoef's clip to [-1, 1]",
+             "corrcoef's clip to [-1, 1]", "convolve",
              "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py",
              "softplus", "logistic",  # tests/test_nn.py
              "gamma", "rgamma", "erfinv", "erfcinv", "ndtr", "log_ndtr", "ndtri", "i0", "i1",

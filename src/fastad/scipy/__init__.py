@@ -1,3 +1,3 @@
 """Differentiable SciPy functions (fastad.scipy.special, fastad.scipy.stats,
 fastad.scipy.linalg, fastad.scipy.integrate)."""
-from . import integrate, linalg, special, stats  # noqa: F401
+from . import integrate, linalg, signal, special, stats  # noqa: F401
