@@ -377,3 +377,23 @@ def test_dirichlet():
             stats.dirichlet.logpdf(bad_x, alpha)
     with pytest.raises(ValueError, match="greater than 0"):
         stats.dirichlet.logpdf(x, -alpha)
+
+
+def test_recorded_tapes_guard_the_choices():
+    """In the support or not, which tail, which summation window: comparisons
+    of traced values, so a replay where one comes out differently raises."""
+    f = lambda x: fnp.sum(stats.gamma.cdf(x, 2.0)) + stats.t.logsf(x[0] - 3.0, 3.0)  # noqa: E731
+    tape = fd.record(f, numpy.array([1.0, 2.0]))
+    x = numpy.array([1.5, 3.0])
+    numpy.testing.assert_allclose(tape(x), f(x), rtol=1e-15)
+    numpy.testing.assert_allclose(tape.gradient(x), fd.grad(f)(x), rtol=1e-15)
+    for moved in ([-1.0, 3.0], [8.0, 3.0]):  # out of the support; into t's upper tail
+        with pytest.raises(fd.RetapeRequired):
+            tape(numpy.array(moved))
+    tape = fd.record(f, numpy.array([1.0, 2.0]), retape=True)
+    numpy.testing.assert_allclose(tape.gradient(numpy.array([-1.0, 3.0])),
+                                  fd.grad(f)(numpy.array([-1.0, 3.0])), rtol=1e-15)
+    tape = fd.record(stats.poisson.entropy, 5.0)
+    assert tape.gradient(5.5) == pytest.approx(fd.grad(stats.poisson.entropy)(5.5), rel=1e-15)
+    with pytest.raises(fd.RetapeRequired):
+        tape(50.0)

@@ -51,11 +51,15 @@ def _weighted_terms(a, b, axis):
     return a, np.where(np.isfinite(shift), shift, 0.0), axes
 
 
-def _logsumexp_weighted_fun(a, b, axis=None, keepdims=False):
-    """log|sum(b exp(a))| along `axis` (a and b of one shape)."""
+def _logsumexp_weighted_fun(a, b, axis=None, keepdims=False, return_sign=False):
+    """log|sum(b exp(a))| along `axis` (a and b of one shape); without
+    return_sign, NaN where the sum is negative."""
     a, shift, axes = _weighted_terms(np.asarray(a), np.asarray(b), axis)
+    total = np.add.reduce(b * np.exp(a - shift), axes, keepdims=True)
     with np.errstate(divide="ignore"):  # a sum of 0: log 0 = -inf, as scipy
-        out = np.log(np.abs(np.add.reduce(b * np.exp(a - shift), axes, keepdims=True))) + shift
+        out = np.log(np.abs(total)) + shift
+    if not return_sign:
+        out[total < 0] = np.nan
     return out if keepdims else np.squeeze(out, axis=axis)[()]
 
 
@@ -79,15 +83,15 @@ def _signed_weights(ans, a, b, axis, keepdims):
 
 _logsumexp_weighted = defprim(
     "logsumexp_weighted", _logsumexp_weighted_fun,
-    vjps=[lambda g, ans, a, b, axis=None, keepdims=False: multiply(
+    vjps=[lambda g, ans, a, b, axis=None, keepdims=False, return_sign=False: multiply(
               expand_reduced(g, a, axis, keepdims),
               multiply(b, _signed_weights(ans, a, b, axis, keepdims))),
-          lambda g, ans, a, b, axis=None, keepdims=False: multiply(
+          lambda g, ans, a, b, axis=None, keepdims=False, return_sign=False: multiply(
               expand_reduced(g, a, axis, keepdims), _signed_weights(ans, a, b, axis, keepdims))],
-    jvps=[lambda t, ans, a, b, axis=None, keepdims=False: sum(
+    jvps=[lambda t, ans, a, b, axis=None, keepdims=False, return_sign=False: sum(
               multiply(multiply(t, b), _signed_weights(ans, a, b, axis, keepdims)),
               axis=axis, keepdims=keepdims),
-          lambda t, ans, a, b, axis=None, keepdims=False: sum(
+          lambda t, ans, a, b, axis=None, keepdims=False, return_sign=False: sum(
               multiply(t, _signed_weights(ans, a, b, axis, keepdims)),
               axis=axis, keepdims=keepdims)],
     saves=[(-1, 0, 1), (-1, 0, 1)])
@@ -120,13 +124,11 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         with np.errstate(over="ignore"):  # 1, or 0 for a sum of 0 (-inf), NaN for NaN
             return out, np.sign(np.exp(np.asarray(plain_value(out))))[()]
     a, b = broadcast_arrays(a, as_traceable(b))
-    out = _logsumexp_weighted(a, b, axis=axis, keepdims=keepdims)
-    sgn = _logsumexp_sign(a, b, axis, keepdims)
-    if return_sign:
-        return out, sgn
-    if np.any(sgn < 0):
-        out = where(sgn < 0, np.nan, out)
-    return out
+    if not return_sign:
+        return _logsumexp_weighted(a, b, axis=axis, keepdims=keepdims)
+    # (the sign is a plain value: a recorded tape replays the magnitude only)
+    return (_logsumexp_weighted(a, b, axis=axis, keepdims=keepdims, return_sign=True),
+            _logsumexp_sign(a, b, axis, keepdims))
 
 
 def _expit_fun(x):

@@ -13,6 +13,9 @@ of z, so its derivative stays finite and the masked elements pass exactly 0
 back to x, loc and scale.  The log cdf and log sf are log(p) where p < 1/2
 and log1p(-q) of the complementary probability elsewhere: accurate in both
 tails (norm's are log_ndtr, finite far below SciPy's underflow of the cdf).
+Every such choice (in the support or not, a valid parameter, which tail) is
+a comparison of traced values, so a recorded tape guards it (fd.record
+replays only where the choices come out the same).
 """
 import numpy as np
 
@@ -33,6 +36,12 @@ def _input(v):
 
 def _plain(v):
     return np.asarray(plain_value(v))
+
+
+def _mask(condition):
+    """A comparison's result (of traced values: recorded, so that replay guards
+    it) as a boolean array."""
+    return np.asarray(condition, dtype=bool)
 
 
 def _scalar(out):
@@ -73,7 +82,7 @@ def _inside(mask, z, stand_in):
 def _log_probability(p, q):
     """log p for a probability p whose complement q = 1 - p is known as
     accurately: log p where p < 1/2, log1p(-q) elsewhere."""
-    small = _plain(p) < 0.5
+    small = _mask(p < 0.5)
     if small.all():
         return fnp.log(p)
     if not small.any():
@@ -113,50 +122,53 @@ class _Family:
         scale = _input(scale)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             z = (_input(x) - _input(loc)) / scale
-            zp = _plain(z)
-            valid = _plain(scale) > 0
+            valid = _mask(scale > 0)
             if self.valid is not None:
-                valid = valid & self.valid(*[_plain(s) for s in shapes])
-            shape = np.broadcast_shapes(zp.shape, valid.shape)
-            zp, valid = np.broadcast_to(zp, shape), np.broadcast_to(valid, shape)
+                valid = valid & self.valid(*shapes)
             if closed:
-                mask = valid & (self.lower <= zp) & (zp <= self.upper)
+                inside = _mask(self.lower <= z) & _mask(z <= self.upper)
             else:
-                mask = valid & (self.lower < zp) & (zp < self.upper)
+                inside = _mask(self.lower < z) & _mask(z < self.upper)
+            mask = valid & inside
             value = standard(_inside(mask, z, self.stand_in), *shapes)
             value = _in_dtype(value, _result_dtype(x, loc, scale, *shapes))
-            return _scalar(_select(mask, value, np.where(valid & ~np.isnan(zp), fill(zp), np.nan)))
+            if mask.all():
+                return _scalar(value)
+            known = valid & ~_mask(fnp.isnan(z))
+            return _scalar(_select(mask, value, np.where(known, fill(_mask(z >= self.upper)),
+                                                         np.nan)))
 
     def logpdf(self, x, shapes, loc, scale):
         return self._evaluate(lambda z, *s: self.logpdf_standard(z, *s) - fnp.log(scale),
-                              x, shapes, loc, scale, True, lambda z: np.full(z.shape, -np.inf))
+                              x, shapes, loc, scale, True, lambda above: np.full(above.shape,
+                                                                                 -np.inf))
 
     def pdf(self, x, shapes, loc, scale):
         return fnp.exp(self.logpdf(x, shapes, loc, scale))
 
     def cdf(self, x, shapes, loc, scale):
         return self._evaluate(self.cdf_standard, x, shapes, loc, scale, False,
-                              lambda z: np.where(z >= self.upper, 1.0, 0.0))
+                              lambda above: np.where(above, 1.0, 0.0))
 
     def sf(self, x, shapes, loc, scale):
         return self._evaluate(self.sf_standard, x, shapes, loc, scale, False,
-                              lambda z: np.where(z >= self.upper, 0.0, 1.0))
+                              lambda above: np.where(above, 0.0, 1.0))
 
     def logcdf(self, x, shapes, loc, scale):
         return self._evaluate(self.logcdf_standard, x, shapes, loc, scale, False,
-                              lambda z: np.where(z >= self.upper, 0.0, -np.inf))
+                              lambda above: np.where(above, 0.0, -np.inf))
 
     def logsf(self, x, shapes, loc, scale):
         return self._evaluate(self.logsf_standard, x, shapes, loc, scale, False,
-                              lambda z: np.where(z >= self.upper, -np.inf, 0.0))
+                              lambda above: np.where(above, -np.inf, 0.0))
 
     def entropy(self, shapes, scale):
         shapes = tuple(_input(s) for s in shapes)
         scale = _input(scale)
         with np.errstate(divide="ignore", invalid="ignore"):
-            valid = _plain(scale) > 0
+            valid = _mask(scale > 0)
             if self.valid is not None:
-                valid = valid & self.valid(*[_plain(s) for s in shapes])
+                valid = valid & self.valid(*shapes)
             value = _in_dtype(self.entropy_standard(*shapes) + fnp.log(scale),
                               _result_dtype(scale, *shapes))
             return _scalar(_select(valid, value, np.full(valid.shape, np.nan)))
@@ -168,7 +180,7 @@ def _t_logpdf(z, df):
     # log(Gamma((df+1)/2) / Gamma(df/2)) as 0.5 log(pi) - betaln(df/2, 1/2): accurate for large df
     def finite(df):
         return -betaln(0.5 * df, 0.5) - 0.5 * fnp.log(df) - 0.5 * (df + 1.0) * fnp.log1p(z * z / df)
-    infinite = np.isinf(_plain(df))
+    infinite = _mask(fnp.isinf(df))
     if not infinite.any():
         return finite(df)
     normal = -0.5 * z * z - 0.5 * _LOG_2PI  # df = inf: the normal distribution, as SciPy
@@ -184,7 +196,7 @@ def _t_entropy(df):
         r = 1.0 / df
         return _NORM_ENTROPY + r * (1.0 + r * (0.25 + r * (-1.0 / 6 + r * (
             -0.125 + r * (0.3 + r * 0.25)))))
-    return _piecewise(_plain(df) >= 100, asymptotic, regular, df, 100.0, 1.0)
+    return _piecewise(_mask(df >= 100), asymptotic, regular, df, 100.0, 1.0)
 
 
 def _gamma_entropy(a):
@@ -195,7 +207,7 @@ def _gamma_entropy(a):
         r = 1.0 / a
         return (0.5 * (1.0 + _LOG_2PI + fnp.log(a))
                 + r * (-1.0 / 3 + r * (-1.0 / 12 + r * (-1.0 / 90 + r / 120))))
-    return _piecewise(_plain(a) < 250, regular, asymptotic, a, 1.0, 250.0)
+    return _piecewise(_mask(a < 250), regular, asymptotic, a, 1.0, 250.0)
 
 
 def _chi2_entropy(df):
@@ -208,7 +220,7 @@ def _chi2_entropy(df):
         h = 0.5 / half
         return (h * (-2.0 / 3 + h * (-1.0 / 3 + h * (-4.0 / 45 + h / 7.5)))
                 + 0.5 * fnp.log(half) + _LOG_2 + 0.5 * (1.0 + _LOG_2PI))
-    return _piecewise(_plain(half) < 125, regular, asymptotic, half, 1.0, 125.0)
+    return _piecewise(_mask(half < 125), regular, asymptotic, half, 1.0, 125.0)
 
 
 def _beta_entropy(a, b):
@@ -256,10 +268,10 @@ def _beta_entropy(a, b):
 
 
 def _positive(*shapes):
-    out = True
+    out = np.asarray(True)
     for s in shapes:
-        out = out & (s > 0)
-    return np.asarray(out)
+        out = out & _mask(s > 0)
+    return out
 
 
 _NORM = _Family(
@@ -345,7 +357,7 @@ def _quantile(standard, q, loc, scale):
     """loc + scale * standard (NaN for scale <= 0, as SciPy)."""
     with np.errstate(invalid="ignore"):
         out = _input(loc) + _input(scale) * standard
-        valid = np.broadcast_to(_plain(scale) > 0, np.shape(_plain(out)))
+        valid = np.broadcast_to(_mask(_input(scale) > 0), np.shape(_plain(out)))
         return _scalar(_select(valid, out, np.full(valid.shape, np.nan)))
 
 
@@ -559,7 +571,7 @@ def _counts(method, k, mu, loc):
             "a constant" % (method, "k" if is_traced(k) else "loc"))
     k = np.asarray(k, dtype=np.float64) - np.asarray(loc)
     mu = _input(mu)
-    valid = _plain(mu) >= 0
+    valid = _mask(mu >= 0)
     shape = np.broadcast_shapes(k.shape, valid.shape)
     return np.broadcast_to(k, shape), mu, np.broadcast_to(valid, shape)
 
@@ -624,18 +636,23 @@ class poisson:
 
     @staticmethod
     def entropy(mu):
-        """-sum p log p over the counts within 10 sqrt(mu) + 30 of mu (the rest of
-        the sum is below 1e-20)."""
+        """-sum p log p over a window of counts about each mu, at least
+        10 sqrt(mu) + 37 to either side (the rest of the sum is below 1e-20).
+        The window is chosen at the recorded mu: a recorded tape replays for
+        mu within 2 sqrt(mu) + 2 of it (the comparisons below guard that)."""
         mu = _input(mu)
-        mp = _plain(mu)
         with np.errstate(divide="ignore", invalid="ignore"):
-            width = int(10 * np.sqrt(np.max(mp, initial=0.0)) + 30) if mp.size else 0
-            k = np.floor(mp) + np.arange(-width, width + 1).reshape((-1,) + (1,) * mp.ndim)
+            valid = _mask(mu >= 0)
+            center = np.floor(np.where(valid, _plain(mu), 0.0))
+            slack = 2.0 * np.sqrt(center) + 2.0
+            _mask(mu >= center - slack), _mask(mu <= center + slack)  # the replay guards
+            width = int(12 * np.sqrt(np.max(center + slack, initial=0.0)) + 40)
+            k = center + np.arange(-width, width + 1).reshape((-1,) + (1,) * center.ndim)
             logp = _poisson_logpmf(np.maximum(k, 0.0), mu)
-            kept = (k >= 0) & np.isfinite(_plain(logp))
+            kept = (k >= 0) & _mask(fnp.isfinite(logp))
             terms = fnp.where(kept, fnp.exp(logp) * fnp.where(kept, logp, 0.0), 0.0)
             out = -fnp.sum(terms, axis=0)
-            return _scalar(_select(mp >= 0, out, np.full(mp.shape, np.nan)))
+            return _scalar(_select(valid, out, np.full(valid.shape, np.nan)))
 
 
 # -- the multivariate normal distribution ----------------------------------------------
@@ -718,7 +735,8 @@ class _Covariance:
 
     def off_support(self, dev):
         """The plain mask of the points off the support of a singular covariance."""
-        return np.linalg.norm(_plain(dev) @ self.null_space, axis=-1) >= self.tolerance
+        squared_residual = fnp.sum(fnp.matmul(dev, self.null_space) ** 2, axis=-1)
+        return _mask(squared_residual >= self.tolerance ** 2)
 
 
 def _squeeze(out):
