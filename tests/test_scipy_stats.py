@@ -397,3 +397,13 @@ def test_recorded_tapes_guard_the_choices():
     assert tape.gradient(5.5) == pytest.approx(fd.grad(stats.poisson.entropy)(5.5), rel=1e-15)
     with pytest.raises(fd.RetapeRequired):
         tape(50.0)
+
+
+def test_t_with_infinite_df_is_the_normal():
+    x, df = numpy.array([1.0, -2.0, 0.5]), numpy.array([numpy.inf, 3.0, numpy.inf])
+    for method in METHODS:
+        fun = getattr(stats.t, method)
+        numpy.testing.assert_allclose(fun(x, df), getattr(scipy_stats.t, method)(x, df),
+                                      rtol=1e-14)
+        fd.check_grads(lambda x: fun(x, df), x, modes=("fwd", "rev"), order=2)
+    numpy.testing.assert_allclose(fd.elementwise_grad(stats.t.cdf)(x, df)[0], stats.norm.pdf(1.0))

@@ -514,8 +514,13 @@ betaincc = _incomplete_beta("betaincc", -1.0)
 
 
 def _t_density(df, t):
-    """Student's t density at t with df degrees of freedom."""
-    return exp(-betaln(0.5 * df, 0.5) - 0.5 * log(df) - (0.5 * (df + 1.0)) * log1p(t * t / df))
+    """Student's t density at t with df degrees of freedom (df = inf: the normal's)."""
+    def finite(df):
+        return exp(-betaln(0.5 * df, 0.5) - 0.5 * log(df) - (0.5 * (df + 1.0)) * log1p(t * t / df))
+    infinite = np.isinf(plain_value(df))
+    if not np.any(infinite):
+        return finite(df)
+    return where(infinite, exp(-0.5 * (t * t)) / _SQRT_2PI, finite(where(infinite, 1.0, df)))
 
 
 _stdtr_df = _underivable("stdtr", "df (the degrees of freedom)")
