@@ -465,7 +465,8 @@ def test_products_float32(name, rng):
     check_float32(getattr(fnp, name), [sample(rng, "real", (2, 3)), sample(rng, "real", (3, 4))])
 
 
-LINALG_CASES = [("det", (3, 3)), ("det", (2, 3, 3)), ("inv", (3, 3)), ("inv", (2, 2, 2))]
+LINALG_CASES = [("det", (3, 3)), ("det", (2, 3, 3)), ("inv", (3, 3)), ("inv", (2, 2, 2)),
+                ("pinv", (3, 3)), ("pinv", (2, 3, 3))]
 
 
 @pytest.mark.parametrize("case", LINALG_CASES, ids=str)
@@ -563,7 +564,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "det", "inv", "identity", "logaddexp", "logaddexp2", "deg2rad", "rad2deg", "positive",
              "fabs", "fmax", "fmin", "sinc", "ldexp", "nan_to_num", "einsum", "cumsum", "cumprod",
              "solve", "logabsdet", "cholesky", "eigh_values", "eigh_vectors", "erf", "erfc",
-             "corrcoef's clip to [-1, 1]", "convolve",
+             "corrcoef's clip to [-1, 1]", "convolve", "pinv",
              "gammaln", "digamma", "polygamma", "logit", "xlogy", "xlog1py",
              "softplus", "logistic",  # tests/test_nn.py
              "gamma", "rgamma", "erfinv", "erfcinv", "ndtr", "log_ndtr", "ndtri", "i0", "i1",

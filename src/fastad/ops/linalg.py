@@ -8,6 +8,7 @@ from .products import matmul
 from .reductions import sum
 from .shape import expand_dims, moveaxis, reshape, swapaxes, normalize_axis_tuple
 from .sorting import count_nonzero
+from .tracing import asarray
 
 
 def _mT(x):
@@ -156,6 +157,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
     excepted, 1, -1, inf, -inf)."""
     from . import elementwise as el
     from .reductions import max as rmax, min as rmin
+    if type(x) is list or type(x) is tuple:
+        x = asarray(x)  # (a list of traced values: NumPy would refuse it)
     if not hasattr(x, "tape"):
         return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
     ndim = np.ndim(x)
@@ -337,20 +340,23 @@ def matrix_transpose(x, /):
 
 # -- eigh: symmetric eigendecomposition, distinct eigenvalues ----------------------------
 #
-# numpy.linalg.eigh reads one triangle (UPLO='L'): it is a function of
+# numpy.linalg.eigh reads one triangle: with UPLO='L' it is a function of
 # S = tril(A) + tril(A, -1)^T.  For a symmetric-perturbation cotangent M of
-# S, the cotangent of A is tril(M + M^T, -1) + diag(M).
+# S, the cotangent of A is tril(M + M^T, -1) + diag(M) (triu for UPLO='U').
 
-def _from_symmetric(m):
+def _strict_triangle(n, UPLO):
+    return np.tril(np.ones((n, n)), -1) if UPLO == "L" else np.triu(np.ones((n, n)), 1)
+
+
+def _from_symmetric(m, UPLO):
     n = np.shape(m)[-1]
-    lower = np.tril(np.ones((n, n)), -1)
-    return add(multiply(add(m, _mT(m)), lower), multiply(m, np.eye(n)))
+    return add(multiply(add(m, _mT(m)), _strict_triangle(n, UPLO)), multiply(m, np.eye(n)))
 
 
-def _symmetric_tangent(t):
+def _symmetric_tangent(t, UPLO):
     n = np.shape(t)[-1]
-    lower = np.tril(np.ones((n, n)), -1)
-    return add(add(multiply(t, lower), _mT(multiply(t, lower))), multiply(t, np.eye(n)))
+    triangle = multiply(t, _strict_triangle(n, UPLO))
+    return add(add(triangle, _mT(triangle)), multiply(t, np.eye(n)))
 
 
 def _eigen_gaps(w):
@@ -361,44 +367,46 @@ def _eigen_gaps(w):
     return multiply(off, 1.0 / add(diff, np.eye(n)))
 
 
-def _eigenvalues_vjp(g, ans, x):
-    v = eigenvectors(x)
-    return _from_symmetric(matmul(multiply(v, expand_dims(g, -2)), _mT(v)))
+def _eigenvalues_vjp(g, ans, x, UPLO="L"):
+    v = eigenvectors(x, UPLO)
+    return _from_symmetric(matmul(multiply(v, expand_dims(g, -2)), _mT(v)), UPLO)
 
 
-def _eigenvalues_jvp(t, ans, x):
-    v = eigenvectors(x)
-    ds = _symmetric_tangent(t)
+def _eigenvalues_jvp(t, ans, x, UPLO="L"):
+    v = eigenvectors(x, UPLO)
+    ds = _symmetric_tangent(t, UPLO)
     return sum(multiply(v, matmul(ds, v)), axis=-2)
 
 
-def _eigenvectors_vjp(g, ans, x):
-    w = eigenvalues(x)
+def _eigenvectors_vjp(g, ans, x, UPLO="L"):
+    w = eigenvalues(x, UPLO)
     inner = multiply(_eigen_gaps(w), matmul(_mT(ans), g))
-    return _from_symmetric(matmul(matmul(ans, inner), _mT(ans)))
+    return _from_symmetric(matmul(matmul(ans, inner), _mT(ans)), UPLO)
 
 
-def _eigenvectors_jvp(t, ans, x):
-    w = eigenvalues(x)
-    ds = _symmetric_tangent(t)
+def _eigenvectors_jvp(t, ans, x, UPLO="L"):
+    w = eigenvalues(x, UPLO)
+    ds = _symmetric_tangent(t, UPLO)
     return matmul(ans, multiply(_eigen_gaps(w), matmul(_mT(ans), matmul(ds, ans))))
 
 
-eigenvalues = defprim("eigh_values", lambda x: np.linalg.eigh(x)[0],
-                      vjps=[_eigenvalues_vjp], jvps=[_eigenvalues_jvp])
-eigenvectors = defprim("eigh_vectors", lambda x: np.linalg.eigh(x)[1],
-                       vjps=[_eigenvectors_vjp], jvps=[_eigenvectors_jvp])
+eigenvalues = defprim("eigh_values", lambda x, UPLO="L": np.linalg.eigh(x, UPLO)[0],
+                      vjps=[_eigenvalues_vjp, None], jvps=[_eigenvalues_jvp, None])
+eigenvectors = defprim("eigh_vectors", lambda x, UPLO="L": np.linalg.eigh(x, UPLO)[1],
+                       vjps=[_eigenvectors_vjp, None], jvps=[_eigenvectors_jvp, None])
 
 
 def eigh(a, UPLO="L"):
     """numpy.linalg.eigh of a symmetric matrix with distinct eigenvalues:
-    (eigenvalues, eigenvectors).  Only the lower triangle is read, as NumPy
-    does (UPLO='L'); the eigenvectors' signs are LAPACK's."""
-    if UPLO != "L":
-        raise NotImplementedError("fastad.numpy.linalg.eigh reads the lower triangle (UPLO='L')")
+    (eigenvalues, eigenvectors).  Only the triangle UPLO names is read, as
+    NumPy reads it; the eigenvectors' signs are LAPACK's."""
+    if UPLO not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
     if not hasattr(a, "tape"):
-        return np.linalg.eigh(a)
-    return _EighResult(eigenvalues(a), eigenvectors(a))
+        return np.linalg.eigh(a, UPLO)
+    if UPLO == "L":  # (the argument recorded only where it matters)
+        return _EighResult(eigenvalues(a), eigenvectors(a))
+    return _EighResult(eigenvalues(a, UPLO), eigenvectors(a, UPLO))
 
 
 class _EighResult(tuple):
@@ -521,13 +529,58 @@ class _SVDResult(tuple):
     Vh = property(lambda self: self[2])
 
 
-def pinv(a, rcond=None):
-    """numpy.linalg.pinv of a full-rank matrix (distinct singular values),
-    as V diag(1/s) U^T: differentiable where the rank does not change."""
+# -- pinv: the Moore-Penrose pseudo-inverse, at constant rank -------------------------
+#
+# P = A+ is differentiable where the rank of A does not change (Golub and
+# Pereyra, SIAM J. Numer. Anal. 10 (1973), eq. 4.12):
+#   dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P,
+# whose transpose gives the VJP
+#   A_bar = -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A).
+# The last two terms vanish for an invertible A; for a rank-deficient one
+# they carry the change of the row and column spaces, which V diag(1/s) U^T
+# of every singular value cannot (its 1/s of the zero ones is 1e15 or inf).
+# The value is NumPy's own pinv, with its cut-off of small singular values.
+
+def _pinv_fun(a, rcond=None, hermitian=False, **kwargs):
+    if rcond is not None:
+        kwargs["rcond"] = rcond
+    return np.linalg.pinv(a, hermitian=hermitian, **kwargs)
+
+
+def _projector_complement(x, p, x_first):
+    """I - x p (x_first) or I - p x: the projection onto the complement of
+    a range (A P) or of a row space (P A)."""
+    product = matmul(x, p) if x_first else matmul(p, x)
+    return add(np.eye(np.shape(product)[-1]), negative(product))
+
+
+def _pinv_vjp(g, ans, a, *args, **kwargs):
+    p, pt, gt = ans, _mT(ans), _mT(g)
+    return add(add(negative(matmul(pt, matmul(g, pt))),
+                   matmul(_projector_complement(a, p, True), matmul(gt, matmul(p, pt)))),
+               matmul(matmul(pt, p), matmul(gt, _projector_complement(a, p, False))))
+
+
+def _pinv_jvp(t, ans, a, *args, **kwargs):
+    p, pt, tt = ans, _mT(ans), _mT(t)
+    return add(add(negative(matmul(p, matmul(t, p))),
+                   matmul(matmul(p, pt), matmul(tt, _projector_complement(a, p, True)))),
+               matmul(_projector_complement(a, p, False), matmul(tt, matmul(pt, p))))
+
+
+_pinv = defprim("pinv", _pinv_fun, vjps=[_pinv_vjp, None, None], jvps=[_pinv_jvp, None, None],
+                saves=[(0, -1), (), ()])
+
+
+def pinv(a, rcond=None, hermitian=False, **kwargs):
+    """numpy.linalg.pinv (NumPy's value, small singular values cut off as
+    NumPy cuts them), differentiable where the rank does not change, full
+    or deficient."""
     if not hasattr(a, "tape"):
-        return np.linalg.pinv(a) if rcond is None else np.linalg.pinv(a, rcond)
-    u, s, vh = svd(a, full_matrices=False)
-    return matmul(multiply(_mT(vh), expand_dims(1.0 / s, -2)), _mT(u))
+        return _pinv_fun(a, rcond, hermitian, **kwargs)
+    if rcond is None and not hermitian and not kwargs:
+        return _pinv(a)
+    return _pinv(a, rcond, hermitian, **kwargs)
 
 
 # -- qr: reduced, m >= n ------------------------------------------------------------------
