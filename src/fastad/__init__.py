@@ -13,7 +13,7 @@ from . import _tape
 from ._tape import Scalar, Array, Primitive, TracerError, RetapeRequired
 from . import numpy
 from . import scipy
-from .core import grad, value_and_grad, elementwise_grad, vjp, make_vjp
+from .core import grad, value_and_grad, elementwise_grad, vjp, make_vjp, holomorphic_grad
 from .forward import (jvp, make_jvp, deriv, jacfwd, jacrev, jacobian, hessian, hvp,
                       make_hvp)
 from .checks import numerical_grad, check_grads
@@ -50,4 +50,5 @@ __all__ = [
     "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
     "flatten", "ravel_pytree", "hessian_tensor_product", "hessian_vector_product",
     "tensor_jacobian_product", "vector_jacobian_product", "make_ggnvp", "grad_and_aux", "misc",
+    "holomorphic_grad",
 ]

@@ -385,7 +385,7 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     the result is `(gradient, aux)`, as in JAX.
 
     Complex inputs follow JAX's and autograd's convention: the gradient of a
-    real-valued `fun` of complex z is df/dx - i df/dy (of |z|^2 at 3+4j,
+    real-valued `fun` of complex z is df/dx - i df/dy (of abs(z)**2 at 3+4j,
     6-8j).  A complex output needs `holomorphic=True`, which gives f'(z).
 
     >>> fastad.grad(lambda x, y: x * y)(2.0, 5.0)
@@ -500,6 +500,16 @@ def make_vjp(fun, argnum=0, *, argnums=None):
         out, vjp_all = _output_vjp(rec, "make_vjp")
         return (lambda cotangent: _pick(vjp_all(cotangent), single)), out
     return make
+
+
+def holomorphic_grad(fun, argnum=0, *, argnums=None):
+    """autograd's `holomorphic_grad`: the complex derivative f'(z) of a
+    holomorphic `fun` of complex inputs, `grad(fun, holomorphic=True)`.
+
+    >>> fastad.holomorphic_grad(lambda z: z ** 3)(1j)
+    (-3+0j)
+    """
+    return grad(fun, argnum, argnums=argnums, holomorphic=True)
 
 
 def elementwise_grad(fun, argnum=0, *, argnums=None):
