@@ -519,3 +519,24 @@ def test_a_vjp_function_made_outside_a_trace_differentiates_inside_one():
     _, vjp_big = fd.vjp(lambda x: np.sum(x * x + 2.0 * x), big)
     assert fd.grad(lambda c: np.sum(vjp_big(c)[0]))(1.0) == pytest.approx(
         numpy.sum(2 * big + 2), rel=1e-12)
+
+
+def test_numpy_integer_scalar_types_cast_traced_values():
+    # numpy.int64(traced) (autograd's test_cast_to_int) was a TypeError: an integer
+    # cast is piecewise constant, so it gives the plain integers, guarded on replay
+    W = numpy.random.default_rng(1).standard_normal((5, 4))
+    W[:, -1] = [0, 1, 2, 3, 4]
+
+    def fun(W):
+        rows = numpy.int64(W[:, -1])
+        assert rows.dtype == numpy.int64 and type(rows) is numpy.ndarray
+        return np.sum(W[:, :-1][rows])
+    numpy.testing.assert_array_equal(fd.grad(fun)(W)[:, :-1], numpy.ones((5, 3)))
+    assert fd.grad(lambda x: x * int(numpy.int32(x)))(3.7) == 3.0
+    with pytest.raises(TypeError):
+        fd.grad(lambda x: np.sum(numpy.float64(x)))(numpy.ones(2))  # would drop the derivative
+    tape = fd.record(fun, W)
+    moved = W.copy()
+    moved[:, -1] = 1.0
+    with pytest.raises(fd.RetapeRequired, match="astype"):
+        tape(moved)

@@ -154,6 +154,11 @@ cdef class Array:
             "fastad.numpy.where, or compare scalars (x[i] > 0)")
 
     def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype).kind in "biu":
+            # numpy.int64(x), asarray(x, int): an integer or boolean value,
+            # piecewise constant (no derivative to drop), through astype,
+            # which recorded tapes guard
+            return np.asarray(_fnp.astype(self, dtype))
         raise TypeError(_array_message())
 
     def __hash__(self):
