@@ -156,7 +156,13 @@ def signal_convolve(in1, in2, mode="full", method="auto", *, axes=None, dot_axes
     the axis pairs to convolve (default: all, as SciPy), and
     dot_axes=((in1's), (in2's)), pairs summed over; the other axes are outer
     products, and the output's axes are in1's others, in2's others, then the
-    convolved ones."""
+    convolved ones.
+
+    >>> import fastad.scipy.signal
+    >>> fd.grad(lambda a: np.sum(fastad.scipy.signal.convolve(a, numpy.array([1.0, 2.0]))))(
+    ...     numpy.array([0.5, -1.0, 2.0]))
+    array([3., 3., 3.])
+    """
     if not isinstance(mode, str):
         raise TypeError("convolve's third argument is SciPy's mode ('full', 'valid', 'same'); "
                         "pass autograd's axes and dot_axes by keyword")
