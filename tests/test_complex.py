@@ -9,6 +9,10 @@ jvp(t) = J t, each complex vector packed as (real parts, imaginary parts):
 that is how the central differences below check every rule.  Where JAX is
 installed, each result is also compared with JAX's to 1e-12.
 """
+import builtins
+import types
+import zlib
+
 import numpy
 import pytest
 
@@ -107,9 +111,57 @@ SHAPES = {"dot": [(3, 3), (3, 3)], "matmul": [(3, 3), (3, 3)], "outer": [(3,), (
           "vdot": [(3,), (3,)], "einsum": [(3, 3), (3, 3)], "det": [(3, 3)], "inv": [(3, 3)],
           "solve": [(3, 3), (3,)], "prod": [(3, 3)]}
 
+# numpy.linalg: (name, function, shapes).  Each function is written with `fnp` and
+# `numpy` alone, so that the same code with jax.numpy in fnp's place is JAX's function
+# (_jax_function).  Eigenvectors and singular vectors are fixed only up to a phase
+# each: they enter through functions the phases leave alone (|V|^2, V f(w) V^H,
+# U f(s) V^H), as in JAX's own tests; eigh and cholesky read one triangle where JAX
+# symmetrizes, so they get Hermitian input.  Square arguments are random + 3 I (well
+# conditioned; distinct eigenvalues and singular values).
+LINALG = [
+    ("norm", lambda x: fnp.linalg.norm(x), [(3, 4)]),
+    ("norm axis keepdims", lambda x: fnp.linalg.norm(x, axis=1, keepdims=True), [(3, 4)]),
+    ("norm 2 vector", lambda x: fnp.linalg.norm(x, 2), [(5,)]),
+    ("norm 3 axis 0", lambda x: fnp.linalg.norm(x, 3, axis=0), [(3, 4)]),
+    ("norm 1 vector", lambda x: fnp.linalg.norm(x, 1, axis=-1), [(2, 4)]),
+    ("norm -1.5 vector", lambda x: fnp.linalg.norm(x, -1.5), [(4,)]),
+    ("norm inf vector", lambda x: fnp.linalg.norm(x, numpy.inf, axis=1), [(3, 4)]),
+    ("norm fro axes", lambda x: fnp.linalg.norm(x, "fro", axis=(2, 0)), [(3, 2, 4)]),
+    ("norm 1 matrix", lambda x: fnp.linalg.norm(x, 1), [(3, 4)]),
+    ("norm -inf matrix", lambda x: fnp.linalg.norm(x, -numpy.inf), [(3, 4)]),
+    ("norm nuc", lambda x: fnp.linalg.norm(x, "nuc"), [(4, 3)]),
+    ("norm 2 matrix", lambda x: fnp.linalg.norm(x, 2, axis=(0, 1), keepdims=True), [(3, 4, 2)]),
+    ("norm -2 matrix", lambda x: fnp.linalg.norm(x, -2), [(3, 4)]),
+    ("vector_norm", lambda x: fnp.linalg.vector_norm(x, axis=(0, 2), ord=3), [(2, 3, 2)]),
+    ("matrix_norm", lambda x: fnp.linalg.matrix_norm(x, ord="nuc"), [(2, 3, 4)]),
+    ("svd s", lambda a: fnp.linalg.svd(a, compute_uv=False), [(3, 4)]),
+    ("svd s batched", lambda a: fnp.linalg.svd(a, compute_uv=False), [(2, 4, 3)]),
+    ("svdvals", lambda a: fnp.linalg.svdvals(a), [(4, 3)]),
+    ("svd |U|^2 tall", lambda a: fnp.abs(fnp.linalg.svd(a, full_matrices=False)[0]) ** 2,
+     [(4, 3)]),
+    ("svd |Vh|^2 wide", lambda a: fnp.abs(fnp.linalg.svd(a, full_matrices=False)[2]) ** 2,
+     [(2, 3, 4)]),
+    ("svd U sin(s) Vh", lambda a: (lambda u, s, vh: fnp.matmul(
+        u * fnp.expand_dims(fnp.sin(s), -2), vh))(*fnp.linalg.svd(a, full_matrices=False)),
+     [(2, 4, 3)]),
+    ("svd square full_matrices", lambda a: (lambda u, s, vh: fnp.matmul(
+        u * fnp.expand_dims(s ** 2, -2), vh))(*fnp.linalg.svd(a)), [(3, 3)]),
+]
+CASES += [(name, f, ["any"] * len(shapes)) for name, f, shapes in LINALG]
+SHAPES.update((name, shapes) for name, f, shapes in LINALG)
+
+
+_LINALG_NAMES = frozenset(c[0] for c in LINALG)
+
 
 def _arguments(name, domains, dtype):
     shapes = SHAPES.get(name, [(3, 3)] * len(domains))
+    if name in _LINALG_NAMES:
+        # (draws of its own, so that the conditioning does not depend on which tests ran)
+        rng = numpy.random.default_rng(zlib.crc32(name.encode()))
+        args = [rng.standard_normal(shape) + 1j * rng.standard_normal(shape) for shape in shapes]
+        return [numpy.asarray(a + 3.0 * numpy.eye(a.shape[-1]) if a.ndim >= 2
+                              and a.shape[-1] == a.shape[-2] else a, dtype) for a in args]
     args = [crandom(shape, dtype, domain) for shape, domain in zip(shapes, domains)]
     if name in ("det", "inv", "solve"):
         args[0] = args[0] + 3.0 * numpy.eye(3, dtype=dtype)  # well conditioned
@@ -173,6 +225,9 @@ def _jax_function(name, f, jnp_module):
     }
     if name in special:
         return special[name]
+    if name in _LINALG_NAMES:  # (the same code, jax.numpy in fnp's place)
+        return types.FunctionType(f.__code__, {"fnp": jnp_module, "numpy": numpy,
+                                                "__builtins__": builtins})
     return getattr(jnp_module, np_name)
 
 

@@ -3,7 +3,7 @@ as numpy.linalg is."""
 import numpy as np
 
 from . import defprim, numpy_versions
-from .elementwise import add, multiply, negative
+from .elementwise import add, conjugate, imag, is_complex, multiply, negative, real
 from .products import matmul
 from .reductions import sum
 from .shape import expand_dims, moveaxis, reshape, swapaxes, normalize_axis_tuple
@@ -13,6 +13,11 @@ from .tracing import asarray
 
 def _mT(x):
     return swapaxes(x, -1, -2)
+
+
+def _H(x):
+    """The conjugate transpose of a batch of matrices (the transpose of real ones)."""
+    return conjugate(swapaxes(x, -1, -2))
 
 
 def _inv_vjp(g, ans, x):
@@ -152,9 +157,21 @@ def matrix_power(a, n):
     return result
 
 
+def _squared_modulus(x):
+    """|x|^2 elementwise: x x of reals, Re(conj(x) x) of complex numbers (real,
+    so that its rule is the gradient 2 conj(x) of autograd's and JAX's convention)."""
+    if is_complex(x):
+        return real(multiply(conjugate(x), x))
+    return multiply(x, x)
+
+
+def _real_dtype(x):
+    return np.empty(0, x.dtype).real.dtype
+
+
 def norm(x, ord=None, axis=None, keepdims=False):
-    """numpy.linalg.norm for vectors (any ord) and matrices ('fro', 'nuc'
-    excepted, 1, -1, inf, -inf)."""
+    """numpy.linalg.norm for vectors (any ord) and matrices (any ord), real or
+    complex: |x| by abs (its complex rule), |x|^2 as Re(conj(x) x)."""
     from . import elementwise as el
     from .reductions import max as rmax, min as rmin
     if type(x) is list or type(x) is tuple:
@@ -166,28 +183,28 @@ def norm(x, ord=None, axis=None, keepdims=False):
         normalize_axis_tuple(axis, ndim)  # (NumPy's AxisError, 0-d arrays included)
     if axis is None and (ord is None or ndim == 1 or ord == "fro"):
         if ord is None or ord == "fro" or ord == 2 and ndim == 1:
-            return el.sqrt(sum(multiply(x, x), axis=None if ndim != 2 or axis is None else axis,
-                               keepdims=keepdims))
+            return el.sqrt(sum(_squared_modulus(x), axis=None, keepdims=keepdims))
     if axis is None:
         axis = tuple(range(ndim)) if ndim == 2 else 0
     if isinstance(axis, int) or (isinstance(axis, tuple) and len(axis) == 1):
         axis = axis if isinstance(axis, int) else axis[0]
         if ord is None or ord == 2:
-            return el.sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
+            return el.sqrt(sum(_squared_modulus(x), axis=axis, keepdims=keepdims))
         if ord == np.inf:
             return rmax(el.absolute(x), axis=axis, keepdims=keepdims)
         if ord == -np.inf:
             return rmin(el.absolute(x), axis=axis, keepdims=keepdims)
         if ord == 0:
             # (the count_nonzero primitive, so that recorded tapes guard the count)
-            return count_nonzero(x, axis=axis, keepdims=keepdims).astype(x.dtype)
+            # (of a real dtype for complex x, as NumPy's)
+            return count_nonzero(x, axis=axis, keepdims=keepdims).astype(_real_dtype(x))
         if ord == 1:
             return sum(el.absolute(x), axis=axis, keepdims=keepdims)
         p = float(ord)
         return el.power(sum(el.power(el.absolute(x), p), axis=axis, keepdims=keepdims), 1.0 / p)
     row, col = axis
     if ord in (None, "fro"):
-        return el.sqrt(sum(multiply(x, x), axis=axis, keepdims=keepdims))
+        return el.sqrt(sum(_squared_modulus(x), axis=axis, keepdims=keepdims))
     if ord in (1, -1):
         sums = sum(el.absolute(x), axis=row, keepdims=True)
         pick = rmax if ord == 1 else rmin
@@ -421,22 +438,33 @@ class _EighResult(tuple):
 
 # -- svd: distinct singular values, reduced (full_matrices=False) ---------------------
 #
-# A = U diag(s) V^T.  With F_ij = 1 / (s_j^2 - s_i^2) off the diagonal:
-#   ds = diag(U^T dA V)
-#   dU = U (F o (U^T dA V S + S V^T dA^T U)) + (I - U U^T) dA V S^-1
-#   dV = V (F o (S U^T dA V + V^T dA^T U S)) + (I - V V^T) dA^T U S^-1
-# and the VJPs are their transposes (Townsend 2016, as autograd has them).
+# A = U diag(s) V^H.  With F_ij = 1 / (s_j^2 - s_i^2) off the diagonal and
+# P = U^H dA V (JAX's svd_jvp_rule):
+#   ds = Re diag(P)
+#   dU = U (F o (P S + S P^H) + i Im diag(P) S^-1) + (I - U U^H) dA V S^-1
+#   dV = V (F o (S P + P^H S)) + (I - V V^H) dA^H U S^-1
+# and the VJPs are their transposes (Townsend 2016, as autograd's grad_svd has
+# them).  For complex A each pair (u_j, v_j) is fixed only up to a common phase:
+# these rules take the gauge where V^H dV has a zero diagonal, JAX's and
+# autograd's, so only functions the phases leave alone (|U|, U f(S) V^H, the
+# singular values) have the derivatives of NumPy's factors.
 
 def _svd_parts(x):
-    u, s, vh = svd(x, full_matrices=False)
-    return u, s, _mT(vh)
+    return svd_u(x), singular_values(x), svd_v(x)
 
 
 def _gaps(s):
     k = np.shape(s)[-1]
     eye = np.eye(k)
     s2 = multiply(s, s)
-    return multiply(1.0 - eye, 1.0 / add(add(expand_dims(s2, -2), negative(expand_dims(s2, -1))), eye))
+    return multiply(1.0 - eye, 1.0 / add(add(expand_dims(s2, -2), negative(expand_dims(s2, -1))),
+                                          eye))
+
+
+def _imaginary_diagonal(p, s_row):
+    """i Im diag(p) S^-1: the phase term of dU (and of its transpose)."""
+    k = np.shape(p)[-1]
+    return multiply(multiply(imag(p), np.eye(k) * 1j), 1.0 / s_row)
 
 
 def _svd_vjp(gu, gs, gv, x):
@@ -451,35 +479,39 @@ def _svd_vjp(gu, gs, gv, x):
         inner = multiply(eye, expand_dims(gs, -1))
     if gu is not None:
         utgu = matmul(_mT(u), gu)
-        inner = add(inner, multiply(multiply(_gaps(s), add(utgu, negative(_mT(utgu)))), s_row))
+        inner = add(inner, multiply(multiply(_gaps(s), add(utgu, negative(_H(utgu)))), s_row))
+        if is_complex(u):
+            inner = add(inner, _imaginary_diagonal(utgu, s_row))
     if gv is not None:
         vtgv = matmul(_mT(v), gv)
-        inner = add(inner, multiply(s_col, multiply(_gaps(s), add(vtgv, negative(_mT(vtgv))))))
-    out = matmul(matmul(u, inner), _mT(v)) if not isinstance(inner, float) else 0.0
+        inner = add(inner, multiply(s_col, multiply(_gaps(s), add(vtgv, negative(_H(vtgv))))))
+    out = matmul(matmul(conjugate(u), inner), _mT(v)) if not isinstance(inner, float) else 0.0
     if gu is not None and m > n:
-        proj = add(np.eye(m), negative(matmul(u, _mT(u))))
-        out = add(out, matmul(matmul(proj, gu), _mT(multiply(v, 1.0 / s_row))))
+        proj = add(np.eye(m), negative(matmul(u, _H(u))))              # I - U U^H
+        out = add(out, _mT(matmul(matmul(multiply(v, 1.0 / s_row), _mT(gu)), proj)))
     if gv is not None and m < n:
-        proj = add(np.eye(n), negative(matmul(v, _mT(v))))
-        out = add(out, _mT(matmul(matmul(proj, gv), _mT(multiply(u, 1.0 / s_row)))))
+        proj = add(np.eye(n), negative(matmul(v, _H(v))))              # I - V V^H
+        out = add(out, conjugate(matmul(matmul(multiply(u, 1.0 / s_row), _mT(gv)), proj)))
     return out
 
 
 def _svd_jvp_parts(t, x):
     u, s, v = _svd_parts(x)
     m, n = np.shape(x)[-2:]
-    dp = matmul(matmul(_mT(u), t), v)                     # U^T dA V  (k x k)
-    ds = sum(multiply(dp, np.eye(min(m, n))), axis=-1)
+    dp = matmul(matmul(_H(u), t), v)                      # U^H dA V  (k x k)
+    ds = real(sum(multiply(dp, np.eye(min(m, n))), axis=-1))
     s_row, s_col = expand_dims(s, -2), expand_dims(s, -1)
     gaps = _gaps(s)
-    du = matmul(u, multiply(gaps, add(multiply(dp, s_row), multiply(s_col, _mT(dp)))))
-    dv = matmul(v, multiply(gaps, add(multiply(s_col, dp), multiply(_mT(dp), s_row))))
+    du = matmul(u, multiply(gaps, add(multiply(dp, s_row), multiply(s_col, _H(dp)))))
+    if is_complex(dp):
+        du = add(du, matmul(u, _imaginary_diagonal(dp, s_row)))
+    dv = matmul(v, multiply(gaps, add(multiply(s_col, dp), multiply(_H(dp), s_row))))
     if m > n:
-        proj = add(np.eye(m), negative(matmul(u, _mT(u))))
+        proj = add(np.eye(m), negative(matmul(u, _H(u))))
         du = add(du, matmul(matmul(proj, t), multiply(v, 1.0 / s_row)))
     if m < n:
-        proj = add(np.eye(n), negative(matmul(v, _mT(v))))
-        dv = add(dv, matmul(matmul(proj, _mT(t)), multiply(u, 1.0 / s_row)))
+        proj = add(np.eye(n), negative(matmul(v, _H(v))))
+        dv = add(dv, matmul(matmul(proj, _H(t)), multiply(u, 1.0 / s_row)))
     return du, ds, dv
 
 
@@ -491,20 +523,17 @@ svd_u = defprim(
     "svd_u", lambda x: np.linalg.svd(x, full_matrices=False)[0],
     vjps=[lambda g, ans, x: _svd_vjp(g, None, None, x)],
     jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[0]])
+# V = Vh^H (the conjugate transpose of NumPy's third factor)
 svd_v = defprim(
-    "svd_v", lambda x: _mT_plain(np.linalg.svd(x, full_matrices=False)[2]),
+    "svd_v", lambda x: np.conjugate(np.swapaxes(np.linalg.svd(x, full_matrices=False)[2], -1, -2)),
     vjps=[lambda g, ans, x: _svd_vjp(None, None, g, x)],
     jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[2]])
 
 
-def _mT_plain(x):
-    return np.swapaxes(x, -1, -2)
-
-
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    """numpy.linalg.svd for matrices with distinct, nonzero singular values.
-    On traced values: compute_uv=False, or full_matrices=False (the full
-    factors of a non-square matrix are not unique)."""
+    """numpy.linalg.svd for real or complex matrices with distinct, nonzero
+    singular values.  On traced values: compute_uv=False, or full_matrices=False
+    (the full factors of a non-square matrix are not unique)."""
     if not hasattr(a, "tape"):
         return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
                              hermitian=hermitian)
@@ -515,7 +544,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         raise NotImplementedError(
             "fastad.numpy.linalg.svd of a non-square traced matrix needs full_matrices=False "
             "(the full factors are not unique)")
-    return _SVDResult(svd_u(a), singular_values(a), _mT(svd_v(a)))
+    return _SVDResult(svd_u(a), singular_values(a), _H(svd_v(a)))
 
 
 class _SVDResult(tuple):
