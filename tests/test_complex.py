@@ -309,6 +309,17 @@ def test_complex_tangent_of_a_real_primal_is_refused():
         fd.jvp(fnp.sin, (1.0,), (1j,))
 
 
+def test_tangent_of_a_complex_output_no_input_reaches_is_complex():
+    # the VJP of var at a complex scalar is 0 whatever the input: its tangent was
+    # the float 0.0 where JAX's (and autograd's numerical one) is complex 0
+    # (autograd's test_var and test_std in forward-over-reverse)
+    h = lambda x, v: fd.vjp(fnp.var, x)[1](v)[0]  # noqa: E731
+    value, tangent = fd.jvp(h, (0.8 + 0.1j, 1.3), (0.3 + 0.2j, 0.5))
+    assert value == 0 and numpy.result_type(tangent) == numpy.complex128
+    assert numpy.result_type(fd.jvp(lambda x: 2j, (1.0,), (1.0,))[1]) == numpy.complex128
+    assert fd.jvp(lambda x: 2.0, (1.0,), (1.0,))[1] == 0.0
+
+
 def test_nested_sweep_takes_the_real_part_for_real_nodes():
     # (the recording sweep added a complex cotangent into a real node: the JVP of
     # (x, v) -> vjp(grad(abs), x)(v) came out twice JAX's, also in its primal)

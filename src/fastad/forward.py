@@ -46,6 +46,16 @@ def _seed_value(box, t):
     return np.asarray(t, dtype=box.dtype)
 
 
+def _zero_tangent(leaf):
+    """The tangent of an output no input reaches: zeros of its shape and dtype,
+    0.0 for a real scalar.  (A complex scalar's is complex: 0.0 was a float
+    where autograd's and JAX's tangent has the output's dtype.)"""
+    if np.ndim(leaf):
+        return np.zeros(np.shape(leaf), _dtype_of(leaf))
+    value = leaf.value if type(leaf) in _TRACED else leaf
+    return np.zeros((), np.result_type(value)) if np.iscomplexobj(value) else 0.0
+
+
 def _tangent_out(rec, out, tangents):
     """Tangents of every output leaf, zeros where no input reaches, in the
     output's structure (traced when nested)."""
@@ -56,7 +66,7 @@ def _tangent_out(rec, out, tangents):
     for o in out_leaves:
         t = found.get(id(o))
         if t is None:
-            t = np.zeros(np.shape(o), _dtype_of(o)) if np.ndim(o) else 0.0
+            t = _zero_tangent(o)
         elif type(t) not in _TRACED and type(o) is Scalar:
             t = float(t)
         result.append(t)
