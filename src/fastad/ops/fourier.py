@@ -47,8 +47,8 @@ def _fit(g, axes, shape):
     return g
 
 
-def _axes_and_sizes(x, s, axes, default_axes):
-    """The transformed axes (normalized) and the transform length along each."""
+def _transformed_axes(x, s, axes, default_axes):
+    """The transformed axes, normalized (NumPy's default where None)."""
     ndim = np.ndim(x)
     if axes is None:
         axes = default_axes(ndim, s)
@@ -56,11 +56,14 @@ def _axes_and_sizes(x, s, axes, default_axes):
     if len(set(axes)) != len(axes):
         raise NotImplementedError("the derivative of a transform repeating an axis (%s) is "
                                   "not implemented" % (axes,))
-    if s is None:
-        s = [np.shape(x)[a] for a in axes]
-    elif len(s) != len(axes):
+    if s is not None and len(s) != len(axes):
         raise ValueError("shape and axes have different lengths")
-    return axes, [int(n) for n in s]
+    return tuple(axes)
+
+
+def _sizes(x, s, axes):
+    """The transform length along each axis: `s`, or the input's."""
+    return tuple(int(n) for n in s) if s is not None else tuple(np.shape(x)[a] for a in axes)
 
 
 def _all_axes(ndim, s):
@@ -92,33 +95,36 @@ class _Family:
         self.prefix = prefix
         self.complex_transforms = {}  # fft, ifft, ...: the transposes of the real ones
 
-    def complex_nd(self, name, default_axes, one_axis):
-        """fft, ifft (one_axis), fft2, ifft2, fftn, ifftn."""
+    def _primitive(self, name, one_axis, vjp):
+        """The library's `name` as a primitive of (x, s, axes, norm), s and
+        axes normalized; linear, so its JVP is the transform of the tangent."""
         fun = getattr(self.library, name)
 
-        def vjp(g, ans, x, s, axes, norm):
-            return _fit(transform(g, None, axes, norm), axes, np.shape(x))
+        def call(x, s, axes, norm):
+            return fun(x, s[0], axes[0], norm) if one_axis else fun(x, s, axes, norm)
 
         def jvp(t, ans, x, s, axes, norm):
-            return transform(t, s, axes, norm)
-
-        def call(x, s, axes, norm):
-            if one_axis:
-                return fun(x, s[0], axes[0], norm)
-            return fun(x, s, axes, norm)
+            return prim(t, s, axes, norm)
 
         prim = defprim(self.prefix + name, call, vjps=[vjp, None, None, None],
                        jvps=[jvp, None, None, None], saves=[(0,), (), (), ()])
+        return prim
+
+    def complex_nd(self, name, default_axes, one_axis):
+        """fft, ifft (one_axis), fft2, ifft2, fftn, ifftn."""
+        def vjp(g, ans, x, s, axes, norm):
+            return _fit(transform(g, None, axes, norm), axes, np.shape(x))
+
+        prim = self._primitive(name, one_axis, vjp)
 
         def transform(x, s, axes, norm):
-            axes, s = _axes_and_sizes(x, s, axes, default_axes)
-            return prim(x, tuple(s), tuple(axes), norm)
+            axes = _transformed_axes(x, s, axes, default_axes)
+            return prim(x, _sizes(x, s, axes), axes, norm)
         return transform
 
     def real_forward(self, name, default_axes, one_axis):
         """rfft, rfft2, rfftn: a real input, the first n // 2 + 1 terms along
         the last axis."""
-        fun = getattr(self.library, name)
         full = "fft" if one_axis else "fftn"
 
         def vjp(g, ans, x, s, axes, norm):
@@ -126,61 +132,34 @@ class _Family:
             g = _fit_axis(g, axes[-1], s[-1])
             return _fit(self.complex_transforms[full](g, None, axes, norm), axes, np.shape(x))
 
-        def jvp(t, ans, x, s, axes, norm):
-            return transform(t, s, axes, norm)
-
-        def call(x, s, axes, norm):
-            if one_axis:
-                return fun(x, s[0], axes[0], norm)
-            return fun(x, s, axes, norm)
-
-        prim = defprim(self.prefix + name, call, vjps=[vjp, None, None, None],
-                       jvps=[jvp, None, None, None], saves=[(0,), (), (), ()])
+        prim = self._primitive(name, one_axis, vjp)
 
         def transform(x, s, axes, norm):
             if np.iscomplexobj(x):
                 raise TypeError("%s takes real input; got %s (use fft for complex input)"
                                 % (name, np.result_type(x)))
-            axes, s = _axes_and_sizes(x, s, axes, default_axes)
-            return prim(x, tuple(s), tuple(axes), norm)
+            axes = _transformed_axes(x, s, axes, default_axes)
+            return prim(x, _sizes(x, s, axes), axes, norm)
         return transform
 
     def real_inverse(self, name, default_axes, one_axis):
         """irfft, irfft2, irfftn: n // 2 + 1 terms along the last axis in, a real
         output of length n (2 (m - 1) by default) there."""
-        fun = getattr(self.library, name)
+        inverse = "ifft" if one_axis else "ifftn"
 
         def vjp(g, ans, x, s, axes, norm):
             n, k = s[-1], s[-1] // 2 + 1
-            inverse = self.complex_transforms["ifft" if one_axis else "ifftn"](g, None, axes,
-                                                                              norm)
-            half = _fit_axis(inverse, axes[-1], k)
-            half = multiply(half, _hermitian_weights(n, k, axes[-1] % np.ndim(g), np.ndim(g)))
+            half = _fit_axis(self.complex_transforms[inverse](g, None, axes, norm), axes[-1], k)
+            half = multiply(half, _hermitian_weights(n, k, axes[-1], np.ndim(g)))
             return _fit(half, axes, np.shape(x))
 
-        def jvp(t, ans, x, s, axes, norm):
-            return transform(t, s, axes, norm)
-
-        def call(x, s, axes, norm):
-            if one_axis:
-                return fun(x, s[0], axes[0], norm)
-            return fun(x, s, axes, norm)
-
-        prim = defprim(self.prefix + name, call, vjps=[vjp, None, None, None],
-                       jvps=[jvp, None, None, None], saves=[(0,), (), (), ()])
+        prim = self._primitive(name, one_axis, vjp)
 
         def transform(x, s, axes, norm):
-            ndim = np.ndim(x)
-            if axes is None:
-                axes = default_axes(ndim, s)
-            axes = normalize_axis_tuple(axes, ndim, allow_duplicate=True)
-            if len(set(axes)) != len(axes):
-                raise NotImplementedError("the derivative of a transform repeating an axis "
-                                          "(%s) is not implemented" % (axes,))
-            if s is None:
-                s = [np.shape(x)[a] for a in axes]
-                s[-1] = 2 * (s[-1] - 1)
-            return prim(x, tuple(int(n) for n in s), tuple(axes), norm)
+            axes = _transformed_axes(x, s, axes, default_axes)
+            if s is None:  # NumPy's default output length: 2 (m - 1) along the last axis
+                s = _sizes(x, None, axes)[:-1] + (2 * (np.shape(x)[axes[-1]] - 1),)
+            return prim(x, _sizes(x, s, axes), axes, norm)
         return transform
 
 
@@ -273,26 +252,23 @@ hfft = hermitian("hfft", irfft, rfft, np.fft)
 ihfft = hermitian("ihfft", irfft, rfft, np.fft)
 
 
-def fftshift(x, axes=None):
-    """numpy.fft.fftshift: a roll by n // 2 along each axis (a permutation)."""
-    if not is_traced(x):
-        return np.fft.fftshift(x, axes)
+def _roll_halves(x, axes, sign):
+    """fftshift (sign 1) and ifftshift (-1): a roll by sign * (n // 2) along
+    each axis, a permutation whose rules are rolls back."""
     from .manipulation import roll
     axes = tuple(range(np.ndim(x))) if axes is None else \
         ((axes,) if np.ndim(axes) == 0 else tuple(axes))
-    shift = [np.shape(x)[a] // 2 for a in axes]
-    return roll(x, shift, axes)
+    return roll(x, [sign * (np.shape(x)[a] // 2) for a in axes], axes)
+
+
+def fftshift(x, axes=None):
+    """numpy.fft.fftshift, differentiable."""
+    return _roll_halves(x, axes, 1) if is_traced(x) else np.fft.fftshift(x, axes)
 
 
 def ifftshift(x, axes=None):
-    """numpy.fft.ifftshift: a roll by -(n // 2) along each axis."""
-    if not is_traced(x):
-        return np.fft.ifftshift(x, axes)
-    from .manipulation import roll
-    axes = tuple(range(np.ndim(x))) if axes is None else \
-        ((axes,) if np.ndim(axes) == 0 else tuple(axes))
-    shift = [-(np.shape(x)[a] // 2) for a in axes]
-    return roll(x, shift, axes)
+    """numpy.fft.ifftshift, differentiable."""
+    return _roll_halves(x, axes, -1) if is_traced(x) else np.fft.ifftshift(x, axes)
 
 
 fftfreq, rfftfreq = np.fft.fftfreq, np.fft.rfftfreq
