@@ -355,11 +355,19 @@ def matrix_transpose(x, /):
     return _matrix_transpose(x)
 
 
-# -- eigh: symmetric eigendecomposition, distinct eigenvalues ----------------------------
+# -- eigh: symmetric or Hermitian eigendecomposition, distinct eigenvalues -------------
 #
 # numpy.linalg.eigh reads one triangle: with UPLO='L' it is a function of
-# S = tril(A) + tril(A, -1)^T.  For a symmetric-perturbation cotangent M of
-# S, the cotangent of A is tril(M + M^T, -1) + diag(M) (triu for UPLO='U').
+# S = tril(A, -1) + tril(A, -1)^H + Re diag(A) (LAPACK ignores the imaginary
+# parts of the diagonal).  For a cotangent M of S, the cotangent of A is
+# tril(M + M^H, -1) + Re diag(M) (triu for UPLO='U').  With F_ij = 1 / (w_j - w_i)
+# off the diagonal (JAX's eigh_jvp_rule):
+#   dw = Re diag(V^H dS V),  dV = V (F o (V^H dS V)),
+# whose transposes are M = conj(V) diag(w_bar) V^T and conj(V) (F o V^T V_bar) V^T
+# (autograd's grad_eigh).  For complex A each eigenvector is fixed only up to a
+# phase: dV takes the gauge where V^H dV has a zero diagonal, JAX's and
+# autograd's, so only functions the phases leave alone (|V|, V f(w) V^H) have the
+# derivatives of NumPy's eigenvectors.
 
 def _strict_triangle(n, UPLO):
     return np.tril(np.ones((n, n)), -1) if UPLO == "L" else np.triu(np.ones((n, n)), 1)
@@ -367,13 +375,13 @@ def _strict_triangle(n, UPLO):
 
 def _from_symmetric(m, UPLO):
     n = np.shape(m)[-1]
-    return add(multiply(add(m, _mT(m)), _strict_triangle(n, UPLO)), multiply(m, np.eye(n)))
+    return add(multiply(add(m, _H(m)), _strict_triangle(n, UPLO)), multiply(real(m), np.eye(n)))
 
 
 def _symmetric_tangent(t, UPLO):
     n = np.shape(t)[-1]
     triangle = multiply(t, _strict_triangle(n, UPLO))
-    return add(add(triangle, _mT(triangle)), multiply(t, np.eye(n)))
+    return add(add(triangle, _H(triangle)), multiply(real(t), np.eye(n)))
 
 
 def _eigen_gaps(w):
@@ -386,25 +394,25 @@ def _eigen_gaps(w):
 
 def _eigenvalues_vjp(g, ans, x, UPLO="L"):
     v = eigenvectors(x, UPLO)
-    return _from_symmetric(matmul(multiply(v, expand_dims(g, -2)), _mT(v)), UPLO)
+    return _from_symmetric(matmul(multiply(conjugate(v), expand_dims(g, -2)), _mT(v)), UPLO)
 
 
 def _eigenvalues_jvp(t, ans, x, UPLO="L"):
     v = eigenvectors(x, UPLO)
     ds = _symmetric_tangent(t, UPLO)
-    return sum(multiply(v, matmul(ds, v)), axis=-2)
+    return real(sum(multiply(conjugate(v), matmul(ds, v)), axis=-2))
 
 
 def _eigenvectors_vjp(g, ans, x, UPLO="L"):
     w = eigenvalues(x, UPLO)
     inner = multiply(_eigen_gaps(w), matmul(_mT(ans), g))
-    return _from_symmetric(matmul(matmul(ans, inner), _mT(ans)), UPLO)
+    return _from_symmetric(matmul(matmul(conjugate(ans), inner), _mT(ans)), UPLO)
 
 
 def _eigenvectors_jvp(t, ans, x, UPLO="L"):
     w = eigenvalues(x, UPLO)
     ds = _symmetric_tangent(t, UPLO)
-    return matmul(ans, multiply(_eigen_gaps(w), matmul(_mT(ans), matmul(ds, ans))))
+    return matmul(ans, multiply(_eigen_gaps(w), matmul(_H(ans), matmul(ds, ans))))
 
 
 eigenvalues = defprim("eigh_values", lambda x, UPLO="L": np.linalg.eigh(x, UPLO)[0],
@@ -414,9 +422,10 @@ eigenvectors = defprim("eigh_vectors", lambda x, UPLO="L": np.linalg.eigh(x, UPL
 
 
 def eigh(a, UPLO="L"):
-    """numpy.linalg.eigh of a symmetric matrix with distinct eigenvalues:
-    (eigenvalues, eigenvectors).  Only the triangle UPLO names is read, as
-    NumPy reads it; the eigenvectors' signs are LAPACK's."""
+    """numpy.linalg.eigh of a real symmetric or complex Hermitian matrix with
+    distinct eigenvalues: (eigenvalues, eigenvectors).  Only the triangle UPLO
+    names is read, as NumPy reads it; the eigenvectors' signs (phases) are
+    LAPACK's."""
     if UPLO not in ("L", "U"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
     if not hasattr(a, "tape"):
