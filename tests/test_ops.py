@@ -667,3 +667,23 @@ def test_scipy_special_ops_float32(case, rng):
 
 TESTED.update({"gammainc_a_derivative", "betainc", "betaincc", "stdtr", "yn", "ive",
                "logsumexp_weighted"})
+
+
+# -- float32 through the composite functions -------------------------------------------
+
+@pytest.mark.parametrize("case", COMPOSITE_CASES, ids=lambda c: c[0])
+def test_composite_float32(case, rng):
+    """float32 input: the traced value has NumPy's dtype for the plain call (float32
+    unless a float64 constant takes part, as in NumPy), the gradient is float32 and
+    matches the float64 gradient to float32 accuracy."""
+    name, fun, shape = case
+    x32 = sample(rng, "real", shape).astype(numpy.float32)
+    plain = numpy.asarray(fun(x32))
+    traced = numpy.asarray(fd.make_vjp(fun)(x32)[1])
+    assert traced.dtype == plain.dtype
+    numpy.testing.assert_allclose(traced, plain, rtol=1e-6, atol=1e-6)
+    loss = lambda x: fnp.sum(fun(x) * 0.5)  # noqa: E731
+    g32 = fd.grad(loss)(x32)
+    g64 = fd.grad(loss)(x32.astype(numpy.float64))
+    assert g32.dtype == numpy.float32
+    numpy.testing.assert_allclose(g32, g64, rtol=2e-4, atol=2e-5)

@@ -159,7 +159,10 @@ def _lerp(a, b, t):
     """NumPy's _lerp: a + (b - a) t, or b - (b - a)(1 - t) where t >= 0.5."""
     diff_b_a = subtract(b, a)
     lerp = add(a, multiply(diff_b_a, t))
-    return where(greater_equal(t, 0.5), subtract(b, multiply(diff_b_a, subtract(1, t))), lerp)
+    # (a Python float t stays one: NumPy's subtract(1, t) would be a float64
+    # scalar, which promotes float32 arrays where NumPy's weak scalar does not)
+    one_minus_t = 1.0 - t if type(t) is float else subtract(1, t)
+    return where(greater_equal(t, 0.5), subtract(b, multiply(diff_b_a, one_minus_t)), lerp)
 
 
 def _quantile_linear(a, q, axis, keepdims, weak_q):
