@@ -158,6 +158,8 @@ LINALG = [
     # (NumPy's function of one triangle; JAX's eigh symmetrizes its input)
     ("eigh |V|^2 of a triangle", lambda a: fnp.abs(fnp.linalg.eigh(a, "U")[1]) ** 2,
      [(3, 3)]),
+    ("vecdot", lambda a, b: fnp.vecdot(a, b), [(2, 3), (3,)]),
+    ("vecmat", lambda a, b: fnp.vecmat(a, b), [(3,), (3, 2)]),
 ]
 NOT_IN_JAX = {"eigh |V|^2 of a triangle"}
 CASES += [(name, f, ["any"] * len(shapes)) for name, f, shapes in LINALG]

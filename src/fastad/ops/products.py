@@ -364,13 +364,13 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
 
 def vecdot(x1, x2, /, *, axis=-1):
-    """numpy.vecdot of real vectors: sum(x1 * x2) over `axis`."""
+    """numpy.vecdot: sum(conj(x1) * x2) over `axis` (NumPy conjugates x1)."""
     if not is_traced(x1, x2):
         return numpy_versions.vecdot(x1, x2, axis=axis)
     if np.ndim(x1) == 0 or np.ndim(x2) == 0:
         raise ValueError("vecdot: both operands need at least one dimension (got %d and %d)"
                          % (np.ndim(x1), np.ndim(x2)))
-    product = multiply(x1, x2)
+    product = multiply(conjugate(as_traceable(x1)), x2)
     return sum(product, axis=normalize_axis_index(operator.index(axis), np.ndim(product)))
 
 
@@ -381,7 +381,8 @@ def matvec(x1, x2, /):
 
 
 def vecmat(x1, x2, /):
+    """numpy.vecmat: conj(x1) @ x2 (NumPy conjugates x1)."""
     if not is_traced(x1, x2):
         return numpy_versions.vecmat(x1, x2)
-    return getitem(matmul(getitem(as_traceable(x1), (Ellipsis, None, slice(None))), x2),
-                   (Ellipsis, 0, slice(None)))
+    return getitem(matmul(getitem(conjugate(as_traceable(x1)), (Ellipsis, None, slice(None))),
+                          x2), (Ellipsis, 0, slice(None)))
