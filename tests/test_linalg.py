@@ -123,7 +123,7 @@ def test_pinv(shape, rng):
     fd.check_grads(fnp.linalg.pinv, a)
 
 
-@pytest.mark.parametrize("shape", [(3, 3), (5, 3), (2, 4, 3)], ids=str)
+@pytest.mark.parametrize("shape", [(3, 3), (5, 3), (2, 4, 3), (3, 5), (2, 2, 4)], ids=str)
 def test_qr(shape, rng):
     a = rng.standard_normal(shape)
     same_value(lambda a: fnp.linalg.qr(a)[1], lambda a: numpy.linalg.qr(a)[1], a)
@@ -131,6 +131,9 @@ def test_qr(shape, rng):
     fd.check_grads(lambda a: fnp.linalg.qr(a).R, a)
 
 
-def test_qr_of_wide_matrix_is_refused(rng):
-    with pytest.raises(NotImplementedError, match="at least as many rows"):
-        fd.grad(lambda a: fnp.sum(fnp.linalg.qr(a)[1]))(rng.standard_normal((2, 4)))
+def test_qr_complete_of_tall_matrix_is_refused(rng):
+    with pytest.raises(NotImplementedError, match="complete Q of a tall one is not unique"):
+        fd.grad(lambda a: fnp.sum(fnp.linalg.qr(a, "complete")[1]))(rng.standard_normal((4, 2)))
+    a = rng.standard_normal((2, 4))  # (of a wide one, it is the reduced Q)
+    numpy.testing.assert_array_equal(fd.vjp(lambda a: fnp.linalg.qr(a, "complete")[0], a)[0],
+                                     numpy.linalg.qr(a, "complete")[0])

@@ -1,5 +1,7 @@
 """Linear algebra with the matrix-calculus rules, batched over leading axes
 as numpy.linalg is."""
+from collections import namedtuple
+
 import numpy as np
 
 from . import defprim, numpy_versions
@@ -11,6 +13,13 @@ from .sorting import count_nonzero
 from .tracing import asarray
 
 
+# numpy.linalg's results, named as NumPy names them (namedtuples: pytrees too)
+_SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
+_EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+_SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
+_QRResult = namedtuple("QRResult", ["Q", "R"])
+
+
 def _mT(x):
     return swapaxes(x, -1, -2)
 
@@ -18,6 +27,11 @@ def _mT(x):
 def _H(x):
     """The conjugate transpose of a batch of matrices (the transpose of real ones)."""
     return conjugate(swapaxes(x, -1, -2))
+
+
+def _i_im_diagonal(x):
+    """i Im diag(x), a (batch of) diagonal matrices: the phase terms of complex rules."""
+    return multiply(multiply(imag(x), np.eye(np.shape(x)[-1])), 1j)
 
 
 def _inv_vjp(g, ans, x):
@@ -85,12 +99,12 @@ def _logabsdet_fun(x):
 
 
 def _logabsdet_vjp(g, ans, x):
-    # d log|det X| = <X^-T, dX>
+    # d log|det X| = Re <X^-T, dX> (the real part of d log det X, for complex X)
     return multiply(_expand_matrix(g), _mT(inv(x)))
 
 
 def _logabsdet_jvp(t, ans, x):
-    return sum(multiply(_mT(inv(x)), t), axis=(-2, -1))
+    return real(sum(multiply(_mT(inv(x)), t), axis=(-2, -1)))
 
 
 logabsdet = defprim("logabsdet", _logabsdet_fun, vjps=[_logabsdet_vjp], jvps=[_logabsdet_jvp])
@@ -104,12 +118,29 @@ def _sign_of_det(a):
 _slogdet_sign = defprim("sign of slogdet", _sign_of_det)
 
 
+# The sign of a complex determinant, det / |det|, moves with the matrix:
+# d sign = i Im(d log det) sign = i Im <X^-T, dX> sign (JAX's _slogdet_jvp),
+# whose transpose gives X_bar = i Im(g sign) X^-T.
+
+def _complex_sign_vjp(g, ans, x):
+    return multiply(_expand_matrix(multiply(imag(multiply(g, ans)), 1j)), _mT(inv(x)))
+
+
+def _complex_sign_jvp(t, ans, x):
+    return multiply(multiply(imag(sum(multiply(_mT(inv(x)), t), axis=(-2, -1))), 1j), ans)
+
+
+_complex_slogdet_sign = defprim("sign of complex slogdet", lambda x: np.linalg.slogdet(x)[0],
+                                vjps=[_complex_sign_vjp], jvps=[_complex_sign_jvp])
+
+
 def slogdet(a):
-    """numpy.linalg.slogdet: (sign, log|det a|); the sign is piecewise
-    constant, the log-determinant differentiable."""
+    """numpy.linalg.slogdet: (sign, log|det a|), both differentiable for
+    complex a; for real a the sign is piecewise constant."""
     if not hasattr(a, "tape"):
         return np.linalg.slogdet(a)
-    return (_slogdet_sign(a), logabsdet(a))
+    sign = _complex_slogdet_sign(a) if is_complex(a) else _slogdet_sign(a)
+    return _SlogdetResult(sign, logabsdet(a))
 
 
 # -- cholesky ------------------------------------------------------------------------
@@ -120,17 +151,25 @@ def _phi(x):
     return multiply(x, np.tril(np.ones((n, n))) - 0.5 * np.eye(n))
 
 
+# A = L L^H.  As JAX's cholesky, the rules are those of cholesky((A + A^H) / 2),
+# a function of the whole matrix (NumPy reads the lower triangle): with
+# phi the lower triangle with the diagonal halved (Murray 2016, arXiv:1602.07527),
+#   dL = L phi(L^-1 sym(dA) L^-H),
+# and its transpose S = L^-T phi(L^T L_bar) conj(L)^-1, A_bar = (S + S^H) / 2.
+
+def _hermitian_part(x):
+    return multiply(add(x, _H(x)), 0.5)
+
+
 def _cholesky_vjp(g, ans, a):
-    # Murray (2016), arXiv:1602.07527: S = L^-T phi(L^T L_bar) L^-1, A_bar = sym(S)
     inner = _phi(matmul(_mT(ans), g))
-    s = solve(_mT(ans), _mT(solve(_mT(ans), _mT(inner))))
-    return multiply(add(s, _mT(s)), 0.5)
+    s = _mT(solve(_H(ans), _mT(solve(_mT(ans), inner))))
+    return _hermitian_part(s)
 
 
 def _cholesky_jvp(t, ans, a):
-    # dL = L phi(L^-1 dA L^-T)
-    l_inv_t = solve(ans, t)
-    return matmul(ans, _phi(_mT(solve(ans, _mT(l_inv_t)))))
+    l_inv_t = solve(ans, _hermitian_part(t))
+    return matmul(ans, _phi(solve(ans, _H(l_inv_t))))
 
 
 cholesky = defprim("cholesky", np.linalg.cholesky, vjps=[_cholesky_vjp], jvps=[_cholesky_jvp])
@@ -153,7 +192,7 @@ def matrix_power(a, n):
         if n:
             base = matmul(base, base)
     if result is None:
-        return np.broadcast_to(np.eye(np.shape(a)[-1]), np.shape(a)).copy()
+        return np.broadcast_to(np.eye(np.shape(a)[-1], dtype=a.dtype), np.shape(a)).copy()
     return result
 
 
@@ -435,16 +474,6 @@ def eigh(a, UPLO="L"):
     return _EighResult(eigenvalues(a, UPLO), eigenvectors(a, UPLO))
 
 
-class _EighResult(tuple):
-    """(eigenvalues, eigenvectors), also by name, as numpy's EighResult."""
-
-    def __new__(cls, w, v):
-        return tuple.__new__(cls, (w, v))
-
-    eigenvalues = property(lambda self: self[0])
-    eigenvectors = property(lambda self: self[1])
-
-
 # -- svd: distinct singular values, reduced (full_matrices=False) ---------------------
 #
 # A = U diag(s) V^H.  With F_ij = 1 / (s_j^2 - s_i^2) off the diagonal and
@@ -472,8 +501,7 @@ def _gaps(s):
 
 def _imaginary_diagonal(p, s_row):
     """i Im diag(p) S^-1: the phase term of dU (and of its transpose)."""
-    k = np.shape(p)[-1]
-    return multiply(multiply(imag(p), np.eye(k) * 1j), 1.0 / s_row)
+    return multiply(_i_im_diagonal(p), 1.0 / s_row)
 
 
 def _svd_vjp(gu, gs, gv, x):
@@ -556,24 +584,14 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     return _SVDResult(svd_u(a), singular_values(a), _H(svd_v(a)))
 
 
-class _SVDResult(tuple):
-    """(U, S, Vh), also by name, as numpy's SVDResult."""
-
-    def __new__(cls, u, s, vh):
-        return tuple.__new__(cls, (u, s, vh))
-
-    U = property(lambda self: self[0])
-    S = property(lambda self: self[1])
-    Vh = property(lambda self: self[2])
-
-
 # -- pinv: the Moore-Penrose pseudo-inverse, at constant rank -------------------------
 #
 # P = A+ is differentiable where the rank of A does not change (Golub and
 # Pereyra, SIAM J. Numer. Anal. 10 (1973), eq. 4.12):
-#   dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P,
+#   dP = -P dA P + P P^H dA^H (I - A P) + (I - P A) dA^H P^H P,
 # whose transpose gives the VJP
-#   A_bar = -P^T G P^T + (I - A P) G^T P P^T + P^T P G^T (I - P A).
+#   A_bar = -P^T G P^T + conj((I - A P) G^T P P^H + P^H P G^T (I - P A))
+# (for real A, ^H is ^T and conj does nothing).
 # The last two terms vanish for an invertible A; for a rank-deficient one
 # they carry the change of the row and column spaces, which V diag(1/s) U^T
 # of every singular value cannot (its 1/s of the zero ones is 1e15 or inf).
@@ -593,17 +611,17 @@ def _projector_complement(x, p, x_first):
 
 
 def _pinv_vjp(g, ans, a, *args, **kwargs):
-    p, pt, gt = ans, _mT(ans), _mT(g)
-    return add(add(negative(matmul(pt, matmul(g, pt))),
-                   matmul(_projector_complement(a, p, True), matmul(gt, matmul(p, pt)))),
-               matmul(matmul(pt, p), matmul(gt, _projector_complement(a, p, False))))
+    p, pt, ph, gt = ans, _mT(ans), _H(ans), _mT(g)
+    column = matmul(_projector_complement(a, p, True), matmul(gt, matmul(p, ph)))
+    row = matmul(matmul(ph, p), matmul(gt, _projector_complement(a, p, False)))
+    return add(negative(matmul(pt, matmul(g, pt))), conjugate(add(column, row)))
 
 
 def _pinv_jvp(t, ans, a, *args, **kwargs):
-    p, pt, tt = ans, _mT(ans), _mT(t)
+    p, ph, th = ans, _H(ans), _H(t)
     return add(add(negative(matmul(p, matmul(t, p))),
-                   matmul(matmul(p, pt), matmul(tt, _projector_complement(a, p, True)))),
-               matmul(_projector_complement(a, p, False), matmul(tt, matmul(pt, p))))
+                   matmul(matmul(p, ph), matmul(th, _projector_complement(a, p, True)))),
+               matmul(_projector_complement(a, p, False), matmul(th, matmul(ph, p))))
 
 
 _pinv = defprim("pinv", _pinv_fun, vjps=[_pinv_vjp, None, None], jvps=[_pinv_jvp, None, None],
@@ -621,12 +639,16 @@ def pinv(a, rcond=None, hermitian=False, **kwargs):
     return _pinv(a, rcond, hermitian, **kwargs)
 
 
-# -- qr: reduced, m >= n ------------------------------------------------------------------
+# -- qr: reduced ------------------------------------------------------------------------
 #
-# JVP (as in JAX): X = dA R^-1, C = Q^T X, W = tril(C, -1) - tril(C, -1)^T,
+# For m >= n (JAX's _thin_qr_jvp, complex input included): X = dA R^-1, C = Q^H X,
+# W = tril(C, -1) - tril(C, -1)^H + i Im diag(C) (LAPACK's R has a real diagonal),
 #   dQ = Q (W - C) + X,  dR = (C - W) R.
-# Its transpose: M = R_bar R^T - Q^T Q_bar, N = M - tril(M - M^T, -1),
-#   A_bar = (Q_bar + Q N) R^-T.
+# Its transpose: M = R_bar R^T - Q^T Q_bar, N = M - tril(M - M^H, -1) - i Im diag(M),
+#   A_bar = (Q_bar + conj(Q) N) R^-T.
+# For m < n (JAX's qr_jvp_rule): A = [A1 A2] with A1 square, Q R1 = A1 as above and
+# R2 = Q^H A2, so dR2 = dQ^H A2 + Q^H dA2; transposed, Q_bar gains conj(A2 R2_bar^T)
+# and A2_bar = conj(Q) R2_bar.
 
 def _tril_strict(x):
     n = np.shape(x)[-1]
@@ -637,34 +659,65 @@ def _qr_parts(x):
     return qr_q(x), qr_r(x)
 
 
-def _qr_vjp(gq, gr, x):
-    q, r = _qr_parts(x)
+def _thin_qr_vjp(q, r, gq, gr):
     m = 0.0
     if gr is not None:
         m = matmul(gr, _mT(r))
     if gq is not None:
         m = add(m, negative(matmul(_mT(q), gq)))
-    n = add(m, negative(_tril_strict(add(m, negative(_mT(m))))))
-    g = matmul(q, n)
+    n = add(m, negative(_tril_strict(add(m, negative(_H(m))))))
+    if is_complex(n):
+        n = add(n, negative(_i_im_diagonal(n)))
+    g = matmul(conjugate(q), n)
     if gq is not None:
         g = add(g, gq)
     return _mT(solve(r, _mT(g)))  # G R^-T
 
 
-def _qr_jvp(t, x):
-    q, r = _qr_parts(x)
+def _thin_qr_jvp(q, r, t):
     xr = _mT(solve(_mT(r), _mT(t)))  # dA R^-1
-    c = matmul(_mT(q), xr)
+    c = matmul(_H(q), xr)
     lower = _tril_strict(c)
-    w = add(lower, negative(_mT(lower)))
+    w = add(lower, negative(_H(lower)))
+    if is_complex(c):
+        w = add(w, _i_im_diagonal(c))
     return add(matmul(q, add(w, negative(c))), xr), matmul(add(c, negative(w)), r)
 
 
-def _check_tall(x):
-    m, n = np.shape(x)[-2:]
-    if m < n:
-        raise NotImplementedError("fastad.numpy.linalg.qr differentiates matrices with at least "
-                                  "as many rows as columns")
+def _split_wide(x):
+    """A wide matrix's (or R's) square first block and the rest."""
+    from .shape import getitem
+    m = np.shape(x)[-2]
+    return (getitem(x, (Ellipsis, slice(None), slice(None, m))),
+            getitem(x, (Ellipsis, slice(None), slice(m, None))))
+
+
+def _qr_vjp(gq, gr, x):
+    q, r = _qr_parts(x)
+    if np.shape(x)[-2] >= np.shape(x)[-1]:
+        return _thin_qr_vjp(q, r, gq, gr)
+    from .shape import concatenate
+    x2 = _split_wide(x)[1]
+    r1, gr1, gr2 = _split_wide(r)[0], None, None
+    if gr is not None:
+        gr1, gr2 = _split_wide(gr)
+        r2_part = conjugate(matmul(x2, _mT(gr2)))
+        gq = r2_part if gq is None else add(gq, r2_part)
+    g1 = _thin_qr_vjp(q, r1, gq, gr1)
+    g2 = matmul(conjugate(q), gr2) if gr2 is not None else multiply(x2, 0.0)
+    return concatenate([g1, g2], axis=-1)
+
+
+def _qr_jvp(t, x):
+    q, r = _qr_parts(x)
+    if np.shape(x)[-2] >= np.shape(x)[-1]:
+        return _thin_qr_jvp(q, r, t)
+    from .shape import concatenate
+    x2 = _split_wide(x)[1]
+    t1, t2 = _split_wide(t)
+    dq, dr1 = _thin_qr_jvp(q, _split_wide(r)[0], t1)
+    dr2 = add(matmul(_H(dq), x2), matmul(_H(q), t2))
+    return dq, concatenate([dr1, dr2], axis=-1)
 
 
 qr_q = defprim("qr_q", lambda x: np.linalg.qr(x)[0],
@@ -676,19 +729,16 @@ qr_r = defprim("qr_r", lambda x: np.linalg.qr(x)[1],
 
 
 def qr(a, mode="reduced"):
-    """numpy.linalg.qr (reduced) of a matrix with at least as many rows as
-    columns and full rank: (Q, R)."""
+    """numpy.linalg.qr of a real or complex matrix whose first min(m, n)
+    columns have full rank: (Q, R) for mode 'reduced' (and 'complete' when
+    m <= n, the same factors), R for mode 'r'."""
     if not hasattr(a, "tape"):
         return np.linalg.qr(a, mode=mode)
-    if mode != "reduced":
-        raise NotImplementedError("fastad.numpy.linalg.qr differentiates mode='reduced' only")
-    _check_tall(a)
+    m, n = np.shape(a)[-2:]
+    if mode == "r":
+        return qr_r(a)
+    if not (mode == "reduced" or mode == "complete" and m <= n):
+        raise NotImplementedError(
+            "fastad.numpy.linalg.qr differentiates mode='reduced' and 'r' (and 'complete' of a "
+            "matrix with no more rows than columns: the complete Q of a tall one is not unique)")
     return _QRResult(qr_q(a), qr_r(a))
-
-
-class _QRResult(tuple):
-    def __new__(cls, q, r):
-        return tuple.__new__(cls, (q, r))
-
-    Q = property(lambda self: self[0])
-    R = property(lambda self: self[1])
