@@ -158,6 +158,11 @@ LINALG = [
     # (NumPy's function of one triangle; JAX's eigh symmetrizes its input)
     ("eigh |V|^2 of a triangle", lambda a: fnp.abs(fnp.linalg.eigh(a, "U")[1]) ** 2,
      [(3, 3)]),
+    # (LAPACK's eigenvectors have unit norm and their largest component real: V itself)
+    ("eigvals", lambda a: fnp.linalg.eigvals(a), [(3, 3)]),
+    ("eig w", lambda a: fnp.linalg.eig(a)[0], [(2, 3, 3)]),
+    ("eig V", lambda a: fnp.linalg.eig(a)[1], [(3, 3)]),
+    ("eig |V|^2", lambda a: fnp.abs(fnp.linalg.eig(a)[1]) ** 2, [(2, 3, 3)]),
     ("qr Q", lambda a: fnp.linalg.qr(a)[0], [(4, 3)]),
     ("qr R", lambda a: fnp.linalg.qr(a)[1], [(2, 3, 3)]),
     ("qr Q wide", lambda a: fnp.linalg.qr(a)[0], [(2, 4)]),
@@ -258,6 +263,16 @@ def _jax_function(name, f, jnp_module):
     }
     if name in special:
         return special[name]
+    if name == "eigvals" or name.startswith("eig "):
+        # (jnp.linalg.eig differentiates no eigenvectors, nor eigvals twice: lax's eig
+        # does on request)
+        from jax.lax import linalg as lax_linalg
+
+        def eig(a):
+            return lax_linalg.eig(a, compute_left_eigenvectors=False, enable_eigvec_derivs=True)
+        jnp_linalg = types.SimpleNamespace(eig=eig, eigvals=lambda a: eig(a)[0])
+        return types.FunctionType(f.__code__, {"fnp": types.SimpleNamespace(
+            linalg=jnp_linalg, abs=jnp_module.abs), "__builtins__": builtins})
     if name in _LINALG_NAMES:  # (the same code, jax.numpy in fnp's place)
         return types.FunctionType(f.__code__, {"fnp": jnp_module, "numpy": numpy,
                                                 "__builtins__": builtins})
@@ -266,7 +281,7 @@ def _jax_function(name, f, jnp_module):
 
 # complex64 runs the same rules as complex128 at float32 precision: of numpy.linalg,
 # one case a function (each dtype compiles JAX's functions anew, 1-3 s a case)
-LINALG_COMPLEX64 = {"norm", "norm nuc", "svd U sin(s) Vh", "eigh V sin(w) V^H",
+LINALG_COMPLEX64 = {"norm", "norm nuc", "svd U sin(s) Vh", "eigh V sin(w) V^H", "eig V",
                     "qr R wide", "cholesky", "slogdet sign", "pinv wide", "vecdot"}
 JAX_CASES = [(dtype,) + case for case in CASES for dtype in (numpy.complex128, numpy.complex64)
              if dtype == numpy.complex128 or case[0] not in _LINALG_NAMES

@@ -101,3 +101,25 @@ def test_pinv_of_a_rank_deficient_matrix_against_central_differences():
     autograd_rule = (-p @ u.T @ p + p @ p.T @ u @ (np.eye(6) - x @ p)
                      + (np.eye(6) - p @ x) @ u @ p.T @ p).T
     np.testing.assert_allclose(fd.make_vjp(L.pinv)(x)[0](u), autograd_rule, rtol=1e-8, atol=1e-10)
+
+
+# (no zero entries: where a[2, 0] = 0 LAPACK's eigenvector signs jump with its sign)
+_PAIR = np.array([[0.1, -2.0, 0.3], [1.0, 0.5, 0.1], [0.2, 0.1, 1.5]])  # 0.3 +- 1.4i, 1.5
+_REAL = np.array([[1.0, 0.2, 0.1], [0.1, 2.0, 0.3], [0.05, 0.2, 3.5]])  # about 1, 2, 3.5
+
+
+@pytest.mark.parametrize("a", [_PAIR, _REAL, np.stack([_REAL, _PAIR])],
+                         ids=["complex pair", "real spectrum", "batch"])
+def test_eig_of_real_input(a):
+    """NumPy's values and dtypes (real where every eigenvalue is real), and
+    derivatives of the eigenvalues' parts and of the (LAPACK-normalized)
+    eigenvectors' real and imaginary parts against central differences."""
+    w, v = np.linalg.eig(a)
+    out = fd.make_vjp(lambda a: L.eig(a), 0)(a)[1]
+    for got, want in zip(out, (w, v)):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    np.testing.assert_array_equal(fd.make_vjp(L.eigvals)(a)[1], np.linalg.eigvals(a))
+    fd.check_grads(lambda a: fnp.real(L.eig(a)[0]) + fnp.imag(L.eig(a)[0]) ** 2, a, order=2)
+    fd.check_grads(lambda a: fnp.real(L.eig(a)[1]) - fnp.imag(L.eig(a)[1]), a, order=1)
+    fd.check_grads(lambda a: fnp.imag(L.eigvals(a)) ** 2, a, order=1)

@@ -16,6 +16,7 @@ from .tracing import asarray
 # numpy.linalg's results, named as NumPy names them (namedtuples: pytrees too)
 _SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 _EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+_EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
 _SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 _QRResult = namedtuple("QRResult", ["Q", "R"])
 
@@ -472,6 +473,96 @@ def eigh(a, UPLO="L"):
     if UPLO == "L":  # (the argument recorded only where it matters)
         return _EighResult(eigenvalues(a), eigenvectors(a))
     return _EighResult(eigenvalues(a, UPLO), eigenvectors(a, UPLO))
+
+
+# -- eig: general eigendecomposition, distinct eigenvalues ------------------------------
+#
+# A V = V diag(w), w and V complex (real when NumPy finds every eigenvalue of a
+# real A real).  With P = V^-1 dA V and F_ij = 1 / (w_j - w_i) off the diagonal
+# (JAX's eig_jvp_rule):
+#   dw = diag(P),  dV = U + V diag(c),  U = V (F o P),
+# where c keeps each column as LAPACK normalizes it (unit 2-norm, its largest
+# component k_j real):  c_j = -Re(v_j^H u_j) - i Im(u_kj) / v_kj.  Since that
+# fixes the phases, V itself (not only |V|) has the derivative of NumPy's.
+# The transpose: with c_bar_j = sum_i v_ij V_bar_ij,
+#   U_bar = V_bar - conj(V) Re(c_bar) - i E Im(c_bar) / v_k   (E: ones at the rows k_j)
+#   A_bar = V^-T (diag(w_bar) + F o (V^T U_bar)) V^T,
+# and its real part for a real A.
+
+def _real_for_real(out, x):
+    return out if is_complex(x) else real(out)
+
+
+def _largest_rows(v):
+    """Ones at each column's largest component (LAPACK's real one), and that component."""
+    from .elementwise import absolute
+    from .sorting import argmax
+    n = np.shape(v)[-2]
+    rows = argmax(absolute(v), axis=-2)  # (a primitive: recorded tapes guard the rows)
+    mask = (np.arange(n)[:, None] == np.expand_dims(rows, -2)).astype(float)
+    return mask, real(sum(multiply(mask, v), axis=-2))
+
+
+def _eig_general_gaps(w):
+    n = np.shape(w)[-1]
+    diff = add(expand_dims(w, -2), negative(expand_dims(w, -1)))
+    return add(1.0 / add(diff, np.eye(n)), -np.eye(n))
+
+
+def _eig_values_vjp(g, ans, x):
+    v = eig_vectors(x)
+    return _real_for_real(solve(_mT(v), multiply(expand_dims(g, -1), _mT(v))), x)
+
+
+def _eig_values_jvp(t, ans, x):
+    v = eig_vectors(x)
+    return sum(multiply(solve(v, t), _mT(v)), axis=-1)
+
+
+def _eig_vectors_vjp(g, ans, x):
+    v, w = ans, eig_values(x)
+    c_bar = sum(multiply(v, g), axis=-2)
+    u_bar = add(g, negative(multiply(conjugate(v), expand_dims(real(c_bar), -2))))
+    if is_complex(v):
+        mask, largest = _largest_rows(v)
+        u_bar = add(u_bar, multiply(mask, expand_dims(multiply(imag(c_bar), -1j / largest), -2)))
+    p_bar = multiply(_eig_general_gaps(w), matmul(_mT(v), u_bar))
+    return _real_for_real(solve(_mT(v), matmul(p_bar, _mT(v))), x)
+
+
+def _eig_vectors_jvp(t, ans, x):
+    v, w = ans, eig_values(x)
+    u = matmul(v, multiply(_eig_general_gaps(w), solve(v, matmul(t, v))))
+    c = negative(real(sum(multiply(conjugate(v), u), axis=-2)))
+    if is_complex(v):
+        mask, largest = _largest_rows(v)
+        c = add(c, multiply(imag(sum(multiply(mask, u), axis=-2)), -1j / largest))
+    return add(u, multiply(v, expand_dims(c, -2)))
+
+
+eig_values = defprim("eig_values", lambda x: np.linalg.eig(x)[0],
+                     vjps=[_eig_values_vjp], jvps=[_eig_values_jvp])
+eig_vectors = defprim("eig_vectors", lambda x: np.linalg.eig(x)[1],
+                      vjps=[_eig_vectors_vjp], jvps=[_eig_vectors_jvp])
+# (NumPy's eigvals: its values to the last bit; the rules read eig's vectors)
+_eigvals = defprim("eigvals", np.linalg.eigvals, vjps=[_eig_values_vjp], jvps=[_eig_values_jvp])
+
+
+def eig(a):
+    """numpy.linalg.eig of a square matrix with distinct eigenvalues:
+    (eigenvalues, eigenvectors), complex, or real where NumPy finds every
+    eigenvalue of a real matrix real; the eigenvectors normalized as LAPACK
+    does (unit norm, largest component real), which the derivatives follow."""
+    if not hasattr(a, "tape"):
+        return np.linalg.eig(a)
+    return _EigResult(eig_values(a), eig_vectors(a))
+
+
+def eigvals(a):
+    """numpy.linalg.eigvals of a square matrix with distinct eigenvalues."""
+    if not hasattr(a, "tape"):
+        return np.linalg.eigvals(a)
+    return _eigvals(a)
 
 
 # -- svd: distinct singular values, reduced (full_matrices=False) ---------------------
