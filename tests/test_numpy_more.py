@@ -279,9 +279,12 @@ def test_pad_takes_every_pad_width_numpy_takes():
     x = R(2, 3)
     for pad_width in [(3,), 2, (1, 2), ((1, 2),), ((1, 0), (2, 3)), {1: (1, 2)}]:
         for mode in ["constant", "edge", "wrap", "reflect", "symmetric", "linear_ramp", "mean"]:
+            try:
+                expected = np.pad(x, pad_width, mode=mode)
+            except TypeError:  # (a dict pad_width: NumPy >= 2.3's, which fastad takes)
+                continue
             np.testing.assert_array_equal(
-                traced_value(lambda x: fnp.pad(x, pad_width, mode=mode), x),
-                np.pad(x, pad_width, mode=mode))
+                traced_value(lambda x: fnp.pad(x, pad_width, mode=mode), x), expected)
     for values in [(1.0, 2.0), ((1.0, 2.0), (3.0, 4.0)), [[5.0]]]:
         np.testing.assert_array_equal(
             traced_value(lambda x: fnp.pad(x, 1, constant_values=values), x),

@@ -578,6 +578,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "solve_triangular", "solve_banded", "solve_sylvester",
              "sqrtm"})  # tests/test_scipy_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}
+NUMPY_1 = numpy.lib.NumpyVersion(numpy.__version__) < "2.0.0"
 
 
 def test_every_registered_op_is_tested():
@@ -680,7 +681,9 @@ def test_composite_float32(case, rng):
     x32 = sample(rng, "real", shape).astype(numpy.float32)
     plain = numpy.asarray(fun(x32))
     traced = numpy.asarray(fd.make_vjp(fun)(x32)[1])
-    assert traced.dtype == plain.dtype
+    # (NumPy 1.x's value-based casting makes some float32 quantiles float64; fastad
+    # keeps NumPy 2's float32 there)
+    assert traced.dtype == plain.dtype or NUMPY_1 and traced.dtype == numpy.float32
     numpy.testing.assert_allclose(traced, plain, rtol=1e-6, atol=1e-6)
     loss = lambda x: fnp.sum(fun(x) * 0.5)  # noqa: E731
     g32 = fd.grad(loss)(x32)

@@ -36,7 +36,11 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
         squares = add(square(real(centered)), square(imag(centered)))
     else:
         squares = centered * centered
-    return true_divide(sum(squares, axis=axis, keepdims=keepdims), float(n - ddof))
+    total = sum(squares, axis=axis, keepdims=keepdims)
+    # (the count in the sum's dtype: NumPy 1.x's value-based casting would make a
+    # float32 0-d sum divided by a Python float float64, where numpy.var keeps float32)
+    dtype = np.result_type(getattr(total, "dtype", np.float64), np.float32)
+    return true_divide(total, np.asarray(n - ddof, dtype))
 
 
 def _is_zero(v):
@@ -205,8 +209,9 @@ def _quantile_linear(a, q, axis, keepdims, weak_q):
 def _quantile(name, a, q, axis, out, overwrite_input, method, keepdims, weights, scale):
     a = _as_array(a)
     if not is_traced(a, q):
+        extra = {} if weights is None else {"weights": weights}  # (NumPy >= 2.0's keyword)
         return getattr(np, name)(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
-                                 method=method, keepdims=keepdims, weights=weights)
+                                 method=method, keepdims=keepdims, **extra)
     if out is not None:
         raise TypeError("fastad.numpy.%s does not support out=; drop the argument" % name)
     if method != "linear" or weights is not None:
