@@ -158,6 +158,13 @@ LINALG = [
     # (NumPy's function of one triangle; JAX's eigh symmetrizes its input)
     ("eigh |V|^2 of a triangle", lambda a: fnp.abs(fnp.linalg.eigh(a, "U")[1]) ** 2,
      [(3, 3)]),
+    ("eigvalsh of a triangle", lambda a: fnp.linalg.eigvalsh(a, "U"), [(2, 3, 3)]),
+    ("svd hermitian s", lambda a: fnp.linalg.svd(
+        a + fnp.conj(fnp.swapaxes(a, -1, -2)), compute_uv=False, hermitian=True), [(3, 3)]),
+    ("svd hermitian U sin(s) Vh", lambda a: (lambda u, s, vh: fnp.matmul(
+        u * fnp.expand_dims(fnp.sin(s), -2), vh))(*fnp.linalg.svd(
+            a + fnp.conj(fnp.swapaxes(a, -1, -2)), hermitian=True)), [(2, 3, 3)]),
+    ("pinv hermitian of a triangle", lambda a: fnp.linalg.pinv(a, hermitian=True), [(3, 3)]),
     # (LAPACK's eigenvectors have unit norm and their largest component real: V itself)
     ("eigvals", lambda a: fnp.linalg.eigvals(a), [(3, 3)]),
     ("eig w", lambda a: fnp.linalg.eig(a)[0], [(2, 3, 3)]),
@@ -184,7 +191,7 @@ LINALG = [
     ("vecdot", lambda a, b: fnp.vecdot(a, b), [(2, 3), (3,)]),
     ("vecmat", lambda a, b: fnp.vecmat(a, b), [(3,), (3, 2)]),
 ]
-NOT_IN_JAX = {"eigh |V|^2 of a triangle"}
+NOT_IN_JAX = {"eigh |V|^2 of a triangle", "eigvalsh of a triangle", "pinv hermitian of a triangle"}
 CASES += [(name, f, ["any"] * len(shapes)) for name, f, shapes in LINALG]
 SHAPES.update((name, shapes) for name, f, shapes in LINALG)
 

@@ -123,3 +123,22 @@ def test_eig_of_real_input(a):
     fd.check_grads(lambda a: fnp.real(L.eig(a)[0]) + fnp.imag(L.eig(a)[0]) ** 2, a, order=2)
     fd.check_grads(lambda a: fnp.real(L.eig(a)[1]) - fnp.imag(L.eig(a)[1]), a, order=1)
     fd.check_grads(lambda a: fnp.imag(L.eigvals(a)) ** 2, a, order=1)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 4)], ids=str)
+def test_hermitian_svd_and_eigvalsh_have_numpy_s_values(shape):
+    """svd(a, hermitian=True) is NumPy's (from eigh: |w| in descending order, Vh
+    carrying the signs), not the general SVD's factors; eigvalsh NumPy's to the
+    last bit.  Both read the lower triangle, as NumPy's do."""
+    a = R(*shape)
+    out = fd.make_vjp(lambda a: L.svd(a, hermitian=True), 0)(a)[1]
+    for got, want in zip(out, np.linalg.svd(a, hermitian=True)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(fd.make_vjp(L.eigvalsh)(a)[1], np.linalg.eigvalsh(a))
+    np.testing.assert_array_equal(
+        fd.make_vjp(lambda a: L.svd(a, compute_uv=False, hermitian=True))(a)[1],
+        np.linalg.svd(a, compute_uv=False, hermitian=True))
+    fd.check_grads(lambda a: L.svd(a, compute_uv=False, hermitian=True), a, order=2)
+    fd.check_grads(lambda a: (lambda u, s, vh: u * s[..., None, :] @ vh)(
+        *L.svd(a, hermitian=True)), a, order=1)
+    fd.check_grads(lambda a: L.pinv(a, hermitian=True), a, order=1)

@@ -576,6 +576,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "rfftn", "irfftn",  # tests/test_complex.py, and scipy.fft's below
              "svd_values", "svd_u", "svd_v", "qr_q", "qr_r",  # tests/test_linalg.py
              "eig_values", "eig_vectors", "eigvals", "sign of complex slogdet",  # test_complex
+             "eigvalsh",  # tests/test_linalg_more.py, tests/test_complex.py
              "solve_triangular", "solve_banded", "solve_sylvester",
              "sqrtm"})  # tests/test_scipy_linalg.py
 NON_DIFFERENTIABLE = {name for name, p in REGISTRY.items() if not p.differentiable}

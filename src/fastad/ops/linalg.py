@@ -311,9 +311,13 @@ def cond(x, p=None):
 
 
 def eigvalsh(a, UPLO="L"):
+    """numpy.linalg.eigvalsh (its values to the last bit: LAPACK's routine
+    without eigenvectors), with eigh's rules."""
+    if UPLO not in ("L", "U"):
+        raise ValueError("UPLO argument must be 'L' or 'U'")
     if not hasattr(a, "tape"):
         return np.linalg.eigvalsh(a, UPLO)
-    return eigh(a, UPLO)[0]
+    return _eigvalsh(a) if UPLO == "L" else _eigvalsh(a, UPLO)
 
 
 def svdvals(x, /):
@@ -459,6 +463,8 @@ eigenvalues = defprim("eigh_values", lambda x, UPLO="L": np.linalg.eigh(x, UPLO)
                       vjps=[_eigenvalues_vjp, None], jvps=[_eigenvalues_jvp, None])
 eigenvectors = defprim("eigh_vectors", lambda x, UPLO="L": np.linalg.eigh(x, UPLO)[1],
                        vjps=[_eigenvectors_vjp, None], jvps=[_eigenvectors_jvp, None])
+_eigvalsh = defprim("eigvalsh", lambda x, UPLO="L": np.linalg.eigvalsh(x, UPLO),
+                    vjps=[_eigenvalues_vjp, None], jvps=[_eigenvalues_jvp, None])
 
 
 def eigh(a, UPLO="L"):
@@ -665,6 +671,8 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if not hasattr(a, "tape"):
         return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
                              hermitian=hermitian)
+    if hermitian:
+        return _hermitian_svd(a, compute_uv)
     if not compute_uv:
         return singular_values(a)
     m, n = np.shape(a)[-2:]
@@ -673,6 +681,24 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
             "fastad.numpy.linalg.svd of a non-square traced matrix needs full_matrices=False "
             "(the full factors are not unique)")
     return _SVDResult(svd_u(a), singular_values(a), _H(svd_v(a)))
+
+
+def _hermitian_svd(a, compute_uv):
+    """NumPy's svd(a, hermitian=True): from eigh (of the lower triangle), the
+    singular values |w| in descending order, U the eigenvectors in that order
+    and Vh = (U sign(w))^H."""
+    from .elementwise import absolute, sign
+    from .indexing import take_along_axis
+    from .sorting import argsort, sort
+    from .shape import getitem
+    if not compute_uv:
+        return getitem(sort(absolute(eigvalsh(a))), (Ellipsis, slice(None, None, -1)))
+    w, u = eigh(a)
+    order = argsort(absolute(w))[..., ::-1]  # (primitives: recorded tapes guard the order
+    signs = np.take_along_axis(sign(w), order, axis=-1)  # and the signs)
+    u = take_along_axis(u, order[..., None, :], axis=-1)
+    vh = _H(multiply(u, signs[..., None, :]))
+    return _SVDResult(u, take_along_axis(absolute(w), order, axis=-1), vh)
 
 
 # -- pinv: the Moore-Penrose pseudo-inverse, at constant rank -------------------------
@@ -701,7 +727,15 @@ def _projector_complement(x, p, x_first):
     return add(np.eye(np.shape(product)[-1]), negative(product))
 
 
+def _reads_lower_triangle(args):
+    """pinv(..., hermitian=True): NumPy's pinv then reads the lower triangle
+    (through eigh), so the rules are those at the Hermitian matrix it makes."""
+    return len(args) > 1 and args[1]
+
+
 def _pinv_vjp(g, ans, a, *args, **kwargs):
+    if _reads_lower_triangle(args):
+        return _from_symmetric(_pinv_vjp(g, ans, _symmetric_tangent(a, "L")), "L")
     p, pt, ph, gt = ans, _mT(ans), _H(ans), _mT(g)
     column = matmul(_projector_complement(a, p, True), matmul(gt, matmul(p, ph)))
     row = matmul(matmul(ph, p), matmul(gt, _projector_complement(a, p, False)))
@@ -709,6 +743,8 @@ def _pinv_vjp(g, ans, a, *args, **kwargs):
 
 
 def _pinv_jvp(t, ans, a, *args, **kwargs):
+    if _reads_lower_triangle(args):
+        return _pinv_jvp(_symmetric_tangent(t, "L"), ans, _symmetric_tangent(a, "L"))
     p, ph, th = ans, _H(ans), _H(t)
     return add(add(negative(matmul(p, matmul(t, p))),
                    matmul(matmul(p, ph), matmul(th, _projector_complement(a, p, True)))),
