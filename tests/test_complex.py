@@ -146,6 +146,14 @@ LINALG = [
      [(2, 4, 3)]),
     ("svd square full_matrices", lambda a: (lambda u, s, vh: fnp.matmul(
         u * fnp.expand_dims(s ** 2, -2), vh))(*fnp.linalg.svd(a)), [(3, 3)]),
+    # (full_matrices of a non-square matrix: U D U^H with D constant on the extra columns,
+    # which any unitary mixing of them leaves alone; JAX does not differentiate these)
+    ("svd full U D U^H tall", lambda a: (lambda u: fnp.matmul(
+        u * numpy.array([1.0, 2.0, 4.0, 4.0]), fnp.conj(fnp.swapaxes(u, -1, -2))))(
+        fnp.linalg.svd(a)[0]), [(2, 4, 2)]),
+    ("svd full V D V^H wide", lambda a: (lambda vh: fnp.matmul(
+        fnp.conj(fnp.swapaxes(vh, -1, -2)) * numpy.array([1.0, 2.0, 4.0, 4.0, 4.0]), vh))(
+        fnp.linalg.svd(a)[2]), [(3, 5)]),
     ("eigvalsh", lambda a: fnp.linalg.eigvalsh(a + fnp.conj(fnp.swapaxes(a, -1, -2))),
      [(3, 3)]),
     ("eigh w UPLO U", lambda a: fnp.linalg.eigh(a + fnp.conj(fnp.swapaxes(a, -1, -2)),
@@ -191,7 +199,8 @@ LINALG = [
     ("vecdot", lambda a, b: fnp.vecdot(a, b), [(2, 3), (3,)]),
     ("vecmat", lambda a, b: fnp.vecmat(a, b), [(3,), (3, 2)]),
 ]
-NOT_IN_JAX = {"eigh |V|^2 of a triangle", "eigvalsh of a triangle", "pinv hermitian of a triangle"}
+NOT_IN_JAX = {"eigh |V|^2 of a triangle", "eigvalsh of a triangle", "pinv hermitian of a triangle",
+              "svd full U D U^H tall", "svd full V D V^H wide"}
 CASES += [(name, f, ["any"] * len(shapes)) for name, f, shapes in LINALG]
 SHAPES.update((name, shapes) for name, f, shapes in LINALG)
 

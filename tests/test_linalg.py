@@ -111,9 +111,23 @@ def test_svd(shape, rng):
     numpy.testing.assert_allclose(g, 2 * a, rtol=1e-10, atol=1e-12)
 
 
-def test_svd_full_matrices_of_non_square_is_refused(rng):
-    with pytest.raises(NotImplementedError, match="full_matrices=False"):
-        fd.grad(lambda a: fnp.sum(fnp.linalg.svd(a)[0]))(rng.standard_normal((4, 3)))
+@pytest.mark.parametrize("shape", [(4, 2), (2, 4), (2, 4, 3)], ids=str)
+def test_svd_full_matrices_of_non_square(shape, rng):
+    """NumPy's full factors; the extra columns (a basis of the complement) are
+    fixed only up to a rotation, so the check differentiates U D U^T and
+    V D V^T with D constant on them, which the rotation leaves alone."""
+    a = rng.standard_normal(shape)
+    out = fd.make_vjp(lambda a: fnp.linalg.svd(a), 0)(a)[1]
+    for got, want in zip(out, numpy.linalg.svd(a)):
+        numpy.testing.assert_array_equal(got, want)
+    d = numpy.array([1.0, 2.5, 4.0, 4.0][:max(shape[-2:])])
+
+    def rotation_free(a):
+        u, s, vh = fnp.linalg.svd(a)
+        v = fnp.swapaxes(vh, -1, -2)
+        return fnp.matmul(u * d[:u.shape[-1]], fnp.swapaxes(u, -1, -2)), fnp.matmul(
+            v * d[:v.shape[-1]], vh) * s[..., :1, None]
+    fd.check_grads(rotation_free, a)
 
 
 @pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4)], ids=str)

@@ -575,6 +575,7 @@ TESTED = (set(UNARY) | set(BINARY) | set(REDUCTIONS)
              "fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
              "rfftn", "irfftn",  # tests/test_complex.py, and scipy.fft's below
              "svd_values", "svd_u", "svd_v", "qr_q", "qr_r",  # tests/test_linalg.py
+             "svd_s", "svd_u_full", "svd_v_full",  # and tests/test_complex.py
              "eig_values", "eig_vectors", "eigvals", "sign of complex slogdet",  # test_complex
              "eigvalsh",  # tests/test_linalg_more.py, tests/test_complex.py
              "solve_triangular", "solve_banded", "solve_sylvester",

@@ -653,6 +653,12 @@ singular_values = defprim(
     "svd_values", lambda x: np.linalg.svd(x, compute_uv=False),
     vjps=[lambda g, ans, x: _svd_vjp(None, g, None, x)],
     jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[1]])
+# (the singular values of the call computing U and V: NumPy's svd(a)[1] to the bit, where
+# compute_uv=False's may differ in the last place)
+svd_s = defprim(
+    "svd_s", lambda x: np.linalg.svd(x, full_matrices=False)[1],
+    vjps=[lambda g, ans, x: _svd_vjp(None, g, None, x)],
+    jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[1]])
 svd_u = defprim(
     "svd_u", lambda x: np.linalg.svd(x, full_matrices=False)[0],
     vjps=[lambda g, ans, x: _svd_vjp(g, None, None, x)],
@@ -664,10 +670,68 @@ svd_v = defprim(
     jvps=[lambda t, ans, x: _svd_jvp_parts(t, x)[2]])
 
 
+# full_matrices=True of an m x n matrix, m > n: U = [U1 U2], U1 the reduced U and U2 a
+# basis of the rest, fixed only up to a unitary mixing of its columns.  The rules take the
+# gauge U2^H dU2 = 0, so orthogonality to U1 (U1^H dU2 = -dU1^H U2) gives
+#   dU2 = -U1 S^-1 V^H dA^H U2,  and its transpose A_bar = -conj(U2 G2^T U1 S^-1 V^H);
+# for m < n the same of V = [V1 V2]: dV2 = -V1 S^-1 U^H dA V2, A_bar = -conj(U) S^-1 V1^T G2 V2^T.
+# Functions of U2 that the gauge leaves alone (U2 U2^H, U D U^H with D constant on U2's
+# columns) have the derivatives of NumPy's factors.
+
+def _complement_parts(ans, x):
+    """U, V and s (as a row) of the reduced SVD, and a function splitting a
+    full factor's (or its cotangent's) columns into the reduced ones and the rest."""
+    from .shape import getitem
+    u, s, v = _svd_parts(x)
+    k = np.shape(s)[-1]
+
+    def split(f):
+        return getitem(f, (Ellipsis, slice(None, k))), getitem(f, (Ellipsis, slice(k, None)))
+    return u, v, expand_dims(s, -2), split
+
+
+def _full_u_jvp(t, ans, x):
+    from .shape import concatenate
+    u, v, s_row, split = _complement_parts(ans, x)
+    u2 = split(ans)[1]
+    du2 = negative(matmul(multiply(u, 1.0 / s_row), matmul(_H(v), matmul(_H(t), u2))))
+    return concatenate([_svd_jvp_parts(t, x)[0], du2], axis=-1)
+
+
+def _full_u_vjp(g, ans, x):
+    u, v, s_row, split = _complement_parts(ans, x)
+    (g1, g2), u2 = split(g), split(ans)[1]
+    rest = conjugate(matmul(matmul(u2, _mT(g2)), matmul(multiply(u, 1.0 / s_row), _H(v))))
+    return add(_svd_vjp(g1, None, None, x), negative(rest))
+
+
+def _full_v_jvp(t, ans, x):
+    from .shape import concatenate
+    u, v, s_row, split = _complement_parts(ans, x)
+    v2 = split(ans)[1]
+    dv2 = negative(matmul(multiply(v, 1.0 / s_row), matmul(_H(u), matmul(t, v2))))
+    return concatenate([_svd_jvp_parts(t, x)[2], dv2], axis=-1)
+
+
+def _full_v_vjp(g, ans, x):
+    u, v, s_row, split = _complement_parts(ans, x)
+    (g1, g2), v2 = split(g), split(ans)[1]
+    rest = matmul(multiply(conjugate(u), 1.0 / s_row), matmul(_mT(v), matmul(g2, _mT(v2))))
+    return add(_svd_vjp(None, None, g1, x), negative(rest))
+
+
+svd_u_full = defprim("svd_u_full", lambda x: np.linalg.svd(x)[0],
+                     vjps=[_full_u_vjp], jvps=[_full_u_jvp])
+svd_v_full = defprim(
+    "svd_v_full", lambda x: np.conjugate(np.swapaxes(np.linalg.svd(x)[2], -1, -2)),
+    vjps=[_full_v_vjp], jvps=[_full_v_jvp])
+
+
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     """numpy.linalg.svd for real or complex matrices with distinct, nonzero
-    singular values.  On traced values: compute_uv=False, or full_matrices=False
-    (the full factors of a non-square matrix are not unique)."""
+    singular values.  The full factors of a non-square matrix (full_matrices,
+    NumPy's default) are NumPy's; their extra columns are fixed only up to a
+    unitary mixing, which the derivatives hold still (see above)."""
     if not hasattr(a, "tape"):
         return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
                              hermitian=hermitian)
@@ -676,11 +740,9 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if not compute_uv:
         return singular_values(a)
     m, n = np.shape(a)[-2:]
-    if full_matrices and m != n:
-        raise NotImplementedError(
-            "fastad.numpy.linalg.svd of a non-square traced matrix needs full_matrices=False "
-            "(the full factors are not unique)")
-    return _SVDResult(svd_u(a), singular_values(a), _H(svd_v(a)))
+    u = svd_u_full(a) if full_matrices and m > n else svd_u(a)
+    v = svd_v_full(a) if full_matrices and m < n else svd_v(a)
+    return _SVDResult(u, svd_s(a), _H(v))
 
 
 def _hermitian_svd(a, compute_uv):
