@@ -83,5 +83,5 @@ def test_count_of_covered_numpy_functions():
 def test_function_without_rule_names_it(x):
     with pytest.raises(TypeError, match="numpy.nanmedian has no differentiation rule"):
         fd.grad(lambda a: numpy.nanmedian(a))(x)
-    with pytest.raises(TypeError, match="numpy.linalg.eig has no differentiation rule"):
-        fd.grad(lambda a: numpy.linalg.eig(a)[0].sum())(x)
+    with pytest.raises(TypeError, match="numpy.linalg.matrix_rank has no differentiation rule"):
+        fd.grad(lambda a: numpy.linalg.matrix_rank(a))(x)
