@@ -27,6 +27,15 @@ from .tree import flatten, tree_map, unflatten
 __all__ = ["grad_sum", "value_and_grad_sum", "tape_map"]
 
 
+def _add_note(error, note):
+    """Attach `note` to `error` (PEP 678's add_note on Python >= 3.11; the
+    notes list, which the traceback of 3.10 does not print, otherwise)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:
+        error.__notes__ = getattr(error, "__notes__", []) + [note]
+
+
 # -- the client ------------------------------------------------------------------
 
 def _check_client(client, caller):
@@ -118,8 +127,8 @@ def _evaluate_shipped(shipped, method, items, kwargs):
         return _evaluate(shipped.tape(), method, items, kwargs)
     except RetapeRequired as exc:
         if shipped.fun_problem is not None:
-            exc.add_note("fastad.distributed.tape_map: the tape cannot record again on the "
-                         "workers: " + shipped.fun_problem)
+            _add_note(exc, "fastad.distributed.tape_map: the tape cannot record again on the "
+                      "workers: " + shipped.fun_problem)
         raise
 
 
@@ -323,7 +332,7 @@ def _shard_value_and_grad(fun_bytes, params, shard, index, use_tape):
                 return float(value), grads[0]
         return value_and_grad(fun)(params, shard)
     except Exception as exc:
-        exc.add_note("raised by fastad.distributed for shard %d" % index)
+        _add_note(exc, "raised by fastad.distributed for shard %d" % index)
         raise
 
 
