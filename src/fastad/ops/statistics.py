@@ -9,7 +9,7 @@ import numpy as np
 
 from . import defprim
 from .elementwise import (where, multiply, subtract, true_divide, sqrt, add, square, real,
-                          imag, is_complex)
+                          imag, is_complex, conjugate)
 from .reductions import sum, mean, max, min
 from .shape import getitem, reshape, broadcast_to, ravel, transpose, normalize_axis_tuple
 from .sorting import sort
@@ -328,12 +328,14 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     x_t = transpose(x if w is None else multiply(x, w))
     # (X.T.conj() of a real X is the view X.T itself: NumPy's product of X and
     # its transpose, which BLAS computes as the symmetric product, as here)
-    c = dot(x, x_t)
+    c = dot(x, conjugate(x_t) if is_complex(x_t) else x_t)
     c = multiply(c, true_divide(1, fact))
     return squeeze(c)
 
 
 def _clip_rounding(c):
+    if np.iscomplexobj(c):  # (NumPy's: the real and the imaginary parts apart)
+        return np.clip(c.real, -1, 1) + 1j * np.clip(c.imag, -1, 1)
     return np.clip(c, -1, 1)
 
 
@@ -355,7 +357,7 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     c = cov(x, y, rowvar, dtype=dtype)
     if np.ndim(c) < 2:
         return true_divide(c, c)  # (NumPy's answer to a single variable)
-    stddev = sqrt(diagonal(c))
+    stddev = sqrt(real(diagonal(c)))
     c = true_divide(c, getitem(stddev, (slice(None), None)))
     c = true_divide(c, getitem(stddev, (None, slice(None))))
     return _clip_rounding(c)
