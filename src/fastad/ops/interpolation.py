@@ -27,6 +27,11 @@ def _float(v):
     return v if v.dtype == dtype else astype(v, dtype)
 
 
+def _scalar(v):
+    v = plain_value(v)
+    return v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v
+
+
 def interp(x, xp, fp, left=None, right=None, period=None):
     """numpy.interp: NumPy's values; differentiable in x, fp, left and right."""
     if not is_traced(x, fp, left, right, xp, period):
@@ -34,8 +39,9 @@ def interp(x, xp, fp, left=None, right=None, period=None):
     if is_traced(xp, period):
         raise NotImplementedError("fastad.numpy.interp differentiates x, fp, left and right; "
                                   "xp and period must be constants (pass their .value)")
-    # NumPy's own checks and messages, on the plain values
-    np.interp(plain_value(x), xp, plain_value(fp), plain_value(left), plain_value(right), period)
+    # NumPy's own checks and messages, on the plain values (a 0-d left or right as
+    # a scalar: NumPy refuses a complex 0-d array there, not a complex scalar)
+    np.interp(plain_value(x), xp, plain_value(fp), _scalar(left), _scalar(right), period)
     x, fp, xp = _float(x), _float(fp), np.asarray(xp, dtype=np.float64)
     if period is not None:
         period = abs(period)
