@@ -4,7 +4,8 @@ import math
 import numpy as np
 
 from . import defprim
-from .elementwise import add, exp, log, log1p, multiply, subtract, ieee_divide, where, sign
+from .elementwise import (add, exp, log, log1p, multiply, subtract, ieee_divide, where, sign,
+                          real)
 from .axes import expand_reduced
 from .reductions import sum
 from .shape import reshape
@@ -20,9 +21,19 @@ def _logsumexp_fun(a, axis=None, keepdims=False):
     axes = axis if axis is not None else tuple(range(a.ndim))  # (ufunc reductions: no dispatch)
     shift = np.maximum.reduce(a, axes, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0.0)
-    out = np.log(np.add.reduce(np.exp(a - shift), axes, keepdims=True)) + shift
+    out = _wrap_imaginary(np.log(np.add.reduce(np.exp(a - shift), axes, keepdims=True)) + shift)
     # [()] turns a 0-d result into a NumPy scalar, as scipy returns
     return out if keepdims else np.squeeze(out, axis=axis)[()]
+
+
+def _wrap_imaginary(out):
+    """A complex logarithm's imaginary part wrapped to (-pi, pi], as SciPy's
+    (the shift by the largest term adds its imaginary part); real out as it is."""
+    if not np.iscomplexobj(out):
+        return out
+    y = out.imag
+    wrapped = np.where(np.abs(y) < np.pi, y, -((np.pi - y) % (2 * np.pi) - np.pi))
+    return (out.real + 1j * wrapped).astype(out.dtype, copy=False)
 
 
 def _softmax_weights(ans, a, axis, keepdims):
@@ -51,29 +62,56 @@ def _weighted_terms(a, b, axis):
     return a, np.where(np.isfinite(shift), shift, 0.0), axes
 
 
+# Of complex a or b (SciPy's semantics): the complex logarithm log(s), its
+# imaginary part in (-pi, pi]; with return_sign, log|s| and the sign s / |s|.
+# The derivative of log s is s'/s = exp(a_i - log s) (times b_i: in a), and
+# that of log|s| = Re(log s) the same (its JVP the real part): with
+# return_sign, log s is recomputed, since the sign is no longer piecewise
+# constant.
+
+def _is_complex(a, b):
+    return np.iscomplexobj(plain_value(a)) or np.iscomplexobj(plain_value(b))
+
+
 def _logsumexp_weighted_fun(a, b, axis=None, keepdims=False, return_sign=False):
     """log|sum(b exp(a))| along `axis` (a and b of one shape); without
-    return_sign, NaN where the sum is negative."""
+    return_sign, NaN where the sum is negative (log(sum) of complex terms)."""
     a, shift, axes = _weighted_terms(np.asarray(a), np.asarray(b), axis)
     total = np.add.reduce(b * np.exp(a - shift), axes, keepdims=True)
     with np.errstate(divide="ignore"):  # a sum of 0: log 0 = -inf, as scipy
-        out = np.log(np.abs(total)) + shift
-    if not return_sign:
+        if np.iscomplexobj(total) and not return_sign:
+            out = _wrap_imaginary(np.log(total) + shift)
+        else:
+            out = np.log(np.abs(total)) + np.real(shift)
+    if not return_sign and not np.iscomplexobj(out):
         out[total < 0] = np.nan
     return out if keepdims else np.squeeze(out, axis=axis)[()]
 
 
 def _logsumexp_sign(a, b, axis, keepdims):
-    """The sign (+1, -1, or 0 for a zero sum) of sum(b exp(a)), as a plain array."""
+    """The sign (+1, -1, or 0 for a zero sum; s / |s| of a complex sum s) of
+    sum(b exp(a)), as a plain array."""
     a, b = np.asarray(plain_value(a)), np.asarray(plain_value(b))
     a, shift, axes = _weighted_terms(a, b, axis)
-    out = np.sign(np.add.reduce(b * np.exp(a - shift), axes, keepdims=True))
+    total = np.add.reduce(b * np.exp(a - shift), axes, keepdims=True)
+    if np.iscomplexobj(total):  # (NumPy 1's sign of complex z is that of Re z)
+        size = np.abs(total)
+        out = np.where(size == 0, 0, total / np.where(size == 0, 1, size))
+        out = out * np.exp(1j * np.imag(shift)).astype(out.dtype, copy=False)
+    else:
+        out = np.sign(total)
     return out if keepdims else np.squeeze(out, axis=axis)[()]
 
 
-def _signed_weights(ans, a, b, axis, keepdims):
-    """sgn exp(a - ans), the derivative of log|s| in b (times b: in a)."""
-    sgn = _logsumexp_sign(a, b, axis, True)
+def _signed_weights(ans, a, b, axis, keepdims, return_sign):
+    """sgn exp(a - ans), the derivative of log|s| in b (times b: in a); of
+    complex terms exp(a - log s), that of log s and of log|s| alike."""
+    if _is_complex(a, b):
+        if return_sign:  # (ans is log|s|: exp(a - log s) needs log s)
+            ans, keepdims = _logsumexp_weighted(a, b, axis=axis, keepdims=True), True
+        sgn = 1.0
+    else:
+        sgn = _logsumexp_sign(a, b, axis, True)
     # a zero-weight term of infinite or NaN a adds nothing, whatever a: nor to the derivatives
     left_out = (np.asarray(plain_value(b)) == 0) & ~np.isfinite(plain_value(a))
     if left_out.any():
@@ -81,19 +119,27 @@ def _signed_weights(ans, a, b, axis, keepdims):
     return multiply(sgn, exp(subtract(a, expand_reduced(ans, a, axis, keepdims))))
 
 
+def _weighted_vjp(in_a):
+    def rule(g, ans, a, b, axis=None, keepdims=False, return_sign=False):
+        weights = _signed_weights(ans, a, b, axis, keepdims, return_sign)
+        return multiply(expand_reduced(g, a, axis, keepdims),
+                        multiply(b, weights) if in_a else weights)
+    return rule
+
+
+def _weighted_jvp(in_a):
+    def rule(t, ans, a, b, axis=None, keepdims=False, return_sign=False):
+        weights = _signed_weights(ans, a, b, axis, keepdims, return_sign)
+        out = sum(multiply(multiply(t, b) if in_a else t, weights), axis=axis, keepdims=keepdims)
+        # (log|s| of complex terms is real: the real part of d log s)
+        return real(out) if return_sign and _is_complex(a, b) else out
+    return rule
+
+
 _logsumexp_weighted = defprim(
     "logsumexp_weighted", _logsumexp_weighted_fun,
-    vjps=[lambda g, ans, a, b, axis=None, keepdims=False, return_sign=False: multiply(
-              expand_reduced(g, a, axis, keepdims),
-              multiply(b, _signed_weights(ans, a, b, axis, keepdims))),
-          lambda g, ans, a, b, axis=None, keepdims=False, return_sign=False: multiply(
-              expand_reduced(g, a, axis, keepdims), _signed_weights(ans, a, b, axis, keepdims))],
-    jvps=[lambda t, ans, a, b, axis=None, keepdims=False, return_sign=False: sum(
-              multiply(multiply(t, b), _signed_weights(ans, a, b, axis, keepdims)),
-              axis=axis, keepdims=keepdims),
-          lambda t, ans, a, b, axis=None, keepdims=False, return_sign=False: sum(
-              multiply(t, _signed_weights(ans, a, b, axis, keepdims)),
-              axis=axis, keepdims=keepdims)],
+    vjps=[_weighted_vjp(True), _weighted_vjp(False)],
+    jvps=[_weighted_jvp(True), _weighted_jvp(False)],
     saves=[(-1, 0, 1), (-1, 0, 1)])
 
 
@@ -121,6 +167,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         out = _logsumexp_plain(a, axis=axis, keepdims=keepdims)
         if not return_sign:
             return out
+        if np.iscomplexobj(plain_value(out)):  # (log|s|, s / |s|: SciPy's)
+            return real(out), np.exp(1j * np.imag(plain_value(out)))[()]
         with np.errstate(over="ignore"):  # 1, or 0 for a sum of 0 (-inf), NaN for NaN
             return out, np.sign(np.exp(np.asarray(plain_value(out))))[()]
     a, b = broadcast_arrays(a, as_traceable(b))
