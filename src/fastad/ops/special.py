@@ -246,8 +246,54 @@ logit = _unary_special("logit", lambda g, ans, x: ieee_divide(g, x * (1.0 - x)),
 gammaln = _unary_special("gammaln", lambda g, ans, x: g * digamma(x), (0,))
 digamma = _unary_special("digamma", lambda g, ans, x: g * polygamma(1, x), (0,))
 
+# SciPy's polygamma takes real x only (its Hurwitz zeta is real), but complex
+# digamma, gamma and rgamma need it as their derivatives: for complex z,
+# polygamma(n, z) = (-1)^(n+1) n! sum_k 1 / (z + k)^(n+1) is summed until
+# |z + K| >= 20 (and Re(z + K) >= 0), and the rest is the asymptotic series of
+# polygamma(n, z + K) through B_20 (relative errors against mpmath: 1e-15 for
+# n <= 2, 3e-14 for n <= 5, over -8 < Re z < 25, |Im z| < 30).
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510,
+              43867 / 798, -174611 / 330)  # B_2, B_4, ..., B_20
+
+
+def _polygamma_complex(n, z):
+    z = np.asarray(z)
+    dtype = z.dtype
+    n, z = np.broadcast_arrays(np.asarray(n), z.astype(np.complex128))
+    out = np.empty(z.shape, np.complex128)
+    for order in np.unique(n):
+        if order != int(order) or order < 0:
+            out[n == order] = np.nan
+            continue
+        order = int(order)
+        w = z[n == order].copy()
+        if order == 0:
+            out[n == order] = _scipy_special().psi(w)
+            continue
+        near = np.zeros(w.shape, np.complex128)
+        shift = (np.abs(w) < 20.0) | (w.real < 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (at a pole: inf, as SciPy)
+            while shift.any():
+                near[shift] += w[shift] ** -(order + 1)
+                w[shift] += 1.0
+                shift = (np.abs(w) < 20.0) | (w.real < 0.0)
+            series = (math.factorial(order - 1) / w ** order
+                      + math.factorial(order) / (2.0 * w ** (order + 1)))
+            for k, b in enumerate(_BERNOULLI, 1):
+                series += (b * math.factorial(2 * k + order - 1) / math.factorial(2 * k)
+                           / w ** (2 * k + order))
+        out[n == order] = (-1) ** (order + 1) * (series + math.factorial(order) * near)
+    return out.astype(dtype if dtype.kind == "c" else np.complex128, copy=False)[()]
+
+
+def _polygamma_fun(n, x):
+    if np.iscomplexobj(x):
+        return _polygamma_complex(n, x)
+    return _scipy_special().polygamma(n, x)
+
+
 polygamma = defprim(
-    "polygamma", _lazy("polygamma"),
+    "polygamma", _polygamma_fun,
     vjps=[None, lambda g, ans, n, x: g * polygamma(n + 1, x)],
     jvps=[None, lambda t, ans, n, x: t * polygamma(n + 1, x)], elementwise=True,
     saves=[(), (0, 1)])
