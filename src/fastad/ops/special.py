@@ -631,11 +631,28 @@ yn = _bessel_order("yn", lambda n, x: 0.5 * (yn(n - 1, x) - yn(n + 1, x)),
 
 
 # ive(v, x) = iv(v, x) exp(-|x|): d/dx = (ive(v-1, x) + ive(v+1, x)) / 2 - sign(x) ive(v, x)
-# (autograd writes I_v' as I_{v+1} + (v/x) I_v, the same function away from x = 0)
+# (autograd writes I_v' as I_{v+1} + (v/x) I_v, the same function away from x = 0).
+# Of complex z, SciPy's ive is iv(v, z) exp(-|Re z|): the factor is a function of
+# Re z alone (not holomorphic), so its term takes the real part of the cotangent
+# times ive (VJP) or of the tangent (JVP).
 _ive_order = _underivable("ive", "its order v")
-_ive_x = lambda g, ans, v, x: g * (  # noqa: E731
-    0.5 * (ive(v - 1.0, x) + ive(v + 1.0, x)) - sign(x) * ans)
-ive = defprim("ive", _lazy("ive"), vjps=[_ive_order, _ive_x], jvps=[_ive_order, _ive_x],
+
+
+def _ive_x_vjp(g, ans, v, x):
+    derivative = 0.5 * (ive(v - 1.0, x) + ive(v + 1.0, x))
+    if not np.iscomplexobj(plain_value(x)):
+        return g * (derivative - sign(x) * ans)
+    return g * derivative - sign(real(x)) * real(g * ans)
+
+
+def _ive_x_jvp(t, ans, v, x):
+    derivative = 0.5 * (ive(v - 1.0, x) + ive(v + 1.0, x))
+    if not np.iscomplexobj(plain_value(x)):
+        return t * (derivative - sign(x) * ans)
+    return t * derivative - (sign(real(x)) * ans) * real(t)
+
+
+ive = defprim("ive", _lazy("ive"), vjps=[_ive_order, _ive_x_vjp], jvps=[_ive_order, _ive_x_jvp],
               elementwise=True, saves=[(), (-1, 0, 1)])
 
 #: the sign of the gamma function: piecewise constant (a plain result)
