@@ -182,6 +182,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
 def _expit_fun(x):
     """1 / (1 + exp(-x)) without overflow warnings for large |x|."""
     x = np.asarray(x) if not isinstance(x, float) else x
+    if np.iscomplexobj(x):  # (SciPy's takes real x; JAX's formula: its branches order x)
+        with np.errstate(over="ignore"):
+            return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype, copy=False)[()]
     if isinstance(x, float):
         return 1.0 / (1.0 + np.exp(-x)) if x >= 0 else np.exp(x) / (1.0 + np.exp(x))
     e = np.exp(-np.abs(x))
@@ -539,6 +542,8 @@ _MAX_TERMS = 100000
 def _gammainc_a_derivative_fun(n, a, x):
     """d^n/da^n gammainc(a, x) for n >= 1, elementwise."""
     dtype = np.result_type(a, x)
+    if dtype.kind == "c":  # (it would drop the imaginary parts)
+        raise TypeError("gammainc_a_derivative takes real a and x, as scipy.special.gammainc")
     dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
     a, x = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
     out = np.full(a.shape, np.nan)
