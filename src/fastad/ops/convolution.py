@@ -84,9 +84,7 @@ def _convolve_vjp(g, x, other, conv_x, conv_other, dot_x, dot_other, starts, x_f
     convolve's output; `other` is the other operand."""
     n_x, n_other = np.ndim(x), np.ndim(other)
     free_x, free_other = _free(n_x, conv_x, dot_x), _free(n_other, conv_other, dot_other)
-    # g's axes: a's free, b's free, the convolved ones
-    g_free_x = list(range(len(free_x))) if x_first else \
-        list(range(len(free_other), len(free_other) + len(free_x)))
+    # g's axes: a's free, b's free, the convolved ones (x's free axes stay in the result)
     g_free_other = list(range(len(free_x), len(free_x) + len(free_other))) if x_first else \
         list(range(len(free_other)))
     g_conv = tuple(range(len(free_x) + len(free_other), np.ndim(g)))
