@@ -104,6 +104,14 @@ def test_symmetric_solvers_read_one_triangle(lower):
     import scipy.linalg
     if "assume_a" in inspect.signature(scipy.linalg.inv).parameters:  # (SciPy >= 1.17)
         check(lambda a: fl.inv(a, assume_a="pos", lower=lower), NONSYM)
+    # the triangle not read has no derivative (and changing it changes nothing)
+    unread = numpy.triu(numpy.ones(NONSYM.shape, bool), 1) if lower else \
+        numpy.tril(numpy.ones(NONSYM.shape, bool), -1)
+    for fun in (lambda a: fl.cholesky(a, lower=lower), lambda a: fl.eigvalsh(a, lower=lower),
+                lambda a: fl.solve(a, VECTOR, lower=lower, assume_a="pos")):
+        g = fd.grad(lambda a: np.sum(fun(a) ** 2))(NONSYM)
+        assert numpy.all(g[unread] == 0.0) and numpy.any(g[~unread] != 0.0)
+        numpy.testing.assert_array_equal(fun(numpy.where(unread, 7.0, NONSYM)), fun(NONSYM))
 
 
 def test_the_other_names():
