@@ -18,6 +18,7 @@ import pytest
 
 import fastad as fd
 import fastad.numpy as fnp
+from complex_checks import pack as _pack, real_jacobian as _real_jacobian, unpack as _unpack
 
 RNG = numpy.random.default_rng(7)
 
@@ -29,39 +30,6 @@ def crandom(shape, dtype=numpy.complex128, domain="any"):
     elif domain == "right":   # Re z > 0 (away from the negative real axis: log's cut)
         z = numpy.abs(z.real) + 0.3 + 1j * z.imag
     return numpy.asarray(z, dtype)
-
-
-def _pack(z):
-    z = numpy.asarray(z)
-    return numpy.concatenate([z.real.ravel(), z.imag.ravel()]) if z.dtype.kind == "c" \
-        else numpy.asarray(z, float).ravel()
-
-
-def _real_jacobian(f, args, eps=1e-6):
-    """Central differences of f's output, packed, in every real direction of every
-    complex argument (real and imaginary parts)."""
-    columns = []
-    for k, a in enumerate(args):
-        for part in ((1.0, 1.0j) if a.dtype.kind == "c" else (1.0,)):
-            for i in range(a.size):
-                step = numpy.zeros(a.shape, a.dtype)
-                step.flat[i] = eps * part
-                plus = list(args)
-                minus = list(args)
-                plus[k], minus[k] = a + step, a - step
-                columns.append((_pack(f(*plus)) - _pack(f(*minus))) / (2 * eps))
-    return numpy.array(columns).T
-
-
-def _unpack(vector, like):
-    """Complex arrays shaped as `like` (a list of arrays) from packed parts."""
-    out, offset = [], 0
-    for a in like:
-        n = a.size
-        re, im = vector[offset:offset + n], vector[offset + n:offset + 2 * n]
-        out.append((re + 1j * im).reshape(a.shape))
-        offset += 2 * n
-    return out
 
 
 # name: (function, argument domains, whether the output is real)

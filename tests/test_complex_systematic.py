@@ -48,6 +48,7 @@ import fastad.scipy.signal as fss
 import fastad.scipy.special as fsp
 from fastad import nn
 from fastad.ops import REGISTRY
+from complex_checks import pack as _pack, real_jacobian as _jacobian, unpack as _unpack
 
 from test_ops import (AXES, BINARY, COMPOSITE_CASES, EINSUM_CASES, JOIN_CASES, PRODUCT_CASES,
                       REDUCTIONS, SCIPY_SPECIAL_CASES, SCIPY_SPECIAL_SHAPES, SHAPE_CASES,
@@ -374,48 +375,6 @@ def _variant_id(v):
 
 
 # -- central differences of the real Jacobian ---------------------------------------------
-
-def _pack(values):
-    """Real numbers of a value or a tuple of values: each array's real parts, then
-    (if complex) its imaginary parts."""
-    if not isinstance(values, (tuple, list)):
-        values = [values]
-    parts = []
-    for z in values:
-        z = numpy.asarray(z)
-        parts += [z.real.ravel(), z.imag.ravel()] if z.dtype.kind == "c" else [z.ravel()]
-    return numpy.concatenate([numpy.asarray(p, numpy.float64) for p in parts] or [numpy.zeros(0)])
-
-
-def _unpack(vector, like):
-    """Arrays shaped as `like` from packed parts (complex where `like` is)."""
-    out, offset = [], 0
-    for a in like:
-        n = a.size
-        if a.dtype.kind == "c":
-            out.append((vector[offset:offset + n] + 1j * vector[offset + n:offset + 2 * n])
-                       .reshape(a.shape))
-            offset += 2 * n
-        else:
-            out.append(vector[offset:offset + n].reshape(a.shape))
-            offset += n
-    return out
-
-
-def _jacobian(f, args, eps=1e-6):
-    """Central differences of f's packed output in every real direction of every
-    argument (the real and the imaginary part of each complex element)."""
-    columns = []
-    for k, a in enumerate(args):
-        for part in ((1.0, 1.0j) if a.dtype.kind == "c" else (1.0,)):
-            for i in range(a.size):
-                step = numpy.zeros(a.shape, a.dtype)
-                step.flat[i] = eps * part
-                plus, minus = list(args), list(args)
-                plus[k], minus[k] = a + step, a - step
-                columns.append((_pack(f(*plus)) - _pack(f(*minus))) / (2 * eps))
-    return numpy.array(columns).T
-
 
 def _random_like(rng, value):
     """A random cotangent or tangent of value's shape and dtype."""
