@@ -1,11 +1,19 @@
-/* Fused elementwise programs: several arithmetic operations on large float64
- * arrays evaluated, and swept backward, in one pass over blocks of FA_BLOCK
- * elements, so that the intermediate arrays live in a few kilobytes of cache
- * instead of megabytes of memory (see fa_fop in fastad_tape.h).
+/* Fused elementwise programs: several elementwise operations on float64
+ * arrays evaluated, and swept backward or forward, in one pass over blocks of
+ * FA_BLOCK elements, so that the intermediate arrays live in a few kilobytes
+ * of cache instead of memory, and a chain of operations costs one call
+ * instead of one per operation (see fa_fop in fastad_tape.h).
  *
  * Register r < n_leaves is leaf r (an input array, read in place); register
  * n_leaves + j holds instruction j's result for the current block.  The
  * program is in evaluation order; its last instruction is the result.
+ *
+ * Arithmetic is written here; the other functions (exp, tanh, maximum ...)
+ * call the inner loop NumPy's ufunc runs, which the caller supplies, on the
+ * block: the values are NumPy's to the bit on every machine (its loops pick
+ * SIMD code at run time, which libm's functions would not match).  The
+ * derivatives are the expressions of the array rules of
+ * fastad/ops/elementwise.py, in their order of operations.
  */
 #include <fenv.h>
 #include <math.h>
@@ -21,6 +29,36 @@ static inline const double *fused_operand(int32_t reg, int32_t n_leaves,
                                           const double *values)
 {
     return reg < n_leaves ? leaves[reg] + start : values + (int64_t)(reg - n_leaves) * FA_BLOCK;
+}
+
+static inline void call_unary(fa_loop loop, void *data, const double *x, double *y, int64_t m)
+{
+    char *args[2] = {(char *)(uintptr_t)x, (char *)y};
+    const intptr_t dimensions[1] = {(intptr_t)m};
+    const intptr_t steps[2] = {(intptr_t)sizeof(double), (intptr_t)sizeof(double)};
+    loop(args, dimensions, steps, data);
+}
+
+/* loop(a, b) with b a row, or (step 0) the one constant *b */
+static inline void call_binary(fa_loop loop, void *data, const double *a, const double *b,
+                               int row, double *y, int64_t m)
+{
+    char *args[3] = {(char *)(uintptr_t)a, (char *)(uintptr_t)b, (char *)y};
+    const intptr_t dimensions[1] = {(intptr_t)m};
+    const intptr_t steps[3] = {(intptr_t)sizeof(double), row ? (intptr_t)sizeof(double) : 0,
+                               (intptr_t)sizeof(double)};
+    loop(args, dimensions, steps, data);
+}
+
+static inline int is_extremum(int32_t op)
+{
+    return op == FA_MAXIMUM || op == FA_MINIMUM;
+}
+
+/* the opcodes whose derivative reads a second function of the operand */
+static inline int needs_aux(int32_t op)
+{
+    return op == FA_SIN || op == FA_COS || op == FA_SINH || op == FA_COSH;
 }
 
 /* Evaluate the program on elements [start, start + m), m <= FA_BLOCK, into
@@ -50,7 +88,13 @@ fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *
         case FA_NEG: for (int64_t i = 0; i < m; ++i) r[i] = -a[i]; break;
         case FA_SQUARE: for (int64_t i = 0; i < m; ++i) r[i] = a[i] * a[i]; break;
         case FA_SQRT: for (int64_t i = 0; i < m; ++i) r[i] = sqrt(a[i]); break;
-        default: return NULL;
+        case FA_MAXIMUM: case FA_MINIMUM:
+            call_binary(f->loop, f->loop_data, a, f->b >= 0 ? b : &f->c, f->b >= 0, r, m);
+            break;
+        default:
+            if (!FA_IS_UNARY(f->op) || f->loop == NULL)
+                return NULL;
+            call_unary(f->loop, f->loop_data, a, r, m);
         }
     }
     return values + (int64_t)(n_code - 1) * FA_BLOCK;
@@ -73,8 +117,16 @@ int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
             if (f->b != -1)
                 return -1;
             break;
-        default:
+        case FA_MAXIMUM: case FA_MINIMUM:
+            if (f->b < -1 || f->b >= defined || f->loop == NULL)
+                return -1;
+            break;
+        case FA_SIGN:  /* (piecewise constant: no derivative to fuse) */
             return -1;
+        default:
+            if (!FA_IS_UNARY(f->op) || f->b != -1 || f->loop == NULL
+                    || (needs_aux(f->op) && f->aux == NULL))
+                return -1;
         }
         if (f->a < 0 || f->a >= defined)
             return -1;
@@ -182,22 +234,65 @@ int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
     return failed ? -1 : fp_raised();
 }
 
+/* The local derivative of instruction f for its operand a (second: b) at
+ * one element, where it is not arithmetic on the values alone: the share of
+ * maximum/minimum, 1 where the operand is the result, 1/2 on a tie (the
+ * rule of fastad/ops/elementwise.py: a NaN result routes nothing). */
+static inline double extremum_share(double x, double y, double other)
+{
+    return (double)(x == y) / (1.0 + (double)(x == other));
+}
+
+/* g times the derivative of unary instruction op at one element (a the
+ * operand, y the value, aux the auxiliary function's value): the rules'
+ * expressions, in their order of operations.  The tangent rules are the
+ * same expressions with t for g. */
+#define UNARY_RULE(op, g, a, y, aux, out) \
+    switch (op) { \
+    case FA_NEG: case FA_RSUBC: out = -(g); break; \
+    case FA_SQUARE: out = (g) * (2.0 * (a)); break; \
+    case FA_SQRT: out = (g) * (0.5 / (y)); break; \
+    case FA_ABS: out = (g) * sign_of(a); break; \
+    case FA_CBRT: out = (g) / (3.0 * (y) * (y)); break; \
+    case FA_RECIPROCAL: out = -(g) * ((y) * (y)); break; \
+    case FA_EXP: out = (g) * (y); break; \
+    case FA_EXP2: out = (g) * ((y) * LN2); break; \
+    case FA_EXPM1: out = (g) * ((y) + 1.0); break; \
+    case FA_LOG: out = (g) / (a); break; \
+    case FA_LOG1P: out = (g) / (1.0 + (a)); break; \
+    case FA_LOG2: out = (g) / ((a) * LN2); break; \
+    case FA_LOG10: out = (g) / ((a) * LN10); break; \
+    case FA_SIN: case FA_SINH: case FA_COSH: out = (g) * (aux); break; \
+    case FA_COS: out = -(g) * (aux); break; \
+    case FA_TAN: out = (g) * (1.0 + (y) * (y)); break; \
+    case FA_ASIN: out = (g) / sqrt((1.0 - (a)) * (1.0 + (a))); break; \
+    case FA_ACOS: out = -(g) / sqrt((1.0 - (a)) * (1.0 + (a))); break; \
+    case FA_ATAN: out = (g) / (1.0 + (a) * (a)); break; \
+    case FA_TANH: out = (g) * (1.0 - (y) * (y)); break; \
+    case FA_ASINH: out = (g) / sqrt((a) * (a) + 1.0); break; \
+    case FA_ACOSH: out = (g) / sqrt(((a) - 1.0) * ((a) + 1.0)); break; \
+    case FA_ATANH: out = (g) / ((1.0 - (a)) * (1.0 + (a))); break; \
+    default: out = NAN; \
+    }
+
 FA_CLONES
 int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *g, double g_scalar,
                  double *const *adjoints, const int *accumulate, double *scratch)
 {
     /* scratch: the values (n_code rows of FA_BLOCK), the adjoints of the
-     * instructions (n_code rows), the uniform cotangent (1 row), a row for
-     * leaves whose adjoint is not wanted (1 row), then flags.  No adjoint
-     * row is cleared: each operand's first contribution in reverse order is
-     * stored, the later ones added (`first`, worked out once). */
+     * instructions (n_code rows), the uniform cotangent, a row for leaves
+     * whose adjoint is not wanted, a row for the auxiliary function, then
+     * flags.  No adjoint row is cleared: each operand's first contribution
+     * in reverse order is stored, the later ones added (`first`, worked
+     * out once). */
     double *values = scratch;
     double *adjoint = scratch + (int64_t)n_code * FA_BLOCK;
     double *uniform = adjoint + (int64_t)n_code * FA_BLOCK;
     double *discard = uniform + FA_BLOCK;
-    unsigned char *first = (unsigned char *)(discard + FA_BLOCK);      /* 2 per instruction */
-    unsigned char *seen = first + 2 * (int64_t)n_code;                  /* 1 per register */
+    double *aux = discard + FA_BLOCK;
+    unsigned char *first = (unsigned char *)(aux + FA_BLOCK);      /* 2 per instruction */
+    unsigned char *seen = first + 2 * (int64_t)n_code;              /* 1 per register */
     const int32_t n_regs = n_leaves + n_code;
     for (int32_t r = 0; r < n_regs; ++r)
         seen[r] = r < n_leaves ? (adjoints[r] != NULL && accumulate[r]) : 0;
@@ -233,8 +328,7 @@ int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                              : adjoint + (int64_t)(f->b - n_leaves) * FA_BLOCK;
             const int fa = first[2 * j], fb = first[2 * j + 1];
             const double c = f->c;
-            /* the rules of fastad/ops/elementwise.py, in their order of
-             * operations; ga and gb may be one row (x * x): each in turn */
+            /* ga and gb may be one row (x * x): each in turn */
 #define TO(target, isfirst, expr) \
     do { \
         if (isfirst) \
@@ -254,7 +348,32 @@ int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
             case FA_RDIVC: TO(ga, fa, -gr[i] * y[i] / a[i]); break;
             case FA_SQUARE: TO(ga, fa, gr[i] * (2.0 * a[i])); break;
             case FA_SQRT: TO(ga, fa, gr[i] * (0.5 / y[i])); break;
-            default: return -1;
+            case FA_EXP: TO(ga, fa, gr[i] * y[i]); break;
+            case FA_MAXIMUM: case FA_MINIMUM:
+                if (f->b < 0) {
+                    TO(ga, fa, gr[i] * extremum_share(a[i], y[i], c));
+                } else {
+                    TO(ga, fa, gr[i] * extremum_share(a[i], y[i], b[i]));
+                    TO(gb, fb, gr[i] * extremum_share(b[i], y[i], a[i]));
+                }
+                break;
+            default: {
+                const int32_t op = f->op;
+                if (needs_aux(op))
+                    call_unary(f->aux, f->aux_data, a, aux, m);
+                double d;
+                if (fa) {
+                    for (int64_t i = 0; i < m; ++i) {
+                        UNARY_RULE(op, gr[i], a[i], y[i], aux[i], d);
+                        ga[i] = d;
+                    }
+                } else {
+                    for (int64_t i = 0; i < m; ++i) {
+                        UNARY_RULE(op, gr[i], a[i], y[i], aux[i], d);
+                        ga[i] += d;
+                    }
+                }
+            }
             }
 #undef TO
         }
@@ -262,8 +381,111 @@ int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
     return 0;
 }
 
-int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves)
+FA_CLONES
+int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, const double *const *tangents,
+                 int64_t k, double *out, double *scratch)
 {
-    /* (see fa_fused_vjp; flags take 3 n_code + n_leaves bytes) */
-    return (int64_t)(2 * n_code + 2) * FA_BLOCK + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
+    /* scratch: the values (n_code rows of FA_BLOCK), the tangents of the
+     * instructions (n_code rows), a row for the auxiliary function, then a
+     * flag per register: whether a tangent reaches it (an instruction none
+     * reaches is skipped, and its operands' terms are left out as the
+     * rules leave out a parent without a tangent). */
+    double *values = scratch;
+    double *tangent = scratch + (int64_t)n_code * FA_BLOCK;
+    double *aux = tangent + (int64_t)n_code * FA_BLOCK;
+    unsigned char *has = (unsigned char *)(aux + FA_BLOCK);
+    for (int32_t r = 0; r < n_leaves; ++r)
+        has[r] = tangents[r] != NULL;
+    for (int32_t j = 0; j < n_code; ++j)
+        has[n_leaves + j] = has[code[j].a] || (code[j].b >= 0 && has[code[j].b]);
+    for (int64_t start = 0; start < n; start += FA_BLOCK) {
+        const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
+        if (fused_block(code, n_code, n_leaves, leaves, start, m, values) == NULL)
+            return -1;
+        for (int64_t d = 0; d < k; ++d) {
+            for (int32_t j = 0; j < n_code; ++j) {
+                const fa_fop *f = &code[j];
+                if (!has[n_leaves + j])
+                    continue;
+                double *r = j == n_code - 1 ? out + d * n + start : tangent + (int64_t)j * FA_BLOCK;
+                const double *y = values + (int64_t)j * FA_BLOCK;
+                const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
+                const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values)
+                                            : a;
+                const int ha = has[f->a], hb = f->b >= 0 && has[f->b];
+                const double *ta = !ha ? NULL
+                                   : f->a < n_leaves ? tangents[f->a] + d * n + start
+                                                     : tangent + (int64_t)(f->a - n_leaves) * FA_BLOCK;
+                const double *tb = !hb ? NULL
+                                   : f->b < n_leaves ? tangents[f->b] + d * n + start
+                                                     : tangent + (int64_t)(f->b - n_leaves) * FA_BLOCK;
+                const double c = f->c;
+                /* the JVP rules of fastad/ops/elementwise.py; of two
+                 * operands, the first's term plus the second's */
+                switch (f->op) {
+                case FA_ADD:
+                    if (ha && hb) for (int64_t i = 0; i < m; ++i) r[i] = ta[i] + tb[i];
+                    else if (ha) for (int64_t i = 0; i < m; ++i) r[i] = ta[i];
+                    else for (int64_t i = 0; i < m; ++i) r[i] = tb[i];
+                    break;
+                case FA_SUB:
+                    if (ha && hb) for (int64_t i = 0; i < m; ++i) r[i] = ta[i] + -tb[i];
+                    else if (ha) for (int64_t i = 0; i < m; ++i) r[i] = ta[i];
+                    else for (int64_t i = 0; i < m; ++i) r[i] = -tb[i];
+                    break;
+                case FA_MUL:
+                    if (ha && hb) for (int64_t i = 0; i < m; ++i) r[i] = ta[i] * b[i] + a[i] * tb[i];
+                    else if (ha) for (int64_t i = 0; i < m; ++i) r[i] = ta[i] * b[i];
+                    else for (int64_t i = 0; i < m; ++i) r[i] = a[i] * tb[i];
+                    break;
+                case FA_DIV:
+                    if (ha && hb)
+                        for (int64_t i = 0; i < m; ++i) r[i] = ta[i] / b[i] + -tb[i] * y[i] / b[i];
+                    else if (ha) for (int64_t i = 0; i < m; ++i) r[i] = ta[i] / b[i];
+                    else for (int64_t i = 0; i < m; ++i) r[i] = -tb[i] * y[i] / b[i];
+                    break;
+                case FA_ADDC: for (int64_t i = 0; i < m; ++i) r[i] = ta[i]; break;
+                case FA_MULC: for (int64_t i = 0; i < m; ++i) r[i] = ta[i] * c; break;
+                case FA_DIVC: for (int64_t i = 0; i < m; ++i) r[i] = ta[i] / c; break;
+                case FA_RDIVC: for (int64_t i = 0; i < m; ++i) r[i] = -ta[i] * y[i] / a[i]; break;
+                case FA_MAXIMUM: case FA_MINIMUM:
+                    if (f->b < 0)
+                        for (int64_t i = 0; i < m; ++i) r[i] = ta[i] * extremum_share(a[i], y[i], c);
+                    else if (ha && hb)
+                        for (int64_t i = 0; i < m; ++i)
+                            r[i] = ta[i] * extremum_share(a[i], y[i], b[i])
+                                   + tb[i] * extremum_share(b[i], y[i], a[i]);
+                    else if (ha)
+                        for (int64_t i = 0; i < m; ++i) r[i] = ta[i] * extremum_share(a[i], y[i], b[i]);
+                    else
+                        for (int64_t i = 0; i < m; ++i) r[i] = tb[i] * extremum_share(b[i], y[i], a[i]);
+                    break;
+                default: {
+                    const int32_t op = f->op;
+                    if (needs_aux(op))
+                        call_unary(f->aux, f->aux_data, a, aux, m);
+                    double v;
+                    for (int64_t i = 0; i < m; ++i) {
+                        UNARY_RULE(op, ta[i], a[i], y[i], aux[i], v);
+                        r[i] = v;
+                    }
+                }
+                }
+            }
+            if (!has[n_leaves + n_code - 1])
+                for (int64_t i = 0; i < m; ++i)
+                    out[d * n + start + i] = 0.0;
+        }
+    }
+    return 0;
+}
+#undef UNARY_RULE
+
+int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k)
+{
+    /* (see fa_fused_vjp and fa_fused_jvp: 2 n_code + 3 rows, and flags of
+     * at most 3 n_code + n_leaves bytes) */
+    (void)k;
+    return (int64_t)(2 * n_code + 3) * FA_BLOCK + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
 }

@@ -241,29 +241,45 @@ int64_t fa_taylor(const fa_tape *tape, double *series, int d, int64_t start, int
  * arithmetic.  Returns 1 when applied. */
 int fa_tune_malloc(void);
 
-/* Fused elementwise programs (fastad_fused.c): arithmetic on float64 arrays
- * of one shape, evaluated and swept backward a block of elements at a time.
- * Instruction j reads registers a and b (b = -1: none; c is the constant of
- * the FA_*C opcodes) and writes register n_leaves + j; registers below
- * n_leaves are the leaf arrays.  Opcodes: FA_ADD, FA_SUB, FA_MUL, FA_DIV,
- * FA_ADDC, FA_RSUBC, FA_MULC, FA_DIVC, FA_RDIVC, FA_NEG, FA_SQUARE, FA_SQRT.
+/* Fused elementwise programs (fastad_fused.c): elementwise functions of
+ * float64 arrays of one shape, evaluated and swept (backward, forward) a
+ * block of elements at a time.  Instruction j reads registers a and b (b =
+ * -1: none) and writes register n_leaves + j; registers below n_leaves are
+ * the leaf arrays.  Opcodes:
+ *   FA_ADD FA_SUB FA_MUL FA_DIV             a op b
+ *   FA_ADDC FA_RSUBC FA_MULC FA_DIVC FA_RDIVC   a with the constant c
+ *   FA_NEG FA_SQUARE FA_SQRT                in C
+ *   FA_MAXIMUM FA_MINIMUM                   of a and b, or of a and c (b = -1),
+ *                                           by `loop` (a binary loop)
+ *   every other unary opcode                by `loop` (a unary loop)
+ * A loop is the caller's elementwise function with NumPy's inner-loop
+ * signature (the ufunc's own loop: the values are NumPy's bit for bit);
+ * `aux` is the function the derivative reads where it is not arithmetic:
+ * cos for FA_SIN, sin for FA_COS, cosh for FA_SINH, sinh for FA_COSH.
  * fa_fused_check validates a program (0, or -1); scratch holds
- * fa_fused_scratch(n_code, n_leaves) doubles.  fa_fused_eval writes the
+ * fa_fused_scratch(n_code, n_leaves, k) doubles.  fa_fused_eval writes the
  * result into out, fa_fused_sum sums it as numpy.add.reduce would sum the
- * evaluated array (chunk: see fastad_fused.c); both return -1 for an invalid opcode, else the IEEE
- * exceptions the arithmetic raised (FA_FP_* bits, 0 for none).
- * fa_fused_vjp writes (or adds, per accumulate[r]) the leaves' adjoints for
- * the cotangent g of the result (g NULL: the same g_scalar everywhere);
- * adjoints[r] NULL skips leaf r. */
+ * evaluated array (chunk: see fastad_fused.c); both return -1 for an
+ * invalid opcode, else the IEEE exceptions the evaluation raised (FA_FP_*
+ * bits, 0 for none).  fa_fused_vjp writes (or adds, per accumulate[r]) the
+ * leaves' adjoints for the cotangent g of the result (g NULL: the same
+ * g_scalar everywhere); adjoints[r] NULL skips leaf r.  fa_fused_jvp writes
+ * the result's tangents for k directions (out: k rows of n) from the
+ * leaves' (tangents[r]: k rows of n, or NULL for none). */
 enum { FA_FP_DIVIDE = 1, FA_FP_OVER = 2, FA_FP_UNDER = 4, FA_FP_INVALID = 8 };
+
+typedef void (*fa_loop)(char **args, const intptr_t *dimensions, const intptr_t *steps,
+                        void *data);
 
 typedef struct {
     int32_t op, a, b, unused;
     double c;
+    fa_loop loop, aux;
+    void *loop_data, *aux_data;
 } fa_fop;
 
 int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves);
-int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves);
+int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k);
 int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                   const double *const *leaves, int64_t n, double *out, double *scratch);
 int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
@@ -272,6 +288,9 @@ int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
 int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *g, double g_scalar,
                  double *const *adjoints, const int *accumulate, double *scratch);
+int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, const double *const *tangents,
+                 int64_t k, double *out, double *scratch);
 
 #ifdef __cplusplus
 }

@@ -69,14 +69,20 @@ cdef extern from "fastad_tape.h":
         FA_FP_OVER
         FA_FP_UNDER
         FA_FP_INVALID
+    ctypedef void (*fa_loop)(char **args, const Py_ssize_t *dimensions,
+                             const Py_ssize_t *steps, void *data) noexcept nogil
     ctypedef struct fa_fop:
         int32_t op
         int32_t a
         int32_t b
         int32_t unused
         double c
+        fa_loop loop
+        fa_loop aux
+        void *loop_data
+        void *aux_data
     int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
-    int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves)
+    int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k)
     int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                       const double *const *leaves, int64_t n, double *out, double *scratch) nogil
     int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
@@ -85,6 +91,9 @@ cdef extern from "fastad_tape.h":
     int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, const double *g, double g_scalar,
                      double *const *adjoints, const int *accumulate, double *scratch) nogil
+    int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                     const double *const *leaves, int64_t n, const double *const *tangents,
+                     int64_t k, double *out, double *scratch) nogil
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil
     int fa_series_binary(int opcode, const double *a, const double *b, double *y, int d,
@@ -159,6 +168,7 @@ cdef class Ext:
     cdef public object adjoint
     cdef bint adjoint_owned
     cdef public int source  # 1 + its source index when its elements are read by FA_ELEM nodes
+    cdef object compiled  # a fused program's packed instructions (_Code), made on first use
     cdef add_adjoint(self, object cotangent, bint fresh=*)
     cdef add_adjoint_at(self, object index, object g)
 

@@ -126,6 +126,17 @@ def _active_tapes():
         return _state.tapes
 
 
+def _settle(output):
+    """Record the pending (fused) arrays among `output`'s leaves: the
+    operator's sweeps run over the nodes recorded when the function returns."""
+    if type(output) is _tape.Array:
+        output.node
+    elif type(output) not in (_tape.Scalar, float, np.ndarray):
+        for leaf in flatten(output)[0]:
+            if type(leaf) is _tape.Array:
+                leaf.node
+
+
 class _Recording:
     """One run of `fun` with the arguments `argnums` traced.
 
@@ -169,6 +180,7 @@ class _Recording:
         stack.append(tape)
         try:
             self.output = fun(*boxed_args, **kwargs)
+            _settle(self.output)
         finally:
             stack.pop()
             tape.keep_all = outer_keep_all

@@ -1,24 +1,29 @@
 # Fused array programs (included by _tape.pyx).
 #
 # On arrays of many elements, a chain of NumPy operations costs a pass over
-# memory each, and an array per intermediate result; a gradient doubles both.
-# So +, -, *, /, negation, square and sqrt of large float64 arrays of one
-# shape (with each other or with Python floats) do not compute at once: they
-# return a *pending* array, which holds its operation and operands.  The
-# first use that needs numbers (any other operation, .value, the sweep)
-# evaluates the whole expression as one FA_EXT node of the primitive
-# "fused": a program (see fa_fop in fastad_tape.h) over the expression's
-# leaf arrays, run a block of elements at a time in C; a full sum of a
-# pending array is a program too, and never forms the array.  The node's
-# reverse step recomputes the block's values and sweeps them back in the
-# same pass.  Its rules in fastad/ops/fused.py expand the program into
-# fastad's own operations for every other sweep (nested, forward, Taylor,
-# batched), so nothing else needs to know about programs.
+# memory each, and an array per intermediate result; on small arrays it
+# costs a call per operation; a gradient doubles both.  So elementwise
+# functions of float64 arrays of one shape (+, -, *, /, negation, square,
+# sqrt, the unary functions exp ... arctanh, abs, maximum and minimum, with
+# each other, with Python floats or with constant arrays of that shape) do
+# not compute at once: they return a *pending* array, which holds its
+# operation and operands.  The first use that needs numbers (any other
+# operation, .value, the sweep) evaluates the whole expression as one FA_EXT
+# node of the primitive "fused": a program (see fa_fop in fastad_tape.h)
+# over the expression's leaf arrays, run a block of elements at a time in
+# C; a full sum of a pending array is a program too, and never forms the
+# array.  The node's reverse step recomputes the block's values and sweeps
+# them back in the same pass, and its tangent step (forward sweeps, one or
+# many directions) sweeps them forward the same way.  Its rules in
+# fastad/ops/fused.py expand the program into fastad's own operations for
+# every other sweep (a sweep that records, Taylor, many cotangents).
 #
-# Only tapes recording for a first-order reverse sweep fuse (keep_all off:
-# no nested or forward-mode operator, no recording of fastad.record, no
-# debug_nans).  The values are NumPy's bit for bit (the same IEEE operations
-# on the same elements; sums in NumPy's pairwise order).
+# The values are NumPy's bit for bit: arithmetic is the same IEEE operation
+# on the same elements, the other functions call the very inner loop that
+# NumPy's ufunc runs (found once, below), and sums are in NumPy's pairwise
+# order.  Piecewise functions (abs, maximum, minimum) record their branch
+# for replay to check, as unfused ones do.  No fusion while debug_nans is
+# on (it checks each operation's result).
 
 #: arrays of at least this many elements fuse (smaller ones stay in cache,
 #: where NumPy's own calls cost less than building a program)
@@ -56,12 +61,65 @@ def set_fusion_threshold(Py_ssize_t size):
     return previous
 
 
+#: the unary functions (and maximum, minimum) that fuse through NumPy's own
+#: inner loop: (opcode, ufunc, the ufunc of the function its derivative reads)
+_LOOP_FUNCTIONS = (
+    (FA_ABS, np.absolute, None), (FA_CBRT, np.cbrt, None),
+    (FA_RECIPROCAL, np.reciprocal, None), (FA_EXP, np.exp, None), (FA_EXP2, np.exp2, None),
+    (FA_EXPM1, np.expm1, None), (FA_LOG, np.log, None), (FA_LOG1P, np.log1p, None),
+    (FA_LOG2, np.log2, None), (FA_LOG10, np.log10, None), (FA_SIN, np.sin, np.cos),
+    (FA_COS, np.cos, np.sin), (FA_TAN, np.tan, None), (FA_ASIN, np.arcsin, None),
+    (FA_ACOS, np.arccos, None), (FA_ATAN, np.arctan, None), (FA_SINH, np.sinh, np.cosh),
+    (FA_COSH, np.cosh, np.sinh), (FA_TANH, np.tanh, None), (FA_ASINH, np.arcsinh, None),
+    (FA_ACOSH, np.arccosh, None), (FA_ATANH, np.arctanh, None),
+    (FA_MAXIMUM, np.maximum, None), (FA_MINIMUM, np.minimum, None),
+)
+# per opcode: NumPy's float64 loop (NULL: the opcode does not fuse) and its data
+cdef fa_loop _loops[FA_N_OPCODES]
+cdef void *_loop_data[FA_N_OPCODES]
+cdef fa_loop _aux_loops[FA_N_OPCODES]
+cdef void *_aux_data[FA_N_OPCODES]
+
+
+cdef bint _find_loop(object ufunc, fa_loop *loop, void **data):
+    """NumPy's inner loop of `ufunc` for float64 operands and result (the
+    loop the ufunc itself runs on float64 arrays); False if it has none."""
+    cdef cnp.ufunc u = <cnp.ufunc>ufunc
+    cdef int nargs = u.nin + u.nout
+    cdef int i, k
+    for i in range(u.ntypes):
+        for k in range(nargs):
+            if u.types[i * nargs + k] != cnp.NPY_DOUBLE:
+                break
+        else:
+            if u.functions[i] == NULL:
+                return False
+            loop[0] = <fa_loop><void *>u.functions[i]  # (float64 loops need no GIL)
+            data[0] = u.data[i]
+            return True
+    return False
+
+
+def _init_loops():
+    for opcode, ufunc, aux in _LOOP_FUNCTIONS:
+        if not _find_loop(ufunc, &_loops[<int>opcode], &_loop_data[<int>opcode]):
+            continue
+        if aux is not None and not _find_loop(aux, &_aux_loops[<int>opcode],
+                                              &_aux_data[<int>opcode]):
+            _loops[<int>opcode] = NULL
+
+
+_init_loops()
+
+#: the opcodes of fused programs, by name (the rules of ops/fused.py use it)
 FUSED_OPCODES = {
     "add": FA_ADD, "subtract": FA_SUB, "multiply": FA_MUL, "true_divide": FA_DIV,
     "add_constant": FA_ADDC, "constant_minus": FA_RSUBC, "multiply_constant": FA_MULC,
     "divide_constant": FA_DIVC, "constant_divide": FA_RDIVC, "negative": FA_NEG,
     "square": FA_SQUARE, "sqrt": FA_SQRT,
 }
+FUSED_OPCODES.update({ufunc.__name__: opcode for opcode, ufunc, _ in _LOOP_FUNCTIONS
+                      if _loops[<int>opcode] != NULL})
 
 
 cdef inline Py_ssize_t _size_of(tuple shape):
@@ -82,7 +140,7 @@ cdef inline bint _fusable(Array x):
     """Whether x may be an operand of a pending array."""
     if x._op:
         return True
-    if _FUSE_MIN_SIZE < 0 or x.tape.keep_all or x.tape.guarding or _debug_nans:
+    if _FUSE_MIN_SIZE < 0 or _debug_nans:
         return False
     cdef object v = x._value
     return (type(v) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>v) == cnp.NPY_DOUBLE
@@ -117,24 +175,92 @@ cdef Array _pending(int op, Array a, Array b, double c):
     return out
 
 
-cdef object _try_fuse(int opcode, Array x, object right, object left):
-    """The pending array of the elementwise `opcode` on x (with `right`, a
-    traced array or a float, or the float `left` before x), or None where it
-    does not fuse."""
+cdef Array _constant_leaf(Array like, object value):
+    """A leaf of a pending array that is a constant array (no node)."""
+    cdef Array out = Array.__new__(Array)
+    out.tape = like.tape
+    out._node = -1
+    out._value = value
+    out._op = 0
+    return out
+
+
+cdef object _fusable_constant(object value, tuple shape):
+    """`value` as a C-contiguous float64 array, if it can be a constant leaf
+    beside arrays of `shape`: a real ndarray of that shape whose dtype NumPy
+    casts to float64 (float64, float32, float16, integers, bools: exactly
+    the cast NumPy's own loop applies first); None otherwise."""
+    if type(value) is not _ndarray or (<object>value).shape != shape:
+        return None
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>value)
+    if typenum != cnp.NPY_DOUBLE and not (
+            cnp.PyTypeNum_ISINTEGER(typenum) or cnp.PyTypeNum_ISBOOL(typenum)
+            or typenum == cnp.NPY_FLOAT or typenum == cnp.NPY_FLOAT16):
+        return None
+    return np.asarray(value, dtype=np.float64, order="C")  # (0-d stays 0-d)
+
+
+cdef _guard_branch(Primitive prim, Array x, object other, bint other_first):
+    """Record the branch that the piecewise `prim` (abs, maximum, minimum)
+    takes at x (and `other`: a traced array, a float or a constant array),
+    as _record does for an unfused one: replay checks it."""
+    cdef Primitive kink = <Primitive>prim.kink
+    _forced(x)
+    cdef list raw = [x._value]
+    cdef list inputs = [(0, x._node)]
+    if other is not None:
+        if type(other) is Array:
+            _forced(<Array>other)
+            raw.append((<Array>other)._value)
+            inputs.append((1, (<Array>other)._node))
+        else:
+            raw.append(other)
+        if other_first:
+            raw.reverse()
+            inputs = [(1 - position, node) for position, node in inputs]
+    _push_guard(x.tape, kink, raw, None, inputs, kink.fun(*raw))
+
+
+cdef object _try_fuse(Primitive prim, Array x, object right, object left):
+    """The pending array of the elementwise `prim` on x (with `right`, a
+    traced array, a float or a constant array, or with the float or the
+    constant array `left` before x), or None where it does not fuse."""
+    cdef int opcode = prim.opcode
     cdef Array other = None
     cdef double c = 0.0
-    if not _fusable(x):
+    if not _fusable(x) or not x.tape.active:
+        return None
+    cdef bint extremum = opcode == FA_MAXIMUM or opcode == FA_MINIMUM
+    cdef bint guard = x.tape.kink_guards and prim.kink is not None
+    if extremum and _loops[opcode] == NULL:
         return None
     if right is None and left is None:
         if opcode == FA_NEG or opcode == FA_SQUARE or opcode == FA_SQRT:
             return _pending(opcode, x, None, 0.0)
+        if FA_NEG <= opcode < FA_N_OPCODES and _loops[opcode] != NULL:
+            if guard:
+                _guard_branch(prim, x, None, False)
+            return _pending(opcode, x, None, 0.0)
+        return None
+    if not (FA_ADD <= opcode <= FA_DIV or extremum or opcode == FA_POW):
         return None
     if type(right) is Array:
         other = <Array>right
-        if (opcode < FA_ADD or opcode > FA_DIV or not _fusable(other)
+        if (opcode == FA_POW or not _fusable(other)
                 or _shape_of_array(other) != _shape_of_array(x)):
             return None
+        if guard:
+            _guard_branch(prim, x, other, False)
         return _pending(opcode, x, other, 0.0)
+    if type(right) is _ndarray or type(left) is _ndarray:
+        constant = _fusable_constant(right if left is None else left, _shape_of_array(x))
+        if constant is None or opcode == FA_POW:
+            return None
+        if guard:
+            _guard_branch(prim, x, right if left is None else left, left is not None)
+        if left is None:
+            return _pending(opcode, x, _constant_leaf(x, constant), 0.0)
+        return _pending(opcode, _constant_leaf(x, constant), x, 0.0)
     if left is None:  # x op c
         c = PyFloat_AS_DOUBLE(right)
         if opcode == FA_ADD:
@@ -147,6 +273,10 @@ cdef object _try_fuse(int opcode, Array x, object right, object left):
             return _pending(FA_DIVC, x, None, c)
         if opcode == FA_POW and c == 2.0 and _NUMPY_POWER_TWO_SQUARES:
             return _pending(FA_SQUARE, x, None, 0.0)  # (NumPy's x ** 2 is x * x)
+        if extremum:
+            if guard:
+                _guard_branch(prim, x, right, False)
+            return _pending(opcode, x, None, c)
         return None
     c = PyFloat_AS_DOUBLE(left)  # c op x
     if opcode == FA_ADD:
@@ -157,6 +287,8 @@ cdef object _try_fuse(int opcode, Array x, object right, object left):
         return _pending(FA_MULC, x, None, c)
     if opcode == FA_DIV:
         return _pending(FA_RDIVC, x, None, c)
+    # (maximum(c, x) is not fused: NumPy's loop is not symmetric in signed
+    # zeros, and the program's constant operand comes second)
     return None
 
 
@@ -165,7 +297,7 @@ cdef int _emit(Array x, list code, dict numbers, list leaves, dict leaf_numbers)
     returns x's operand reference: instruction j as j, leaf k as -1 - k."""
     cdef object key
     if not x._op:
-        key = x._node
+        key = x._node if x._node >= 0 else ("constant", id(x))
         k = leaf_numbers.get(key)
         if k is None:
             k = len(leaves)
@@ -199,14 +331,31 @@ cdef tuple _program(Array root):
                   for op, a, b, c in code]), leaves
 
 
-cdef fa_fop *_packed(tuple program, int n_leaves) except NULL:
-    """The program as C instructions (freed by the caller); ValueError for
-    a malformed one (a corrupt pickle)."""
+@cython.final
+cdef class _Code:
+    """A fused program packed for C: its instructions, with the NumPy loops
+    of its functions (made once per program, kept on its node)."""
+    cdef fa_fop *code
+    cdef int32_t n_code
+    cdef int32_t n_leaves
+
+    def __dealloc__(self):
+        free(self.code)
+
+
+cdef _Code _packed(tuple program, int n_leaves):
+    """The program packed for C; ValueError for a malformed one (a corrupt
+    pickle)."""
     cdef Py_ssize_t n = len(program)
-    cdef fa_fop *code = <fa_fop *>calloc(n if n else 1, sizeof(fa_fop))
-    if code == NULL:
+    cdef _Code packed = _Code.__new__(_Code)
+    packed.code = <fa_fop *>calloc(n if n else 1, sizeof(fa_fop))
+    if packed.code == NULL:
         raise MemoryError("no memory for a fused program of %d instructions" % n)
+    packed.n_code = <int32_t>n
+    packed.n_leaves = n_leaves
+    cdef fa_fop *code = packed.code
     cdef Py_ssize_t j
+    cdef int op
     try:
         for j in range(n):
             op, a, b, c = program[j]
@@ -214,13 +363,23 @@ cdef fa_fop *_packed(tuple program, int n_leaves) except NULL:
             code[j].a = a
             code[j].b = -1 if b is None else b
             code[j].c = c
+            if 0 <= op < FA_N_OPCODES:
+                code[j].loop = _loops[op]
+                code[j].loop_data = _loop_data[op]
+                code[j].aux = _aux_loops[op]
+                code[j].aux_data = _aux_data[op]
     except (TypeError, ValueError, OverflowError):
-        free(code)
         raise ValueError("a fused program holds a malformed instruction")
     if fa_fused_check(code, <int32_t>n, n_leaves) != 0:
-        free(code)
         raise ValueError("a fused program holds an invalid instruction (a corrupt tape?)")
-    return code
+    return packed
+
+
+cdef _Code _code_of(Ext ext):
+    """The packed program of the fused node `ext` (packed on first use)."""
+    if ext.compiled is None:
+        ext.compiled = _packed(ext.kwargs["program"], len(ext.args))
+    return <_Code>ext.compiled
 
 
 cdef list _leaf_arrays(tuple leaves, Py_ssize_t size):
@@ -241,6 +400,8 @@ _NUMPY_OF_OPCODE = {
     FA_MULC: (np.multiply, 1), FA_DIVC: (np.true_divide, 1), FA_RDIVC: (np.true_divide, -1),
     FA_NEG: (np.negative, 0), FA_SQUARE: (np.square, 0), FA_SQRT: (np.sqrt, 0),
 }
+_NUMPY_OF_OPCODE.update({opcode: (ufunc, 1 if ufunc.nin == 2 else 0)
+                         for opcode, ufunc, _ in _LOOP_FUNCTIONS})
 _FP_CATEGORIES = ((FA_FP_DIVIDE, "divide"), (FA_FP_OVER, "over"), (FA_FP_UNDER, "under"),
                   (FA_FP_INVALID, "invalid"))
 
@@ -262,14 +423,14 @@ cdef object _numpy_eval(tuple program, list arrays, tuple shape, bint total):
     cdef list values = [np.reshape(a, shape) for a in arrays]
     for op, a, b, c in program:
         ufunc, side = _NUMPY_OF_OPCODE[op]
-        if side == 1:
+        if b is not None:
+            values.append(ufunc(values[a], values[b]))
+        elif side == 1:
             values.append(ufunc(values[a], c))
         elif side == -1:
             values.append(ufunc(c, values[a]))
-        elif b is None:
-            values.append(ufunc(values[a]))
         else:
-            values.append(ufunc(values[a], values[b]))
+            values.append(ufunc(values[a]))
     return float(np.add.reduce(values[-1], axis=None)) if total else values[-1]
 
 
@@ -280,13 +441,20 @@ def fused_eval(tuple program, tuple leaves, bint total):
     cdef int n_leaves = len(leaves)
     if n_leaves == 0:
         raise ValueError("a fused program needs at least one leaf")
+    return _run(_packed(program, n_leaves), program, leaves, total)
+
+
+cdef object _run(_Code packed, tuple program, tuple leaves, bint total):
+    """fused_eval with the program packed."""
+    cdef int n_leaves = packed.n_leaves
+    if len(leaves) != n_leaves:
+        raise ValueError("a fused program of %d leaves was given %d" % (n_leaves, len(leaves)))
     shape = np.shape(leaves[0])
     cdef Py_ssize_t size = _size_of(shape)
     cdef list arrays = _leaf_arrays(leaves, size)
-    cdef fa_fop *code = _packed(program, n_leaves)
-    cdef int32_t n_code = <int32_t>len(program)
+    cdef int32_t n_code = packed.n_code
     cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
-    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves), sizeof(double))
+    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves, 1), sizeof(double))
     cdef double total_value = 0.0
     cdef int64_t chunk
     cdef int status
@@ -299,7 +467,7 @@ def fused_eval(tuple program, tuple leaves, bint total):
         if total:
             chunk = 0 if _NUMPY_SUMS_IN_ONE_PIECE else np.getbufsize()
             with nogil:
-                status = fa_fused_sum(code, n_code, n_leaves, pointers, size, chunk,
+                status = fa_fused_sum(packed.code, n_code, n_leaves, pointers, size, chunk,
                                       &total_value, scratch)
             out = total_value
         else:
@@ -307,14 +475,14 @@ def fused_eval(tuple program, tuple leaves, bint total):
                                     cnp.NPY_DOUBLE, 0)
             outp = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
             with nogil:
-                status = fa_fused_eval(code, n_code, n_leaves, pointers, size, outp, scratch)
+                status = fa_fused_eval(packed.code, n_code, n_leaves, pointers, size, outp,
+                                       scratch)
         if status < 0:
             raise ValueError("a fused program holds an invalid instruction")
         if status > 0 and _reported(status):
             return _numpy_eval(program, arrays, shape, total)
         return out
     finally:
-        free(code)
         free(<void *>pointers)
         free(scratch)
 
@@ -329,11 +497,15 @@ cdef object _evaluate(Array x, bint total=False):
     program, leaves = _program(x)
     cdef list values = [(<Array>leaf)._value for leaf in leaves]
     cdef tuple args = tuple(_leaf_arrays(tuple(values), _size_of(x._shape)))
-    value = fused_eval(program, args, total)
+    cdef _Code packed = _packed(program, len(args))
+    value = _run(packed, program, args, total)
     cdef Ext ext = Ext.__new__(Ext)
     ext.primitive = _fused_primitive
+    ext.compiled = packed
     ext.kwargs = {"program": program, "total": True} if total else {"program": program}
-    ext.parents = tuple([(k, (<Array>leaves[k])._node) for k in range(len(leaves))])
+    # (constant leaves have no node: they are arguments, not parents)
+    ext.parents = tuple([(k, (<Array>leaves[k])._node) for k in range(len(leaves))
+                         if (<Array>leaves[k])._node >= 0])
     ext.inputs = ext.parents
     ext.args = args
     ext.value = value
@@ -441,22 +613,26 @@ cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
                 and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
                 and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size):
             return False
-    program = ext.kwargs["program"]
-    cdef fa_fop *code = _packed(program, n_leaves)
-    cdef int32_t n_code = <int32_t>len(program)
+    cdef _Code packed = _code_of(ext)
+    cdef int32_t n_code = packed.n_code
     cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
     cdef double **adjoints = <double **>calloc(n_leaves, sizeof(double *))
     cdef int *accumulate = <int *>calloc(n_leaves, sizeof(int))
-    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves), sizeof(double))
+    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves, 1), sizeof(double))
     cdef list outputs = [None] * n_leaves  # (new arrays to hand to add_adjoint)
+    cdef list targets = [None] * n_leaves  # (the parent of each leaf; None: a constant)
     cdef int status
     cdef Py_ssize_t k
     try:
         if pointers == NULL or adjoints == NULL or accumulate == NULL or scratch == NULL:
             raise MemoryError("no memory for the reverse step of a fused program")
+        for position, node in ext.parents:
+            targets[position] = tape._ext_of(node)
         for k in range(n_leaves):
             pointers[k] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>leaves[k])
-            target = tape._ext_of(ext.parents[k][1])
+            if targets[k] is None:
+                continue  # (adjoints[k] NULL: not wanted)
+            target = <Ext>targets[k]
             adjoints[k] = _slice_adjoint(tape, target, size)
             if adjoints[k] != NULL:
                 accumulate[k] = 1
@@ -471,18 +647,84 @@ cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
                 outputs[k] = out
                 adjoints[k] = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
         with nogil:
-            status = fa_fused_vjp(code, n_code, n_leaves, pointers, size, gp, g_scalar,
+            status = fa_fused_vjp(packed.code, n_code, n_leaves, pointers, size, gp, g_scalar,
                                   adjoints, accumulate, scratch)
         if status != 0:
             raise ValueError("a fused program holds an invalid instruction")
         for k in range(n_leaves):
             if outputs[k] is not None:
-                target = tape._ext_of(ext.parents[k][1])
+                target = <Ext>targets[k]
                 target.add_adjoint(outputs[k].reshape(target.shape), True)
         return True
     finally:
-        free(code)
         free(<void *>pointers)
         free(adjoints)
         free(accumulate)
         free(scratch)
+
+
+cdef object _tangent_fused(Ext ext, list tangents, int64_t k, bint batched):
+    """The tangent step of a fused node in C: the result's tangent (k
+    directions with `batched`: shape (k,) + its shape; a float, or k of
+    them, for a sum) from its leaves' (`tangents`, by leaf: None where none
+    reaches, else of the leaf's shape, or (k,) + it).  None where a leaf or
+    a tangent is not plain float64: the expanding rule then runs."""
+    cdef tuple leaves = ext.args
+    cdef int n_leaves = len(leaves)
+    if n_leaves == 0:
+        return None
+    shape = (<object>leaves[0]).shape
+    cdef Py_ssize_t size = _size_of(shape)
+    cdef list rows = [None] * n_leaves
+    for j in range(n_leaves):
+        leaf = leaves[j]
+        if not (type(leaf) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>leaf) == cnp.NPY_DOUBLE
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
+                and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size):
+            return None
+        t = tangents[j]
+        if t is None:
+            continue
+        if type(t) is not _ndarray or (<object>t).dtype.kind != "f":
+            return None
+        expected = ((k,) + shape) if batched else shape
+        if (<object>t).shape != expected:
+            return None
+        rows[j] = np.asarray(t, dtype=np.float64, order="C")
+    cdef _Code packed = _code_of(ext)
+    cdef int32_t n_code = packed.n_code
+    cdef int64_t directions = k if batched else 1
+    out = np.empty(((k,) if batched else ()) + shape)
+    cdef double *outp = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
+    cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef const double **tp = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves, directions),
+                                            sizeof(double))
+    cdef int status
+    try:
+        if pointers == NULL or tp == NULL or scratch == NULL:
+            raise MemoryError("no memory for the tangent step of a fused program")
+        for j in range(n_leaves):
+            pointers[j] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>leaves[j])
+            if rows[j] is not None:
+                tp[j] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>rows[j])
+        with nogil:
+            status = fa_fused_jvp(packed.code, n_code, n_leaves, pointers, size, tp,
+                                  directions, outp, scratch)
+        if status != 0:
+            raise ValueError("a fused program holds an invalid instruction")
+    finally:
+        free(<void *>pointers)
+        free(<void *>tp)
+        free(scratch)
+    if ext.scalar_out:
+        # (the sum of the tangents, as numpy.sum of the tangent array rounds)
+        if batched:
+            return np.add.reduce(out.reshape(k, size), axis=1)
+        return float(np.add.reduce(out, axis=None))
+    return out
+
+
+cdef object _replay_fused(Ext ext, tuple leaves):
+    """A fused node's value at its replayed leaves, its program packed once."""
+    return _run(_code_of(ext), ext.kwargs["program"], leaves, ext.scalar_out)

@@ -534,7 +534,7 @@ cdef object _record_elementwise(Primitive prim, Array x, object right, object le
     if not tape.active:
         raise _stale_error()
     if x._op or (other is not None and other._op) or _fusable(x):
-        fused = _try_fuse(prim.opcode, x, right, left)
+        fused = _try_fuse(prim, x, right, left)
         if fused is not None:
             return fused
         _forced(x)

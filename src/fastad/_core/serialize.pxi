@@ -455,10 +455,14 @@ cdef _check_fused(Ext ext, str field):
             raise _corrupt(field + ".kwargs['program']", "holds %s, not an instruction"
                            % _what(instruction))
     cdef Py_ssize_t n_leaves = len(ext.args)
-    if ext.parents != ext.inputs or [p for p, _ in ext.parents] != list(range(n_leaves)):
-        raise _corrupt(field + ".parents", "of a fused program are not its %d leaves" % n_leaves)
+    positions = [p for p, _ in ext.parents]
+    if (ext.parents != ext.inputs or not positions or positions != sorted(set(positions))
+            or positions[0] < 0 or positions[-1] >= n_leaves):
+        # (the traced leaves, in order; the others are constant arrays)
+        raise _corrupt(field + ".parents", "of a fused program are not among its %d leaves"
+                       % n_leaves)
     try:
-        free(_packed(program, <int>n_leaves))
+        _packed(program, <int>n_leaves)
     except ValueError as error:
         raise _corrupt(field + ".kwargs['program']", "is invalid (%s)" % error)
     leaf_shape = None

@@ -440,6 +440,19 @@ cdef class Tape:
         cdef object kwargs = ext.kwargs or {}
         cdef int64_t parent, j
         cdef Ext parent_ext
+        cdef list leaf_tangents
+        if prim is _fused_primitive:
+            leaf_tangents = [None] * len(ext.args)
+            for position, parent in ext.parents:
+                leaf_tangents[position] = array_tangents.get(parent)
+            for t in leaf_tangents:
+                if t is not None:
+                    break
+            else:
+                return None  # no tangent reaches
+            found = _tangent_fused(ext, leaf_tangents, k, batched)
+            if found is not None:
+                return found
         if not batched and prim.opcode >= FA_ADD and len(ext.parents) == 1:
             t = array_tangents.get(ext.parents[0][1])
             if t is None:
@@ -688,7 +701,10 @@ cdef class Tape:
                 args[position] = self.c.primal[parent_node]
             else:
                 args[position] = parent.value
-        value = prim.fun(*args, **(ext.kwargs or {}))
+        if prim is _fused_primitive and not ext.guard:
+            value = _replay_fused(ext, tuple(args))
+        else:
+            value = prim.fun(*args, **(ext.kwargs or {}))
         if ext.guard:
             if not _same_value(value, ext.value):
                 if prim.name.startswith("branch of "):

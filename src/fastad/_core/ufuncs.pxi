@@ -197,7 +197,15 @@ cdef inline object _binary_fast(int opcode, object x, object y):
             return _record_elementwise(prim, <Array>y, None, x)
     if (opcode == FA_POW and type(x) is Array and PyLong_CheckExact(y) and y == 2
             and _fusable(<Array>x)):
-        fused = _try_fuse(FA_POW, <Array>x, 2.0, None)
+        fused = _try_fuse(prim, <Array>x, 2.0, None)
+        if fused is not None:
+            return fused
+    if type(x) is Array and type(y) is _ndarray and _fusable(<Array>x):
+        fused = _try_fuse(prim, <Array>x, y, None)  # (with a constant array)
+        if fused is not None:
+            return fused
+    elif type(y) is Array and type(x) is _ndarray and _fusable(<Array>y):
+        fused = _try_fuse(prim, <Array>y, None, x)
         if fused is not None:
             return fused
     if type(x) is Array or type(y) is Array or type(x) is Scalar or type(y) is Scalar:

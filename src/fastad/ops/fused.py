@@ -1,18 +1,21 @@
-"""Fused programs: arithmetic on large float64 arrays as one node.
+"""Fused programs: elementwise functions of float64 arrays as one node.
 
 `fused(*leaves, program, total=False)` evaluates a program of +, -, *, /,
-negation, square and sqrt on leaf arrays of one shape (see "Fusion" in
-_tape.pyx, which builds the programs, and fa_fop in csrc/fastad_tape.h);
-with `total` it is the sum of the result's elements.  The numeric reverse
-step runs in C (_tape._reverse_fused).  The rules below serve every other
-sweep by expanding the program into fastad's own operations, instruction by
-instruction, with the elementwise rules of ops/elementwise.py: on traced
-values they record (nested differentiation), on stacked cotangents or
-tangents they broadcast (batched sweeps).
+negation, square, sqrt, the unary functions (exp ... arctanh, abs),
+maximum and minimum on leaf arrays of one shape (see fused.pxi in the core,
+which builds the programs, and fa_fop in csrc/fastad_tape.h); with `total`
+it is the sum of the result's elements.  Leaves are traced arrays or
+constant arrays (the node's parents are the traced ones).  The numeric
+reverse and tangent steps run in C (_tape._reverse_fused, _tangent_fused).
+The rules below serve every other sweep by expanding the program into
+fastad's own operations, instruction by instruction, with the elementwise
+rules of ops/elementwise.py: on traced values they record (nested
+differentiation), on stacked cotangents or tangents they broadcast (batched
+sweeps).
 """
 import numpy as np
 
-from . import defprim
+from . import defprim, elementwise
 from .. import _tape
 from .reductions import mean_prim, sum_prim
 from .shape import broadcast_to
@@ -22,6 +25,21 @@ ADD, SUB, MUL, DIV = _OP["add"], _OP["subtract"], _OP["multiply"], _OP["true_div
 ADDC, RSUBC, MULC = _OP["add_constant"], _OP["constant_minus"], _OP["multiply_constant"]
 DIVC, RDIVC = _OP["divide_constant"], _OP["constant_divide"]
 NEG, SQUARE, SQRT = _OP["negative"], _OP["square"], _OP["sqrt"]
+_ARITHMETIC = {ADD, SUB, MUL, DIV, ADDC, RSUBC, MULC, DIVC, RDIVC, NEG, SQUARE, SQRT}
+#: opcode -> the primitive of elementwise.py it stands for (the unary
+#: functions, maximum and minimum: their rules are its rules)
+_PRIMITIVES = {opcode: _tape.REGISTRY[name]
+               for name, opcode in _OP.items() if opcode not in _ARITHMETIC}
+_FUNCTIONS = {opcode: getattr(elementwise, name) for name, opcode in _OP.items()
+              if opcode not in _ARITHMETIC}
+_EXTREMA = {_OP["maximum"], _OP["minimum"]}
+
+
+def _operands(op, values, a, b, c):
+    """The arguments of instruction (op, a, b, c) as its primitive takes them."""
+    if op in _EXTREMA:
+        return (values[a], c if b is None else values[b])
+    return (values[a],)
 
 
 def _apply(op, a, b, c):
@@ -50,7 +68,12 @@ def _apply(op, a, b, c):
         return _tape.square(a)
     if op == SQRT:
         return _tape.sqrt(a)
-    raise ValueError("a fused program holds the unknown opcode %r" % (op,))
+    function = _FUNCTIONS.get(op)
+    if function is None:
+        raise ValueError("a fused program holds the unknown opcode %r" % (op,))
+    if op in _EXTREMA:
+        return function(a, c if b is None else b)
+    return function(a)
 
 
 def _values(program, leaves):
@@ -125,6 +148,12 @@ def _vjp(position, g, ans, *leaves, program, total=False):
             parts = [(a, gr * (2.0 * va))]
         elif op == SQRT:
             parts = [(a, gr * (0.5 / y))]
+        elif op in _PRIMITIVES:
+            rules = _PRIMITIVES[op].vjps
+            args = _operands(op, values, a, b, c)
+            parts = [(a, rules[0](gr, y, *args))]
+            if b is not None:
+                parts.append((b, rules[1](gr, y, *args)))
         else:
             raise ValueError("a fused program holds the unknown opcode %r" % (op,))
         for register, cotangent in parts:
@@ -174,6 +203,13 @@ def _jvp(position, t, ans, *leaves, program, total=False):
             tangents[n + j] = ta * (2.0 * va)
         elif op == SQRT:
             tangents[n + j] = ta * (0.5 / y)
+        elif op in _PRIMITIVES:
+            rules = _PRIMITIVES[op].jvps
+            args = _operands(op, values, a, b, c)
+            terms = [rules[0](ta, y, *args) if ta is not None else None,
+                     rules[1](tb, y, *args) if tb is not None else None]
+            terms = [x for x in terms if x is not None]
+            tangents[n + j] = terms[0] if len(terms) == 1 else terms[0] + terms[1]
         else:
             raise ValueError("a fused program holds the unknown opcode %r" % (op,))
     result = tangents[-1]
@@ -212,6 +248,13 @@ def _taylor(parents, d, ans, *leaves, program, total=False):
             out = _tape.series_binary(DIV, constant, sa)
         elif op == NEG:
             out = -sa
+        elif op in _EXTREMA:
+            if b is None:
+                sb = np.zeros_like(sa)
+                sb[0] = c
+            else:
+                sb = series[b]
+            out = _tape.series_binary(op, sa, sb)
         else:
             out = _tape.series_unary(op, sa)
         series.append(out)
