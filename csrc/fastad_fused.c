@@ -50,11 +50,6 @@ static inline void call_binary(fa_loop loop, void *data, const double *a, const 
     loop(args, dimensions, steps, data);
 }
 
-static inline int is_extremum(int32_t op)
-{
-    return op == FA_MAXIMUM || op == FA_MINIMUM;
-}
-
 /* the opcodes whose derivative reads a second function of the operand */
 static inline int needs_aux(int32_t op)
 {
