@@ -170,65 +170,6 @@ int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
     return fp_raised();
 }
 
-/* numpy.add.reduce of a contiguous float64 array, operation for operation
- * (numpy/_core/src/umath/loops_utils.h.src, pairwise_sum), over the
- * program's values computed a block at a time: the same rounding as
- * evaluating the array first and summing it with NumPy. */
-FA_CLONES
-static double fused_pairwise(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                             const double *const *leaves, int64_t start, int64_t n,
-                             double *scratch, int *failed)
-{
-    if (n > FA_BLOCK) {
-        int64_t n2 = n / 2;
-        n2 -= n2 % 8;
-        return fused_pairwise(code, n_code, n_leaves, leaves, start, n2, scratch, failed)
-               + fused_pairwise(code, n_code, n_leaves, leaves, start + n2, n - n2, scratch,
-                                failed);
-    }
-    const double *a = fused_block(code, n_code, n_leaves, leaves, start, n, scratch);
-    if (a == NULL) {
-        *failed = 1;
-        return 0.0;
-    }
-    if (n < 8) {
-        double res = -0.0;  /* (NumPy's start: it keeps a sum of -0.0 negative) */
-        for (int64_t i = 0; i < n; ++i)
-            res += a[i];
-        return res;
-    }
-    double r[8];
-    int64_t i;
-    for (int k = 0; k < 8; ++k)
-        r[k] = a[k];
-    for (i = 8; i < n - (n % 8); i += 8)
-        for (int k = 0; k < 8; ++k)
-            r[k] += a[i + k];
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i)
-        res += a[i];
-    return res;
-}
-
-int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                 const double *const *leaves, int64_t n, int64_t chunk, double *sum,
-                 double *scratch)
-{
-    int failed = 0;
-    fp_clear();
-    /* NumPy starts the reduction from the identity: 0.0 + (-0.0) is 0.0.
-     * NumPy >= 2.0 sums a contiguous array pairwise in one piece (chunk 0);
-     * NumPy 1.x reduced it a buffer (chunk: numpy.getbufsize(), 8,192 by
-     * default) at a time, adding each buffer's pairwise sum to the total. */
-    const int64_t step = chunk > 0 ? chunk : n;
-    double total = 0.0;
-    for (int64_t start = 0; start < n && !failed; start += step)
-        total += fused_pairwise(code, n_code, n_leaves, leaves, start,
-                                n - start < step ? n - start : step, scratch, &failed);
-    *sum = total;
-    return failed ? -1 : fp_raised();
-}
-
 /* The local derivative of instruction f for its operand a (second: b) at
  * one element, where it is not arithmetic on the values alone: the share of
  * maximum/minimum, 1 where the operand is the result, 1/2 on a tie (the
@@ -270,60 +211,68 @@ static inline double extremum_share(double x, double y, double other)
     default: out = NAN; \
     }
 
-FA_CLONES
-int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                 const double *const *leaves, int64_t n, const double *g, double g_scalar,
-                 double *const *adjoints, const int *accumulate, double *scratch)
+/* The reverse sweep's working memory (in the caller's scratch: see
+ * fa_fused_scratch): the instructions' adjoint rows, the uniform cotangent,
+ * a row for leaves whose adjoint is not wanted, a row for the auxiliary
+ * function, then flags.  No adjoint row is cleared: each operand's first
+ * contribution in reverse order is stored, the later ones added (`first`,
+ * worked out once per program by reverse_setup). */
+typedef struct {
+    double *adjoint, *uniform, *discard, *aux;
+    unsigned char *first;
+} fused_reverse;
+
+static void reverse_setup(fused_reverse *r, const fa_fop *code, int32_t n_code,
+                          int32_t n_leaves, double *const *adjoints, const int *accumulate,
+                          double *scratch, double g_scalar)
 {
-    /* scratch: the values (n_code rows of FA_BLOCK), the adjoints of the
-     * instructions (n_code rows), the uniform cotangent, a row for leaves
-     * whose adjoint is not wanted, a row for the auxiliary function, then
-     * flags.  No adjoint row is cleared: each operand's first contribution
-     * in reverse order is stored, the later ones added (`first`, worked
-     * out once). */
-    double *values = scratch;
-    double *adjoint = scratch + (int64_t)n_code * FA_BLOCK;
-    double *uniform = adjoint + (int64_t)n_code * FA_BLOCK;
-    double *discard = uniform + FA_BLOCK;
-    double *aux = discard + FA_BLOCK;
-    unsigned char *first = (unsigned char *)(aux + FA_BLOCK);      /* 2 per instruction */
-    unsigned char *seen = first + 2 * (int64_t)n_code;              /* 1 per register */
+    r->adjoint = scratch + (int64_t)n_code * FA_BLOCK;
+    r->uniform = r->adjoint + (int64_t)n_code * FA_BLOCK;
+    r->discard = r->uniform + FA_BLOCK;
+    r->aux = r->discard + FA_BLOCK;
+    r->first = (unsigned char *)(r->aux + FA_BLOCK);        /* 2 per instruction */
+    unsigned char *seen = r->first + 2 * (int64_t)n_code;   /* 1 per register */
     const int32_t n_regs = n_leaves + n_code;
-    for (int32_t r = 0; r < n_regs; ++r)
-        seen[r] = r < n_leaves ? (adjoints[r] != NULL && accumulate[r]) : 0;
+    for (int32_t q = 0; q < n_regs; ++q)
+        seen[q] = q < n_leaves ? (adjoints[q] != NULL && accumulate != NULL && accumulate[q]) : 0;
     seen[n_regs - 1] = 1;
     for (int32_t j = n_code - 1; j >= 0; --j) {
-        first[2 * j] = !seen[code[j].a];
+        r->first[2 * j] = !seen[code[j].a];
         seen[code[j].a] = 1;
         if (code[j].b >= 0) {
-            first[2 * j + 1] = !seen[code[j].b];
+            r->first[2 * j + 1] = !seen[code[j].b];
             seen[code[j].b] = 1;
         }
     }
     for (int i = 0; i < FA_BLOCK; ++i)
-        uniform[i] = g_scalar;
-    for (int64_t start = 0; start < n; start += FA_BLOCK) {
-        const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
-        if (fused_block(code, n_code, n_leaves, leaves, start, m, values) == NULL)
-            return -1;
-        for (int32_t j = n_code - 1; j >= 0; --j) {
-            const fa_fop *f = &code[j];
-            const double *gr = j == n_code - 1 ? (g != NULL ? g + start : uniform)
-                                               : adjoint + (int64_t)j * FA_BLOCK;
-            const double *y = values + (int64_t)j * FA_BLOCK;
-            const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
-            const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values)
-                                        : a;
-            double *ga = f->a < n_leaves
-                             ? (adjoints[f->a] != NULL ? adjoints[f->a] + start : discard)
-                             : adjoint + (int64_t)(f->a - n_leaves) * FA_BLOCK;
-            double *gb = f->b < 0 ? ga
-                         : f->b < n_leaves
-                             ? (adjoints[f->b] != NULL ? adjoints[f->b] + start : discard)
-                             : adjoint + (int64_t)(f->b - n_leaves) * FA_BLOCK;
-            const int fa = first[2 * j], fb = first[2 * j + 1];
-            const double c = f->c;
-            /* ga and gb may be one row (x * x): each in turn */
+        r->uniform[i] = g_scalar;
+}
+
+/* Sweep the block [start, start + m) backward from the result's cotangent
+ * row g (its values already in `values`), writing or adding the leaves'
+ * adjoints (adjoints[r] + start; NULL: not wanted). */
+static FA_ALWAYS_INLINE void
+reverse_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *const *leaves,
+              int64_t start, int64_t m, const double *values, const double *g,
+              double *const *adjoints, const fused_reverse *w)
+{
+    double *const adjoint = w->adjoint, *const discard = w->discard, *const aux = w->aux;
+    for (int32_t j = n_code - 1; j >= 0; --j) {
+        const fa_fop *f = &code[j];
+        const double *gr = j == n_code - 1 ? g : adjoint + (int64_t)j * FA_BLOCK;
+        const double *y = values + (int64_t)j * FA_BLOCK;
+        const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
+        const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values) : a;
+        double *ga = f->a < n_leaves
+                         ? (adjoints[f->a] != NULL ? adjoints[f->a] + start : discard)
+                         : adjoint + (int64_t)(f->a - n_leaves) * FA_BLOCK;
+        double *gb = f->b < 0 ? ga
+                     : f->b < n_leaves
+                         ? (adjoints[f->b] != NULL ? adjoints[f->b] + start : discard)
+                         : adjoint + (int64_t)(f->b - n_leaves) * FA_BLOCK;
+        const int fa = w->first[2 * j], fb = w->first[2 * j + 1];
+        const double c = f->c;
+        /* ga and gb may be one row (x * x): each in turn */
 #define TO(target, isfirst, expr) \
     do { \
         if (isfirst) \
@@ -331,49 +280,149 @@ int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
         else \
             for (int64_t i = 0; i < m; ++i) target[i] += (expr); \
     } while (0)
-            switch (f->op) {
-            case FA_ADD: TO(ga, fa, gr[i]); TO(gb, fb, gr[i]); break;
-            case FA_SUB: TO(ga, fa, gr[i]); TO(gb, fb, -gr[i]); break;
-            case FA_MUL: TO(ga, fa, gr[i] * b[i]); TO(gb, fb, gr[i] * a[i]); break;
-            case FA_DIV: TO(ga, fa, gr[i] / b[i]); TO(gb, fb, -gr[i] * y[i] / b[i]); break;
-            case FA_ADDC: TO(ga, fa, gr[i]); break;
-            case FA_RSUBC: case FA_NEG: TO(ga, fa, -gr[i]); break;
-            case FA_MULC: TO(ga, fa, gr[i] * c); break;
-            case FA_DIVC: TO(ga, fa, gr[i] / c); break;
-            case FA_RDIVC: TO(ga, fa, -gr[i] * y[i] / a[i]); break;
-            case FA_SQUARE: TO(ga, fa, gr[i] * (2.0 * a[i])); break;
-            case FA_SQRT: TO(ga, fa, gr[i] * (0.5 / y[i])); break;
-            case FA_EXP: TO(ga, fa, gr[i] * y[i]); break;
-            case FA_MAXIMUM: case FA_MINIMUM:
-                if (f->b < 0) {
-                    TO(ga, fa, gr[i] * extremum_share(a[i], y[i], c));
-                } else {
-                    TO(ga, fa, gr[i] * extremum_share(a[i], y[i], b[i]));
-                    TO(gb, fb, gr[i] * extremum_share(b[i], y[i], a[i]));
+        switch (f->op) {
+        case FA_ADD: TO(ga, fa, gr[i]); TO(gb, fb, gr[i]); break;
+        case FA_SUB: TO(ga, fa, gr[i]); TO(gb, fb, -gr[i]); break;
+        case FA_MUL: TO(ga, fa, gr[i] * b[i]); TO(gb, fb, gr[i] * a[i]); break;
+        case FA_DIV: TO(ga, fa, gr[i] / b[i]); TO(gb, fb, -gr[i] * y[i] / b[i]); break;
+        case FA_ADDC: TO(ga, fa, gr[i]); break;
+        case FA_RSUBC: case FA_NEG: TO(ga, fa, -gr[i]); break;
+        case FA_MULC: TO(ga, fa, gr[i] * c); break;
+        case FA_DIVC: TO(ga, fa, gr[i] / c); break;
+        case FA_RDIVC: TO(ga, fa, -gr[i] * y[i] / a[i]); break;
+        case FA_SQUARE: TO(ga, fa, gr[i] * (2.0 * a[i])); break;
+        case FA_SQRT: TO(ga, fa, gr[i] * (0.5 / y[i])); break;
+        case FA_EXP: TO(ga, fa, gr[i] * y[i]); break;
+        case FA_MAXIMUM: case FA_MINIMUM:
+            if (f->b < 0) {
+                TO(ga, fa, gr[i] * extremum_share(a[i], y[i], c));
+            } else {
+                TO(ga, fa, gr[i] * extremum_share(a[i], y[i], b[i]));
+                TO(gb, fb, gr[i] * extremum_share(b[i], y[i], a[i]));
+            }
+            break;
+        default: {
+            const int32_t op = f->op;
+            if (needs_aux(op))
+                call_unary(f->aux, f->aux_data, a, aux, m);
+            double d;
+            if (fa) {
+                for (int64_t i = 0; i < m; ++i) {
+                    UNARY_RULE(op, gr[i], a[i], y[i], aux[i], d);
+                    ga[i] = d;
                 }
-                break;
-            default: {
-                const int32_t op = f->op;
-                if (needs_aux(op))
-                    call_unary(f->aux, f->aux_data, a, aux, m);
-                double d;
-                if (fa) {
-                    for (int64_t i = 0; i < m; ++i) {
-                        UNARY_RULE(op, gr[i], a[i], y[i], aux[i], d);
-                        ga[i] = d;
-                    }
-                } else {
-                    for (int64_t i = 0; i < m; ++i) {
-                        UNARY_RULE(op, gr[i], a[i], y[i], aux[i], d);
-                        ga[i] += d;
-                    }
+            } else {
+                for (int64_t i = 0; i < m; ++i) {
+                    UNARY_RULE(op, gr[i], a[i], y[i], aux[i], d);
+                    ga[i] += d;
                 }
             }
-            }
-#undef TO
         }
+        }
+#undef TO
+    }
+}
+
+FA_CLONES
+int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, const double *g, double g_scalar,
+                 double *const *adjoints, const int *accumulate, double *scratch)
+{
+    fused_reverse w;
+    double *values = scratch;  /* (n_code rows of FA_BLOCK, then the reverse's memory) */
+    reverse_setup(&w, code, n_code, n_leaves, adjoints, accumulate, scratch, g_scalar);
+    for (int64_t start = 0; start < n; start += FA_BLOCK) {
+        const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
+        if (fused_block(code, n_code, n_leaves, leaves, start, m, values) == NULL)
+            return -1;
+        reverse_block(code, n_code, n_leaves, leaves, start, m, values,
+                      g != NULL ? g + start : w.uniform, adjoints, &w);
     }
     return 0;
+}
+
+/* numpy.add.reduce of a contiguous float64 array, operation for operation
+ * (numpy/_core/src/umath/loops_utils.h.src, pairwise_sum), over the
+ * program's values computed a block at a time: the same rounding as
+ * evaluating the array first and summing it with NumPy.  With `grads`, each
+ * block is swept backward too, while its values are in cache: the leaves'
+ * derivatives of the sum (cotangent 1). */
+typedef struct {
+    const fa_fop *code;
+    int32_t n_code, n_leaves;
+    const double *const *leaves;
+    double *values;
+    double *const *grads;       /* NULL: the sum only */
+    const fused_reverse *reverse;
+    int failed;
+} fused_sum;
+
+FA_CLONES
+static double fused_pairwise(fused_sum *s, int64_t start, int64_t n)
+{
+    if (n > FA_BLOCK) {
+        int64_t n2 = n / 2;
+        n2 -= n2 % 8;
+        return fused_pairwise(s, start, n2) + fused_pairwise(s, start + n2, n - n2);
+    }
+    const double *a = fused_block(s->code, s->n_code, s->n_leaves, s->leaves, start, n, s->values);
+    if (a == NULL) {
+        s->failed = 1;
+        return 0.0;
+    }
+    if (s->grads != NULL)
+        reverse_block(s->code, s->n_code, s->n_leaves, s->leaves, start, n, s->values,
+                      s->reverse->uniform, s->grads, s->reverse);
+    if (n < 8) {
+        double res = -0.0;  /* (NumPy's start: it keeps a sum of -0.0 negative) */
+        for (int64_t i = 0; i < n; ++i)
+            res += a[i];
+        return res;
+    }
+    double r[8];
+    int64_t i;
+    for (int k = 0; k < 8; ++k)
+        r[k] = a[k];
+    for (i = 8; i < n - (n % 8); i += 8)
+        for (int k = 0; k < 8; ++k)
+            r[k] += a[i + k];
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i)
+        res += a[i];
+    return res;
+}
+
+static int sum_chunks(fused_sum *s, int64_t n, int64_t chunk, double *sum)
+{
+    fp_clear();
+    /* NumPy starts the reduction from the identity: 0.0 + (-0.0) is 0.0.
+     * NumPy >= 2.0 sums a contiguous array pairwise in one piece (chunk 0);
+     * NumPy 1.x reduced it a buffer (chunk: numpy.getbufsize(), 8,192 by
+     * default) at a time, adding each buffer's pairwise sum to the total. */
+    const int64_t step = chunk > 0 ? chunk : n;
+    double total = 0.0;
+    for (int64_t start = 0; start < n && !s->failed; start += step)
+        total += fused_pairwise(s, start, n - start < step ? n - start : step);
+    *sum = total;
+    return s->failed ? -1 : fp_raised();
+}
+
+int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                 const double *const *leaves, int64_t n, int64_t chunk, double *sum,
+                 double *scratch)
+{
+    fused_sum s = {code, n_code, n_leaves, leaves, scratch, NULL, NULL, 0};
+    return sum_chunks(&s, n, chunk, sum);
+}
+
+int fa_fused_sum_grad(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                      const double *const *leaves, int64_t n, int64_t chunk, double *sum,
+                      double *const *grads, double *scratch)
+{
+    fused_reverse w;
+    reverse_setup(&w, code, n_code, n_leaves, grads, NULL, scratch, 1.0);
+    fused_sum s = {code, n_code, n_leaves, leaves, scratch, grads, &w, 0};
+    return sum_chunks(&s, n, chunk, sum);
 }
 
 FA_CLONES

@@ -88,6 +88,9 @@ cdef extern from "fastad_tape.h":
     int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, int64_t chunk, double *sum,
                      double *scratch) nogil
+    int fa_fused_sum_grad(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                          const double *const *leaves, int64_t n, int64_t chunk, double *sum,
+                          double *const *grads, double *scratch) nogil
     int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, const double *g, double g_scalar,
                      double *const *adjoints, const int *accumulate, double *scratch) nogil
@@ -127,7 +130,7 @@ cdef class Tape:
     cpdef list backward(self, list seeds, list inputs)
     cdef list _backward(self, list seeds, list inputs)
     cpdef replay(self, list leaves, list values)
-    cdef _replay(self, list leaves, list values)
+    cdef _replay(self, list leaves, list values, bint gradient=*)
     cdef object _push_ext(self, Ext ext, object value)
     cdef Ext _ext_of(self, int64_t node)
     cdef int _check_node(self, int64_t i) except -1
@@ -141,7 +144,7 @@ cdef class Tape:
     cdef _accumulate(self, double *adjoint, int64_t node, object cotangent, bint fresh=*)
     cdef tuple _shape_of(self, int64_t node)
     cdef object _flip_error(self, int64_t node)
-    cdef _replay_ext(self, Ext ext, int64_t node)
+    cdef _replay_ext(self, Ext ext, int64_t node, bint gradient)
     cdef _reverse_ext_many(self, double *adjoint, dict blocks, int64_t k, int64_t node)
     cdef _accumulate_many(self, double *adjoint, dict blocks, int64_t k, int64_t node, object block)
     cdef int64_t _source_slot(self, Array x) except -1
@@ -169,6 +172,7 @@ cdef class Ext:
     cdef bint adjoint_owned
     cdef public int source  # 1 + its source index when its elements are read by FA_ELEM nodes
     cdef object compiled  # a fused program's packed instructions (_Code), made on first use
+    cdef object local  # a fused sum's derivatives by leaf, from its evaluation (or None)
     cdef add_adjoint(self, object cotangent, bint fresh=*)
     cdef add_adjoint_at(self, object index, object g)
 

@@ -487,6 +487,48 @@ cdef object _run(_Code packed, tuple program, tuple leaves, bint total):
         free(scratch)
 
 
+cdef tuple _run_grads(_Code packed, tuple program, tuple leaves, list wanted):
+    """The sum of a program's values and, where `wanted[k]`, leaf k's
+    derivative of it (None elsewhere), in one pass: each block swept
+    backward while its values are in cache.  The derivatives are None where
+    the evaluation met an IEEE exception NumPy reports (the value is then
+    NumPy's evaluation's, with its warnings)."""
+    cdef int n_leaves = packed.n_leaves
+    shape = np.shape(leaves[0])
+    cdef Py_ssize_t size = _size_of(shape)
+    cdef list arrays = _leaf_arrays(leaves, size)
+    cdef int32_t n_code = packed.n_code
+    cdef list grads = [None] * n_leaves
+    cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef double **gp = <double **>calloc(n_leaves, sizeof(double *))
+    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves, 1), sizeof(double))
+    cdef double total_value = 0.0
+    cdef int64_t chunk = 0 if _NUMPY_SUMS_IN_ONE_PIECE else np.getbufsize()
+    cdef int status
+    cdef Py_ssize_t k
+    try:
+        if pointers == NULL or gp == NULL or scratch == NULL:
+            raise MemoryError("no memory to evaluate a fused program")
+        for k in range(n_leaves):
+            pointers[k] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>arrays[k])
+            if wanted[k]:
+                grads[k] = cnp.PyArray_EMPTY(len(shape), cnp.PyArray_DIMS(<cnp.ndarray>arrays[k]),
+                                             cnp.NPY_DOUBLE, 0)
+                gp[k] = <double *>cnp.PyArray_DATA(<cnp.ndarray>grads[k])
+        with nogil:
+            status = fa_fused_sum_grad(packed.code, n_code, n_leaves, pointers, size, chunk,
+                                       &total_value, gp, scratch)
+        if status < 0:
+            raise ValueError("a fused program holds an invalid instruction")
+        if status > 0 and _reported(status):
+            return _numpy_eval(program, arrays, shape, True), None
+        return total_value, grads
+    finally:
+        free(<void *>pointers)
+        free(gp)
+        free(scratch)
+
+
 cdef object _evaluate(Array x, bint total=False):
     """Record pending x as one fused node and make x that node's array; with
     `total`, record the sum of x's elements instead (x stays pending) and
@@ -498,10 +540,18 @@ cdef object _evaluate(Array x, bint total=False):
     cdef list values = [(<Array>leaf)._value for leaf in leaves]
     cdef tuple args = tuple(_leaf_arrays(tuple(values), _size_of(x._shape)))
     cdef _Code packed = _packed(program, len(args))
-    value = _run(packed, program, args, total)
+    local = None
+    if total and not tape.keep_all and not tape.guarding:
+        # (a first-order reverse sweep will ask for the derivatives: worked
+        # out now, with the values in cache, instead of recomputed then)
+        value, local = _run_grads(packed, program, args,
+                                  [(<Array>leaf)._node >= 0 for leaf in leaves])
+    else:
+        value = _run(packed, program, args, total)
     cdef Ext ext = Ext.__new__(Ext)
     ext.primitive = _fused_primitive
     ext.compiled = packed
+    ext.local = local
     ext.kwargs = {"program": program, "total": True} if total else {"program": program}
     # (constant leaves have no node: they are arguments, not parents)
     ext.parents = tuple([(k, (<Array>leaves[k])._node) for k in range(len(leaves))
@@ -581,11 +631,51 @@ cdef double *_slice_adjoint(Tape tape, Ext view, Py_ssize_t size) except? NULL:
     return <double *>cnp.PyArray_DATA(<cnp.ndarray>base.adjoint) + offset // sizeof(double)
 
 
+cdef bint _reverse_local(Tape tape, Ext ext, double g) except -1:
+    """The reverse step of a fused sum whose derivatives its evaluation
+    worked out (ext.local): g times them, added in place where the adjoint
+    is ours; a derivative array itself becomes an adjoint for g = 1 (and the
+    node then has none left: another sweep recomputes them)."""
+    cdef list local = <list>ext.local
+    cdef Ext target
+    cdef double *dest
+    cdef const double *src
+    cdef Py_ssize_t i, n
+    cdef bint handed = False
+    for position, node in ext.parents:
+        d = local[position]
+        target = tape._ext_of(node)
+        n = cnp.PyArray_SIZE(<cnp.ndarray>d)
+        src = <const double *>cnp.PyArray_DATA(<cnp.ndarray>d)
+        dest = _slice_adjoint(tape, target, n)
+        if dest == NULL and (target.adjoint is not None and target.adjoint_owned
+                             and _plain(target.adjoint, d, cnp.NPY_DOUBLE)):
+            dest = <double *>cnp.PyArray_DATA(<cnp.ndarray>target.adjoint)
+        if dest != NULL:
+            with nogil:
+                if g == 1.0:
+                    for i in range(n):
+                        dest[i] += src[i]
+                else:
+                    for i in range(n):
+                        dest[i] += g * src[i]
+        elif g == 1.0:
+            target.add_adjoint((<object>d).reshape(target.shape), True)
+            handed = True
+        else:
+            target.add_adjoint(np.multiply(d, g).reshape(target.shape), True)
+    if handed:
+        ext.local = None
+    return True
+
+
 cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
     """The reverse step of a fused node in C: every leaf's cotangent in one
     pass over blocks (the values recomputed per block), written into the
     leaf's adjoint in place where it is ours.  False where the cotangent or
     a leaf is not plain float64: the expanding rule then runs."""
+    if ext.local is not None and PyFloat_Check(g):
+        return _reverse_local(tape, ext, PyFloat_AS_DOUBLE(g))
     cdef tuple leaves = ext.args
     cdef int n_leaves = len(leaves)
     cdef Py_ssize_t size = _size_of((<object>leaves[0]).shape) if n_leaves else 0
@@ -725,6 +815,15 @@ cdef object _tangent_fused(Ext ext, list tangents, int64_t k, bint batched):
     return out
 
 
-cdef object _replay_fused(Ext ext, tuple leaves):
-    """A fused node's value at its replayed leaves, its program packed once."""
+cdef object _replay_fused(Ext ext, tuple leaves, bint gradient):
+    """A fused node's value at its replayed leaves, its program packed once;
+    with `gradient` (a reverse sweep follows), a sum's derivatives too."""
+    ext.local = None
+    cdef list wanted
+    if gradient and ext.scalar_out:
+        wanted = [False] * len(leaves)
+        for position, _ in ext.parents:
+            wanted[position] = True
+        value, ext.local = _run_grads(_code_of(ext), ext.kwargs["program"], leaves, wanted)
+        return value
     return _run(_code_of(ext), ext.kwargs["program"], leaves, ext.scalar_out)

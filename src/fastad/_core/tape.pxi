@@ -635,7 +635,7 @@ cdef class Tape:
         finally:
             self._end_sweep()
 
-    cdef _replay(self, list leaves, list values):
+    cdef _replay(self, list leaves, list values, bint gradient=False):
         cdef int64_t size = self.c.size
         cdef int64_t i = 0
         cdef int64_t flipped = -1
@@ -658,7 +658,7 @@ cdef class Tape:
                 break
             ext = <Ext>self.exts[self.c.operand0[i]]
             if ext.primitive is not None:
-                self._replay_ext(ext, i)
+                self._replay_ext(ext, i, gradient)
             i += 1
 
     def value_and_gradient(self, list leaves, list values, int64_t output):
@@ -668,7 +668,7 @@ cdef class Tape:
         cdef Scalar box
         self._begin_sweep()
         try:
-            self._replay(leaves, values)
+            self._replay(leaves, values, True)
             box = _new_scalar(self, output, self.c.primal[output])
             return box.value, self._backward([(box, 1.0)], leaves)
         finally:
@@ -691,7 +691,7 @@ cdef class Tape:
             "again at these inputs, or use fastad.record(..., retape=True)."
             % (OPCODE_NAMES.get(self.c.opcode[node], "?"), source, recorded, not recorded))
 
-    cdef _replay_ext(self, Ext ext, int64_t node):
+    cdef _replay_ext(self, Ext ext, int64_t node, bint gradient):
         cdef Primitive prim = <Primitive>ext.primitive
         cdef list args = list(ext.args)
         cdef Ext parent
@@ -702,7 +702,7 @@ cdef class Tape:
             else:
                 args[position] = parent.value
         if prim is _fused_primitive and not ext.guard:
-            value = _replay_fused(ext, tuple(args))
+            value = _replay_fused(ext, tuple(args), gradient)
         else:
             value = prim.fun(*args, **(ext.kwargs or {}))
         if ext.guard:

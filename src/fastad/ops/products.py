@@ -101,8 +101,12 @@ dot = defprim("dot", np.dot, saves=[(1,), (0,)], vjps=[_dot_vjp_a, _dot_vjp_b],
 
 
 def _matmul_vjp_a(g, ans, a, b):
-    if type(g) is np.ndarray and type(b) is np.ndarray and b.ndim >= 2 and np.ndim(a) >= 2:
-        return np.matmul(g, b.swapaxes(-1, -2))  # (numerically, matrices: no dispatch)
+    if type(g) is np.ndarray and type(b) is np.ndarray and type(a) is np.ndarray:
+        # numerically: the expressions below without their dispatch
+        if b.ndim >= 2 and a.ndim >= 2:
+            return np.matmul(g, b.swapaxes(-1, -2))
+        if b.ndim == 1 and a.ndim >= 2:
+            return np.multiply(np.expand_dims(g, -1), b)
     if np.ndim(a) == 1 and np.ndim(b) == 1:
         return multiply(g, b)
     if np.ndim(b) == 1:
@@ -115,8 +119,12 @@ def _matmul_vjp_a(g, ans, a, b):
 
 
 def _matmul_vjp_b(g, ans, a, b):
-    if type(g) is np.ndarray and type(a) is np.ndarray and a.ndim >= 2 and np.ndim(b) >= 2:
-        return np.matmul(a.swapaxes(-1, -2), g)  # (numerically, matrices: no dispatch)
+    if type(g) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray:
+        # numerically: the expressions below without their dispatch
+        if a.ndim >= 2 and b.ndim >= 2:
+            return np.matmul(a.swapaxes(-1, -2), g)
+        if b.ndim == 1 and a.ndim >= 2:
+            return np.matmul(a.swapaxes(-1, -2), np.expand_dims(g, -1))[..., 0]
     if np.ndim(a) == 1 and np.ndim(b) == 1:
         return multiply(g, a)
     if np.ndim(a) == 1:
