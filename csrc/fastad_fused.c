@@ -26,9 +26,19 @@
 
 static inline const double *fused_operand(int32_t reg, int32_t n_leaves,
                                           const double *const *leaves, int64_t start,
-                                          const double *values)
+                                          const double *const *rows)
 {
-    return reg < n_leaves ? leaves[reg] + start : values + (int64_t)(reg - n_leaves) * FA_BLOCK;
+    return reg < n_leaves ? leaves[reg] + start : rows[reg - n_leaves];
+}
+
+/* The scratch memory of every entry point (fa_fused_scratch doubles):
+ * values (n_code rows of FA_BLOCK), the instructions' adjoints or tangents
+ * (n_code rows), the uniform cotangent, a row for adjoints not wanted, a
+ * row for the auxiliary function, the block's row pointers (n_code), then
+ * flags. */
+static inline const double **scratch_rows(double *scratch, int32_t n_code)
+{
+    return (const double **)(void *)(scratch + (int64_t)(2 * n_code + 3) * FA_BLOCK);
 }
 
 static inline void call_unary(fa_loop loop, void *data, const double *x, double *y, int64_t m)
@@ -56,18 +66,27 @@ static inline int needs_aux(int32_t op)
     return op == FA_SIN || op == FA_COS || op == FA_SINH || op == FA_COSH;
 }
 
-/* Evaluate the program on elements [start, start + m), m <= FA_BLOCK, into
- * `values` (one FA_BLOCK row per instruction); the result row is returned. */
+/* Evaluate the program on elements [start, start + m), m <= FA_BLOCK:
+ * instruction j's values go to `values` row j or, where kept[j] is given (a
+ * function's results, kept between the evaluation and the sweeps as the
+ * unfused operation keeps its array), to kept[j] + start, where with
+ * `kept_valid` an earlier evaluation left them.  rows[j] is set to where
+ * they are; the result row is returned. */
 static FA_ALWAYS_INLINE const double *
 fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *const *leaves,
-            int64_t start, int64_t m, double *values)
+            int64_t start, int64_t m, double *values, const double **rows,
+            double *const *kept, int kept_valid)
 {
     for (int32_t j = 0; j < n_code; ++j) {
         const fa_fop *f = &code[j];
-        const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
-        const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values) : a;
+        const int is_kept = kept != NULL && kept[j] != NULL;
+        double *r = is_kept ? kept[j] + start : values + (int64_t)j * FA_BLOCK;
+        rows[j] = r;
+        if (is_kept && kept_valid)
+            continue;
+        const double *a = fused_operand(f->a, n_leaves, leaves, start, rows);
+        const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, rows) : a;
         const double c = f->c;
-        double *r = values + (int64_t)j * FA_BLOCK;
         /* the operations of NumPy's ufuncs, element by element (x - c is
          * stored as x + (-c), which IEEE arithmetic rounds identically) */
         switch (f->op) {
@@ -92,7 +111,7 @@ fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *
             call_unary(f->loop, f->loop_data, a, r, m);
         }
     }
-    return values + (int64_t)(n_code - 1) * FA_BLOCK;
+    return rows[n_code - 1];
 }
 
 int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
@@ -157,15 +176,19 @@ static int fp_raised(void)
 
 FA_CLONES
 int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                  const double *const *leaves, int64_t n, double *out, double *scratch)
+                  const double *const *leaves, int64_t n, double *out, double *const *kept,
+                  double *scratch)
 {
+    const double **rows = scratch_rows(scratch, n_code);
     fp_clear();
     for (int64_t start = 0; start < n; start += FA_BLOCK) {
         const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
-        const double *r = fused_block(code, n_code, n_leaves, leaves, start, m, scratch);
+        const double *r = fused_block(code, n_code, n_leaves, leaves, start, m, scratch, rows,
+                                      kept, 0);
         if (r == NULL)
             return -1;
-        memcpy(out + start, r, (size_t)m * sizeof(double));
+        if (r != out + start)
+            memcpy(out + start, r, (size_t)m * sizeof(double));
     }
     return fp_raised();
 }
@@ -219,6 +242,7 @@ static inline double extremum_share(double x, double y, double other)
  * worked out once per program by reverse_setup). */
 typedef struct {
     double *adjoint, *uniform, *discard, *aux;
+    const double **rows;
     unsigned char *first;
 } fused_reverse;
 
@@ -230,7 +254,8 @@ static void reverse_setup(fused_reverse *r, const fa_fop *code, int32_t n_code,
     r->uniform = r->adjoint + (int64_t)n_code * FA_BLOCK;
     r->discard = r->uniform + FA_BLOCK;
     r->aux = r->discard + FA_BLOCK;
-    r->first = (unsigned char *)(r->aux + FA_BLOCK);        /* 2 per instruction */
+    r->rows = scratch_rows(scratch, n_code);
+    r->first = (unsigned char *)(r->rows + n_code);         /* 2 per instruction */
     unsigned char *seen = r->first + 2 * (int64_t)n_code;   /* 1 per register */
     const int32_t n_regs = n_leaves + n_code;
     for (int32_t q = 0; q < n_regs; ++q)
@@ -253,16 +278,17 @@ static void reverse_setup(fused_reverse *r, const fa_fop *code, int32_t n_code,
  * adjoints (adjoints[r] + start; NULL: not wanted). */
 static FA_ALWAYS_INLINE void
 reverse_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *const *leaves,
-              int64_t start, int64_t m, const double *values, const double *g,
-              double *const *adjoints, const fused_reverse *w)
+              int64_t start, int64_t m, const double *g, double *const *adjoints,
+              const fused_reverse *w)
 {
+    const double *const *rows = w->rows;
     double *const adjoint = w->adjoint, *const discard = w->discard, *const aux = w->aux;
     for (int32_t j = n_code - 1; j >= 0; --j) {
         const fa_fop *f = &code[j];
         const double *gr = j == n_code - 1 ? g : adjoint + (int64_t)j * FA_BLOCK;
-        const double *y = values + (int64_t)j * FA_BLOCK;
-        const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
-        const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values) : a;
+        const double *y = rows[j];
+        const double *a = fused_operand(f->a, n_leaves, leaves, start, rows);
+        const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, rows) : a;
         double *ga = f->a < n_leaves
                          ? (adjoints[f->a] != NULL ? adjoints[f->a] + start : discard)
                          : adjoint + (int64_t)(f->a - n_leaves) * FA_BLOCK;
@@ -326,16 +352,17 @@ reverse_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double
 FA_CLONES
 int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *g, double g_scalar,
-                 double *const *adjoints, const int *accumulate, double *scratch)
+                 double *const *adjoints, const int *accumulate, double *const *kept,
+                 double *scratch)
 {
     fused_reverse w;
-    double *values = scratch;  /* (n_code rows of FA_BLOCK, then the reverse's memory) */
     reverse_setup(&w, code, n_code, n_leaves, adjoints, accumulate, scratch, g_scalar);
     for (int64_t start = 0; start < n; start += FA_BLOCK) {
         const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
-        if (fused_block(code, n_code, n_leaves, leaves, start, m, values) == NULL)
+        if (fused_block(code, n_code, n_leaves, leaves, start, m, scratch, w.rows, kept, 1)
+                == NULL)
             return -1;
-        reverse_block(code, n_code, n_leaves, leaves, start, m, values,
+        reverse_block(code, n_code, n_leaves, leaves, start, m,
                       g != NULL ? g + start : w.uniform, adjoints, &w);
     }
     return 0;
@@ -365,13 +392,14 @@ static double fused_pairwise(fused_sum *s, int64_t start, int64_t n)
         n2 -= n2 % 8;
         return fused_pairwise(s, start, n2) + fused_pairwise(s, start + n2, n - n2);
     }
-    const double *a = fused_block(s->code, s->n_code, s->n_leaves, s->leaves, start, n, s->values);
+    const double *a = fused_block(s->code, s->n_code, s->n_leaves, s->leaves, start, n, s->values,
+                                  scratch_rows(s->values, s->n_code), NULL, 0);
     if (a == NULL) {
         s->failed = 1;
         return 0.0;
     }
     if (s->grads != NULL)
-        reverse_block(s->code, s->n_code, s->n_leaves, s->leaves, start, n, s->values,
+        reverse_block(s->code, s->n_code, s->n_leaves, s->leaves, start, n,
                       s->reverse->uniform, s->grads, s->reverse);
     if (n < 8) {
         double res = -0.0;  /* (NumPy's start: it keeps a sum of -0.0 negative) */
@@ -428,24 +456,25 @@ int fa_fused_sum_grad(const fa_fop *code, int32_t n_code, int32_t n_leaves,
 FA_CLONES
 int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *const *tangents,
-                 int64_t k, double *out, double *scratch)
+                 int64_t k, double *out, double *const *kept, double *scratch)
 {
-    /* scratch: the values (n_code rows of FA_BLOCK), the tangents of the
-     * instructions (n_code rows), a row for the auxiliary function, then a
-     * flag per register: whether a tangent reaches it (an instruction none
-     * reaches is skipped, and its operands' terms are left out as the
-     * rules leave out a parent without a tangent). */
+    /* scratch (see scratch_rows): the values, the instructions' tangents,
+     * the auxiliary row, the rows, then a flag per register: whether a
+     * tangent reaches it (an instruction none reaches is skipped, and its
+     * operands' terms are left out as the rules leave out a parent without
+     * a tangent). */
     double *values = scratch;
     double *tangent = scratch + (int64_t)n_code * FA_BLOCK;
-    double *aux = tangent + (int64_t)n_code * FA_BLOCK;
-    unsigned char *has = (unsigned char *)(aux + FA_BLOCK);
+    double *aux = scratch + (int64_t)(2 * n_code + 2) * FA_BLOCK;
+    const double **rows = scratch_rows(scratch, n_code);
+    unsigned char *has = (unsigned char *)(rows + n_code);
     for (int32_t r = 0; r < n_leaves; ++r)
         has[r] = tangents[r] != NULL;
     for (int32_t j = 0; j < n_code; ++j)
         has[n_leaves + j] = has[code[j].a] || (code[j].b >= 0 && has[code[j].b]);
     for (int64_t start = 0; start < n; start += FA_BLOCK) {
         const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
-        if (fused_block(code, n_code, n_leaves, leaves, start, m, values) == NULL)
+        if (fused_block(code, n_code, n_leaves, leaves, start, m, values, rows, kept, 1) == NULL)
             return -1;
         for (int64_t d = 0; d < k; ++d) {
             for (int32_t j = 0; j < n_code; ++j) {
@@ -453,9 +482,9 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                 if (!has[n_leaves + j])
                     continue;
                 double *r = j == n_code - 1 ? out + d * n + start : tangent + (int64_t)j * FA_BLOCK;
-                const double *y = values + (int64_t)j * FA_BLOCK;
-                const double *a = fused_operand(f->a, n_leaves, leaves, start, values);
-                const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, values)
+                const double *y = rows[j];
+                const double *a = fused_operand(f->a, n_leaves, leaves, start, rows);
+                const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, rows)
                                             : a;
                 const int ha = has[f->a], hb = f->b >= 0 && has[f->b];
                 const double *ta = !ha ? NULL
@@ -528,8 +557,9 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
 
 int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k)
 {
-    /* (see fa_fused_vjp and fa_fused_jvp: 2 n_code + 3 rows, and flags of
-     * at most 3 n_code + n_leaves bytes) */
+    /* (see scratch_rows: 2 n_code + 3 rows, n_code row pointers, and flags
+     * of at most 3 n_code + n_leaves bytes) */
     (void)k;
-    return (int64_t)(2 * n_code + 3) * FA_BLOCK + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
+    return (int64_t)(2 * n_code + 3) * FA_BLOCK + n_code + (3 * (int64_t)n_code + n_leaves) / 8
+           + 1;
 }

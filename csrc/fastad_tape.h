@@ -3,7 +3,7 @@
  *   fastad_tape.c    the tape's memory: columns, constants, sources
  *   fastad_scalar.c  the scalar kernels: replay, reverse and forward sweeps
  *   fastad_steps.c   the array C steps of the reverse sweep
- *   fastad_fused.c   fused elementwise programs over large arrays
+ *   fastad_fused.c   fused elementwise programs over float64 arrays
  *   fastad_taylor.c  Taylor series through the scalar opcodes
  *   fastad_math.h    what the kernels share (internal to csrc/)
  *
@@ -267,7 +267,11 @@ int fa_tune_malloc(void);
  * leaves' adjoints for the cotangent g of the result (g NULL: the same
  * g_scalar everywhere); adjoints[r] NULL skips leaf r.  fa_fused_jvp writes
  * the result's tangents for k directions (out: k rows of n) from the
- * leaves' (tangents[r]: k rows of n, or NULL for none). */
+ * leaves' (tangents[r]: k rows of n, or NULL for none).  `kept` (NULL, or
+ * an array of n elements or NULL per instruction): fa_fused_eval writes
+ * those instructions' values there, and fa_fused_vjp and fa_fused_jvp read
+ * them back instead of evaluating them again (the caller keeps the
+ * functions' results, as unfused operations keep their arrays). */
 enum { FA_FP_DIVIDE = 1, FA_FP_OVER = 2, FA_FP_UNDER = 4, FA_FP_INVALID = 8 };
 
 typedef void (*fa_loop)(char **args, const intptr_t *dimensions, const intptr_t *steps,
@@ -283,7 +287,8 @@ typedef struct {
 int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves);
 int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k);
 int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                  const double *const *leaves, int64_t n, double *out, double *scratch);
+                  const double *const *leaves, int64_t n, double *out, double *const *kept,
+                  double *scratch);
 int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, int64_t chunk, double *sum,
                  double *scratch);
@@ -292,10 +297,11 @@ int fa_fused_sum_grad(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                       double *const *grads, double *scratch);
 int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *g, double g_scalar,
-                 double *const *adjoints, const int *accumulate, double *scratch);
+                 double *const *adjoints, const int *accumulate, double *const *kept,
+                 double *scratch);
 int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *const *tangents,
-                 int64_t k, double *out, double *scratch);
+                 int64_t k, double *out, double *const *kept, double *scratch);
 
 #ifdef __cplusplus
 }

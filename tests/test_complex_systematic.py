@@ -599,8 +599,13 @@ def _not_covered_here():
 
 
 def _recorded(fun, args):
-    """The registry names of the primitives that fun records on args."""
-    tape = fd.record(fun, *args, guard_kinks=False)
+    """The registry names of the primitives that fun records on args (op by
+    op: a fused program would hide the real-valued operations it holds)."""
+    previous = fd._tape.set_fusion_threshold(-1)
+    try:
+        tape = fd.record(fun, *args, guard_kinks=False)
+    finally:
+        fd._tape.set_fusion_threshold(previous)
     return {tape._tape.node(i)[0] for i in range(len(tape._tape))} & set(REGISTRY)
 
 

@@ -464,3 +464,69 @@ def test_fused_domain_errors_warn_as_numpy(fusion):
     plain_value, plain_warnings = unfused(forward)
     np.testing.assert_array_equal(fused_value, plain_value)
     assert fused_warnings == plain_warnings and fused_warnings
+
+
+def _chains(c):
+    """Functions of a vector whose fused programs take every path: sums,
+    elementwise results feeding a product, kinks, kept function values,
+    constant arrays, single instructions."""
+    A = np.linspace(-1.0, 1.0, 3 * c.size).reshape(c.size, 3)
+    return [
+        lambda x: fnp.sum(fnp.tanh(x * c) * fnp.exp(-x * x)),
+        lambda x: fnp.sum((fnp.sin(x) * 2.0 + c) @ A),
+        lambda x: fnp.mean(fnp.log1p(fnp.exp(-fnp.abs(x))) + fnp.maximum(x, 0.0) - c * x),
+        lambda x: fnp.sum(fnp.exp(x) @ A) + fnp.sum(fnp.sqrt(1.0 + x * x)),
+        lambda x: fnp.sum(fnp.maximum(fnp.cosh(x) - 1.5, c) ** 2),
+        lambda x: fnp.sum(fnp.minimum(x * 2.0, fnp.sinh(x)) * c),
+    ]
+
+
+def test_replay_equals_tracing_to_the_bit(fusion):
+    """A recorded tape replayed at a second point gives what tracing there
+    gives, bit for bit: value, gradient, tangent (the same programs, the
+    same derivative paths)."""
+    rng = np.random.default_rng(15)
+    c = rng.uniform(-1.0, 1.0, 40)
+    x0 = rng.uniform(0.1, 1.0, 40)
+    x1 = x0 * 1.001  # (the branches of maximum and minimum stay those recorded)
+    for f in _chains(c):
+        tape = fd.record(f, x0)
+        value, grad = tape.value_and_grad(x1)
+        traced_value, traced_grad = fd.value_and_grad(f)(x1)
+        assert value == traced_value
+        np.testing.assert_array_equal(grad, traced_grad)
+        t = rng.normal(size=40)
+        np.testing.assert_array_equal(tape.jvp(x1, t)[1], fd.jvp(f, (x1,), (t,))[1])
+        np.testing.assert_allclose(grad, unfused(lambda: fd.grad(f)(x1)), rtol=1e-13, atol=1e-15)
+
+
+def test_a_vjp_swept_twice_gives_the_same_answer(fusion):
+    """The first sweep of a fused sum may take over its worked-out
+    derivatives as an adjoint; the second works them out again."""
+    c = np.linspace(0.5, 1.5, 30)
+    for f in _chains(c):
+        back, value = fd.make_vjp(f)(np.linspace(0.1, 0.9, 30))
+        first = back(1.0)
+        np.testing.assert_array_equal(back(1.0), first)
+        np.testing.assert_allclose(
+            back(2.5), unfused(lambda: fd.make_vjp(f)(np.linspace(0.1, 0.9, 30))[0](2.5)),
+            rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("fusion_on", [True, False])
+def test_branch_guards_flip_on_any_element(fusion_on):
+    """The kink guards of a replay (checked in one pass where the operands
+    are float64 arrays or floats) catch a branch change at any single
+    element, a tie left or reached, and NaN, as NumPy's comparison does."""
+    previous = _tape.set_fusion_threshold(0 if fusion_on else -1)
+    try:
+        c = np.array([0.5, -0.25, 0.0, 1.0])
+        tape = fd.record(lambda x: fnp.sum(fnp.maximum(x, c) + fnp.abs(x) + fnp.minimum(x, 0.25)),
+                         np.array([1.0, 0.5, 0.0, -2.0]))
+        tape.gradient(np.array([1.5, 0.75, 0.0, -1.0]))  # every branch kept
+        for point in ([0.4, 0.5, 0.0, -2.0], [1.0, -0.5, 0.0, -2.0], [1.0, 0.5, 1e-300, -2.0],
+                      [1.0, 0.5, 0.0, 1.0], [1.0, 0.5, np.nan, -2.0], [1.0, 0.5, 0.0, 0.25]):
+            with pytest.raises(fd.RetapeRequired, match="another branch"):
+                tape.gradient(np.array(point))
+    finally:
+        _tape.set_fusion_threshold(previous)

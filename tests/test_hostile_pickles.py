@@ -286,7 +286,7 @@ def test_float32_tape_spliced_into_float64_tape():
 
 def test_long_fused_program_is_refused(tapes):
     """Before: a loaded fused program of 300,000 instructions took 32 s per
-    gradient; a program is at most the recording's own 64 instructions."""
+    gradient; a program is at most the recording's own 128 instructions."""
     obj, r = tapes["fused"][0], Refusals()
     assert obj[0].ext(4).primitive.name == "fused"
     index = _ext_index(obj[0], 4)
@@ -304,13 +304,13 @@ def test_long_fused_program_is_refused(tapes):
             last += 1
         return tuple(code)
     r.add(dumps(obj, program(lengthen)), at=AT["fused"],
-          match="kwargs['program'] is not a tuple of 1 to 64 instructions")
+          match="kwargs['program'] is not a tuple of 1 to 128 instructions")
     # programs fa_fused_check refuses, and malformed instructions
     for change, message in (
             (lambda p: ((p[0][0], 7, None, 0.0),) + p[1:], "is invalid"),  # a register unset
             (lambda p: p + ((add_constant, 1, None, 0.0),), "is invalid"),  # a result unread
             (lambda p: ((p[0][0], 1, None, "c"),) + p[1:], "not an instruction"),
-            (lambda p: (), "not a tuple of 1 to 64")):
+            (lambda p: (), "not a tuple of 1 to 128")):
         r.add(dumps(obj, program(change)), at=AT["fused"], match=message)
     # the leaves: float64, of one shape, the parents' values
     leaves = list(obj[0].ext(4).args)

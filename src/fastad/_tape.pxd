@@ -84,7 +84,8 @@ cdef extern from "fastad_tape.h":
     int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
     int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k)
     int fa_fused_eval(const fa_fop *code, int32_t n_code, int32_t n_leaves,
-                      const double *const *leaves, int64_t n, double *out, double *scratch) nogil
+                      const double *const *leaves, int64_t n, double *out, double *const *kept,
+                      double *scratch) nogil
     int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, int64_t chunk, double *sum,
                      double *scratch) nogil
@@ -93,10 +94,11 @@ cdef extern from "fastad_tape.h":
                           double *const *grads, double *scratch) nogil
     int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, const double *g, double g_scalar,
-                     double *const *adjoints, const int *accumulate, double *scratch) nogil
+                     double *const *adjoints, const int *accumulate, double *const *kept,
+                     double *scratch) nogil
     int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, const double *const *tangents,
-                     int64_t k, double *out, double *scratch) nogil
+                     int64_t k, double *out, double *const *kept, double *scratch) nogil
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil
     int fa_series_binary(int opcode, const double *a, const double *b, double *y, int d,
@@ -173,6 +175,7 @@ cdef class Ext:
     cdef public int source  # 1 + its source index when its elements are read by FA_ELEM nodes
     cdef object compiled  # a fused program's packed instructions (_Code), made on first use
     cdef object local  # a fused sum's derivatives by leaf, from its evaluation (or None)
+    cdef object kept  # a fused program's function values by instruction (or None), see _run
     cdef add_adjoint(self, object cotangent, bint fresh=*)
     cdef add_adjoint_at(self, object index, object g)
 

@@ -15,7 +15,8 @@ one, in this order:
                          many-cotangent sweeps, replay, element sources
     _core/primitive.pxi  Ext and Primitive: the generic recording path, the
                          array C steps, what the tape keeps (residuals, guards)
-    _core/fused.pxi      pending arrays and their fused block programs
+    _core/fused.pxi      pending arrays and the fused block programs they build
+    _core/fused_run.pxi  fused programs run: evaluation, reverse, tangent, replay
     _core/serialize.pxi  the pickled form of tapes, validated on load
     _core/scalar.pxi     the traced Scalar and its C fast paths
     _core/array.pxi      the traced Array, element reads, NumPy's protocols
@@ -211,6 +212,7 @@ cdef inline bint _plain(object a, object like, int typenum):
 include "_core/tape.pxi"
 include "_core/primitive.pxi"
 include "_core/fused.pxi"
+include "_core/fused_run.pxi"
 include "_core/serialize.pxi"
 include "_core/scalar.pxi"
 include "_core/array.pxi"

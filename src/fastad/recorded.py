@@ -87,8 +87,8 @@ class Tape:
     14.0
     >>> tape.gradient(np.array([1.0, 2.0, 3.0]))
     array([2., 4., 6.])
-    >>> len(tape)
-    2
+    >>> len(tape)  # (x ** 2 and its sum: one fused program)
+    1
     """
 
     def __init__(self, fun, args, retape=False, guard_kinks=True):

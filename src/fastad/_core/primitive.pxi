@@ -688,3 +688,51 @@ cdef tuple _residuals(Primitive prim, list raw, object value, list parents):
     if -1 not in needed and _large(value):
         value = _stand_in(value)
     return tuple(args), value
+
+
+cdef int _same_branch(list args, object recorded) except -2:
+    """Whether real x stands against y (args: [x] against 0, or [x, y]) as
+    `recorded` says (the int8 array of ops/elementwise._branch: 1 above, -1
+    below, 0 equal or NaN), in one pass without forming the new pattern: 1
+    or 0; -1 where the operands are not float64 arrays of the recorded
+    shape (or floats): NumPy then works it out."""
+    if type(recorded) is not _ndarray or cnp.PyArray_TYPE(<cnp.ndarray>recorded) != cnp.NPY_INT8:
+        return -1
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>recorded) or not 1 <= len(args) <= 2:
+        return -1
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(<cnp.ndarray>recorded)
+    cdef const double *a = NULL
+    cdef const double *b = NULL
+    cdef double a0 = 0.0, b0 = 0.0
+    cdef object x = args[0]
+    cdef object y = args[1] if len(args) == 2 else 0.0
+    if PyFloat_CheckExact(x):
+        a0 = PyFloat_AS_DOUBLE(x)
+    elif _plain(x, recorded, cnp.NPY_DOUBLE):
+        a = <const double *>cnp.PyArray_DATA(<cnp.ndarray>x)
+    else:
+        return -1
+    if PyFloat_CheckExact(y):
+        b0 = PyFloat_AS_DOUBLE(y)
+    elif _plain(y, recorded, cnp.NPY_DOUBLE):
+        b = <const double *>cnp.PyArray_DATA(<cnp.ndarray>y)
+    else:
+        return -1
+    if a == NULL and b == NULL:
+        return -1
+    cdef const signed char *r = <const signed char *>cnp.PyArray_DATA(<cnp.ndarray>recorded)
+    cdef Py_ssize_t i
+    cdef double u, v
+    cdef int differs = 0
+    with nogil:
+        for i in range(n):
+            u = a[i] if a != NULL else a0
+            v = b[i] if b != NULL else b0
+            differs |= ((u > v) - (u < v)) != r[i]
+    return 0 if differs else 1
+
+
+cdef bint _same_value(object a, object b):
+    if type(a) is _ndarray or type(b) is _ndarray:
+        return np.array_equal(a, b)
+    return a == b

@@ -701,12 +701,16 @@ cdef class Tape:
                 args[position] = self.c.primal[parent_node]
             else:
                 args[position] = parent.value
+        cdef int same = -1
         if prim is _fused_primitive and not ext.guard:
             value = _replay_fused(ext, tuple(args), gradient)
         else:
-            value = prim.fun(*args, **(ext.kwargs or {}))
+            if ext.guard and prim.name.startswith("branch of "):
+                same = _same_branch(args, ext.value)  # (in one pass, where it applies)
+            if same < 0:
+                value = prim.fun(*args, **(ext.kwargs or {}))
         if ext.guard:
-            if not _same_value(value, ext.value):
+            if same == 0 or (same < 0 and not _same_value(value, ext.value)):
                 if prim.name.startswith("branch of "):
                     raise RetapeRequired(
                         "'%s' recorded at %s takes another branch at these inputs (a kink of "
@@ -948,9 +952,3 @@ cdef object _row(double *tangent, int64_t node, int64_t k):
     """A copy of the k directions' tangents of a scalar node."""
     cdef double *start = tangent + node * k
     return np.array(<double[:k]>start)
-
-
-cdef bint _same_value(object a, object b):
-    if type(a) is _ndarray or type(b) is _ndarray:
-        return np.array_equal(a, b)
-    return a == b

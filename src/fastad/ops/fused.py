@@ -33,6 +33,9 @@ _PRIMITIVES = {opcode: _tape.REGISTRY[name]
 _FUNCTIONS = {opcode: getattr(elementwise, name) for name, opcode in _OP.items()
               if opcode not in _ARITHMETIC}
 _EXTREMA = {_OP["maximum"], _OP["minimum"]}
+# (a / b with NumPy's IEEE result at a pole where both are Python floats, as
+# the elementwise rules divide)
+_div = elementwise.ieee_divide
 
 
 def _operands(op, values, a, b, c):
@@ -133,7 +136,7 @@ def _vjp(position, g, ans, *leaves, program, total=False):
         elif op == MUL:
             parts = [(a, gr * values[b]), (b, gr * va)]
         elif op == DIV:
-            parts = [(a, gr / values[b]), (b, -gr * y / values[b])]
+            parts = [(a, _div(gr, values[b])), (b, _div(-gr * y, values[b]))]
         elif op == ADDC:
             parts = [(a, gr)]
         elif op in (RSUBC, NEG):
@@ -141,13 +144,13 @@ def _vjp(position, g, ans, *leaves, program, total=False):
         elif op == MULC:
             parts = [(a, gr * c)]
         elif op == DIVC:
-            parts = [(a, gr / c)]
+            parts = [(a, _div(gr, c))]
         elif op == RDIVC:
-            parts = [(a, -gr * y / va)]
+            parts = [(a, _div(-gr * y, va))]
         elif op == SQUARE:
             parts = [(a, gr * (2.0 * va))]
         elif op == SQRT:
-            parts = [(a, gr * (0.5 / y))]
+            parts = [(a, gr * _div(0.5, y))]
         elif op in _PRIMITIVES:
             rules = _PRIMITIVES[op].vjps
             args = _operands(op, values, a, b, c)
@@ -186,7 +189,7 @@ def _jvp(position, t, ans, *leaves, program, total=False):
             elif op == MUL:
                 terms = [None if ta is None else ta * vb, None if tb is None else va * tb]
             else:
-                terms = [None if ta is None else ta / vb, None if tb is None else -tb * y / vb]
+                terms = [None if ta is None else _div(ta, vb), None if tb is None else _div(-tb * y, vb)]
             terms = [x for x in terms if x is not None]
             tangents[n + j] = terms[0] if len(terms) == 1 else terms[0] + terms[1]
         elif op == ADDC:
@@ -196,13 +199,13 @@ def _jvp(position, t, ans, *leaves, program, total=False):
         elif op == MULC:
             tangents[n + j] = ta * c
         elif op == DIVC:
-            tangents[n + j] = ta / c
+            tangents[n + j] = _div(ta, c)
         elif op == RDIVC:
-            tangents[n + j] = -ta * y / va
+            tangents[n + j] = _div(-ta * y, va)
         elif op == SQUARE:
             tangents[n + j] = ta * (2.0 * va)
         elif op == SQRT:
-            tangents[n + j] = ta * (0.5 / y)
+            tangents[n + j] = ta * _div(0.5, y)
         elif op in _PRIMITIVES:
             rules = _PRIMITIVES[op].jvps
             args = _operands(op, values, a, b, c)
