@@ -279,7 +279,7 @@ static void reverse_setup(fused_reverse *r, const fa_fop *code, int32_t n_code,
 static FA_ALWAYS_INLINE void
 reverse_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *const *leaves,
               int64_t start, int64_t m, const double *g, double *const *adjoints,
-              const fused_reverse *w)
+              int64_t adjoint_start, const fused_reverse *w)
 {
     const double *const *rows = w->rows;
     double *const adjoint = w->adjoint, *const discard = w->discard, *const aux = w->aux;
@@ -290,11 +290,11 @@ reverse_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double
         const double *a = fused_operand(f->a, n_leaves, leaves, start, rows);
         const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, rows) : a;
         double *ga = f->a < n_leaves
-                         ? (adjoints[f->a] != NULL ? adjoints[f->a] + start : discard)
+                         ? (adjoints[f->a] != NULL ? adjoints[f->a] + adjoint_start : discard)
                          : adjoint + (int64_t)(f->a - n_leaves) * FA_BLOCK;
         double *gb = f->b < 0 ? ga
                      : f->b < n_leaves
-                         ? (adjoints[f->b] != NULL ? adjoints[f->b] + start : discard)
+                         ? (adjoints[f->b] != NULL ? adjoints[f->b] + adjoint_start : discard)
                          : adjoint + (int64_t)(f->b - n_leaves) * FA_BLOCK;
         const int fa = w->first[2 * j], fb = w->first[2 * j + 1];
         const double c = f->c;
@@ -363,7 +363,53 @@ int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                 == NULL)
             return -1;
         reverse_block(code, n_code, n_leaves, leaves, start, m,
-                      g != NULL ? g + start : w.uniform, adjoints, &w);
+                      g != NULL ? g + start : w.uniform, adjoints, start, &w);
+    }
+    return 0;
+}
+
+/* The leaves' rows of fa_fused_sum_vjp, after the flags (see scratch_rows). */
+static inline double *scratch_leaf_rows(double *scratch, int32_t n_code, int32_t n_leaves)
+{
+    return scratch + (int64_t)(2 * n_code + 3) * FA_BLOCK + n_code
+           + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
+}
+
+FA_CLONES
+int fa_fused_sum_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                     const double *const *leaves, int64_t n, double g,
+                     double *const *adjoints, const int *accumulate, double *const *kept,
+                     double *scratch)
+{
+    /* Each block swept backward for cotangent 1 into rows of its own, then
+     * g times them stored or added: the numbers of fa_fused_sum_grad's
+     * derivatives scaled by g afterwards, without forming them. */
+    fused_reverse w;
+    double *rows = scratch_leaf_rows(scratch, n_code, n_leaves);
+    double **block = (double **)(void *)(rows + (int64_t)n_leaves * FA_BLOCK);
+    for (int32_t r = 0; r < n_leaves; ++r)
+        block[r] = adjoints[r] != NULL ? rows + (int64_t)r * FA_BLOCK : NULL;
+    reverse_setup(&w, code, n_code, n_leaves, block, NULL, scratch, 1.0);
+    for (int64_t start = 0; start < n; start += FA_BLOCK) {
+        const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
+        if (fused_block(code, n_code, n_leaves, leaves, start, m, scratch, w.rows, kept, 1)
+                == NULL)
+            return -1;
+        reverse_block(code, n_code, n_leaves, leaves, start, m, w.uniform, block, 0, &w);
+        for (int32_t r = 0; r < n_leaves; ++r) {
+            if (block[r] == NULL)
+                continue;
+            const double *d = block[r];
+            double *out = adjoints[r] + start;
+            if (accumulate[r] && g == 1.0)
+                for (int64_t i = 0; i < m; ++i) out[i] += d[i];
+            else if (accumulate[r])
+                for (int64_t i = 0; i < m; ++i) out[i] += g * d[i];
+            else if (g == 1.0)
+                for (int64_t i = 0; i < m; ++i) out[i] = d[i];
+            else
+                for (int64_t i = 0; i < m; ++i) out[i] = d[i] * g;
+        }
     }
     return 0;
 }
@@ -400,7 +446,7 @@ static double fused_pairwise(fused_sum *s, int64_t start, int64_t n)
     }
     if (s->grads != NULL)
         reverse_block(s->code, s->n_code, s->n_leaves, s->leaves, start, n,
-                      s->reverse->uniform, s->grads, s->reverse);
+                      s->reverse->uniform, s->grads, start, s->reverse);
     if (n < 8) {
         double res = -0.0;  /* (NumPy's start: it keeps a sum of -0.0 negative) */
         for (int64_t i = 0; i < n; ++i)
@@ -557,9 +603,10 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
 
 int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k)
 {
-    /* (see scratch_rows: 2 n_code + 3 rows, n_code row pointers, and flags
-     * of at most 3 n_code + n_leaves bytes) */
+    /* (see scratch_rows: 2 n_code + 3 rows, n_code row pointers, flags of
+     * at most 3 n_code + n_leaves bytes, then fa_fused_sum_vjp's n_leaves
+     * rows and pointers) */
     (void)k;
-    return (int64_t)(2 * n_code + 3) * FA_BLOCK + n_code + (3 * (int64_t)n_code + n_leaves) / 8
-           + 1;
+    return (int64_t)(2 * n_code + 3 + n_leaves) * FA_BLOCK + n_code + n_leaves
+           + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
 }

@@ -263,7 +263,9 @@ int fa_tune_malloc(void);
  * invalid opcode, else the IEEE exceptions the evaluation raised (FA_FP_*
  * bits, 0 for none).  fa_fused_sum_grad is fa_fused_sum that also writes
  * the leaves' derivatives of the sum into grads[r] (NULL: skipped), each
- * block swept backward while its values are in cache.  fa_fused_vjp writes (or adds, per accumulate[r]) the
+ * block swept backward while its values are in cache; fa_fused_sum_vjp
+ * stores or adds (accumulate[r]) g times those derivatives into adjoints[r]
+ * without forming them (the same numbers).  fa_fused_vjp writes (or adds, per accumulate[r]) the
  * leaves' adjoints for the cotangent g of the result (g NULL: the same
  * g_scalar everywhere); adjoints[r] NULL skips leaf r.  fa_fused_jvp writes
  * the result's tangents for k directions (out: k rows of n) from the
@@ -295,6 +297,10 @@ int fa_fused_sum(const fa_fop *code, int32_t n_code, int32_t n_leaves,
 int fa_fused_sum_grad(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                       const double *const *leaves, int64_t n, int64_t chunk, double *sum,
                       double *const *grads, double *scratch);
+int fa_fused_sum_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                     const double *const *leaves, int64_t n, double g,
+                     double *const *adjoints, const int *accumulate, double *const *kept,
+                     double *scratch);
 int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *g, double g_scalar,
                  double *const *adjoints, const int *accumulate, double *const *kept,

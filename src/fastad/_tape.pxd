@@ -92,6 +92,10 @@ cdef extern from "fastad_tape.h":
     int fa_fused_sum_grad(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                           const double *const *leaves, int64_t n, int64_t chunk, double *sum,
                           double *const *grads, double *scratch) nogil
+    int fa_fused_sum_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                         const double *const *leaves, int64_t n, double g,
+                         double *const *adjoints, const int *accumulate, double *const *kept,
+                         double *scratch) nogil
     int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, const double *g, double g_scalar,
                      double *const *adjoints, const int *accumulate, double *const *kept,

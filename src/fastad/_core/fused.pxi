@@ -356,7 +356,8 @@ cdef object _evaluate(Array x, bint total=False):
     cdef _Code packed = _packed(program, len(args))
     local = None
     cdef Ext ext = Ext.__new__(Ext)
-    if total and not tape.keep_all and not tape.guarding:
+    if (total and not tape.keep_all and not tape.guarding
+            and _local_fits(args, len([1 for leaf in leaves if (<Array>leaf)._node >= 0]))):
         # (a first-order reverse sweep will ask for the derivatives: worked
         # out now, with the values in cache, instead of recomputed then)
         value, local = _run_grads(packed, program, args,

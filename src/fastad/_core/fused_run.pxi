@@ -203,6 +203,18 @@ cdef object _run(_Code packed, tuple program, tuple leaves, bint total, Ext keep
         free(kept)
 
 
+#: a fused sum works out its derivatives while evaluating (ext.local) when
+#: they take at most this many bytes: they then stay in cache until the
+#: sweep scales them; larger ones are swept in blocks at the reverse step
+#: (fa_fused_sum_vjp), straight into the adjoints
+cdef Py_ssize_t _LOCAL_MAX_BYTES = 1 << 18
+
+
+cdef inline bint _local_fits(tuple leaves, Py_ssize_t n_wanted):
+    return (len(leaves) > 0 and type(leaves[0]) is _ndarray
+            and cnp.PyArray_SIZE(<cnp.ndarray>leaves[0]) * n_wanted * 8 <= _LOCAL_MAX_BYTES)
+
+
 cdef tuple _run_grads(_Code packed, tuple program, tuple leaves, list wanted):
     """The sum of a program's values and, where `wanted[k]`, leaf k's
     derivative of it (None elsewhere), in one pass: each block swept
@@ -336,64 +348,12 @@ cdef bint _reverse_local(Tape tape, Ext ext, double g) except -1:
     return True
 
 
-cdef bint _unit_derivatives(Ext ext) except -1:
-    """Set ext.local: the fused sum's derivatives by leaf for cotangent 1
-    (each block's values computed again, or read where kept).  False where
-    a leaf is not plain float64 (the expanding rule then runs)."""
-    cdef tuple leaves = ext.args
-    cdef int n_leaves = len(leaves)
-    if n_leaves == 0:
-        return False
-    cdef Py_ssize_t size = _size_of((<object>leaves[0]).shape)
-    for leaf in leaves:
-        if not (type(leaf) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>leaf) == cnp.NPY_DOUBLE
-                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
-                and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size):
-            return False
-    cdef _Code packed = _code_of(ext)
-    cdef int32_t n_code = packed.n_code
-    cdef list local = [None] * n_leaves
-    cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
-    cdef double **adjoints = <double **>calloc(n_leaves, sizeof(double *))
-    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves, 1), sizeof(double))
-    cdef double **kept = NULL
-    cdef int status
-    cdef Py_ssize_t k
-    try:
-        if pointers == NULL or adjoints == NULL or scratch == NULL:
-            raise MemoryError("no memory for the reverse step of a fused program")
-        for k in range(n_leaves):
-            pointers[k] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>leaves[k])
-        for position, _ in ext.parents:
-            local[position] = cnp.PyArray_EMPTY(
-                cnp.PyArray_NDIM(<cnp.ndarray>leaves[position]),
-                cnp.PyArray_DIMS(<cnp.ndarray>leaves[position]), cnp.NPY_DOUBLE, 0)
-            adjoints[position] = <double *>cnp.PyArray_DATA(<cnp.ndarray>local[position])
-        kept = _kept_pointers(ext.kept, size)
-        with nogil:
-            status = fa_fused_vjp(packed.code, n_code, n_leaves, pointers, size, NULL, 1.0,
-                                  adjoints, NULL, kept, scratch)
-        if status != 0:
-            raise ValueError("a fused program holds an invalid instruction")
-        ext.local = local
-        return True
-    finally:
-        free(<void *>pointers)
-        free(adjoints)
-        free(scratch)
-        free(kept)
-
-
 cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
     """The reverse step of a fused node in C: every leaf's cotangent in one
     pass over blocks (the values recomputed per block), written into the
     leaf's adjoint in place where it is ours.  False where the cotangent or
     a leaf is not plain float64: the expanding rule then runs."""
-    if ext.scalar_out and PyFloat_Check(g):
-        # a sum: its derivatives for cotangent 1, scaled (as when its
-        # evaluation worked them out: the two agree to the bit)
-        if ext.local is None and not _unit_derivatives(ext):
-            return False
+    if ext.local is not None and PyFloat_Check(g):
         return _reverse_local(tape, ext, PyFloat_AS_DOUBLE(g))
     cdef tuple leaves = ext.args
     cdef int n_leaves = len(leaves)
@@ -458,8 +418,14 @@ cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
                 adjoints[k] = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
         kept = _kept_pointers(ext.kept, size)
         with nogil:
-            status = fa_fused_vjp(packed.code, n_code, n_leaves, pointers, size, gp, g_scalar,
-                                  adjoints, accumulate, kept, scratch)
+            if ext.scalar_out:
+                # a sum: its derivatives for cotangent 1, times g (the numbers
+                # of _reverse_local, to the bit, without forming them)
+                status = fa_fused_sum_vjp(packed.code, n_code, n_leaves, pointers, size,
+                                          g_scalar, adjoints, accumulate, kept, scratch)
+            else:
+                status = fa_fused_vjp(packed.code, n_code, n_leaves, pointers, size, gp,
+                                      g_scalar, adjoints, accumulate, kept, scratch)
         if status != 0:
             raise ValueError("a fused program holds an invalid instruction")
         for k in range(n_leaves):
@@ -545,7 +511,7 @@ cdef object _replay_fused(Ext ext, tuple leaves, bint gradient):
     with `gradient` (a reverse sweep follows), a sum's derivatives too."""
     ext.local = None
     cdef list wanted
-    if gradient and ext.scalar_out:
+    if gradient and ext.scalar_out and _local_fits(leaves, len(ext.parents)):
         wanted = [False] * len(leaves)
         for position, _ in ext.parents:
             wanted[position] = True
