@@ -255,8 +255,55 @@ def _normalize_einsum(subscripts, shapes):
     return expanded, output
 
 
+#: two-operand contractions with at least this many multiply-adds run as a
+#: (batched) matrix product (BLAS) instead of numpy.einsum's own loop
+_BLAS_MIN_WORK = 4096
+
+
 def _einsum_fun(subscripts, *operands):
+    if len(operands) == 2:
+        product = _as_matmul(subscripts, *operands)
+        if product is not None:
+            return product
     return np.einsum(subscripts, *operands)
+
+
+def _as_matmul(subscripts, a, b):
+    """The two-operand einsum as one numpy.matmul of transposed, reshaped
+    operands (JAX's dot_general: batch, free and contracted indices), or None
+    where that does not apply (a repeated index, an index summed in one
+    operand alone, broadcasting, non-float dtypes, little work).  The sums
+    are BLAS's, in its order: equal to numpy.einsum's to rounding."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return None
+    if a.dtype.kind not in "fc" or b.dtype.kind not in "fc":
+        return None
+    (sa, sb), out = _normalize_einsum(subscripts, [a.shape, b.shape])
+    if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(out)) != len(out)
+            or len(sa) != a.ndim or len(sb) != b.ndim):
+        return None
+    size = {}
+    for sub, shape in ((sa, a.shape), (sb, b.shape)):
+        for c, n in zip(sub, shape):
+            if size.setdefault(c, n) != n:
+                return None  # (broadcasting a length-1 axis: einsum's loop)
+    if any(c not in sa and c not in sb for c in out):
+        return None
+    batch = [c for c in out if c in sa and c in sb]
+    free_a = [c for c in out if c in sa and c not in sb]
+    free_b = [c for c in out if c in sb and c not in sa]
+    contracted = [c for c in sa if c in sb and c not in out]
+    if any(c not in out and c not in sb for c in sa) or any(c not in out and c not in sa for c in sb):
+        return None  # (an index summed in one operand alone)
+    n = lambda letters: int(np.prod([size[c] for c in letters], dtype=np.int64))  # noqa: E731
+    B, M, N, K = n(batch), n(free_a), n(free_b), n(contracted)
+    if B * M * N * K < _BLAS_MIN_WORK:
+        return None
+    lhs = a.transpose([sa.index(c) for c in batch + free_a + contracted]).reshape(B, M, K)
+    rhs = b.transpose([sb.index(c) for c in batch + contracted + free_b]).reshape(B, K, N)
+    result = np.matmul(lhs, rhs).reshape([size[c] for c in batch + free_a + free_b])
+    order = batch + free_a + free_b
+    return result.transpose([order.index(c) for c in out])
 
 
 def _einsum_vjp(position, g, ans, subscripts, *operands):
@@ -331,6 +378,14 @@ def einsum(*operands, out=None, **kwargs):
         subscripts, operands = _from_sublists(operands)
     if not is_traced(*operands):
         return np.einsum(subscripts, *operands, **kwargs)
+    unknown = sorted(set(kwargs) - {"dtype", "order", "casting", "optimize"})
+    if unknown:
+        raise TypeError("einsum() got an unexpected keyword argument %r" % unknown[0])
+    if kwargs.get("dtype") is not None or kwargs.get("casting", "safe") != "safe":
+        raise TypeError("fastad.numpy.einsum of traced operands takes no dtype= or casting=: "
+                        "convert the operands instead (x.astype(numpy.float32), say)")
+    # (order= and optimize= change the result's memory layout and the order
+    # of the sums: fastad picks both, see _einsum_fun)
     return _einsum(subscripts, *operands)
 
 
