@@ -317,7 +317,7 @@ def _einsum_vjp(position, g, ans, subscripts, *operands):
     available = set(output) | set("".join(s for s, _ in others))
     kept = "".join(c for c in target if c in available)
     spec = ",".join([output] + [s for s, _ in others]) + "->" + kept
-    cotangent = einsum(spec, g, *[o for _, o in others])
+    cotangent = _contraction(spec, g, *[o for _, o in others])
     if kept != target:
         # indices summed over in this operand alone: the cotangent is constant along them
         shape = np.shape(operands[i])
@@ -329,7 +329,15 @@ def _einsum_vjp(position, g, ans, subscripts, *operands):
 def _einsum_jvp(position, t, ans, subscripts, *operands):
     operands = list(operands)
     operands[position - 1] = t
-    return einsum(subscripts, *operands)
+    return _contraction(subscripts, *operands)
+
+
+def _contraction(subscripts, *operands):
+    """einsum inside a rule: traced, recorded; numerically, lowered to a
+    matrix product where it applies (_einsum_fun), as the primitive is."""
+    if is_traced(*operands):
+        return einsum(subscripts, *operands)
+    return _einsum_fun(subscripts, *operands)
 
 
 _einsum = defprim("einsum", _einsum_fun, vjps=[None], vjp_variadic=_einsum_vjp, jvps=[None],
