@@ -213,6 +213,45 @@ def targets(groups):
             peer_row = _find(groups, "W8", impl)
             if peer_row:
                 add("W8 %s / fastad" % impl, peer_row["median"] / f8["median"], 3.0, "higher")
+    # the array issue's figures: recorded tapes against the hand-written
+    # limit and jax.jit's steady state
+    w5g, w5h = "W5 logistic regression 1000x100: gradient", "W5 logistic regression 1000x100: Hessian"
+    hand5g, hand5h = _find(groups, w5g, "numpy by hand"), _find(groups, w5h, "numpy by hand")
+    rec5g, rec5h = _find(groups, w5g, "fastad recorded"), _find(groups, w5h, "fastad recorded")
+    if hand5g and f5g:
+        add("W5 traced gradient / NumPy by hand", f5g["median"] / hand5g["median"], 1.3)
+    if hand5g and rec5g:
+        add("W5 recorded gradient / NumPy by hand", rec5g["median"] / hand5g["median"], 1.0)
+    if hand5h and rec5h:
+        add("W5 recorded hvp / NumPy by hand", rec5h["median"] / hand5h["median"], 1.5)
+        jit = _find(groups, w5h, "jax jvp(grad) (jit, steady state)")
+        if jit:
+            add("W5 recorded hvp / jax.jit steady state", rec5h["median"] / jit["median"], 1.0)
+    rec8 = _find(groups, "W8", "fastad recorded")
+    limit8 = _find(groups, "W8", "numpy forward only")
+    if rec8 and limit8:
+        add("W8 recorded gradient / numpy forward", rec8["median"] / limit8["median"], 0.5)
+    if f8 and limit8:
+        add("W8 traced record+backward / numpy forward", f8["median"] / limit8["median"], 1.5)
+    jit3 = _find(groups, "W3", "jax (jit, steady state)")
+    if f3 and jit3:
+        add("W3 gradient / jax.jit(grad) steady state", f3["median"] / jit3["median"], 1.2)
+    for name in sorted(groups):
+        if not (name.startswith("W12") or name.startswith("W13") or name.startswith("W14")):
+            continue
+        traced = next((r for r in groups[name] if r["role"] == "subject"
+                       and "recorded" not in r["impl"]), None)
+        recorded = next((r for r in groups[name] if "fastad recorded" in r["impl"]), None)
+        torch_row = next((r for r in groups[name] if r["impl"].startswith("pytorch")), None)
+        jit = next((r for r in groups[name] if "jit" in r["impl"] and "no jit" not in r["impl"]),
+                   None)
+        label = name.split(":")[0]
+        if traced and torch_row:
+            add("%s pytorch / fastad traced" % label, torch_row["median"] / traced["median"], 1.0,
+                "higher")
+        if recorded and jit:
+            add("%s fastad recorded / jax.jit steady state" % label,
+                recorded["median"] / jit["median"], 2.0)
     f10 = _find(groups, "W10 Taylor order 10 vs one gradient", "fastad taylor order 10")
     g10 = _find(groups, "W10 Taylor order 10 vs one gradient", "fastad grad")
     if f10 and g10:

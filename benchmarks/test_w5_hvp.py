@@ -4,7 +4,7 @@ peers' second-order idioms."""
 import numpy as np
 import pytest
 
-from benchmarks.common import check, peer, run
+from benchmarks.common import alternating, check, compiled, peer, run
 
 GROUP_GRAD = "W5 logistic regression 1000x100: gradient"
 GROUP_HVP = "W5 logistic regression 1000x100: Hessian-vector product"
@@ -55,6 +55,26 @@ def test_hand_written_grad(benchmark, problem):
         return X.T @ (s - y) / len(y)
     check(grad(w), reference(X, y, w, v)[0])
     run(benchmark, GROUP_GRAD, "numpy by hand", "limit", grad, w)
+
+
+def test_fastad_recorded_grad(benchmark, problem):
+    import fastad
+    import fastad.numpy as fnp
+    X, y, w, v = problem
+    tape = fastad.record(lambda w: loss(fnp, X, y, w), w)
+    w2 = w * (1 + 1e-9)  # (the signs of X @ w, which abs and maximum guard, stay)
+    check(tape.gradient(w2), reference(X, y, w2, v)[0])
+    run(benchmark, GROUP_GRAD, "fastad recorded", "subject", alternating(tape.gradient, (w,), (w2,)))
+
+
+def test_fastad_recorded_hvp(benchmark, problem):
+    import fastad
+    import fastad.numpy as fnp
+    X, y, w, v = problem
+    tape = fastad.record(lambda w: loss(fnp, X, y, w), w)
+    w2 = w * (1 + 1e-9)
+    check(tape.hvp(w2, v), reference(X, y, w2, v)[1])
+    run(benchmark, GROUP_HVP, "fastad recorded", "subject", alternating(tape.hvp, (w, v), (w2, v)))
 
 
 def test_autograd_grad(benchmark, problem):
@@ -121,3 +141,24 @@ def test_jax_nojit_hvp(benchmark, problem):
     call = lambda w, v: np.asarray(jax.jvp(grad, (w,), (v,))[1])  # noqa: E731
     check(call(w, v), reference(X, y, w, v)[1])
     run(benchmark, GROUP_HVP, "jax jvp(grad) (no jit)", "peer", call, w, v)
+
+
+def test_jax_jit_grad(benchmark, problem):
+    jax = peer("jax")
+    jnp = peer("jax.numpy")
+    X, y, w, v = problem
+    grad = jax.jit(jax.grad(lambda w: loss(jnp, X, y, w)))
+    call = lambda w: np.asarray(grad(w))  # noqa: E731
+    check(compiled(benchmark, lambda: call(w)), reference(X, y, w, v)[0])
+    run(benchmark, GROUP_GRAD, "jax (jit, steady state)", "peer", call, w)
+
+
+def test_jax_jit_hvp(benchmark, problem):
+    jax = peer("jax")
+    jnp = peer("jax.numpy")
+    X, y, w, v = problem
+    grad = jax.grad(lambda w: loss(jnp, X, y, w))
+    hvp = jax.jit(lambda w, v: jax.jvp(grad, (w,), (v,))[1])
+    call = lambda w, v: np.asarray(hvp(w, v))  # noqa: E731
+    check(compiled(benchmark, lambda: call(w, v)), reference(X, y, w, v)[1])
+    run(benchmark, GROUP_HVP, "jax jvp(grad) (jit, steady state)", "peer", call, w, v)

@@ -4,7 +4,7 @@ the bare NumPy forward calls of the same chain (the limit)."""
 import numpy as np
 import pytest
 
-from benchmarks.common import check, peer, run
+from benchmarks.common import alternating, check, compiled, peer, run
 
 N_OPS = 100
 GROUP = "W8 small arrays: 100 ops on 10-element float64 vectors"
@@ -40,6 +40,15 @@ def test_fastad(benchmark, x):
     run(benchmark, GROUP, "fastad", "subject", grad, x)
 
 
+def test_fastad_recorded(benchmark, x):
+    import fastad
+    import fastad.numpy as fnp
+    tape = fastad.record(lambda x: chain(fnp, x), x)
+    x2 = x * 1.01
+    check(tape.gradient(x2), reference(x2))
+    run(benchmark, GROUP, "fastad recorded", "subject", alternating(tape.gradient, (x,), (x2,)))
+
+
 def test_autograd(benchmark, x):
     autograd = peer("autograd")
     anp = peer("autograd.numpy")
@@ -66,3 +75,12 @@ def test_jax_nojit(benchmark, x):
     call = lambda x: np.asarray(grad(x))  # noqa: E731
     check(call(x), reference(x))
     run(benchmark, GROUP, "jax (no jit)", "peer", call, x)
+
+
+def test_jax_jit(benchmark, x):
+    jax = peer("jax")
+    jnp = peer("jax.numpy")
+    grad = jax.jit(jax.grad(lambda x: chain(jnp, x)))
+    call = lambda x: np.asarray(grad(x))  # noqa: E731
+    check(compiled(benchmark, lambda: call(x)), reference(x))
+    run(benchmark, GROUP, "jax (jit, steady state)", "peer", call, x)
