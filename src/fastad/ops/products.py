@@ -123,15 +123,19 @@ def _matmul_vjp_b(g, ans, a, b):
         # numerically: the expressions below without their dispatch
         if a.ndim >= 2 and b.ndim >= 2:
             return np.matmul(a.swapaxes(-1, -2), g)
-        if b.ndim == 1 and a.ndim >= 2:
+        if b.ndim == 1 and a.ndim == 2:
+            return np.matmul(a.T, g)  # (a matrix times a vector: BLAS's gemv)
+        if b.ndim == 1 and a.ndim > 2:
             return np.matmul(a.swapaxes(-1, -2), np.expand_dims(g, -1))[..., 0]
     if np.ndim(a) == 1 and np.ndim(b) == 1:
         return multiply(g, a)
     if np.ndim(a) == 1:
         # (n,) @ (..., n, k): b_bar = a[:, None] * g[..., None, :]
         return multiply(expand_dims(a, -1), expand_dims(g, -2))
+    if np.ndim(b) == 1 and np.ndim(a) == 2:
+        return matmul(swapaxes(a, -1, -2), g)  # (m, n) @ (n,) -> (m,): b_bar = a^T g
     if np.ndim(b) == 1:
-        # (..., m, n) @ (n,) -> (..., m): b_bar = a^T g
+        # (..., m, n) @ (n,) -> (..., m): b_bar = sum over the batch of a^T g
         return getitem(matmul(swapaxes(a, -1, -2), expand_dims(g, -1)), (Ellipsis, 0))
     return matmul(swapaxes(a, -1, -2), g)
 
