@@ -25,8 +25,25 @@ Scalar, Array, Tape = _tape.Scalar, _tape.Array, _tape.Tape
 
 # -- arguments ---------------------------------------------------------------
 
+_ARGNUMS = {}  # (argnum or argnums, n_args) -> _normalize_argnum's answer, for valid ones
+
+
 def _normalize_argnum(argnum, argnums, n_args, opname):
     """Return (tuple of argument indices, whether a single index was given)."""
+    given = argnum if argnums is None else argnums
+    # (plain ints only: True == 1 and 1.0 == 1 as keys, but they are refused)
+    plain = type(given) is int or (type(given) is tuple and all(type(i) is int for i in given))
+    if plain:
+        answer = _ARGNUMS.get((given, n_args))
+        if answer is not None:
+            return answer
+    answer = _checked_argnum(argnum, argnums, n_args, opname)
+    if plain and len(_ARGNUMS) < 1024:
+        _ARGNUMS[given, n_args] = answer
+    return answer
+
+
+def _checked_argnum(argnum, argnums, n_args, opname):
     if argnums is not None:
         argnum = argnums
     single = isinstance(argnum, (int, np.integer)) and not isinstance(argnum, bool)

@@ -32,6 +32,9 @@ def _spread(g, x, axis, keepdims):
 
 
 def _sum_vjp(g, ans, x, axis=None, dtype=None, keepdims=False):
+    if axis is None and not keepdims and type(g) is float:
+        # (the full sum's cotangent, numerically: unexpanded, of ones' shape)
+        return np.full((1,) * np.ndim(x), g)
     return _spread(g, x, axis, keepdims)
 
 
