@@ -12,11 +12,15 @@
 # node of the primitive "fused": a program (see fa_fop in fastad_tape.h)
 # over the expression's leaf arrays, run a block of elements at a time in
 # C; a full sum of a pending array is a program too, and never forms the
-# array.  The node's reverse step recomputes the block's values and sweeps
-# them back in the same pass, and its tangent step (forward sweeps, one or
-# many directions) sweeps them forward the same way.  Its rules in
-# fastad/ops/fused.py expand the program into fastad's own operations for
-# every other sweep (a sweep that records, Taylor, many cotangents).
+# array.  The node's reverse step recomputes the block's arithmetic (the
+# functions' values are kept from the evaluation, as unfused operations keep
+# their arrays) and sweeps it back in the same pass; a sum's derivatives are
+# worked out while it is evaluated where they fit in cache.  Its tangent
+# step (forward sweeps, one or many directions) sweeps forward the same way
+# (fused_run.pxi).  Its rules in fastad/ops/fused.py expand the program into
+# fastad's own operations for every other sweep (a sweep that records,
+# Taylor, many cotangents).  A program of one instruction records as the
+# operation itself.
 #
 # The values are NumPy's bit for bit: arithmetic is the same IEEE operation
 # on the same elements, the other functions call the very inner loop that
