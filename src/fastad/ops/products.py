@@ -5,6 +5,7 @@ Matrix product Z = X W backward: X_bar = Z_bar W^T, W_bar = X^T Z_bar; every
 rule here is that identity for the product's contraction pattern, written
 with fastad functions so that it can be differentiated again.
 """
+import math
 import operator
 import weakref
 
@@ -299,8 +300,8 @@ def _as_matmul(subscripts, a, b):
     contracted = [c for c in sa if c in sb and c not in out]
     if any(c not in out and c not in sb for c in sa) or any(c not in out and c not in sa for c in sb):
         return None  # (an index summed in one operand alone)
-    n = lambda letters: int(np.prod([size[c] for c in letters], dtype=np.int64))  # noqa: E731
-    B, M, N, K = n(batch), n(free_a), n(free_b), n(contracted)
+    B, M, N, K = (math.prod([size[c] for c in letters])
+                  for letters in (batch, free_a, free_b, contracted))
     if B * M * N * K < _BLAS_MIN_WORK:
         return None
     lhs = a.transpose([sa.index(c) for c in batch + free_a + contracted]).reshape(B, M, K)
