@@ -16,6 +16,13 @@
 #define FA_ALWAYS_INLINE inline
 #endif
 
+/* C99's restrict (MSVC spells it __restrict). */
+#if defined(_MSC_VER)
+#define FA_RESTRICT __restrict
+#else
+#define FA_RESTRICT restrict
+#endif
+
 #define LN2 0.693147180559945309417232121458176568
 #define LN10 2.30258509299404568401799145468436421
 
