@@ -530,3 +530,16 @@ def test_branch_guards_flip_on_any_element(fusion_on):
                 tape.gradient(np.array(point))
     finally:
         _tape.set_fusion_threshold(previous)
+
+
+def test_a_pending_zero_d_array_with_a_traced_float(fusion):
+    """A 0-d pending array stays an array when it is evaluated (NumPy's
+    operations on a 0-d array give a scalar, which recorded the operation
+    as a traced float and crashed: a Scalar read as an Array)."""
+    def f(x, s):
+        return fnp.sum(s * (2.0 * x) + fnp.exp(x * 1.0))
+
+    gx, gs = fd.grad(f, (0, 1))(np.array(1.5), 2.0)
+    assert gx == 2.0 * 2.0 + np.exp(1.5) and gs == 3.0
+    second = fd.grad(lambda x: fd.grad(f)(x, 2.0))(np.array(1.5))
+    np.testing.assert_allclose(second, np.exp(1.5), rtol=1e-15)
