@@ -32,6 +32,21 @@ def check(result, reference, rtol=1e-9, atol=1e-12, what="result"):
             pytest.fail("wrong %s (max abs error %s): not timed" % (what, err))
 
 
+def central_differences(f, args, picks, h, seed=1):
+    """Central differences of f(*args) at `picks` random coordinates of each
+    argument (step h): [(argument, flat index, derivative), ...], to check a
+    hand-written derivative before anything is timed against it."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a, arg in enumerate(args):
+        for j in rng.choice(arg.size, min(picks, arg.size), replace=False):
+            up, down = [v.copy() for v in args], [v.copy() for v in args]
+            up[a].flat[j] += h
+            down[a].flat[j] -= h
+            out.append((a, j, (f(*up) - f(*down)) / (2 * h)))
+    return out
+
+
 def _leaves(x):
     if isinstance(x, (list, tuple)):
         return [leaf for item in x for leaf in _leaves(item)]

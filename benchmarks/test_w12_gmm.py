@@ -15,7 +15,7 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks.common import alternating, check, compiled, peer, run
+from benchmarks.common import alternating, central_differences, check, compiled, peer, run
 
 SIZES = [(10, 25, 1000), (2, 5, 1000)]  # (d, k, n)
 GAMMA, M = 1.0, 0  # GradBench's Wishart parameters
@@ -106,20 +106,6 @@ def likeliest_component(alpha, means, q, l, x, tril):
     return np.argmax((alpha + q.sum(axis=1))[:, None] - 0.5 * np.sum(y ** 2, axis=2), axis=0)
 
 
-def central_differences(f, args, picks=3, h=1e-6, seed=1):
-    """Central differences of f(*args) at `picks` random coordinates of each
-    argument: [(argument, flat index, derivative), ...]."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for a, arg in enumerate(args):
-        for j in rng.choice(arg.size, min(picks, arg.size), replace=False):
-            up, down = [v.copy() for v in args], [v.copy() for v in args]
-            up[a].flat[j] += h
-            down[a].flat[j] -= h
-            out.append((a, j, (f(*up) - f(*down)) / (2 * h)))
-    return out
-
-
 # (parametrised test by test, not by a fixture, so that the limit and fastad
 # run before the peers load at every size)
 sizes = pytest.mark.parametrize("size", SIZES, ids=["d10-k25-n1000", "d2-k5-n1000"])
@@ -140,7 +126,7 @@ def problem(size):
     grad = hand_written(*params, *data)
     # the hand-written derivation, checked against central differences
     f = lambda *p: gmm_objective(np, *p, *data)  # noqa: E731
-    for a, j, numeric in central_differences(f, params):
+    for a, j, numeric in central_differences(f, params, picks=3, h=1e-6):
         check(grad[a].flat[j], numeric, rtol=1e-5, atol=1e-5, what="hand-written gradient")
     return params, data, grad
 

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import pytest
 
-from benchmarks.common import QUICK, alternating, check, compiled, peer, run
+from benchmarks.common import QUICK, alternating, central_differences, check, compiled, peer, run
 
 LAYERS, BITS = 2, 14
 LENGTHS = [128, 1024]  # characters
@@ -126,20 +126,6 @@ def hand_written(main_params, extra_params, state, sequence):
     return d_main, d_extra
 
 
-def central_differences(f, args, picks=4, h=1e-5, seed=1):
-    """Central differences of f(*args) at `picks` random coordinates of each
-    argument: [(argument, flat index, derivative), ...]."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for a, arg in enumerate(args):
-        for j in rng.choice(arg.size, min(picks, arg.size), replace=False):
-            up, down = [v.copy() for v in args], [v.copy() for v in args]
-            up[a].flat[j] += h
-            down[a].flat[j] -= h
-            out.append((a, j, (f(*up) - f(*down)) / (2 * h)))
-    return out
-
-
 # (parametrised test by test, not by a fixture, so that the limit and fastad
 # run before the peers load at every length)
 lengths = pytest.mark.parametrize("c", LENGTHS, ids=["c128", "c1024"])
@@ -173,7 +159,7 @@ def test_fastad(benchmark, c):
     result = gradient(*params)
     # fastad, and the hand-written reference, against central differences
     objective = lambda *p: lstm_objective(np, *p, *data)  # noqa: E731
-    for a, j, numeric in central_differences(objective, params):
+    for a, j, numeric in central_differences(objective, params, picks=4, h=1e-5):
         check(result[a].flat[j], numeric, rtol=1e-5, atol=1e-8, what="fastad gradient")
         check(grad[a].flat[j], numeric, rtol=1e-5, atol=1e-8, what="hand-written gradient")
     check(result, grad, **TOLERANCE)
