@@ -310,6 +310,14 @@ cdef double *_slice_adjoint(Tape tape, Ext view, Py_ssize_t size) except? NULL:
     return <double *>cnp.PyArray_DATA(<cnp.ndarray>base.adjoint) + offset // sizeof(double)
 
 
+cdef inline bint _plain_leaf(object leaf, Py_ssize_t size):
+    """Whether a fused node's leaf is what its C steps read: a C-contiguous
+    float64 ndarray of `size` elements."""
+    return (type(leaf) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>leaf) == cnp.NPY_DOUBLE
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
+            and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size)
+
+
 cdef bint _reverse_local(Tape tape, Ext ext, double g) except -1:
     """The reverse step of a fused sum whose derivatives its evaluation
     worked out (ext.local): g times them, added in place where the adjoint
@@ -378,9 +386,7 @@ cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
             g = np.ascontiguousarray(np.broadcast_to(g, ext.shape))
             gp = <const double *>cnp.PyArray_DATA(<cnp.ndarray>g)
     for leaf in leaves:
-        if not (type(leaf) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>leaf) == cnp.NPY_DOUBLE
-                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
-                and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size):
+        if not _plain_leaf(leaf, size):
             return False
     cdef _Code packed = _code_of(ext)
     cdef int32_t n_code = packed.n_code
@@ -455,10 +461,7 @@ cdef object _tangent_fused(Ext ext, list tangents, int64_t k, bint batched):
     cdef Py_ssize_t size = _size_of(shape)
     cdef list rows = [None] * n_leaves
     for j in range(n_leaves):
-        leaf = leaves[j]
-        if not (type(leaf) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>leaf) == cnp.NPY_DOUBLE
-                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
-                and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size):
+        if not _plain_leaf(leaves[j], size):
             return None
         t = tangents[j]
         if t is None:
