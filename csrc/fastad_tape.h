@@ -309,6 +309,30 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *const *tangents,
                  int64_t k, double *out, double *const *kept, double *scratch);
 
+/* Moves between strided blocks of float64 values (fastad_plan.c): a block of
+ * `shape` read from `from` + from_offset with from_strides and written to
+ * `to` + to_offset with to_strides (strides and offsets in elements).
+ * fa_move_run copies it (or adds it, with `accumulate`); fa_move_back adds
+ * the block of `to_adjoint` back into `from_adjoint` (or copies it), the
+ * move's transpose (a stride 0 on the `from` side, added into, sums the
+ * repeated elements in order).
+ * fa_move_simplify drops unit dimensions and merges the dimensions that
+ * both sides step through as one run. */
+#define FA_MOVE_DIMS 8
+
+typedef struct {
+    int32_t ndim;
+    int64_t shape[FA_MOVE_DIMS];
+    int64_t to_strides[FA_MOVE_DIMS];
+    int64_t from_strides[FA_MOVE_DIMS];
+    int64_t to_offset, from_offset;
+} fa_move;
+
+void fa_move_simplify(fa_move *m);
+void fa_move_run(const fa_move *m, double *to, const double *from, int accumulate);
+void fa_move_back(const fa_move *m, double *from_adjoint, const double *to_adjoint,
+                  int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,6 +65,19 @@ cdef extern from "fastad_tape.h":
                            int accumulate) nogil
     int fa_tune_malloc()
     enum:
+        FA_MOVE_DIMS
+    ctypedef struct fa_move:
+        int32_t ndim
+        int64_t shape[8]
+        int64_t to_strides[8]
+        int64_t from_strides[8]
+        int64_t to_offset
+        int64_t from_offset
+    void fa_move_simplify(fa_move *m)
+    void fa_move_run(const fa_move *m, double *to, const double *src, int accumulate) nogil
+    void fa_move_back(const fa_move *m, double *from_adjoint, const double *to_adjoint,
+                      int accumulate) nogil
+    enum:
         FA_FP_DIVIDE
         FA_FP_OVER
         FA_FP_UNDER
@@ -128,6 +141,7 @@ cdef class Tape:
     cdef public bint guarding
     cdef public bint kink_guards  # guard the branches of abs, maximum, max, ... too (record)
     cdef public dict guard_sources
+    cdef public object plan  # the lowered replay (plan.pxi): None until made, False for none
     cdef object __weakref__
     cdef PyThread_type_lock _sweep_lock  # held by the one sweep in progress
     cdef unsigned long _sweeper  # the thread of that sweep (0: none)
@@ -150,6 +164,7 @@ cdef class Tape:
     cdef _accumulate(self, double *adjoint, int64_t node, object cotangent, bint fresh=*)
     cdef tuple _shape_of(self, int64_t node)
     cdef object _flip_error(self, int64_t node)
+    cdef object _plan_for(self, list leaves)
     cdef _replay_ext(self, Ext ext, int64_t node, bint gradient)
     cdef _reverse_ext_many(self, double *adjoint, dict blocks, int64_t k, int64_t node)
     cdef _accumulate_many(self, double *adjoint, dict blocks, int64_t k, int64_t node, object block)
@@ -205,3 +220,4 @@ cdef class Array:
     cdef double _c
     cdef tuple _shape
     cdef int _length
+    cdef int _uses  # pending arrays built on this one (a second evaluates it: see _pending)

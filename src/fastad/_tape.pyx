@@ -17,6 +17,7 @@ one, in this order:
                          array C steps, what the tape keeps (residuals, guards)
     _core/fused.pxi      pending arrays and the fused block programs they build
     _core/fused_run.pxi  fused programs run: evaluation, reverse, tangent, replay
+    _core/plan.pxi       recorded tapes lowered to steps over buffers of their own
     _core/serialize.pxi  the pickled form of tapes, validated on load
     _core/scalar.pxi     the traced Scalar and its C fast paths
     _core/array.pxi      the traced Array, element reads, NumPy's protocols
@@ -41,7 +42,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check, PyFloat_CheckExact
 from cpython.long cimport PyLong_CheckExact
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy, memset
 from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
 from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
                                PyThread_get_thread_ident, PyThread_release_lock, NOWAIT_LOCK,
@@ -213,6 +214,7 @@ include "_core/tape.pxi"
 include "_core/primitive.pxi"
 include "_core/fused.pxi"
 include "_core/fused_run.pxi"
+include "_core/plan.pxi"
 include "_core/serialize.pxi"
 include "_core/scalar.pxi"
 include "_core/array.pxi"

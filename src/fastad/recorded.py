@@ -204,6 +204,10 @@ class Tape:
     def _gradients(self, seeds):
         boxes = self._rec.flat_inputs
         adjoints = self._tape.backward(seeds, boxes) if seeds else [None] * len(boxes)
+        return self._structured(adjoints)
+
+    def _structured(self, adjoints):
+        """The input leaves' adjoints in the arguments' structures."""
         grads, i = [], 0
         for (treedef, leaves, _) in self._rec.inputs:
             out = []
@@ -227,26 +231,24 @@ class Tape:
         (0.0, (4.0, 0.0))
         """
         node = self._scalar_node
-        if node is not None and (self._single_array is not None or self._all_floats):
-            # one array, or floats only, in; one traced scalar out: straight
-            # to the sweeps
-            if self._single_array is not None:
-                values = self._values(args)
-            elif len(args) == len(self._structure) and all(type(a) is float for a in args):
+        if node is not None:
+            # one traced scalar out: straight to the sweeps
+            if self._all_floats and len(args) == len(self._structure) and all(
+                    type(a) is float for a in args):
                 values = list(args)
             else:
-                values = None
-            if values is not None:
-                self._loaded = None
-                try:
-                    value, adjoints = self._tape.value_and_gradient(self._flat_inputs, values,
-                                                                    node)
-                except RetapeRequired:
-                    if not self.retape:
-                        raise
-                    self._record(tuple(args))
-                    return self.value_and_grad(*args)
+                values = self._values(args)
+            self._loaded = None
+            try:
+                value, adjoints = self._tape.value_and_gradient(self._flat_inputs, values, node)
+            except RetapeRequired:
+                if not self.retape:
+                    raise
+                self._record(tuple(args))
+                return self.value_and_grad(*args)
+            if self._single_array is not None or self._all_floats:
                 return value, adjoints[0] if len(adjoints) == 1 else tuple(adjoints)
+            return value, self._structured(adjoints)
         self._load(args)
         out = self._scalar_output("value_and_grad")
         value = self._outputs()

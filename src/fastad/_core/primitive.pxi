@@ -74,7 +74,7 @@ cdef class Ext:
 cdef object _EXACT_INT = 2 ** 53  # Python ints this small convert to float64 exactly
 
 
-cdef object _c_step(Ext ext, int opcode, object g, object into):
+cdef object _c_step(Ext ext, int opcode, object g, object into, bint store=False):
     """g times the local derivative of the array operation `ext` in its one
     traced argument, in C, for a unary elementwise opcode, for add,
     subtract, multiply, divide or ** 2 with a float constant (float64), and
@@ -83,7 +83,8 @@ cdef object _c_step(Ext ext, int opcode, object g, object into):
     added `into` the parent's adjoint when given) and, the rules being
     linear in g, the tangent step (g a tangent).  Written into `into` (or a
     new array), which is returned; None where anything differs (dtype,
-    shape, layout, a stand-in primal): the rule then runs."""
+    shape, layout, a stand-in primal): the rule then runs.  With `store`,
+    `into` is written over instead of added to."""
     if len(ext.parents) != 1 or (<Primitive>ext.primitive).opcode != opcode:
         return None
     cdef bint extremum = opcode == FA_MAXIMUM or opcode == FA_MINIMUM
@@ -121,7 +122,7 @@ cdef object _c_step(Ext ext, int opcode, object g, object into):
                                 typenum, 0)
     elif _plain(into, y, typenum):
         out = into
-        accumulate = 1
+        accumulate = not store
     else:
         return None
     cdef void *xp = cnp.PyArray_DATA(x)
@@ -730,6 +731,22 @@ cdef int _same_branch(list args, object recorded) except -2:
             v = b[i] if b != NULL else b0
             differs |= ((u > v) - (u < v)) != r[i]
     return 0 if differs else 1
+
+
+cdef object _guard_flip(Primitive prim, Ext ext):
+    """The RetapeRequired of a guarded node whose result changed at a replay."""
+    if prim.name.startswith("branch of "):
+        return RetapeRequired(
+            "'%s' recorded at %s takes another branch at these inputs (a kink of a "
+            "piecewise function was crossed): the recorded tape does not apply. Record "
+            "again at these inputs, use fastad.record(..., retape=True), or "
+            "fastad.record(..., guard_kinks=False) to recompute piecewise derivatives at "
+            "each replay instead (exact)." % (prim.name[10:], ext.where))
+    return RetapeRequired(
+        "'%s' at %s gives a different result at these inputs than when the tape was "
+        "recorded, and the function used that result as a constant (a branch condition, "
+        "say): the recorded tape does not apply. Record again at these inputs, or use "
+        "fastad.record(..., retape=True)." % (prim.name, ext.where))
 
 
 cdef bint _same_value(object a, object b):

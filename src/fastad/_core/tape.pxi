@@ -666,13 +666,40 @@ cdef class Tape:
         (cotangent 1): (its value, the leaves' adjoints).  The replayed
         tape's gradient in one call."""
         cdef Scalar box
+        cdef double *adjoint
         self._begin_sweep()
         try:
+            plan = self._plan_for(leaves)
+            if plan is not None:
+                (<_Plan>plan).forward(values, True)
+                adjoint = self._new_adjoints(1)
+                try:
+                    adjoint[output] += 1.0
+                    (<_Plan>plan).reverse(adjoint)
+                    return self.c.primal[output], [(<_Plan>plan).read(leaf, adjoint)
+                                                   for leaf in leaves]
+                finally:
+                    free(adjoint)
+                    self._end_source_buffers()
             self._replay(leaves, values, True)
             box = _new_scalar(self, output, self.c.primal[output])
             return box.value, self._backward([(box, 1.0)], leaves)
         finally:
             self._end_sweep()
+
+    cdef object _plan_for(self, list leaves):
+        """The lowered replay of this closed tape for these input leaves
+        (plan.pxi), made on first use; None where it has none."""
+        if self.active or self.plan is False:
+            return None
+        if self.plan is None:
+            self.plan = _lower(self, leaves) if _LOWERING else None
+            if self.plan is None:
+                self.plan = False
+                return None
+        if (<_Plan>self.plan).input_nodes != tuple([leaf.node for leaf in leaves]):
+            return None
+        return self.plan
 
     cdef object _flip_error(self, int64_t node):
         source = (self.guard_sources or {}).get(node, "<unknown>")
@@ -711,18 +738,7 @@ cdef class Tape:
                 value = prim.fun(*args, **(ext.kwargs or {}))
         if ext.guard:
             if same == 0 or (same < 0 and not _same_value(value, ext.value)):
-                if prim.name.startswith("branch of "):
-                    raise RetapeRequired(
-                        "'%s' recorded at %s takes another branch at these inputs (a kink of "
-                        "a piecewise function was crossed): the recorded tape does not apply. "
-                        "Record again at these inputs, use fastad.record(..., retape=True), or "
-                        "fastad.record(..., guard_kinks=False) to recompute piecewise "
-                        "derivatives at each replay instead (exact)." % (prim.name[10:], ext.where))
-                raise RetapeRequired(
-                    "'%s' at %s gives a different result at these inputs than when the tape "
-                    "was recorded, and the function used that result as a constant (a branch "
-                    "condition, say): the recorded tape does not apply. Record again at these "
-                    "inputs, or use fastad.record(..., retape=True)." % (prim.name, ext.where))
+                raise _guard_flip(prim, ext)
             return
         ext.args = tuple(args)
         if ext.scalar_out:
