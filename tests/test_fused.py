@@ -543,3 +543,24 @@ def test_a_pending_zero_d_array_with_a_traced_float(fusion):
     assert gx == 2.0 * 2.0 + np.exp(1.5) and gs == 3.0
     second = fd.grad(lambda x: fd.grad(f)(x, 2.0))(np.array(1.5))
     np.testing.assert_allclose(second, np.exp(1.5), rtol=1e-15)
+
+
+def test_a_pending_array_read_by_two_expressions_is_evaluated_once(fusion):
+    """A recurrence whose state is read by its output and by the next step
+    (an LSTM's cell state) fuses each step apart: the state is evaluated as
+    a node at its second use, instead of every later program computing all
+    earlier steps again (up to the length limit)."""
+    x = np.linspace(0.1, 1.0, 14)
+
+    def f(x):
+        c, total = x, 0.0
+        for t in range(40):
+            c = c * 0.9 + fnp.tanh(x * float(t))
+            total = total + fnp.sum(fnp.tanh(c) * x)
+        return total
+    tape = fd.record(f, x)
+    lengths = [len(tape._tape.ext(i).kwargs["program"]) for i in range(len(tape._tape))
+               if tape._tape.node(i)[0] == "fused"]
+    assert lengths and max(lengths) <= 6
+    np.testing.assert_array_equal(tape.gradient(x * 1.5), fd.grad(f)(x * 1.5))
+    np.testing.assert_allclose(fd.grad(f)(x), unfused(lambda: fd.grad(f)(x)), rtol=1e-13)

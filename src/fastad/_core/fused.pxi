@@ -160,8 +160,25 @@ cdef inline int _length(Array x):
     return x._length if x._op else 0
 
 
+cdef inline int _use(Array x) except -1:
+    """Note an expression built on x; a pending x used by a second one is
+    evaluated first, as a node of its own: each expression would otherwise
+    compute it again (a recurrence like an LSTM's cell state, read by its
+    output and by the next step, would grow programs of every earlier step
+    until the length limit)."""
+    if x._op:
+        if x._uses:
+            _evaluate(x)
+        else:
+            x._uses = 1
+    return 0
+
+
 cdef Array _pending(int op, Array a, Array b, double c):
     """The pending result of `op` on a (and b, or the constant c)."""
+    _use(a)
+    if b is not None and b is not a:
+        _use(b)
     if _length(a) + (_length(b) if b is not None else 0) + 1 > _FUSE_MAX_LENGTH:
         _forced(a)
         if b is not None:
