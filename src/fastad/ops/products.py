@@ -5,6 +5,7 @@ Matrix product Z = X W backward: X_bar = Z_bar W^T, W_bar = X^T Z_bar; every
 rule here is that identity for the product's contraction pattern, written
 with fastad functions so that it can be differentiated again.
 """
+import functools
 import math
 import operator
 import weakref
@@ -231,6 +232,13 @@ dot.jvps_batched = (_product_batched_a(np.dot), _product_batched_b(np.dot))
 
 def _normalize_einsum(subscripts, shapes):
     """Explicit subscripts ('ab,bc->ac') with ellipses spelled out as letters."""
+    expanded, output = _normalized(subscripts, tuple(tuple(shape) for shape in shapes))
+    return list(expanded), output
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized(subscripts, shapes):
+    """_normalize_einsum, worked out once per subscripts and shapes."""
     subscripts = subscripts.replace(" ", "")
     if "->" in subscripts:
         inputs, output = subscripts.split("->")
@@ -257,7 +265,7 @@ def _normalize_einsum(subscripts, shapes):
         output = letters + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in letters))
     else:
         output = output.replace("...", letters)
-    return expanded, output
+    return tuple(expanded), output
 
 
 #: two-operand contractions with at least this many multiply-adds run as a
@@ -283,12 +291,25 @@ def _as_matmul(subscripts, a, b):
         return None
     if a.dtype.kind not in "fc" or b.dtype.kind not in "fc":
         return None
-    (sa, sb), out = _normalize_einsum(subscripts, [a.shape, b.shape])
+    lowering = _matmul_lowering(subscripts, a.shape, b.shape)
+    if lowering is None:
+        return None
+    order_a, lhs_shape, order_b, rhs_shape, result_shape, order = lowering
+    result = np.matmul(a.transpose(order_a).reshape(lhs_shape),
+                       b.transpose(order_b).reshape(rhs_shape)).reshape(result_shape)
+    return result.transpose(order)
+
+
+@functools.lru_cache(maxsize=1024)
+def _matmul_lowering(subscripts, a_shape, b_shape):
+    """How _as_matmul transposes and reshapes operands of these shapes, and
+    its result (worked out once per subscripts and shapes), or None."""
+    (sa, sb), out = _normalized(subscripts, (a_shape, b_shape))
     if (len(set(sa)) != len(sa) or len(set(sb)) != len(sb) or len(set(out)) != len(out)
-            or len(sa) != a.ndim or len(sb) != b.ndim):
+            or len(sa) != len(a_shape) or len(sb) != len(b_shape)):
         return None
     size = {}
-    for sub, shape in ((sa, a.shape), (sb, b.shape)):
+    for sub, shape in ((sa, a_shape), (sb, b_shape)):
         for c, n in zip(sub, shape):
             if size.setdefault(c, n) != n:
                 return None  # (broadcasting a length-1 axis: einsum's loop)
@@ -304,11 +325,10 @@ def _as_matmul(subscripts, a, b):
                   for letters in (batch, free_a, free_b, contracted))
     if B * M * N * K < _BLAS_MIN_WORK:
         return None
-    lhs = a.transpose([sa.index(c) for c in batch + free_a + contracted]).reshape(B, M, K)
-    rhs = b.transpose([sb.index(c) for c in batch + contracted + free_b]).reshape(B, K, N)
-    result = np.matmul(lhs, rhs).reshape([size[c] for c in batch + free_a + free_b])
     order = batch + free_a + free_b
-    return result.transpose([order.index(c) for c in out])
+    return (tuple(sa.index(c) for c in batch + free_a + contracted), (B, M, K),
+            tuple(sb.index(c) for c in batch + contracted + free_b), (B, K, N),
+            tuple(size[c] for c in order), tuple(order.index(c) for c in out))
 
 
 def _einsum_vjp(position, g, ans, subscripts, *operands):
