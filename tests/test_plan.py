@@ -148,3 +148,32 @@ def test_a_pickled_tape_lowers_again(rng):
     tape.gradient(x)
     copy = pickle.loads(pickle.dumps(tape))
     np.testing.assert_array_equal(copy.gradient(x + 1.0), tape.gradient(x + 1.0))
+
+
+@pytest.mark.parametrize("steps, size", [
+    # a cotangent first held unexpanded (a sum's), given as it is to an
+    # elementwise rule, whose result the next program's leaf adds to
+    ([("unary", 4, 0, 0, 0), ("element", 0, 1, 0, 0), ("element", 0, 0, 0, 0),
+      ("binary", 2, 0, 2, 0)], 2),
+    # x + v as a program of one instruction: x's adjoint, first the rule's g
+    # itself, is not the sweep's own, so the next program adds apart
+    ([("binary", 3, 0, 0, 0), ("element", 0, 1, 0, 0), ("binary", 0, 0, 1, 0),
+      ("binary", 0, 2, 3, 0)], 1),
+    # a leaf read twice by a program, its adjoint unexpanded before
+    ([("unary", 0, 0, 0, 0), ("unary", 0, 0, 0, 0), ("element", 0, 2, 0, 0),
+      ("unary", 5, 2, 0, 0), ("binary", 4, 0, 4, 0)], 2),
+], ids=["unexpanded", "one-instruction", "read-twice"])
+def test_the_order_of_additions_is_the_traced_sweeps(steps, size):
+    """Programs the fuzz test found (tests/test_adversarial.py's language)
+    where the plan first added cotangents in another order than the trace."""
+    from test_adversarial import _run
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(-2, 2, size)
+    points = [(x0,), (x0 * (1 + 1e-7),), (rng.uniform(-2, 2, size),), (rng.uniform(-2, 2, size),)]
+    fun = lambda x: _run(steps, x)  # noqa: E731
+    lowered = fd.record(fun, x0, retape=True)
+    for (p,) in points:
+        value, grad = lowered.value_and_grad(p)
+        traced_value, traced = fd.value_and_grad(fun)(p)
+        assert value == traced_value
+        assert np.asarray(grad).tobytes() == np.asarray(traced).tobytes()

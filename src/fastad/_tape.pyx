@@ -18,6 +18,7 @@ one, in this order:
     _core/fused.pxi      pending arrays and the fused block programs they build
     _core/fused_run.pxi  fused programs run: evaluation, reverse, tangent, replay
     _core/plan.pxi       recorded tapes lowered to steps over buffers of their own
+    _core/plan_steps.pxi the plan's fused and generic steps
     _core/serialize.pxi  the pickled form of tapes, validated on load
     _core/scalar.pxi     the traced Scalar and its C fast paths
     _core/array.pxi      the traced Array, element reads, NumPy's protocols
@@ -215,6 +216,7 @@ include "_core/primitive.pxi"
 include "_core/fused.pxi"
 include "_core/fused_run.pxi"
 include "_core/plan.pxi"
+include "_core/plan_steps.pxi"
 include "_core/serialize.pxi"
 include "_core/scalar.pxi"
 include "_core/array.pxi"

@@ -8,9 +8,12 @@
 #             strided copies in C (fa_move_run), added back in reverse
 #   fused     elementwise programs (and their sums) run by fastad_fused.c
 #             straight on the buffers, their kept values and derivatives in
-#             buffers of the plan too
-#   generic   any other operation: its NumPy function on the buffers and its
-#             rules, the result copied into the node's buffer
+#             buffers of the plan too; + - * / of arrays as programs of one
+#             instruction
+#   generic   any other operation: its NumPy function on the buffers (a
+#             ufunc writes into the node's buffer) and its rules
+#
+# (the last two in plan_steps.pxi)
 #
 # Scalar nodes run in C between them (fa_replay, fa_reverse) as in the
 # node-by-node replay.  A plan computes what the node-by-node replay and
@@ -61,6 +64,9 @@ def set_lowering(bint enabled):
     previous = _LOWERING
     _LOWERING = enabled
     return previous
+
+
+cdef bint _SINGLE_STEPS = True
 
 
 class _NotLowered(Exception):
@@ -428,6 +434,7 @@ cdef _Plan _lower(Tape tape, list leaves):
     cdef _Lowering low = _Lowering.__new__(_Lowering)
     low.tape, low.slot_of, low.arrays, low.constant, low.moves = tape, {}, [], [], []
     low.slices = {}
+
     cdef _Plan plan = _Plan.__new__(_Plan)
     plan.tape = tape
     cdef Py_ssize_t n_ext = len(tape.exts)
@@ -479,6 +486,11 @@ cdef _Plan _lower(Tape tape, list leaves):
                     step.kind = _FUSED
                     plan.data[index] = fused
                     continue
+            fused = _FusedStep.single(low, ext) if _SINGLE_STEPS else None
+            if fused is not None:
+                step.kind = _FUSED
+                plan.data[index] = fused
+                continue
             moves = _lower_moves(low, prim, ext, step.slot) if step.slot >= 0 else None
             if moves is not None:
                 step.kind = _MOVE
@@ -541,342 +553,3 @@ cdef _pack(_Plan plan, _Lowering low):
             move.to_strides[d] = to_block[2][d]
             move.from_strides[d] = from_block[2][d]
         fa_move_simplify(move)
-
-
-# -- the steps that call out ---------------------------------------------------
-
-@cython.final
-cdef class _FusedStep:
-    """A fused program over the plan's buffers."""
-    cdef _Code packed
-    cdef tuple program
-    cdef tuple shape
-    cdef int32_t n_leaves
-    cdef int64_t n
-    cdef bint total
-    cdef int64_t *refs
-    cdef int64_t *adjoint_refs   # where each leaf's adjoint is added: its own, or the
-    cdef int64_t *offsets        # array it is a contiguous slice of, at an offset
-    cdef char *wanted            # leaves whose adjoints the sweep adds into
-    cdef const double **leaf_values
-    cdef double **leaf_adjoints
-    cdef int *accumulate         # per leaf and sweep: add (1) or store (0)
-    cdef char *shared            # a leaf whose adjoint another leaf adds into too
-    cdef double **kept           # a program's kept function values (or NULL)
-    cdef double **grads          # a sum's derivatives by leaf (or NULL: swept instead)
-    cdef bint have_grads         # grads hold the last evaluation's
-    cdef int64_t scratch_size    # doubles of scratch it needs (the plan's, shared)
-    cdef list owners             # the arrays behind kept and grads
-    cdef list temporaries        # by leaf: a buffer for a cotangent formed apart (or None)
-
-    def __dealloc__(self):
-        free(self.refs)
-        free(self.adjoint_refs)
-        free(self.offsets)
-        free(self.wanted)
-        free(<void *>self.leaf_values)
-        free(self.leaf_adjoints)
-        free(self.accumulate)
-        free(self.shared)
-        free(self.kept)
-        free(self.grads)
-
-    @staticmethod
-    cdef _FusedStep make(_Lowering low, Ext ext):
-        cdef _FusedStep s = _FusedStep.__new__(_FusedStep)
-        cdef tuple leaves = ext.args
-        s.n_leaves = <int32_t>len(leaves)
-        if s.n_leaves == 0:
-            raise _NotLowered("a fused program without leaves")
-        s.packed = _code_of(ext)
-        s.program = ext.kwargs["program"]
-        s.total = ext.scalar_out
-        s.shape = np.shape(leaves[0])
-        s.n = _size_of(s.shape)
-        s.refs = <int64_t *>calloc(s.n_leaves, sizeof(int64_t))
-        s.adjoint_refs = <int64_t *>calloc(s.n_leaves, sizeof(int64_t))
-        s.offsets = <int64_t *>calloc(s.n_leaves, sizeof(int64_t))
-        s.wanted = <char *>calloc(s.n_leaves, 1)
-        s.leaf_values = <const double **>calloc(s.n_leaves, sizeof(double *))
-        s.leaf_adjoints = <double **>calloc(s.n_leaves, sizeof(double *))
-        s.accumulate = <int *>calloc(s.n_leaves, sizeof(int))
-        s.shared = <char *>calloc(s.n_leaves, 1)
-        s.scratch_size = fa_fused_scratch(s.packed.n_code, s.n_leaves, 1)
-        if (s.refs == NULL or s.adjoint_refs == NULL or s.offsets == NULL or s.wanted == NULL or s.leaf_values == NULL
-                or s.leaf_adjoints == NULL or s.accumulate == NULL or s.shared == NULL
-):
-            raise MemoryError("no memory to lower a fused program")
-        cdef dict traced = dict(ext.inputs)
-        cdef set differentiable = set([position for position, _ in ext.parents])
-        cdef Py_ssize_t k, j
-        cdef int64_t ref
-        for k in range(s.n_leaves):
-            if k in traced:
-                ref = low.operand(traced[k])
-            else:
-                ref = low.constant_slot(leaves[k])
-            if ref < 0 or _size_of(low.shape_of(ref)) != s.n:
-                # (a leaf that is no array: the node-by-node sweep runs the
-                # fused rule, and so does a generic step)
-                return None
-            s.refs[k] = ref
-            s.adjoint_refs[k] = ref
-            if ref >= 0 and ref in low.slices:
-                # (as _slice_adjoint: the slice's cotangent goes straight into
-                # its array's adjoint, in the order the node-by-node sweep adds)
-                s.adjoint_refs[k], s.offsets[k] = low.slices[ref]
-            s.wanted[k] = k in differentiable and (ref < 0 or not low.constant[ref])
-        for k in range(s.n_leaves):
-            for j in range(s.n_leaves):
-                if j != k and s.adjoint_refs[j] == s.adjoint_refs[k]:
-                    s.shared[k] = True
-        s.owners = []
-        cdef int32_t n_code = s.packed.n_code
-        if not s.total:
-            for j in range(n_code):
-                if _costly(s.packed.code[j].op):
-                    if s.kept == NULL:
-                        s.kept = <double **>calloc(n_code, sizeof(double *))
-                        if s.kept == NULL:
-                            raise MemoryError("no memory to lower a fused program")
-                    array = np.empty(s.n)
-                    s.owners.append(array)
-                    s.kept[j] = <double *>cnp.PyArray_DATA(<cnp.ndarray>array)
-        elif s.n * len(ext.parents) * 8 <= _LOCAL_MAX_BYTES:  # (as _local_fits)
-            s.grads = <double **>calloc(s.n_leaves, sizeof(double *))
-            if s.grads == NULL:
-                raise MemoryError("no memory to lower a fused program")
-            for position, _ in ext.parents:
-                array = np.empty(s.n)
-                s.owners.append(array)
-                s.grads[position] = <double *>cnp.PyArray_DATA(<cnp.ndarray>array)
-        return s
-
-    cdef list leaf_arrays(self, _Plan plan):
-        return [plan.value_object(self.refs[k]) for k in range(self.n_leaves)]
-
-    cdef forward(self, _Plan plan, int64_t node, int32_t slot, bint gradient):
-        cdef Py_ssize_t k
-        for k in range(self.n_leaves):
-            self.leaf_values[k] = plan.value_of(self.refs[k])
-        cdef int status
-        cdef double total = 0.0
-        cdef int64_t chunk = 0
-        cdef double **grads = self.grads if gradient else NULL
-        if self.total:
-            if not _NUMPY_SUMS_IN_ONE_PIECE:
-                chunk = np.getbufsize()
-            with nogil:
-                if grads != NULL:
-                    status = fa_fused_sum_grad(self.packed.code, self.packed.n_code,
-                                               self.n_leaves, self.leaf_values, self.n, chunk,
-                                               &total, grads, plan.scratch)
-                else:
-                    status = fa_fused_sum(self.packed.code, self.packed.n_code, self.n_leaves,
-                                          self.leaf_values, self.n, chunk, &total,
-                                          plan.scratch)
-            plan.tape.c.primal[node] = total
-        else:
-            with nogil:
-                status = fa_fused_eval(self.packed.code, self.packed.n_code, self.n_leaves,
-                                       self.leaf_values, self.n, plan.values[slot], self.kept,
-                                       plan.scratch)
-        if status < 0:
-            raise ValueError("a fused program holds an invalid instruction")
-        self.have_grads = grads != NULL
-        if status > 0 and _reported(status):
-            # NumPy's evaluation, with its warnings or errors (as _run)
-            value = _numpy_eval(self.program, self.leaf_arrays(plan), self.shape, self.total)
-            self.have_grads = False
-            if self.total:
-                plan.tape.c.primal[node] = value
-            else:
-                np.copyto(plan.value_arrays[slot], value)
-
-    cdef reverse(self, _Plan plan, int64_t node, int32_t slot, double *adjoint):
-        cdef Py_ssize_t k, e
-        cdef bint fresh
-        cdef int64_t ref
-        for k in range(self.n_leaves):
-            self.leaf_values[k] = plan.value_of(self.refs[k])
-            self.leaf_adjoints[k] = NULL
-            self.accumulate[k] = 1
-            if not self.wanted[k]:
-                continue
-            ref = self.adjoint_refs[k]
-            if ref != self.refs[k] or self.shared[k]:
-                # (a slice's cotangent added into its array's adjoint, as
-                # _slice_adjoint; or two leaves of one node)
-                self.leaf_adjoints[k] = plan.adjoint_of(ref, adjoint) + self.offsets[k]
-            else:
-                self.leaf_adjoints[k] = plan.target(ref, adjoint, &fresh)
-                self.accumulate[k] = not fresh
-                if not fresh and not plan.owned[ref] and not self.total:
-                    # (as _reverse_fused: the program's cotangent formed
-                    # apart, then added to an adjoint that is not its own)
-                    self.leaf_adjoints[k] = self.apart(k)
-                    self.accumulate[k] = 0
-                plan.owned[ref] = 1
-        cdef double g
-        cdef double *dest
-        cdef const double *src
-        cdef int status = 0
-        if self.total:
-            g = adjoint[node]
-            if self.have_grads:  # (as _reverse_local)
-                for k in range(self.n_leaves):
-                    dest, src = self.leaf_adjoints[k], self.grads[k]
-                    if dest == NULL or src == NULL:
-                        continue
-                    if not self.accumulate[k] and g == 1.0:
-                        memcpy(dest, src, self.n * sizeof(double))
-                    elif not self.accumulate[k]:
-                        for e in range(self.n):
-                            dest[e] = src[e] * g
-                    elif g == 1.0:
-                        for e in range(self.n):
-                            dest[e] += src[e]
-                    else:
-                        for e in range(self.n):
-                            dest[e] += g * src[e]
-            else:
-                with nogil:
-                    status = fa_fused_sum_vjp(self.packed.code, self.packed.n_code,
-                                              self.n_leaves, self.leaf_values, self.n, g,
-                                              self.leaf_adjoints, self.accumulate, NULL,
-                                              plan.scratch)
-        else:
-            with nogil:
-                status = fa_fused_vjp(self.packed.code, self.packed.n_code, self.n_leaves,
-                                      self.leaf_values, self.n, plan.adjoints[slot], 0.0,
-                                      self.leaf_adjoints, self.accumulate, self.kept,
-                                      plan.scratch)
-        if status < 0:
-            raise ValueError("a fused program holds an invalid instruction")
-        for k in range(self.n_leaves):
-            if self.leaf_adjoints[k] != NULL and self.leaf_adjoints[k] == self.temporary(k):
-                dest, src = plan.adjoints[self.refs[k]], self.leaf_adjoints[k]
-                for e in range(self.n):
-                    dest[e] = dest[e] + src[e]
-
-    cdef double *apart(self, Py_ssize_t k) except NULL:
-        """A buffer for leaf k's cotangent formed apart."""
-        if self.temporaries is None:
-            self.temporaries = [None] * self.n_leaves
-        if self.temporaries[k] is None:
-            self.temporaries[k] = np.empty(self.n)
-        return <double *>cnp.PyArray_DATA(<cnp.ndarray>self.temporaries[k])
-
-    cdef inline double *temporary(self, Py_ssize_t k):
-        if self.temporaries is None or self.temporaries[k] is None:
-            return NULL
-        return <double *>cnp.PyArray_DATA(<cnp.ndarray>self.temporaries[k])
-
-
-@cython.final
-cdef class _GenericStep:
-    """Any other operation: its function called on the plan's buffers, its
-    rules in reverse (as Tape._replay_ext and Tape._reverse_ext)."""
-    cdef Primitive prim
-    cdef Ext ext
-    cdef dict kwargs
-    cdef tuple template   # the recorded arguments (constants stay)
-    cdef list refs        # (position, operand) of every traced argument
-    cdef list parents     # (position, operand) of the differentiable ones
-    cdef list args        # the last replay's arguments
-    cdef bint c_step      # the reverse may take a C step (see _c_step)
-
-    @staticmethod
-    cdef _GenericStep make(_Lowering low, Ext ext):
-        cdef _GenericStep s = _GenericStep.__new__(_GenericStep)
-        s.prim = <Primitive>ext.primitive
-        s.ext = ext
-        s.kwargs = ext.kwargs or {}
-        s.template = ext.args
-        s.refs = [(position, low.operand(node)) for position, node in ext.inputs]
-        s.parents = [(position, low.operand(node)) for position, node in ext.parents]
-        s.c_step = (s.prim.opcode >= FA_ADD and not ext.scalar_out and len(s.parents) == 1
-                    and s.parents[0][1] >= 0 and not low.constant[s.parents[0][1]])
-        return s
-
-    cdef forward(self, _Plan plan, int64_t node, int32_t slot):
-        cdef list args = list(self.template)
-        for position, ref in self.refs:
-            args[position] = plan.value_object(ref)
-        self.args = args
-        cdef Ext ext = self.ext
-        cdef int same = -1
-        if ext.guard:
-            if self.prim.name.startswith("branch of "):
-                same = _same_branch(args, ext.value)
-            if same < 0:
-                value = self.prim.fun(*args, **self.kwargs)
-            if same == 0 or (same < 0 and not _same_value(value, ext.value)):
-                raise _guard_flip(self.prim, ext)
-            return
-        value = self.prim.fun(*args, **self.kwargs)
-        if slot >= 0:
-            np.copyto(plan.value_arrays[slot], value)
-            if self.c_step:
-                # (the record the C step of the reverse reads, see _c_step)
-                ext.args = tuple(args)
-                ext.value = plan.value_arrays[slot]
-        else:
-            plan.tape.c.primal[node] = float(value)
-
-    cdef reverse(self, _Plan plan, int64_t node, int32_t slot, double *adjoint):
-        cdef Primitive prim = self.prim
-        cdef bint lazy = False
-        if slot >= 0:
-            g, ans = plan.adjoint_arrays[slot], plan.value_arrays[slot]
-            if plan.has_lazy[slot] and prim.elementwise:
-                # (as Tape._reverse_ext: an elementwise rule gets the
-                # cotangent unexpanded, or broadcast for an operand of
-                # another shape)
-                g, lazy = plan.lazy[slot], True
-        else:
-            g, ans = adjoint[node], plan.tape.c.primal[node]
-        cdef int64_t ref
-        cdef bint fresh
-        if self.c_step and not lazy:
-            # (as Tape._reverse_unary_fast: the same C step as the trace's)
-            ref = self.parents[0][1]
-            fresh = not plan.written[ref]
-            if ((fresh or plan.owned[ref])
-                    and _c_step(self.ext, prim.opcode, g, plan.adjoint_array(ref), fresh)
-                    is not None):
-                plan.written[ref] = 1
-                plan.owned[ref] = 1
-                plan.has_lazy[ref] = 0
-                return
-        for position, ref in self.parents:
-            if prim is _getitem_primitive and ref >= 0:
-                # (as Ext.add_adjoint_at: repeated indices add in turn)
-                plan.adjoint_of(ref, adjoint)
-                np.add.at(plan.adjoint_arrays[ref], self.args[1], g)
-                continue
-            g_parent = g
-            if lazy and plan.shape_of(ref) != (<object>ans).shape:
-                g_parent = np.broadcast_to(g, (<object>ans).shape)
-            if position < len(prim.vjps):
-                cotangent = prim.vjps[position](g_parent, ans, *self.args, **self.kwargs)
-            else:
-                cotangent = prim.vjp_variadic(position, g_parent, ans, *self.args, **self.kwargs)
-            if cotangent is not None:
-                plan.add(ref, cotangent, adjoint,
-                         _own_result(prim, cotangent, g_parent, g, ans, self.args))
-
-
-cdef bint _own_result(Primitive prim, object c, object g_parent, object g, object ans,
-                      list args):
-    """Whether a rule's result is a new array of its own (as _fresh)."""
-    if not prim.fresh_results:
-        return False
-    if type(c) is not _ndarray or cnp.PyArray_BASE(<cnp.ndarray>c) != NULL:
-        return False
-    if c is g_parent or c is g or c is ans:
-        return False
-    for a in args:
-        if c is a:
-            return False
-    return True
