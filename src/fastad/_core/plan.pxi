@@ -236,8 +236,8 @@ cdef class _Plan:
             i += 1
 
     cdef reverse(self, double *adjoint):
-        """The reverse sweep after a forward, from the adjoints seeded (see
-        seed)."""
+        """The reverse sweep after a forward, from the scalar adjoints the
+        caller seeded."""
         cdef Tape tape = self.tape
         cdef fa_tape *c = &tape.c
         cdef int64_t i = c.size - 1, j, n
@@ -253,7 +253,7 @@ cdef class _Plan:
                 if i < 0:
                     break
             step = &self.steps[c.operand0[i]]
-            if step.source:
+            if step.source and step.slot >= 0 and not self.constant[step.slot]:
                 # every element read of this array lies above it: its
                 # adjoint is complete (as Tape._reverse_ext)
                 target = self.target(step.slot, adjoint, &fresh)
@@ -288,12 +288,6 @@ cdef class _Plan:
             else:
                 (<_GenericStep>self.data[c.operand0[i]]).reverse(self, i, step.slot, adjoint)
             i -= 1
-
-    cdef seed(self, object output, object cotangent, double *adjoint):
-        if type(output) is Scalar:
-            adjoint[(<Scalar>output).node] += float(cotangent)
-        else:
-            self.add(_operand_of(self, (<Array>output).node), cotangent, adjoint)
 
     cdef object read(self, object leaf, double *adjoint):
         """The adjoint of an input leaf after the sweep (a new array)."""
