@@ -146,6 +146,28 @@ def test_modes_agree_and_replay_equals_retracing(program):
 
 
 @given(programs())
+def test_replay_at_another_point_equals_tracing_there(program):
+    """A tape recorded at one point and replayed at another (through its
+    plan, _core/plan.pxi) gives the trace's value and gradient there to the
+    bit, signed zeros included, or says a recorded decision flipped."""
+    steps, inputs = program
+    f = lambda *xs: run(steps, *xs)  # noqa: E731
+    tape = fd.record(f, *inputs)
+    rng = numpy.random.default_rng(1)
+    point = [numpy.asarray(rng.uniform(-1.5, 1.5, numpy.shape(x))) if numpy.ndim(x)
+             else float(rng.uniform(-1.5, 1.5)) for x in inputs]
+    try:
+        value, grads = tape.value_and_grad(*point)
+    except fd.RetapeRequired:
+        return
+    traced_value, traced = fd.value_and_grad(f, tuple(range(len(inputs))))(*point)
+    assert value == traced_value or (value != value and traced_value != traced_value)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for a, b in zip(grads, traced):
+        assert numpy.asarray(a).tobytes() == numpy.asarray(b).tobytes() or numpy.isnan(a).any()
+
+
+@given(programs())
 def test_nested_second_order_agrees(program):
     """grad(grad) columns == hessian == forward-over-reverse hvp."""
     steps, inputs = program
