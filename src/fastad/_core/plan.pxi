@@ -66,9 +66,6 @@ def set_lowering(bint enabled):
     return previous
 
 
-cdef bint _SINGLE_STEPS = True
-
-
 class _NotLowered(Exception):
     """A node the plan cannot take: the tape keeps the node-by-node replay."""
 
@@ -289,21 +286,14 @@ cdef class _Plan:
                 (<_GenericStep>self.data[c.operand0[i]]).reverse(self, i, step.slot, adjoint)
             i -= 1
 
-    cdef object read(self, object leaf, double *adjoint):
-        """The adjoint of an input leaf after the sweep (a new array)."""
-        if type(leaf) is Scalar:
-            return adjoint[(<Scalar>leaf).node]
-        cdef int64_t ref = _operand_of(self, (<Array>leaf).node)
-        if ref >= 0 and not self.written[ref]:
+    cdef object read(self, Py_ssize_t k, double *adjoint):
+        """The adjoint of input leaf k after the sweep (a new array)."""
+        cdef int64_t ref = <int64_t>self.inputs[k]
+        if ref < 0:
+            return adjoint[-1 - ref]
+        if not self.written[ref]:
             return np.zeros((<object>self.value_arrays[ref]).shape)
         return (<object>self.adjoint_arrays[ref]).copy()
-
-
-cdef int64_t _operand_of(_Plan plan, int64_t node):
-    cdef Ext ext = plan.tape._ext_of(node)
-    if ext is None or ext.scalar_out:
-        return -1 - node
-    return plan.steps[plan.tape.c.operand0[node]].slot
 
 
 # -- lowering ----------------------------------------------------------------
@@ -480,7 +470,7 @@ cdef _Plan _lower(Tape tape, list leaves):
                     step.kind = _FUSED
                     plan.data[index] = fused
                     continue
-            fused = _FusedStep.single(low, ext) if _SINGLE_STEPS else None
+            fused = _FusedStep.single(low, ext)
             if fused is not None:
                 step.kind = _FUSED
                 plan.data[index] = fused

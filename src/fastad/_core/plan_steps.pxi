@@ -70,7 +70,7 @@ cdef class _FusedStep:
             return None  # (x * x: the rules add the two cotangents in another order)
         shape = (<object>ext.value).shape
         cdef list leaves = []
-        cdef int a = -1, b = -1
+        cdef dict leaf_of = {}  # argument position -> leaf (register) number
         cdef int opcode = prim.opcode
         cdef double c = 0.0
         for position in range(2):
@@ -86,40 +86,28 @@ cdef class _FusedStep:
                 parent = low.tape._ext_of(traced[position])
                 if parent is None or (<Ext>parent).scalar_out or (<Ext>parent).shape != shape:
                     return None  # (a traced scalar, or broadcasting)
+            leaf_of[position] = len(leaves)
             leaves.append(arg)
-            if position == 0:
-                a = 0
-            else:
-                b = len(leaves) - 1
-        if a < 0 and b < 0:
+        if not leaf_of:
             return None
-        if a >= 0 and b >= 0:
-            program = ((opcode, -1, -2, 0.0),)
-        elif a >= 0:  # x op c
+        if len(leaf_of) == 2:
+            program = ((opcode, 0, 1, 0.0),)
+        elif 0 in leaf_of:  # x op c
             if opcode == FA_SUB:
                 opcode, c = FA_ADDC, -c  # (x - c rounds as x + (-c))
             else:
                 opcode = {FA_ADD: FA_ADDC, FA_MUL: FA_MULC, FA_DIV: FA_DIVC}[opcode]
-            program = ((opcode, -1, None, c),)
+            program = ((opcode, 0, None, c),)
         else:  # c op x
             opcode = {FA_ADD: FA_ADDC, FA_SUB: FA_RSUBC, FA_MUL: FA_MULC,
                       FA_DIV: FA_RDIVC}[opcode]
-            program = ((opcode, -1, None, c),)
-        program = tuple([(op, _register(x, len(leaves)), None if y is None
-                          else _register(y, len(leaves)), k) for op, x, y, k in program])
-        # (the leaves renumbered: traced positions become leaf positions)
-        cdef list inputs = [], parents = []
-        cdef dict leaf_of = {}
-        for position in range(2):
-            if position in traced or not PyFloat_CheckExact(ext.args[position]):
-                leaf_of[position] = len(leaf_of)
-        for position, node in ext.inputs:
-            inputs.append((leaf_of[position], node))
-        for position, node in ext.parents:
-            parents.append((leaf_of[position], node))
+            program = ((opcode, 0, None, c),)
+        cdef tuple inputs = tuple([(leaf_of[position], node) for position, node in ext.inputs])
+        cdef tuple parents = tuple([(leaf_of[position], node)
+                                    for position, node in ext.parents])
         cdef _FusedStep step = _FusedStep.build(low, tuple(leaves), program,
-                                                _packed(program, len(leaves)), tuple(inputs),
-                                                tuple(parents), False, False)
+                                                _packed(program, len(leaves)), inputs,
+                                                parents, False, False)
         if step is None:
             return None
         step.fallback = _GenericStep.make(low, ext)
@@ -444,20 +432,5 @@ cdef class _GenericStep:
                 cotangent = prim.vjp_variadic(position, g_parent, ans, *self.args, **self.kwargs)
             if cotangent is not None:
                 plan.add(ref, cotangent, adjoint,
-                         _own_result(prim, cotangent, g_parent, g, ans, self.args))
-
-
-cdef bint _own_result(Primitive prim, object c, object g_parent, object g, object ans,
-                      object args):
-    """Whether a rule's result is a new array of its own (as _fresh)."""
-    if not prim.fresh_results:
-        return False
-    if type(c) is not _ndarray or cnp.PyArray_BASE(<cnp.ndarray>c) != NULL:
-        return False
-    if c is g_parent or c is g or c is ans:
-        return False
-    for a in args:
-        if c is a:
-            return False
-    return True
+                         _new_result(prim, cotangent, g_parent, g, ans, self.args))
 

@@ -159,13 +159,20 @@ cdef object _c_step(Ext ext, int opcode, object g, object into, bint store=False
 cdef inline bint _fresh(object c, object g_parent, object g, Ext ext):
     """Whether a rule's result `c` is a new array of its own: not a view,
     not the cotangent it was given, not a primal of the operation."""
-    if not (<Primitive>ext.primitive).fresh_results:
+    return _new_result(<Primitive>ext.primitive, c, g_parent, g, ext.value, ext.args)
+
+
+cdef bint _new_result(Primitive prim, object c, object g_parent, object g, object ans,
+                      object args):
+    """_fresh for the rule of `prim` called with (g_parent, ans, *args); g
+    the cotangent g_parent stands for (the plan's steps call it too)."""
+    if not prim.fresh_results:
         return False
     if type(c) is not _ndarray or cnp.PyArray_BASE(<cnp.ndarray>c) != NULL:
         return False
-    if c is g_parent or c is g or c is ext.value:
+    if c is g_parent or c is g or c is ans:
         return False
-    for a in ext.args:
+    for a in args:
         if c is a:
             return False
     return True

@@ -676,8 +676,8 @@ cdef class Tape:
                 try:
                     adjoint[output] += 1.0
                     (<_Plan>plan).reverse(adjoint)
-                    return self.c.primal[output], [(<_Plan>plan).read(leaf, adjoint)
-                                                   for leaf in leaves]
+                    return self.c.primal[output], [(<_Plan>plan).read(k, adjoint)
+                                                   for k in range(len(leaves))]
                 finally:
                     free(adjoint)
                     self._end_source_buffers()
