@@ -6,7 +6,9 @@
  * handles before calling the sweep again past it.  fa_reverse carries one
  * adjoint a node and writes each opcode's derivative inline;
  * fa_tangent and fa_reverse_k carry k directions a node and share
- * `partials`, the local derivatives of one node.  fa_replay recomputes the
+ * `rule_factors`, the same expressions as factors to apply to each
+ * direction (so all three round as the op table's rules do, and as a
+ * recorded sweep of them does).  fa_replay recomputes the
  * primals at new leaves by threaded dispatch (one computed goto a node where
  * GCC and Clang allow it, a switch elsewhere) and reports the first
  * comparison whose outcome flips. */
@@ -98,6 +100,22 @@ static inline double pow_dx(double x, double y)
 static inline double pow_dy(double x, double ans)
 {
     return x == 0.0 ? 0.0 : log(x) * ans;
+}
+
+/* The rule of x ** c for a constant c applies (g * m) * p: the constant
+ * folds into g first, as the array rule does (one pass over x). */
+static inline void powc_factors(double x, double c, double *m, double *p)
+{
+    *p = 1.0;
+    if (c == 2.0) {
+        *m = 2.0;
+        *p = x;
+    } else if (c == 1.0 || c == 0.0) {
+        *m = c;
+    } else {
+        *m = c;
+        *p = pow(x, c - 1.0);
+    }
 }
 
 /* maximum/minimum route the adjoint to the operand equal to the result, and
@@ -228,10 +246,10 @@ replay_elem:
  * reached from the outputs": the product is 0 then even where the partial
  * is infinite or NaN (an unused sqrt(x) at x = 0), as when the node is left
  * out of the chain rule altogether.  A zero factor gives +0; every other
- * product is d * g. */
-static inline double times(double d, double g)
+ * product is the rule's ((g * m) * p) / q (see rule_factors). */
+static inline double times(double m, double p, double q, double g)
 {
-    return g == 0.0 ? 0.0 : d * g;
+    return g == 0.0 ? 0.0 : ((g * m) * p) / q;
 }
 
 /* A partial derivative times an operand's tangent in the forward sweep.  An
@@ -241,9 +259,9 @@ static inline double times(double d, double g)
  * arctan2(1, y) is NaN at y = inf, and the tangent must still be 0.  A zero
  * tangent of any other node is a number like any other (0 * inf = NaN where
  * the primal itself is NaN), so that scalar and array nodes agree. */
-static inline double tangent_term(double d, double t, int leaf)
+static inline double tangent_term(double m, double p, double q, double t, int leaf)
 {
-    return leaf && t == 0.0 ? 0.0 : d * t;
+    return leaf && t == 0.0 ? 0.0 : ((t * m) * p) / q;
 }
 
 static inline int is_leaf(const fa_tape *tape, int64_t node)
@@ -302,7 +320,11 @@ int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
         case FA_MULC: adj[a] += g * constants[b]; break;
         case FA_DIVC: adj[a] += g / constants[b]; break;
         case FA_RDIVC: adj[a] -= g * y / primal[a]; break;
-        case FA_POWC: adj[a] += g * pow_dx(primal[a], constants[b]); break;
+        case FA_POWC: {
+            double m, p;
+            powc_factors(primal[a], constants[b], &m, &p);
+            adj[a] += (g * m) * p;
+        } break;
         case FA_RPOWC: adj[a] += g * pow_dy(constants[b], y); break;
         case FA_NEG: adj[a] -= g; break;
         case FA_ABS: adj[a] += g * sign_of(primal[a]); break;
@@ -336,66 +358,76 @@ int64_t fa_reverse(const fa_tape *tape, double *adj, int64_t start, int64_t end)
     return start - 1;
 }
 
-/* The local partial derivatives of scalar node i: d0 with respect to
- * operand0 and d1 with respect to operand1 (zero for a constant or
- * missing operand).  The forward sweep applies them to every direction. */
-static inline void partials(const fa_tape *tape, int64_t i, double *d0, double *d1)
+/* The derivative of scalar node i as the op table's rules apply it to a
+ * cotangent or tangent g (ops/elementwise.py, the expressions fa_reverse
+ * writes out): (g * m0) / q0 for operand0 and (g * m1) / q1 for operand1,
+ * with m = 1 where a rule only divides and q = 1 where it only multiplies
+ * (both exact), so that the sweeps carrying k directions round as the
+ * rules do, and a tangent or Jacobian equals the one a recorded (nested)
+ * sweep computes, bit for bit.  Zero m for a constant or missing operand.
+ * x ** c applies ((g * m0) * p0) / q0 (see powc_factors); p0 is 1 (exact)
+ * for every other opcode. */
+typedef struct {
+    double m0, p0, q0, m1, q1;
+} factors;
+
+static inline factors rule_factors(const fa_tape *tape, int64_t i)
 {
     const int32_t a = tape->operand0[i], b = tape->operand1[i];
     const double *primal = tape->primal;
     const double y = primal[i];
     double x, v, c;
-    *d0 = 0.0;
-    *d1 = 0.0;
+    factors f = {0.0, 1.0, 1.0, 0.0, 1.0};
     switch (tape->opcode[i]) {
-    case FA_ADD: *d0 = 1.0; *d1 = 1.0; break;
-    case FA_SUB: *d0 = 1.0; *d1 = -1.0; break;
-    case FA_MUL: *d0 = primal[b]; *d1 = primal[a]; break;
-    case FA_DIV: *d0 = 1.0 / primal[b]; *d1 = -y / primal[b]; break;
-    case FA_POW: *d0 = pow_dx(primal[a], primal[b]); *d1 = pow_dy(primal[a], y); break;
+    case FA_ADD: f.m0 = 1.0; f.m1 = 1.0; break;
+    case FA_SUB: f.m0 = 1.0; f.m1 = -1.0; break;
+    case FA_MUL: f.m0 = primal[b]; f.m1 = primal[a]; break;
+    case FA_DIV: f.m0 = 1.0; f.q0 = primal[b]; f.m1 = -y; f.q1 = primal[b]; break;
+    case FA_POW: f.m0 = pow_dx(primal[a], primal[b]); f.m1 = pow_dy(primal[a], y); break;
     case FA_MAXIMUM: case FA_MINIMUM:
-        extremum_reverse(1.0, primal[a], primal[b], y, d0, d1);
+        extremum_reverse(1.0, primal[a], primal[b], y, &f.m0, &f.m1);
         break;
     case FA_ATAN2:
         x = primal[a]; v = primal[b];
-        *d0 = v / (x * x + v * v);
-        *d1 = -x / (x * x + v * v);
+        f.m0 = v; f.q0 = x * x + v * v;
+        f.m1 = -x; f.q1 = f.q0;
         break;
-    case FA_HYPOT: *d0 = primal[a] / y; *d1 = primal[b] / y; break;
-    case FA_ADDC: *d0 = 1.0; break;
-    case FA_RSUBC: *d0 = -1.0; break;
-    case FA_MULC: *d0 = tape->constants[b]; break;
-    case FA_DIVC: *d0 = 1.0 / tape->constants[b]; break;
-    case FA_RDIVC: *d0 = -y / primal[a]; break;
-    case FA_POWC: *d0 = pow_dx(primal[a], tape->constants[b]); break;
-    case FA_RPOWC: c = tape->constants[b]; *d0 = pow_dy(c, y); break;
-    case FA_NEG: *d0 = -1.0; break;
-    case FA_ABS: *d0 = sign_of(primal[a]); break;
-    case FA_SQUARE: *d0 = 2.0 * primal[a]; break;
-    case FA_SQRT: *d0 = 0.5 / y; break;
-    case FA_CBRT: *d0 = 1.0 / (3.0 * y * y); break;
-    case FA_RECIPROCAL: *d0 = -(y * y); break;
-    case FA_EXP: *d0 = y; break;
-    case FA_EXP2: *d0 = y * LN2; break;
-    case FA_EXPM1: *d0 = y + 1.0; break;
-    case FA_LOG: *d0 = 1.0 / primal[a]; break;
-    case FA_LOG1P: *d0 = 1.0 / (1.0 + primal[a]); break;
-    case FA_LOG2: *d0 = 1.0 / (primal[a] * LN2); break;
-    case FA_LOG10: *d0 = 1.0 / (primal[a] * LN10); break;
-    case FA_SIN: *d0 = cos(primal[a]); break;
-    case FA_COS: *d0 = -sin(primal[a]); break;
-    case FA_TAN: *d0 = 1.0 + y * y; break;
-    case FA_ASIN: x = primal[a]; *d0 = 1.0 / sqrt((1.0 - x) * (1.0 + x)); break;
-    case FA_ACOS: x = primal[a]; *d0 = -1.0 / sqrt((1.0 - x) * (1.0 + x)); break;
-    case FA_ATAN: x = primal[a]; *d0 = 1.0 / (1.0 + x * x); break;
-    case FA_SINH: *d0 = cosh(primal[a]); break;
-    case FA_COSH: *d0 = sinh(primal[a]); break;
-    case FA_TANH: *d0 = 1.0 - y * y; break;
-    case FA_ASINH: x = primal[a]; *d0 = 1.0 / sqrt(x * x + 1.0); break;
-    case FA_ACOSH: x = primal[a]; *d0 = 1.0 / sqrt((x - 1.0) * (x + 1.0)); break;
-    case FA_ATANH: x = primal[a]; *d0 = 1.0 / ((1.0 - x) * (1.0 + x)); break;
+    case FA_HYPOT: f.m0 = primal[a]; f.q0 = y; f.m1 = primal[b]; f.q1 = y; break;
+    case FA_ADDC: f.m0 = 1.0; break;
+    case FA_RSUBC: f.m0 = -1.0; break;
+    case FA_MULC: f.m0 = tape->constants[b]; break;
+    case FA_DIVC: f.m0 = 1.0; f.q0 = tape->constants[b]; break;
+    case FA_RDIVC: f.m0 = -y; f.q0 = primal[a]; break;
+    case FA_POWC: powc_factors(primal[a], tape->constants[b], &f.m0, &f.p0); break;
+    case FA_RPOWC: c = tape->constants[b]; f.m0 = pow_dy(c, y); break;
+    case FA_NEG: f.m0 = -1.0; break;
+    case FA_ABS: f.m0 = sign_of(primal[a]); break;
+    case FA_SQUARE: f.m0 = 2.0 * primal[a]; break;
+    case FA_SQRT: f.m0 = 0.5 / y; break;
+    case FA_CBRT: f.m0 = 1.0; f.q0 = 3.0 * y * y; break;
+    case FA_RECIPROCAL: f.m0 = -(y * y); break;
+    case FA_EXP: f.m0 = y; break;
+    case FA_EXP2: f.m0 = y * LN2; break;
+    case FA_EXPM1: f.m0 = y + 1.0; break;
+    case FA_LOG: f.m0 = 1.0; f.q0 = primal[a]; break;
+    case FA_LOG1P: f.m0 = 1.0; f.q0 = 1.0 + primal[a]; break;
+    case FA_LOG2: f.m0 = 1.0; f.q0 = primal[a] * LN2; break;
+    case FA_LOG10: f.m0 = 1.0; f.q0 = primal[a] * LN10; break;
+    case FA_SIN: f.m0 = cos(primal[a]); break;
+    case FA_COS: f.m0 = -sin(primal[a]); break;
+    case FA_TAN: f.m0 = 1.0 + y * y; break;
+    case FA_ASIN: x = primal[a]; f.m0 = 1.0; f.q0 = sqrt((1.0 - x) * (1.0 + x)); break;
+    case FA_ACOS: x = primal[a]; f.m0 = -1.0; f.q0 = sqrt((1.0 - x) * (1.0 + x)); break;
+    case FA_ATAN: x = primal[a]; f.m0 = 1.0; f.q0 = 1.0 + x * x; break;
+    case FA_SINH: f.m0 = cosh(primal[a]); break;
+    case FA_COSH: f.m0 = sinh(primal[a]); break;
+    case FA_TANH: f.m0 = 1.0 - y * y; break;
+    case FA_ASINH: x = primal[a]; f.m0 = 1.0; f.q0 = sqrt(x * x + 1.0); break;
+    case FA_ACOSH: x = primal[a]; f.m0 = 1.0; f.q0 = sqrt((x - 1.0) * (x + 1.0)); break;
+    case FA_ATANH: x = primal[a]; f.m0 = 1.0; f.q0 = (1.0 - x) * (1.0 + x); break;
     default: break; /* comparisons and sign: zero */
     }
+    return f;
 }
 
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
@@ -415,21 +447,21 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                 out[j] = source != NULL ? source[at + j] : 0.0;
             continue;
         }
-        double d0, d1;
-        partials(tape, i, &d0, &d1);
+        const factors f = rule_factors(tape, i);
         const double *ta = tangent + (int64_t)tape->operand0[i] * k;
         const int leaf_a = is_leaf(tape, tape->operand0[i]);
         if (FA_IS_BINARY(op)) {
             const double *tb = tangent + (int64_t)tape->operand1[i] * k;
             const int leaf_b = is_leaf(tape, tape->operand1[i]);
             for (int64_t j = 0; j < k; ++j)
-                out[j] = tangent_term(d0, ta[j], leaf_a) + tangent_term(d1, tb[j], leaf_b);
+                out[j] = tangent_term(f.m0, f.p0, f.q0, ta[j], leaf_a)
+                         + tangent_term(f.m1, 1.0, f.q1, tb[j], leaf_b);
         } else if (FA_IS_COMPARISON(op) || op == FA_SIGN) {
             for (int64_t j = 0; j < k; ++j)
                 out[j] = 0.0;
         } else {
             for (int64_t j = 0; j < k; ++j)
-                out[j] = tangent_term(d0, ta[j], leaf_a);
+                out[j] = tangent_term(f.m0, f.p0, f.q0, ta[j], leaf_a);
         }
     }
     return end;
@@ -452,20 +484,19 @@ int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t st
                 out[j] += g[j];
             continue;
         }
-        double d0, d1;
-        partials(tape, i, &d0, &d1);
+        const factors f = rule_factors(tape, i);
         const double *g = adjoint + i * k;
         double *ga = adjoint + (int64_t)tape->operand0[i] * k;
         if (FA_IS_BINARY(op)) {
             double *gb = adjoint + (int64_t)tape->operand1[i] * k;
             for (int64_t j = 0; j < k; ++j) {
                 const double gj = g[j]; /* read first: an operand may be this node's own row */
-                ga[j] += times(d0, gj);
-                gb[j] += times(d1, gj);
+                ga[j] += times(f.m0, f.p0, f.q0, gj);
+                gb[j] += times(f.m1, 1.0, f.q1, gj);
             }
         } else {
             for (int64_t j = 0; j < k; ++j)
-                ga[j] += times(d0, g[j]);
+                ga[j] += times(f.m0, f.p0, f.q0, g[j]);
         }
     }
     return start - 1;

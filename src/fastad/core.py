@@ -198,6 +198,9 @@ class _Recording:
         try:
             self.output = fun(*boxed_args, **kwargs)
             _settle(self.output)
+            # (the end of fun's range: the sweeps of a nested recording
+            # record after it, and each sweep covers [start, end) only)
+            self.end = len(tape)
         finally:
             stack.pop()
             tape.keep_all = outer_keep_all
@@ -232,7 +235,7 @@ class _Recording:
             adjoints = [None] * len(flat_inputs)
         elif self.nested or recorded:
             adjoints = sweeps.reverse(self.tape, self.start, seeds, [b.node for b in flat_inputs],
-                                      constant_primals=not self.nested)
+                                      constant_primals=not self.nested, end=self.end)
         else:
             adjoints = self.tape.backward(seeds, flat_inputs)
         grads, i = [], 0
@@ -254,13 +257,13 @@ class _Recording:
         if self.nested:
             if batched:
                 per_direction = [sweeps.forward(self.tape, self.start,
-                                                [(x, t[j]) for x, t in seeds], outputs)
+                                                [(x, t[j]) for x, t in seeds], outputs, self.end)
                                  for j in range(k)]
                 return [None if all(d[i] is None for d in per_direction) else
                         _stack_traced([d[i] if d[i] is not None else np.zeros(np.shape(o))
                                        for d in per_direction])
                         for i, o in enumerate(outputs)]
-            return sweeps.forward(self.tape, self.start, seeds, outputs)
+            return sweeps.forward(self.tape, self.start, seeds, outputs, self.end)
         return self.tape.forward(self.start, seeds, outputs, k, batched)
 
     def _gradient(self, adjoint, leaf):

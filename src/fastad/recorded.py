@@ -624,6 +624,7 @@ class Tape:
         rec.nested = False
         rec.tape = tape
         rec.start = 0
+        rec.end = None  # (the whole tape)
         rec.inputs = [(treedef, [box.value for box in arg_boxes], arg_boxes)
                       for (treedef, _), arg_boxes in zip(structure, boxes)]
         rec.output = unflatten(out_treedef, out_leaves)

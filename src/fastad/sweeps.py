@@ -82,8 +82,8 @@ def _real_for(c, dtype):
     return c
 
 
-def reverse(tape, start, seeds, inputs, constant_primals=False):
-    """Recorded reverse sweep over nodes [start, len(tape)).
+def reverse(tape, start, seeds, inputs, constant_primals=False, end=None):
+    """Recorded reverse sweep over nodes [start, end) (end: len(tape)).
 
     `seeds`: (traced output, cotangent) pairs, cotangents plain or traced;
     `inputs`: the nodes whose adjoints to return.  Returns one adjoint per
@@ -110,7 +110,7 @@ def reverse(tape, start, seeds, inputs, constant_primals=False):
         accumulate(output.node, cotangent)
     rules = _rules()
     wanted = set(inputs)
-    for i in range(len(tape) - 1, start - 1, -1):
+    for i in range((len(tape) if end is None else end) - 1, start - 1, -1):
         if i in elements:
             accumulate(i, _gather_elements(tape, i, elements.pop(i)))
         g = adjoint.get(i) if i in wanted else adjoint.pop(i, None)
@@ -182,8 +182,12 @@ def _jvp_rules():
 _JVP_RULES = None
 
 
-def forward(tape, start, seeds, outputs):
-    """Recorded forward (tangent) sweep over nodes [start, len(tape)).
+def forward(tape, start, seeds, outputs, end=None):
+    """Recorded forward (tangent) sweep over nodes [start, end) (end:
+    len(tape)).  A caller sweeping several times passes the end of its
+    function's range: the nodes an earlier sweep recorded lie after it, and
+    a later sweep must not differentiate them (tangents of tangents: the
+    tape would grow exponentially in the number of sweeps).
 
     `seeds`: (traced input, tangent) pairs; returns the tangents of
     `outputs` (traced, plain, or None where no seeded input reaches)."""
@@ -192,7 +196,7 @@ def forward(tape, start, seeds, outputs):
         _JVP_RULES = _jvp_rules()
     rules = _JVP_RULES
     tangent = {x.node: t for x, t in seeds}
-    for i in range(start, len(tape)):
+    for i in range(start, len(tape) if end is None else end):
         opcode, a, b, _ = tape.raw(i)
         if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
             continue

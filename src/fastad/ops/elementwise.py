@@ -4,6 +4,8 @@ Binary rules return cotangents in the broadcast shape of the output; the
 sweep sums them back to each input's shape (broadcasting forward is a sum
 backward), so no rule handles broadcasting itself.
 """
+import math
+
 import numpy as np
 
 from .. import _tape
@@ -141,7 +143,8 @@ def _pow_vjp_x(g, ans, x, y):
 def _pow_vjp_y(g, ans, x, y):
     """g * d(x ** y)/dy = g log(x) x**y, zero where x == 0 (0 ** y constant)."""
     if isinstance(x, (int, float)):
-        return g * (0.0 if x == 0 else ans * np.log(x))
+        # (libm's log, as the scalar sweeps in C: NumPy's may round otherwise)
+        return g * (0.0 if x == 0 else ans * (math.log(x) if x > 0 else np.log(x)))
     return g * where(x == 0, 0.0, ans * log(x))
 
 
