@@ -23,6 +23,7 @@ import numpy as np
 from . import _tape
 from .core import _Recording, _describe, _dtype_of, _refuse_subclass, plain
 from .ops.tracing import TRACED as _TRACED
+from .mapping import tape_map
 from .tree import TreeDef, flatten, unflatten
 
 Scalar, Array = _tape.Scalar, _tape.Array
@@ -413,6 +414,23 @@ class Tape:
                [ 0., 12.]])
         """
         return self._gradient_tape(args).jacobian(*args)
+
+    @_serialized
+    def map(self, method, *stacked_args, retape=None):
+        """`method` ("__call__", "gradient", "value_and_grad", "jacobian",
+        "hessian", "jvp", "vjp" or "hvp", or the bound method) evaluated at
+        every point of `stacked_args` — the method's arguments, each leaf
+        with a leading batch axis — and the results stacked along a new first
+        axis.  A point where a recorded decision comes out differently is
+        evaluated on a tape recorded there when `retape` (default: the
+        tape's own setting) is true; otherwise `RetapeRequired` names the
+        point.  The tape itself stays the one recorded.
+
+        >>> tape = fastad.record(lambda x, y: x * y ** 2, 1.0, 1.0)
+        >>> tape.map("gradient", np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+        (array([ 9., 16.]), array([ 6., 16.]))
+        """
+        return tape_map(self, method, stacked_args, self.retape if retape is None else retape)
 
     # -- inspection -----------------------------------------------------------------
 
