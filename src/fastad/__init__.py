@@ -26,6 +26,7 @@ from . import optimize
 from .taylor import taylor
 from .recorded import record, Tape
 from .batching import vmap
+from .sparsity import jacobian_sparsity, hessian_sparsity, sparse_jacobian, sparse_hessian
 from .extend import custom_vjp, primitive
 from .ravel import flatten, ravel_pytree
 from .derivative_products import (hessian_tensor_product, hessian_vector_product,
@@ -51,5 +52,6 @@ __all__ = [
     "Primitive", "TracerError", "numpy", "scipy", "extend", "custom_vjp", "primitive",
     "flatten", "ravel_pytree", "hessian_tensor_product", "hessian_vector_product",
     "tensor_jacobian_product", "vector_jacobian_product", "make_ggnvp", "grad_and_aux", "misc",
-    "holomorphic_grad", "vmap",
+    "holomorphic_grad", "vmap", "jacobian_sparsity", "hessian_sparsity", "sparse_jacobian",
+    "sparse_hessian",
 ]

@@ -1,0 +1,101 @@
+"""Sparsity patterns and sparse derivatives: a pattern never misses a
+nonzero of the dense derivative, is exact on the standard structures
+(stencils, chained Rosenbrock, loops over x[i]), and the sparse values equal
+the dense ones on every coordinate."""
+import numpy as np
+import pytest
+
+import fastad as fd
+import fastad.numpy as fnp
+
+RNG = np.random.default_rng(11)
+
+
+def rosenbrock(x):
+    return fnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def stencil_loop(x):
+    return fnp.stack([x[i - 1] - 2.0 * x[i] + x[i + 1] + fnp.exp(x[i])
+                      for i in range(1, len(x) - 1)])
+
+
+def bratu(x):
+    u = fnp.reshape(x, (6, 6))
+    inner = u[1:-1, 1:-1]
+    lap = u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4.0 * inner
+    return fnp.ravel(lap + 0.5 * fnp.exp(inner))
+
+
+JACOBIAN_CASES = {
+    "elementwise": (lambda x: fnp.sin(x) * x ** 2, 5, 5),
+    "shifted products": (lambda x: x[1:] * x[:-1], 6, 10),
+    "stencil loop": (stencil_loop, 12, 30),
+    "bratu": (bratu, 36, 16 * 5),
+    "concatenate and broadcast": (
+        lambda x: fnp.concatenate([x[:3] * x[3], fnp.tanh(x[::-1])]), 7, 3 * 2 + 7),
+    "where and reversed": (lambda x: fnp.where(x > 0.5, x, x[::-1] ** 2), 6, None),
+    "reduction (every element)": (lambda x: fnp.sum(x ** 2) * x, 4, 16),
+    "matrix product (dense rows)": (lambda x: np.ones((2, 5)) @ fnp.sin(x), 5, 10),
+}
+
+
+@pytest.mark.parametrize("name", list(JACOBIAN_CASES))
+def test_jacobian_pattern_and_values(name):
+    fun, n, nnz = JACOBIAN_CASES[name]
+    x = RNG.uniform(0.1, 1.0, n)
+    dense = np.atleast_2d(fd.jacobian(fun)(x))
+    pattern = fd.jacobian_sparsity(fun, x).toarray()
+    assert pattern.shape == dense.shape
+    assert not np.any(dense[~pattern]), "a nonzero outside the pattern"
+    if nnz is not None:
+        assert pattern.sum() == nnz
+    J = fd.sparse_jacobian(fun)(x)
+    assert J.shape == dense.shape and J.nnz == pattern.sum()
+    np.testing.assert_allclose(J.toarray(), dense, rtol=1e-14, atol=1e-14)
+    # the same coordinates, in row-major order, at another point
+    J2 = fd.sparse_jacobian(fun)(x * 0.9)
+    np.testing.assert_array_equal(J.row, J2.row)
+    np.testing.assert_array_equal(J.col, J2.col)
+    assert np.all(np.diff(J.row * n + J.col) > 0)
+
+
+def test_hessian_patterns_are_exact_on_chained_problems():
+    x = RNG.uniform(-1.0, 1.0, 1000)
+    pattern = fd.hessian_sparsity(rosenbrock, x)
+    assert pattern.nnz == 2998  # the tridiagonal band
+    H = fd.sparse_hessian(rosenbrock)(x)
+    np.testing.assert_allclose(H.toarray(), fd.hessian(rosenbrock)(x), rtol=1e-13, atol=1e-10)
+    colours, k = fd.sparsity.colour_columns(pattern.tocsr())
+    assert k == 3
+
+
+def test_hessian_of_a_loop_and_of_a_product():
+    fun = lambda x: sum(x[i] * x[i + 1] ** 2 for i in range(len(x) - 1)) + fnp.sum(x) ** 2  # noqa: E731
+    x = RNG.uniform(0.1, 1.0, 6)
+    dense = fd.hessian(fun)(x)
+    pattern = fd.hessian_sparsity(fun, x).toarray()
+    assert not np.any(dense[~pattern])
+    assert (pattern == pattern.T).all()
+    np.testing.assert_allclose(fd.sparse_hessian(fun)(x).toarray(), dense, rtol=1e-13)
+    assert fd.hessian_sparsity(lambda x: fnp.sum(x * 3.0), x).nnz == 0  # (linear)
+
+
+def test_sparse_derivatives_of_other_arguments():
+    fun = lambda a, x: fnp.sum(a * x[1:] * x[:-1])  # noqa: E731
+    a, x = 2.0, RNG.uniform(size=5)
+    H = fd.sparse_hessian(fun, argnum=1)(a, x)
+    np.testing.assert_allclose(H.toarray(), fd.hessian(fun, 1)(a, x), rtol=1e-14)
+    J = fd.sparse_jacobian(lambda s, x: s * x ** 2, argnum=-1)(3.0, x)
+    np.testing.assert_allclose(J.toarray(), np.diag(6.0 * x), rtol=1e-14)
+
+
+def test_sparse_errors():
+    with pytest.raises(ValueError, match="mode must be"):
+        fd.sparse_jacobian(lambda x: x, mode="both")
+    with pytest.raises(ValueError, match="argnum 3 is out of range"):
+        fd.sparse_jacobian(lambda x: x, argnum=3)(np.ones(2))
+    with pytest.raises(TypeError, match="float or an array"):
+        fd.sparse_jacobian(lambda x: x[0])((np.ones(2),))
+    with pytest.raises(TypeError, match="needs fun to return a scalar"):
+        fd.sparse_hessian(lambda x: x ** 2)(np.ones(2))
