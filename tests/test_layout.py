@@ -144,7 +144,7 @@ LAYERS = [
     ["fastad.tree", "fastad.debug", "fastad.extend", "fastad.sweeps", "fastad.core",
      "fastad.forward", "fastad.recorded", "fastad.taylor", "fastad.checks", "fastad.ravel",
      "fastad.unrecorded", "fastad.derivative_products", "fastad.mapping", "fastad.batching",
-     "fastad.sparsity"],
+     "fastad.sparsity", "fastad.sparse_derivatives"],
     ["fastad.numpy", "fastad.numpy.*", "fastad.scipy", "fastad.scipy.*"],
     ["fastad.nn", "fastad.optimize", "fastad.optim", "fastad.distributed", "fastad.misc",
      "fastad.misc.*"],

@@ -97,5 +97,64 @@ def test_sparse_errors():
         fd.sparse_jacobian(lambda x: x, argnum=3)(np.ones(2))
     with pytest.raises(TypeError, match="float or an array"):
         fd.sparse_jacobian(lambda x: x[0])((np.ones(2),))
-    with pytest.raises(TypeError, match="needs fun to return a scalar"):
+    with pytest.raises(TypeError, match="needs a function returning a scalar"):
         fd.sparse_hessian(lambda x: x ** 2)(np.ones(2))
+
+
+def lagrangian(x, lam, sigma):
+    constraints = x[1:] ** 2 - x[:-1] * 3.0
+    return sigma * rosenbrock(x) + fnp.sum(lam * constraints)
+
+
+def test_tape_sparse_methods_on_a_lagrangian():
+    n = 8
+    x, lam, sigma = RNG.uniform(0.1, 1.0, n), RNG.normal(size=n - 1), 0.7
+    tape = fd.record(lagrangian, x, lam, sigma)
+    dense = fd.hessian(lagrangian)(x, lam, sigma)
+    H = tape.sparse_hessian(x, lam, sigma)
+    np.testing.assert_allclose(H.toarray(), dense, rtol=1e-13)
+    assert H.nnz == 3 * n - 2
+    lower = tape.sparse_hessian(x, lam, sigma, triangle="lower")
+    np.testing.assert_allclose(lower.toarray(), np.tril(dense), rtol=1e-13)
+    # out= refills the same coordinates; another point, another multiplier
+    x2, lam2 = x * 1.1, lam * -2.0
+    refilled = tape.sparse_hessian(x2, lam2, 0.3, triangle="lower", out=lower)
+    assert refilled is lower
+    np.testing.assert_allclose(lower.toarray(), np.tril(fd.hessian(lagrangian)(x2, lam2, 0.3)),
+                               rtol=1e-13)
+    # the Hessian in the multipliers (linear: no entries) and the Jacobian in them
+    assert tape.hessian_sparsity(argnum=1).nnz == 0
+    assert tape.sparse_hessian(x, lam, sigma, argnum=1).nnz == 0
+    J = fd.record(lambda x: x[1:] ** 2 - x[:-1] * 3.0, x)
+    Jx = J.sparse_jacobian(x2)
+    np.testing.assert_allclose(Jx.toarray(), fd.jacobian(lambda x: x[1:] ** 2 - x[:-1] * 3.0)(x2))
+    assert J.sparse_jacobian(x, out=Jx) is Jx and J.jacobian_sparsity().nnz == Jx.nnz == 2 * n - 2
+    with pytest.raises(ValueError, match="out must be the coo_array"):
+        J.sparse_jacobian(x, out=H)
+    with pytest.raises(ValueError, match="triangle must be"):
+        tape.sparse_hessian(x, lam, sigma, triangle="upper")
+    with pytest.raises(TypeError, match="argument 0 must be one float or array"):
+        fd.record(lambda p: p[0] * p[1], (1.0, 2.0)).sparse_hessian((1.0, 2.0))
+
+
+def test_tape_sparse_derivatives_keep_the_guards():
+    fun = lambda x: fnp.sum(fnp.where(x > 0.0, x ** 3, x[::-1] * x))  # noqa: E731
+    x = np.array([1.0, 2.0, -1.0, 3.0])
+    tape = fd.record(fun, x)
+    H = tape.sparse_hessian(x * 2.0)
+    np.testing.assert_allclose(H.toarray(), fd.hessian(fun)(x * 2.0), rtol=1e-14)
+    with pytest.raises(fd.RetapeRequired):
+        tape.sparse_hessian(-x)
+    retaping = fd.record(fun, x, retape=True)
+    np.testing.assert_allclose(retaping.sparse_hessian(-x).toarray(), fd.hessian(fun)(-x),
+                               rtol=1e-14)
+
+
+def test_a_primitive_with_a_forward_rule_only_keeps_its_dependencies():
+    double = fd.extend.primitive(lambda x: x[::-1] * 2.0)
+    fd.extend.defjvp(double, lambda t, ans, x: t[::-1] * 2.0)
+    x = np.arange(1.0, 4.0)
+    pattern = fd.jacobian_sparsity(lambda x: double(x) * x, x).toarray()
+    assert pattern.all()  # (an op of unknown structure: every element, never none)
+    np.testing.assert_allclose(fd.sparse_jacobian(lambda x: double(x) * x)(x).toarray(),
+                               fd.jacfwd(lambda x: double(x) * x)(x))

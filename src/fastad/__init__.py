@@ -26,7 +26,7 @@ from . import optimize
 from .taylor import taylor
 from .recorded import record, Tape
 from .batching import vmap
-from .sparsity import jacobian_sparsity, hessian_sparsity, sparse_jacobian, sparse_hessian
+from .sparse_derivatives import jacobian_sparsity, hessian_sparsity, sparse_jacobian, sparse_hessian
 from .extend import custom_vjp, primitive
 from .ravel import flatten, ravel_pytree
 from .derivative_products import (hessian_tensor_product, hessian_vector_product,

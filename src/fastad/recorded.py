@@ -24,6 +24,7 @@ from . import _tape
 from .core import _Recording, _describe, _dtype_of, _refuse_subclass, plain
 from .ops.tracing import TRACED as _TRACED
 from .mapping import tape_map
+from . import sparsity
 from .tree import TreeDef, flatten, unflatten
 
 Scalar, Array = _tape.Scalar, _tape.Array
@@ -125,6 +126,7 @@ class Tape:
                 raise TypeError("record: the function returned %s; expected floats, float "
                                 "arrays or pytrees of them" % _describe(leaf))
         self._grad_tape = None
+        self._sparse = {}  # (sparsity: patterns, colourings, recorded gradients)
         self._flat_inputs = rec.flat_inputs
         self._loaded = None  # the inputs of the last replay (see _load)
         # the common case, one array argument, is checked without flattening
@@ -432,6 +434,71 @@ class Tape:
         """
         return tape_map(self, method, stacked_args, self.retape if retape is None else retape)
 
+    # -- sparse derivatives ------------------------------------------------------------
+
+    def jacobian_sparsity(self, argnum=0):
+        """The structural pattern of the Jacobian of the (one) output with
+        respect to argument `argnum` (a float or an array) on this tape: a
+        boolean `scipy.sparse.coo_array` of shape (output size, argument
+        size), exact for every input that replays without a guard flipping
+        (see `fastad.sparsity`).
+
+        >>> tape = fastad.record(lambda x: x[1:] * x[:-1], np.ones(3))
+        >>> tape.jacobian_sparsity().toarray()
+        array([[ True,  True, False],
+               [False,  True,  True]])
+        """
+        with self._lock:
+            return sparsity.tape_jacobian_sparsity(self, argnum)
+
+    def hessian_sparsity(self, argnum=0):
+        """The structural pattern of the Hessian of the scalar output with
+        respect to argument `argnum`, the others held as parameters: a
+        symmetric boolean `scipy.sparse.coo_array` (from the recorded
+        gradient, recorded on first use).
+
+        >>> tape = fastad.record(lambda x: np.sum(x[1:] * x[:-1]), np.ones(3))
+        >>> tape.hessian_sparsity().toarray()
+        array([[False,  True, False],
+               [ True, False,  True],
+               [False,  True, False]])
+        """
+        with self._lock:
+            return sparsity.tape_hessian_sparsity(self, argnum)
+
+    @_serialized
+    def sparse_jacobian(self, *args, argnum=0, out=None):
+        """The Jacobian of the output with respect to argument `argnum` at
+        `args` (the tape's arguments) as a `scipy.sparse.coo_array` on the
+        pattern's coordinates (row-major, explicit zeros kept, the same at
+        every call), by one forward sweep per colour of its columns.
+        `out`, a result of an earlier call, has its `.data` refilled in place.
+
+        >>> tape = fastad.record(lambda x: x[1:] * x[:-1], np.ones(3))
+        >>> tape.sparse_jacobian(np.array([1.0, 2.0, 3.0])).toarray()
+        array([[2., 1., 0.],
+               [0., 3., 2.]])
+        """
+        return sparsity.tape_sparse_jacobian(self, args, argnum, out)
+
+    @_serialized
+    def sparse_hessian(self, *args, argnum=0, triangle="both", out=None):
+        """The Hessian of the scalar output with respect to argument
+        `argnum` at `args` (the tape's arguments: the others are held as
+        parameters, as the multipliers of a Lagrangian `L(x, lam, sigma)`)
+        as a `scipy.sparse.coo_array`, by one forward-over-reverse sweep per
+        colour over the recorded gradient.  `triangle="lower"` keeps the
+        entries with row >= column (what IPOPT takes); `out` as in
+        `sparse_jacobian`.
+
+        >>> tape = fastad.record(lambda x, lam: lam * np.sum(x[1:] * x[:-1] ** 2), np.ones(3), 1.0)
+        >>> tape.sparse_hessian(np.array([1.0, 2.0, 3.0]), 0.5, triangle="lower").toarray()
+        array([[2., 0., 0.],
+               [1., 3., 0.],
+               [0., 2., 0.]])
+        """
+        return sparsity.tape_sparse_hessian(self, args, argnum, triangle, out)
+
     # -- inspection -----------------------------------------------------------------
 
     def __len__(self):
@@ -638,6 +705,7 @@ class Tape:
         self.retape = state["retape"]
         self.guard_kinks = state["guard_kinks"]
         self._grad_tape = state["grad_tape"]
+        self._sparse = {}
         rec = _Recording.__new__(_Recording)
         rec.nested = False
         rec.tape = tape

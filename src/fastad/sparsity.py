@@ -16,7 +16,9 @@ than the exact one, never less.  The Hessian's pattern is the Jacobian
 pattern of the recorded gradient.
 
 The pattern holds for inputs that replay the recorded tape without a
-guard flipping (the same branches).  Sparse derivatives come from one
+guard flipping (the same branches).  A tape works out each pattern, its
+colouring and (for Hessians) its recorded gradient once, and keeps them
+until it records again.  Sparse derivatives come from one
 forward sweep per colour of a greedy distance-2 column colouring (columns
 sharing no row get one colour), decompressed into `scipy.sparse.coo_array`
 whose coordinates are the pattern's, explicit zeros included.
@@ -25,6 +27,7 @@ import numpy as np
 
 from . import _tape
 from .ops import REGISTRY
+from .tree import unflatten
 
 LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 
@@ -103,8 +106,9 @@ def _ext_pattern(tape, node, rows, n):
         return None
     out_shape = () if ext.scalar_out else tuple(ext.shape)
     out_size = int(np.prod(out_shape, dtype=np.int64))
-    if prim.vjps is None and prim.vjp_variadic is None:
-        return None  # (no derivative: integer-valued or constant)
+    if (not prim.vjps and prim.vjp_variadic is None and not prim.jvps
+            and prim.jvp_variadic is None):
+        return None  # (no rule either way: integer-valued or piecewise constant)
     if prim.elementwise:
         total = (ext.kwargs or {}).get("total", False)
         parts = []
@@ -203,145 +207,164 @@ def seeds(colour, n_colours, shape, dtype):
     return s.reshape((n_colours,) + tuple(shape))
 
 
-# -- the operators ----------------------------------------------------------------
+# -- sparse derivatives of a recorded tape (Tape's sparse methods) -----------------
 
-def _recorded(fun, args, argnum, opname):
-    from .recorded import Tape
+def _argument_box(tape, argnum, opname):
+    n_args = len(tape._structure)
     if not isinstance(argnum, (int, np.integer)) or isinstance(argnum, bool):
         raise TypeError("%s: argnum must be an int, got %r" % (opname, argnum))
-    if not -len(args) <= argnum < len(args):
-        raise ValueError("%s: argnum %d is out of range for %d arguments"
-                         % (opname, argnum, len(args)))
-    argnum %= len(args)
-    x = args[argnum]
-    if isinstance(x, (tuple, list, dict)):
-        raise TypeError("%s: the differentiated argument must be a float or an array, got %s"
-                        % (opname, type(x).__name__))
+    if not -n_args <= argnum < n_args:
+        raise ValueError("%s: argnum %d is out of range for a tape of %d arguments"
+                         % (opname, argnum, n_args))
+    argnum %= n_args
+    first = sum(len(specs) for _, specs in tape._structure[:argnum])
+    treedef, specs = tape._structure[argnum]
+    if treedef.kind != "leaf":
+        raise TypeError("%s: argument %d must be one float or array, but the tape was recorded "
+                        "with %r" % (opname, argnum, treedef))
+    return argnum, tape._flat_inputs[first]
 
-    def at(value):
-        full = list(args)
-        full[argnum] = value
-        return fun(*full)
-    tape = Tape(at, (x,), False, True)
+
+def _one_output(tape, opname):
     if len(tape._out_leaves) != 1:
-        raise TypeError("%s needs fun to return one array or float, but it returned %r"
-                        % (opname, tape._out_treedef))
-    return tape, x
+        raise TypeError("%s needs a function returning one array or float, but this tape's "
+                        "output is %r" % (opname, tape._out_treedef))
+    return tape._out_leaves[0]
 
 
-def _pattern_of(tape):
+def _jacobian_plan(tape, argnum, opname):
+    """(rows, cols, colour, k, shape) of the Jacobian of the tape's output
+    with respect to argument `argnum`, worked out once per recording."""
     from .ops.tracing import TRACED
-    (out,) = tape._out_leaves
-    n = int(np.prod(np.shape(tape._flat_inputs[0]), dtype=np.int64))
-    size = int(np.prod(np.shape(out), dtype=np.int64))
-    if type(out) not in TRACED:
-        return _sparse().csr_array((size, n), dtype=bool)
-    return tape_pattern(tape._tape, tape._flat_inputs, out)
+    argnum, box = _argument_box(tape, argnum, opname)
+    key = ("jacobian", argnum)
+    plan = tape._sparse.get(key)
+    if plan is None:
+        out = _one_output(tape, opname)
+        n = int(np.prod(np.shape(box), dtype=np.int64))
+        size = int(np.prod(np.shape(out), dtype=np.int64))
+        if type(out) in TRACED:
+            pattern = tape_pattern(tape._tape, [box], out)
+        else:
+            pattern = _sparse().csr_array((size, n), dtype=bool)
+        plan = _plan(pattern)
+        tape._sparse[key] = plan
+    return plan
 
 
-def _coo(pattern, data=None):
+def _coo(pattern):
+    """The pattern's coordinates in row-major order, as a boolean coo_array."""
     coo = _sparse().coo_array(pattern)
     order = np.lexsort((coo.col, coo.row))
-    rows, cols = coo.row[order], coo.col[order]
-    values = np.ones(len(rows), bool) if data is None else data(rows, cols)
-    return _sparse().coo_array((values, (rows, cols)), shape=pattern.shape)
+    rows, cols = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64)
+    return _sparse().coo_array((np.ones(len(rows), bool), (rows, cols)), shape=pattern.shape)
 
 
-def jacobian_sparsity(fun, x):
-    """The structural pattern of the Jacobian of `fun` at `x` (a float or
-    an array): a boolean `scipy.sparse.coo_array` of shape (output size,
-    input size), True where an output element depends on an input element
-    (through the operations recorded at `x`; see fastad.sparsity).
-
-    >>> fastad.jacobian_sparsity(lambda x: x[1:] * x[:-1], np.ones(4)).toarray()
-    array([[ True,  True, False, False],
-           [False,  True,  True, False],
-           [False, False,  True,  True]])
-    """
-    tape, _ = _recorded(fun, (x,), 0, "jacobian_sparsity")
-    return _coo(_pattern_of(tape))
-
-
-def hessian_sparsity(fun, x):
-    """The structural pattern of the Hessian of scalar `fun` at `x`: a
-    symmetric boolean `scipy.sparse.coo_array` (the Jacobian pattern of
-    the recorded gradient).
-
-    >>> fastad.hessian_sparsity(lambda x: np.sum(x[1:] * x[:-1]), np.ones(3)).toarray()
-    array([[False,  True, False],
-           [ True, False,  True],
-           [False,  True, False]])
-    """
-    return _coo(_hessian_pattern(fun, (x,), 0, "hessian_sparsity")[1])
-
-
-def _hessian_pattern(fun, args, argnum, opname):
-    from .core import grad
-    tape, x = _recorded(fun, args, argnum, opname)
-    if np.ndim(tape._out_leaves[0]) != 0:
-        raise TypeError("%s needs fun to return a scalar, but it returned an array of shape %s"
-                        % (opname, np.shape(tape._out_leaves[0])))
-    gradient_tape, _ = _recorded(lambda *a: grad(fun, argnum)(*a), args, argnum, opname)
-    pattern = _pattern_of(gradient_tape)
-    return gradient_tape, (pattern + pattern.T).astype(bool)
-
-
-def _compressed(tape, pattern, x):
-    """The values of the Jacobian of `tape` at `x` on `pattern`'s nonzeros,
-    by one forward sweep carrying a direction per colour."""
+def _plan(pattern):
+    coo = _coo(pattern)
     colour, k = colour_columns(pattern)
-    tape._load((x,))
-    (out,) = tape._out_leaves
-    box = tape._flat_inputs[0]
-    dtype = np.result_type(x, np.float64)
-    if k == 0:
-        return lambda rows, cols: np.zeros(len(rows), dtype)
-    (columns,) = tape._tape.forward(0, [(box, seeds(colour, k, np.shape(x), dtype))],
-                                    [tape._tape.box(out.node)], k, True)
+    return coo.row, coo.col, colour, k, pattern.shape
+
+
+def _compressed_values(tape, plan, argnum, opname):
+    """The Jacobian's values on the plan's coordinates at the tape's loaded
+    inputs: one forward sweep carrying a direction per colour."""
+    rows, cols, colour, k, shape = plan
+    _, box = _argument_box(tape, argnum, opname)
+    out = _one_output(tape, opname)
+    dtype = np.result_type(box.dtype if hasattr(box, "dtype") else np.float64, np.float64)
+    if k == 0 or len(rows) == 0:
+        return np.zeros(len(rows), dtype)
+    direction = seeds(colour, k, np.shape(box), dtype)
+    if np.ndim(box) == 0:
+        direction = direction.reshape(k)
+    (columns,) = tape._tape.forward(0, [(box, direction)], [tape._tape.box(out.node)], k, True)
     if columns is None:
-        columns = np.zeros((k, int(np.prod(np.shape(out), dtype=np.int64))), dtype)
-    columns = np.asarray(columns).reshape(k, -1)
-    return lambda rows, cols: columns[colour[cols], rows]
+        return np.zeros(len(rows), dtype)
+    return np.asarray(columns).reshape(k, -1)[colour[cols], rows]
 
 
-def sparse_jacobian(fun, argnum=0, mode="auto"):
-    """A function returning the Jacobian of `fun` with respect to argument
-    `argnum` as a `scipy.sparse.coo_array` of shape (output size, input
-    size), from one forward sweep per colour of its columns (see
-    fastad.sparsity).  Coordinates are the pattern's, in row-major order,
-    explicit zeros kept.  `mode` is "auto", "fwd" or "rev" (accepted; the
-    sweep is forward).
-
-    >>> J = fastad.sparse_jacobian(lambda x: x[1:] * x[:-1])(np.array([1.0, 2.0, 3.0]))
-    >>> J.toarray()
-    array([[2., 1., 0.],
-           [0., 3., 2.]])
-    """
-    if mode not in ("auto", "fwd", "rev"):
-        raise ValueError("sparse_jacobian: mode must be 'auto', 'fwd' or 'rev', got %r" % (mode,))
-
-    def jacobian_fun(*args):
-        tape, x = _recorded(fun, args, argnum, "sparse_jacobian")
-        pattern = _pattern_of(tape)
-        return _coo(pattern, _compressed(tape, pattern, np.asarray(x, np.float64)
-                                         if np.ndim(x) == 0 else x))
-    return jacobian_fun
+def _result(plan, values, out, triangle, opname):
+    rows, cols, _, _, shape = plan
+    if triangle == "lower":
+        keep = rows >= cols
+        rows, cols, values = rows[keep], cols[keep], values[keep]
+    if out is not None:
+        if (not isinstance(out, _sparse().coo_array) or out.shape != shape
+                or out.nnz != len(values)):
+            raise ValueError("%s: out must be the coo_array an earlier call returned (shape %s, "
+                             "%d entries)" % (opname, shape, len(values)))
+        out.data[...] = values
+        return out
+    return _sparse().coo_array((values, (rows, cols)), shape=shape)
 
 
-def sparse_hessian(fun, argnum=0):
-    """A function returning the Hessian of scalar `fun` with respect to
-    argument `argnum` as a `scipy.sparse.coo_array`, from one
-    forward-over-reverse sweep per colour (see fastad.sparsity);
-    coordinates in row-major order, explicit zeros kept.
+def tape_jacobian_sparsity(tape, argnum):
+    rows, cols, _, _, shape = _jacobian_plan(tape, argnum, "jacobian_sparsity")
+    return _sparse().coo_array((np.ones(len(rows), bool), (rows, cols)), shape=shape)
 
-    >>> H = fastad.sparse_hessian(lambda x: np.sum(x[1:] * x[:-1] ** 2))(np.array([1.0, 2.0, 3.0]))
-    >>> H.toarray()
-    array([[4., 2., 0.],
-           [2., 6., 4.],
-           [0., 4., 0.]])
-    """
-    def hessian_fun(*args):
-        gradient_tape, pattern = _hessian_pattern(fun, args, argnum, "sparse_hessian")
-        x = args[argnum % len(args)]
-        return _coo(pattern, _compressed(gradient_tape, pattern, x))
-    return hessian_fun
+
+def tape_sparse_jacobian(tape, args, argnum, out):
+    _argument_box(tape, argnum, "sparse_jacobian")
+    tape._load(args)  # (first: a retape records again, and drops the plan)
+    plan = _jacobian_plan(tape, argnum, "sparse_jacobian")
+    return _result(plan, _compressed_values(tape, plan, argnum, "sparse_jacobian"), out,
+                   "both", "sparse_jacobian")
+
+
+def _gradient_tape(tape, argnum, opname):
+    """The tape's gradient with respect to `argnum`, recorded on first use."""
+    from .core import grad
+    argnum, _ = _argument_box(tape, argnum, opname)
+    out = _one_output(tape, opname)
+    if np.ndim(out) != 0:
+        raise TypeError("%s needs a function returning a scalar, but this tape returns an array "
+                        "of shape %s" % (opname, np.shape(out)))
+    gradient = tape._sparse.get(("gradient", argnum))
+    if gradient is None:
+        if tape.fun is None:
+            raise _tape.RetapeRequired(
+                "%s records the gradient of the function on first use, but this tape was "
+                "unpickled without its function (it did not pickle)" % opname)
+        example = tuple(unflatten(treedef, leaves) for treedef, leaves, _ in tape._rec.inputs)
+        gradient = type(tape)(grad(tape.fun, argnum), example, tape.retape, tape.guard_kinks)
+        tape._sparse[("gradient", argnum)] = gradient
+    return argnum, gradient
+
+
+def _hessian_plan(gradient, argnum):
+    """The plan of the gradient tape's Jacobian on its symmetrised pattern,
+    kept by the gradient tape (a retape of it drops the plan)."""
+    plan = gradient._sparse.get(("hessian", argnum))
+    if plan is None:
+        pattern = _jacobian_pattern_of(gradient, argnum)
+        plan = _plan((pattern + pattern.T).astype(bool))
+        gradient._sparse[("hessian", argnum)] = plan
+    return plan
+
+
+def _jacobian_pattern_of(tape, argnum):
+    from .ops.tracing import TRACED
+    _, box = _argument_box(tape, argnum, "hessian_sparsity")
+    out = _one_output(tape, "hessian_sparsity")
+    n = int(np.prod(np.shape(box), dtype=np.int64))
+    if type(out) not in TRACED:
+        return _sparse().csr_array((n, n), dtype=bool)
+    return tape_pattern(tape._tape, [box], out)
+
+
+def tape_hessian_sparsity(tape, argnum):
+    argnum, gradient = _gradient_tape(tape, argnum, "hessian_sparsity")
+    rows, cols, _, _, shape = _hessian_plan(gradient, argnum)
+    return _sparse().coo_array((np.ones(len(rows), bool), (rows, cols)), shape=shape)
+
+
+def tape_sparse_hessian(tape, args, argnum, triangle, out):
+    if triangle not in ("both", "lower"):
+        raise ValueError("sparse_hessian: triangle must be 'both' or 'lower', got %r"
+                         % (triangle,))
+    argnum, gradient = _gradient_tape(tape, argnum, "sparse_hessian")
+    gradient._load(args)
+    plan = _hessian_plan(gradient, argnum)
+    values = _compressed_values(gradient, plan, argnum, "sparse_hessian")
+    return _result(plan, values, out, triangle, "sparse_hessian")
