@@ -56,7 +56,7 @@ rst_prolog = r"""
 # The modules whose public names the API reference must document: the list of
 # tests/test_docstrings.py (each module's __all__, or its public attributes).
 API_MODULES = ["fastad", "fastad.extend", "fastad.optimize", "fastad.optim", "fastad.nn",
-               "fastad.distributed"]
+               "fastad.distributed", "fastad.ipopt"]
 
 logger = logging.getLogger(__name__)
 

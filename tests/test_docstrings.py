@@ -18,8 +18,10 @@ import fastad
 
 MODULES = ["fastad", "fastad.extend", "fastad.optimize", "fastad.optim", "fastad.nn",
            "fastad.distributed", "fastad.misc", "fastad.misc.optimizers",
-           "fastad.scipy.integrate", "fastad.scipy.linalg"]
+           "fastad.scipy.integrate", "fastad.scipy.linalg", "fastad.ipopt"]
 NEEDS = {"fastad.distributed": "distributed"}
+#: the names whose examples run an optional package (skipped without it)
+EXAMPLE_NEEDS = {"fastad.optimize.minimize_ipopt": "cyipopt", "fastad.ipopt.Problem": "cyipopt"}
 
 
 def _public_names():
@@ -65,6 +67,8 @@ def test_docstring_example_runs(name, value):
     text = _docstring(value)
     if ">>>" not in text:
         pytest.skip("no example (test_public_name_has_an_example fails)")
+    if name in EXAMPLE_NEEDS:
+        pytest.importorskip(EXAMPLE_NEEDS[name])
     globs = {"fd": fastad, "fastad": fastad, "np": fastad.numpy, "numpy": numpy}
     test = doctest.DocTestParser().get_doctest(text, globs, name, None, 0)
     runner = doctest.DocTestRunner(

@@ -38,10 +38,10 @@ _tape._bind_numpy(numpy)
 
 
 def __getattr__(name):
-    # fastad.distributed imports on first use (it is optional: Dask only with a client)
-    if name == "distributed":
+    # fastad.distributed and fastad.ipopt import on first use (optional: Dask, cyipopt)
+    if name in ("distributed", "ipopt"):
         import importlib
-        return importlib.import_module(".distributed", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError("module 'fastad' has no attribute %r" % name)
 
 __all__ = [

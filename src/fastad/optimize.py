@@ -15,7 +15,7 @@ from .core import value_and_grad as _value_and_grad
 from .forward import hvp as _hvp, hessian as _hessian, jacobian as _jacobian
 from .tree import flatten, unflatten
 
-__all__ = ["minimize", "least_squares"]
+__all__ = ["minimize", "least_squares", "minimize_ipopt"]
 
 _HESSP_METHODS = {"newton-cg", "trust-ncg", "trust-krylov", "trust-constr"}
 _HESS_METHODS = {"dogleg", "trust-exact"}
@@ -200,3 +200,88 @@ def least_squares(fun, x0, args=(), use_tape=True, **kwargs):
     result = scipy.optimize.least_squares(residuals, x0, jac=jacobian, **kwargs)
     result.recorded = tape is not None
     return result
+
+
+def minimize_ipopt(fun, x0, args=(), kwargs=None, method=None, jac=None, hess=None, hessp=None,
+                   bounds=None, constraints=(), tol=None, callback=None, options=None):
+    """IPOPT through cyipopt, with cyipopt's (scipy-like) signature and
+    fastad's derivatives: the gradient, the sparse Jacobian of the
+    constraints and the sparse Hessian of the Lagrangian come from tapes
+    recorded at `x0` (see `fastad.ipopt.Problem`), so `jac`, `hess` and
+    `hessp` (and the constraints' own `jac`) are not used.  `bounds` is a
+    sequence of (low, high) pairs or a `scipy.optimize.Bounds`;
+    `constraints` dicts ({"type": "eq" | "ineq", "fun": ..., "args": ...};
+    "ineq" means fun >= 0) or `scipy.optimize.NonlinearConstraint`s;
+    `options` IPOPT's options ("disp" sets its print level); `callback` is
+    accepted and ignored, as in cyipopt.  Returns scipy's OptimizeResult.
+
+    >>> res = fastad.optimize.minimize_ipopt(
+    ...     lambda x: np.sum((x - 2.0) ** 2), np.zeros(2), bounds=[(0.0, 1.0), (None, None)],
+    ...     options={"disp": 0})
+    >>> res.success, numpy.round(res.x, 6)
+    (True, array([1., 2.]))
+    """
+    import scipy.optimize
+    from . import numpy as fnp
+    from .ipopt import Problem
+    kwargs = kwargs or {}
+    x0 = np.asarray(x0, np.float64)
+    shape = x0.shape
+    objective = lambda x: fun(fnp.reshape(x, shape), *args, **kwargs)  # noqa: E731
+    n = x0.size
+    lb, ub = _ipopt_bounds(bounds, n)
+    parts, cl, cu = [], [], []
+    for c in ([constraints] if isinstance(constraints, dict) or hasattr(constraints, "fun")
+              else list(constraints)):
+        if isinstance(c, dict):
+            kind = c.get("type")
+            if kind not in ("eq", "ineq"):
+                raise ValueError("minimize_ipopt: a constraint's type must be 'eq' or 'ineq', "
+                                 "got %r" % (kind,))
+            c_fun, c_args = c["fun"], tuple(c.get("args", ()))
+            m = np.size(c_fun(x0.reshape(shape), *c_args))
+            low = np.zeros(m)
+            high = np.zeros(m) if kind == "eq" else np.full(m, np.inf)
+        else:  # NonlinearConstraint
+            c_fun, c_args = c.fun, ()
+            m = np.size(c_fun(x0.reshape(shape)))
+            low = np.broadcast_to(np.asarray(c.lb, np.float64), (m,))
+            high = np.broadcast_to(np.asarray(c.ub, np.float64), (m,))
+        parts.append((c_fun, c_args))
+        cl.append(low)
+        cu.append(high)
+    def constraint_values(x):
+        return fnp.concatenate([fnp.reshape(f(fnp.reshape(x, shape), *a), (-1,))
+                                for f, a in parts])
+    problem = Problem(objective, x0.ravel(), g=constraint_values if parts else None, lb=lb, ub=ub,
+                      cl=np.concatenate(cl) if cl else None,
+                      cu=np.concatenate(cu) if cu else None)
+    ipopt_options = dict(options or {})
+    if "disp" in ipopt_options:
+        ipopt_options["print_level"] = int(ipopt_options.pop("disp"))
+    if tol is not None:
+        ipopt_options["tol"] = float(tol)
+    ipopt_options.setdefault("sb", "yes")
+    x, info = problem.solve(options=ipopt_options)
+    return scipy.optimize.OptimizeResult(
+        x=np.reshape(x, shape), fun=float(info["obj_val"]), success=info["status"] in (0, 1),
+        status=info["status"], message=_text(info["status_msg"]), info=info,
+        jac=np.reshape(problem.gradient(x), shape))
+
+
+def _text(message):
+    return message.decode() if isinstance(message, bytes) else str(message)
+
+
+def _ipopt_bounds(bounds, n):
+    if bounds is None:
+        return None, None
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):  # scipy.optimize.Bounds
+        return (np.broadcast_to(np.asarray(bounds.lb, np.float64), (n,)),
+                np.broadcast_to(np.asarray(bounds.ub, np.float64), (n,)))
+    pairs = list(bounds)
+    if len(pairs) != n:
+        raise ValueError("minimize_ipopt: bounds has %d pairs for %d variables" % (len(pairs), n))
+    lb = np.array([-np.inf if low is None else low for low, _ in pairs], np.float64)
+    ub = np.array([np.inf if high is None else high for _, high in pairs], np.float64)
+    return lb, ub
