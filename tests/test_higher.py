@@ -277,3 +277,19 @@ def test_numeric_and_recorded_scalar_sweeps_round_alike(name):
             numeric = fd.vjp(fun, x)[1](t)[0]
             recorded = fd.jvp(lambda u: fd.vjp(fun, u)[1](t)[0], (x,), (1.0,))[0]
             assert numeric == recorded or (math.isnan(numeric) and math.isnan(recorded)), x
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_tangents_of_stack_and_concatenate_join_every_argument(axis):
+    # one joined tangent (batched, numeric and recorded) equals the reverse mode
+    def f(v):
+        rows = [np.stack([v[i] * v[i + 1], np.sin(v[i])], axis=axis) for i in range(3)]
+        return np.concatenate([np.stack(rows, axis=axis), np.reshape(v[:2] ** 2, (1, 2))
+                               if axis == 0 else np.reshape(v[:2] ** 2, (2, 1))], axis=axis)
+    x = numpy.array([0.3, -1.2, 0.7, 2.0])
+    numpy.testing.assert_allclose(fd.jacfwd(f)(x), fd.jacrev(f)(x), rtol=1e-15)
+    g = lambda v: np.sum(fd.jacfwd(f)(v) ** 2)  # noqa: E731
+    numpy.testing.assert_allclose(fd.grad(g)(x), fd.grad(lambda v: np.sum(fd.jacrev(f)(v) ** 2))(x),
+                                  rtol=1e-13)
+    tape = fd.record(fd.jacfwd(f), x)
+    numpy.testing.assert_array_equal(tape(x * 1.5), fd.jacfwd(f)(x * 1.5))

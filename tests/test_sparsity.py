@@ -158,3 +158,18 @@ def test_a_primitive_with_a_forward_rule_only_keeps_its_dependencies():
     assert pattern.all()  # (an op of unknown structure: every element, never none)
     np.testing.assert_allclose(fd.sparse_jacobian(lambda x: double(x) * x)(x).toarray(),
                                fd.jacfwd(lambda x: double(x) * x)(x))
+
+
+def test_loop_written_rosenbrock_hessian_equals_the_vectorised_one():
+    # the Hessian's forward sweeps join the element reads' tangents in one
+    # stack (they built one output-sized term per element before: 5.5 s at
+    # n = 1,000, now milliseconds)
+    def loop(x):
+        s = 0.0
+        for i in range(len(x) - 1):
+            s = s + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+        return s
+    x = RNG.uniform(-1.0, 1.0, 60)
+    H = fd.sparse_hessian(loop)(x)
+    assert H.nnz == 3 * 60 - 2
+    np.testing.assert_allclose(H.toarray(), fd.hessian(rosenbrock)(x), rtol=1e-12, atol=1e-12)

@@ -58,6 +58,10 @@ def tape_pattern(tape, inputs, output):
         rows[box.node] = sp.csr_array((np.ones(size, bool), np.arange(offset, offset + size),
                                        np.arange(size + 1)), shape=(size, n))
         offset += size
+    # scalar nodes hold frozensets of columns (a union costs a microsecond,
+    # a sparse matrix tens), array nodes CSR rows; element reads take the
+    # rows of their array as sets, converted once
+    row_sets = {}
     start = min(rows) if rows else 0
     for i in range(start, output.node + 1):
         if i in rows:
@@ -69,20 +73,52 @@ def tape_pattern(tape, inputs, output):
             found = _ext_pattern(tape, i, rows, n)
         elif opcode == ELEM:
             node, shape = tape.source(a)
-            found = rows[node][[b]] if node in rows else None
+            if node not in rows:
+                continue
+            sets = row_sets.get(node)
+            if sets is None:
+                sets = row_sets[node] = _sets_of(rows[node])
+            found = sets[b]
+        elif opcode == _SIGN:
+            continue
         else:
-            parts = [rows.get(a)]
+            found = _as_set(rows.get(a))
             if _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
-                parts.append(rows.get(b))
-            parts = [p for p in parts if p is not None]
-            found = _union(parts) if parts and opcode != _SIGN else None
+                other = _as_set(rows.get(b))
+                found = other if found is None else found if other is None else found | other
         if found is not None:
             rows[i] = found
     result = rows.get(output.node)
     size = int(np.prod(np.shape(output), dtype=np.int64))
     if result is None:
         return sp.csr_array((size, n), dtype=bool)
-    return result
+    return _as_csr(result, n)
+
+
+def _sets_of(pattern):
+    indptr, indices = pattern.indptr, pattern.indices
+    return [frozenset(indices[indptr[r]:indptr[r + 1]].tolist())
+            for r in range(pattern.shape[0])]
+
+
+def _as_set(p):
+    """A scalar node's pattern as a set (a one-row CSR of a reduction too)."""
+    if p is None or isinstance(p, frozenset):
+        return p
+    return frozenset(p.indices.tolist())
+
+
+def _csr_from_sets(sets, n):
+    lengths = np.fromiter((len(s) for s in sets), np.int64, len(sets))
+    indptr = np.zeros(len(sets) + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = np.fromiter((c for s in sets for c in sorted(s)), np.int64, int(indptr[-1]))
+    return _sparse().csr_array((np.ones(indices.size, bool), indices, indptr),
+                               shape=(len(sets), n))
+
+
+def _as_csr(p, n):
+    return _csr_from_sets([p], n) if isinstance(p, frozenset) else p
 
 
 _SIGN = REGISTRY["sign"].opcode if "sign" in REGISTRY else -1
@@ -98,6 +134,7 @@ def _union(parts):
 def _ext_pattern(tape, node, rows, n):
     sp = _sparse()
     ext = tape.ext(node)
+    csr = lambda parent: _as_csr(rows[parent], n)  # noqa: E731
     prim = ext.primitive
     if prim is None:
         return None
@@ -116,10 +153,10 @@ def _ext_pattern(tape, node, rows, n):
             arg_shape = np.shape(ext.args[position])
             size = int(np.prod(arg_shape, dtype=np.int64))
             if total:
-                parts.append(_dense_rows(rows[parent], out_size))
+                parts.append(_dense_rows(csr(parent), out_size))
                 continue
             ids = np.broadcast_to(np.arange(size).reshape(arg_shape), out_shape).reshape(-1)
-            parts.append(rows[parent][ids])
+            parts.append(csr(parent)[ids])
         return _union(parts)
     if prim.name == "untake" and [position for position, _ in parents] == [0]:
         # (the transpose of indexing: element j of the values goes to
@@ -134,7 +171,7 @@ def _ext_pattern(tape, node, rows, n):
             scatter = sp.csr_array((np.ones(positions.size, bool),
                                     (positions, np.arange(positions.size))),
                                    shape=(out_size, positions.size))
-            return (scatter @ rows[parents[0][1]]).astype(bool)
+            return (scatter @ csr(parents[0][1])).astype(bool)
     if prim.name in _MOVES:
         args = list(ext.args)
         offsets, stacked = {}, []
@@ -154,8 +191,11 @@ def _ext_pattern(tape, node, rows, n):
         except Exception:
             moved = None
         if moved is not None and moved.size == out_size:
-            stacked = sp.vstack([rows[parent] for position, parent in
-                                 sorted(parents, key=lambda p: offsets[p[0]])], format="csr")
+            ordered = [rows[parent] for _, parent in sorted(parents, key=lambda p: offsets[p[0]])]
+            if all(isinstance(p, frozenset) for p in ordered):
+                stacked = _csr_from_sets(ordered, n)
+            else:
+                stacked = sp.vstack([_as_csr(p, n) for p in ordered], format="csr")
             valid = ~np.isnan(moved)
             ids = moved[valid].astype(np.int64)
             picked = stacked[ids]
@@ -165,7 +205,7 @@ def _ext_pattern(tape, node, rows, n):
                                     shape=(out_size, valid.sum()))
             return (selector @ picked).astype(bool)
     # any other op: every output element on every element of its operands
-    return _union([_dense_rows(rows[parent], out_size) for _, parent in parents])
+    return _union([_dense_rows(csr(parent), out_size) for _, parent in parents])
 
 
 def _dense_rows(pattern, out_size):

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _tape
 from .ops import REGISTRY, elementwise, reductions
-from .ops.shape import broadcast_to, reshape, stack, untake
+from .ops.shape import broadcast_to, concatenate, reshape, stack, untake
 from .ops.tracing import TRACED as _TRACED
 
 Array = _tape.Array
@@ -241,6 +241,19 @@ def forward(tape, start, seeds, outputs, end=None):
     return [tangent.get(y.node) for y in outputs]
 
 
+def _forward_joined(name, ext, tangent):
+    """The tangent of stack or concatenate as one operation on the
+    arguments' tangents (zeros where none reaches): one term per argument
+    would be quadratic in the arguments."""
+    found = {position: tangent.get(parent) for position, parent in ext.parents}
+    if all(t is None for t in found.values()):
+        return None
+    parts = [found.get(position) if found.get(position) is not None
+             else np.zeros(np.shape(ext.args[position]), ext.dtype)
+             for position in range(1, len(ext.args))]
+    return (stack if name == "stack" else concatenate)(parts, axis=ext.args[0])
+
+
 def fnp_getitem(t, index):
     """t[index] for a traced or plain tangent (an element as a scalar)."""
     index = tuple(int(i) for i in index)
@@ -270,6 +283,8 @@ def _forward_ext(tape, node, tangent):
         args[position] = tape.box_with(parent, args[position])
     ans = tape.box(node)
     kwargs = ext.kwargs or {}
+    if prim.name in ("stack", "concatenate") and args[0] is not None:
+        return _forward_joined(prim.name, ext, tangent)
     total = None
     for position, parent in ext.parents:
         t = tangent.get(parent)

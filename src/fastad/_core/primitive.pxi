@@ -760,3 +760,42 @@ cdef bint _same_value(object a, object b):
     if type(a) is _ndarray or type(b) is _ndarray:
         return np.array_equal(a, b)
     return a == b
+
+
+cdef object _tangent_joined(Tape tape, Ext ext, double *tangent, dict array_tangents,
+                            int64_t k, bint batched):
+    """The tangent of stack or concatenate in one operation: the arguments'
+    tangents joined, zeros where none reaches (None where none reaches at
+    all), rather than one output-sized term per argument added up, which is
+    quadratic in the arguments (a Python loop stacking n element reads: 5 s
+    for the sparse Hessian of Rosenbrock written as a loop at n = 1,000).
+    NotImplemented for concatenate's flattening axis=None."""
+    cdef dict by_position = {}
+    cdef Ext parent_ext
+    cdef tuple args = ext.args
+    axis = args[0]
+    if axis is None:
+        return NotImplemented
+    for position, parent in ext.parents:
+        parent_ext = tape._ext_of(parent)
+        if parent_ext is None or parent_ext.scalar_out:
+            t = _row(tangent, parent, k) if batched else tangent[parent]
+        else:
+            t = array_tangents.get(parent)
+        if t is not None:
+            by_position[position] = t
+    if not by_position:
+        return None
+    lead = (k,) if batched else ()
+    parts = []
+    for position in range(1, len(args)):
+        t = by_position.get(position)
+        parts.append(np.zeros(lead + np.shape(args[position]), ext.dtype) if t is None else t)
+    ndim = np.ndim(args[1])
+    if (<Primitive>ext.primitive).name == "stack":
+        axis = axis % (ndim + 1)
+        joined = np.stack(parts, axis=axis + 1 if batched else axis)
+    else:
+        axis = axis % ndim
+        joined = np.concatenate(parts, axis=axis + 1 if batched else axis)
+    return joined.astype(ext.dtype, copy=False)

@@ -463,6 +463,10 @@ cdef class Tape:
                 total = _c_step(ext, prim.opcode, t, None)
                 if total is not None:
                     return total
+        if prim.name == "stack" or prim.name == "concatenate":
+            total = _tangent_joined(self, ext, tangent, array_tangents, k, batched)
+            if total is not NotImplemented:
+                return total
         total = None
         out_shape = ext.shape
         for position, parent in ext.parents:
