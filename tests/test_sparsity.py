@@ -173,3 +173,68 @@ def test_loop_written_rosenbrock_hessian_equals_the_vectorised_one():
     H = fd.sparse_hessian(loop)(x)
     assert H.nnz == 3 * 60 - 2
     np.testing.assert_allclose(H.toarray(), fd.hessian(rosenbrock)(x), rtol=1e-12, atol=1e-12)
+
+
+# -- property: a pattern never misses a nonzero -------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+UNARY = [fnp.sin, fnp.tanh, fnp.exp, lambda v: v ** 2, lambda v: -v]
+BINARY = [fnp.add, fnp.multiply, lambda a, b: a / (2.0 + fnp.tanh(b)), fnp.maximum]
+
+
+def _apply(step, values, constant):
+    kind, a, b, c = step
+    v = values[a % len(values)]
+    w = values[b % len(values)]
+    vector = np.ndim(v) == 1
+    if kind == "elem" and vector:
+        return v[c % len(v)]
+    if kind == "slice" and vector and len(v) > 1:
+        return v[c % (len(v) - 1):]
+    if kind == "reverse" and vector:
+        return v[::-1]
+    if kind == "unary":
+        return UNARY[c % len(UNARY)](v)
+    if kind == "binary" and (np.shape(v) == np.shape(w) or not np.ndim(v) or not np.ndim(w)):
+        return BINARY[c % len(BINARY)](v, w)
+    if kind == "stack":
+        return fnp.stack([values[k % len(values)] for k in (a, b, c)
+                          if not np.ndim(values[k % len(values)])] or [fnp.sum(v)])
+    if kind == "concat":
+        return fnp.concatenate([fnp.reshape(v, (-1,)), fnp.reshape(w, (-1,))])
+    if kind == "sum":
+        return fnp.sum(v)
+    if kind == "where":
+        return fnp.where(v > 0.0, v ** 2, fnp.sin(w) if np.shape(w) == np.shape(v) else v)
+    if kind == "matmul" and vector and len(v) <= constant.shape[1]:
+        return constant[:3, :len(v)] @ v
+    return fnp.cos(v)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["elem", "slice", "reverse", "unary", "binary",
+                                           "stack", "concat", "sum", "where", "matmul"]),
+                          st.integers(0, 9), st.integers(0, 9), st.integers(0, 9)),
+                min_size=1, max_size=10),
+       st.integers(0, 2 ** 31 - 1))
+def test_patterns_never_miss_a_nonzero(steps, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.5, 1.5, 6)
+    constant = rng.normal(size=(3, 64)) * (rng.uniform(size=(3, 64)) < 0.5)
+
+    def fun(x):
+        values = [x]
+        for step in steps:
+            values.append(_apply(step, values, constant))
+        return fnp.concatenate([fnp.reshape(v, (-1,)) for v in values[-3:]])
+    dense = fd.jacfwd(fun)(x)
+    pattern = fd.jacobian_sparsity(fun, x).toarray()
+    assert pattern.shape == dense.shape
+    assert not np.any(dense[~pattern]), "a nonzero outside the pattern"
+    np.testing.assert_allclose(fd.sparse_jacobian(fun)(x).toarray(), dense, rtol=1e-13,
+                               atol=1e-13)
+    scalar = lambda x: fnp.sum(fun(x) ** 2)  # noqa: E731
+    hessian = fd.hessian(scalar)(x)
+    assert not np.any(hessian[~fd.hessian_sparsity(scalar, x).toarray()])
