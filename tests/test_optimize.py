@@ -89,3 +89,39 @@ def test_trust_constr_returns_the_gradient_in_the_parameters_structure():
                                   constraints=[LinearConstraint(numpy.ones((1, 2)), -numpy.inf, 1.0)])
     numpy.testing.assert_allclose(result.x, [0.5, 0.5], atol=1e-3)
     assert isinstance(result.jac, list)
+
+
+def test_least_squares_with_the_sparsity_found_on_the_tape():
+    # a chained residual: a banded Jacobian, given to scipy as a sparse matrix
+    def residuals(x):
+        return fnp.concatenate([10.0 * (x[1:] - x[:-1] ** 2), 1.0 - x[:-1]])
+    x0 = numpy.full(30, -0.5)
+    sparse = fd.optimize.least_squares(residuals, x0, jac_sparsity="auto")
+    dense = fd.optimize.least_squares(residuals, x0)
+    assert sparse.success and sparse.recorded
+    import scipy.sparse
+    assert scipy.sparse.issparse(sparse.jac) and sparse.jac.nnz == 2 * 29 + 29
+    numpy.testing.assert_allclose(sparse.x, dense.x, atol=1e-6)
+    numpy.testing.assert_allclose(sparse.x, numpy.ones(30), atol=1e-6)
+    with pytest.raises(ValueError, match="jac_sparsity is None"):
+        fd.optimize.least_squares(residuals, x0, jac_sparsity=numpy.ones((58, 30)))
+
+
+def test_trust_constr_constraints_get_sparse_derivatives():
+    import scipy.optimize
+    import scipy.sparse
+
+    def objective(x):
+        return fnp.sum((x - 2.0) ** 2)
+    ring = scipy.optimize.NonlinearConstraint(lambda x: x[1:] ** 2 + x[:-1] ** 2, 0.0, 2.0)
+    total = {"type": "eq", "fun": lambda x: fnp.sum(x) - 4.0}
+    x0 = numpy.full(5, 0.5)
+    result = fd.optimize.minimize(objective, x0, method="trust-constr",
+                                  constraints=[ring, total], options={"gtol": 1e-10})
+    assert result.success or result.status in (1, 2)
+    assert all(scipy.sparse.issparse(j) for j in result.jac)
+    reference = scipy.optimize.minimize(
+        lambda x: numpy.sum((x - 2.0) ** 2), x0, method="SLSQP",
+        constraints=[{"type": "ineq", "fun": lambda x: 2.0 - (x[1:] ** 2 + x[:-1] ** 2)},
+                     {"type": "eq", "fun": lambda x: numpy.sum(x) - 4.0}], tol=1e-12)
+    numpy.testing.assert_allclose(result.x, reference.x, atol=1e-5)

@@ -107,7 +107,10 @@ def minimize(fun, x0, args=(), method=None, use_tape=True, shards=None, client=N
     `fun(x, *args)` returns a scalar; `x0` is a float, an array or a pytree
     of them.  `jac` is supplied (as scipy's `jac=True` form), and `hessp`
     (Newton-CG, trust-ncg, trust-krylov, trust-constr) or `hess` (dogleg,
-    trust-exact) for the methods that use second derivatives.  With
+    trust-exact) for the methods that use second derivatives; trust-constr's
+    constraints that leave their Jacobian to finite differences (eq/ineq
+    dicts, NonlinearConstraint) get sparse Jacobians and Hessians from
+    recorded tapes (for a 1-D float x0).  With
     `use_tape=True` (default) derivatives come from a replayed tape.  Other
     keyword arguments go to scipy.  Returns scipy's OptimizeResult; its `x`
     has x0's structure (and, without `shards`, so has its `jac`, and its
@@ -147,6 +150,8 @@ def minimize(fun, x0, args=(), method=None, use_tape=True, shards=None, client=N
         return result
     backend = _Backend(fun, flat, tuple(args), use_tape)
     extra = {}
+    if method_name == "trust-constr" and "constraints" in kwargs and flat.single:
+        kwargs["constraints"] = _with_derivatives(kwargs["constraints"], flat.x0)
     if method_name in _HESSP_METHODS:
         extra["hessp"] = backend.hessp
     elif method_name in _HESS_METHODS:
@@ -164,9 +169,50 @@ def minimize(fun, x0, args=(), method=None, use_tape=True, shards=None, client=N
     return result
 
 
-def least_squares(fun, x0, args=(), use_tape=True, **kwargs):
+def _with_derivatives(constraints, x0):
+    """trust-constr's constraints with fastad's derivatives: each
+    NonlinearConstraint (or eq/ineq dict) that leaves `jac` to finite
+    differences gets the sparse Jacobian and the sparse Hessian of v . c(x)
+    from tapes recorded at x0 (one that gives its own keeps it)."""
+    import scipy.optimize
+    single = isinstance(constraints, dict) or hasattr(constraints, "fun")
+    out = []
+    for c in ([constraints] if single else list(constraints)):
+        if isinstance(c, dict):
+            if c.get("type") not in ("eq", "ineq") or "jac" in c:
+                out.append(c)
+                continue
+            c_args = tuple(c.get("args", ()))
+            c_fun = (lambda f, a: lambda x: f(x, *a))(c["fun"], c_args)
+            low, high = 0.0, (0.0 if c["type"] == "eq" else np.inf)
+        elif isinstance(c, scipy.optimize.NonlinearConstraint) and c.jac == "2-point":
+            c_fun, low, high = c.fun, c.lb, c.ub
+        else:
+            out.append(c)
+            continue
+        out.append(_sparse_constraint(scipy.optimize, c_fun, low, high, x0))
+    return out
+
+
+def _sparse_constraint(optimize, c_fun, low, high, x0):
+    from . import numpy as fnp
+    values = lambda x: fnp.reshape(c_fun(x), (-1,))  # noqa: E731
+    tape = record(values, x0, retape=True, guard_kinks=False)
+    m = np.size(tape(x0))
+    weighted = record(lambda x, v: fnp.dot(v, values(x)), x0, np.ones(m), retape=True,
+                      guard_kinks=False)
+    return optimize.NonlinearConstraint(
+        lambda x: np.asarray(tape(x), np.float64), low, high,
+        jac=lambda x: tape.sparse_jacobian(x).tocsr(),
+        hess=lambda x, v: weighted.sparse_hessian(x, np.asarray(v, np.float64)).tocsr())
+
+
+def least_squares(fun, x0, args=(), use_tape=True, jac_sparsity=None, **kwargs):
     """scipy.optimize.least_squares with the Jacobian of the residuals
-    `fun(x, *args)` (a 1-D array) from fastad; x0 is a float array.  Other
+    `fun(x, *args)` (a 1-D array) from fastad; x0 is a float array.  With
+    `jac_sparsity="auto"` the Jacobian is a sparse matrix on the pattern
+    found on the recorded tape (`Tape.sparse_jacobian`: one forward sweep
+    per colour), which scipy's trust-region solvers take with LSMR.  Other
     keyword arguments go to scipy.  Returns scipy's OptimizeResult, with
     `recorded` saying whether the Jacobian came from a recorded tape.
 
@@ -182,10 +228,14 @@ def least_squares(fun, x0, args=(), use_tape=True, **kwargs):
     import scipy.optimize
     if "jac" in kwargs:
         raise TypeError("fastad.optimize.least_squares supplies jac itself")
+    sparse = isinstance(jac_sparsity, str) and jac_sparsity == "auto"
+    if jac_sparsity is not None and not sparse:
+        raise ValueError("fastad.optimize.least_squares: jac_sparsity is None (dense) or "
+                         "'auto' (found on the tape), got %r" % (jac_sparsity,))
     x0 = np.asarray(x0, np.float64)
     objective = lambda x: fun(x, *args)  # noqa: E731
     tape = None
-    if use_tape:
+    if use_tape or sparse:
         try:
             tape = record(objective, x0, retape=True, guard_kinks=False)
         except (TypeError, NotImplementedError):
@@ -197,6 +247,14 @@ def least_squares(fun, x0, args=(), use_tape=True, **kwargs):
     def jacobian(x):
         J = tape.jacobian(x) if tape is not None else _jacobian(objective)(x)
         return np.asarray(J, np.float64).reshape(-1, x0.size)
+
+    def sparse_jacobian(x):
+        return tape.sparse_jacobian(x).tocsr()
+    if sparse:
+        if tape is None:
+            raise TypeError("fastad.optimize.least_squares: jac_sparsity='auto' needs the "
+                            "residuals recorded, and recording them failed")
+        jacobian = sparse_jacobian
     result = scipy.optimize.least_squares(residuals, x0, jac=jacobian, **kwargs)
     result.recorded = tape is not None
     return result
