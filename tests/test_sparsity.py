@@ -238,3 +238,42 @@ def test_patterns_never_miss_a_nonzero(steps, seed):
     scalar = lambda x: fnp.sum(fun(x) ** 2)  # noqa: E731
     hessian = fd.hessian(scalar)(x)
     assert not np.any(hessian[~fd.hessian_sparsity(scalar, x).toarray()])
+
+
+def test_sparse_plans_pickle_with_the_tape_and_are_checked_on_loading():
+    import pickle
+    x = RNG.uniform(-1.0, 1.0, 12)
+    tape = fd.record(rosenbrock, x)
+    H = tape.sparse_hessian(x)
+    jac = fd.record(stencil_loop, x)
+    J = jac.sparse_jacobian(x)
+    loaded = pickle.loads(pickle.dumps(jac))
+    plan = loaded._sparse[("jacobian", 0)]
+    # the plan travels (no pattern to find again) and gives the same numbers
+    np.testing.assert_array_equal(plan[0], J.row)
+    np.testing.assert_array_equal(loaded.sparse_jacobian(x).toarray(), J.toarray())
+    # a function that pickles brings its recorded gradient and its Hessian plan
+    loaded = pickle.loads(pickle.dumps(tape))
+    assert ("hessian", 0) in loaded._sparse[("gradient", 0)]._sparse
+    np.testing.assert_array_equal(loaded.sparse_hessian(x).toarray(), H.toarray())
+    rows, cols, colour, k, shape = jac._sparse[("jacobian", 0)]
+    for bad, match in [((rows, cols + 100, colour, k, shape), "outside"),
+                       ((rows, cols, np.zeros_like(colour), 1, shape), "two columns of one"),
+                       ((rows, cols, colour, k, (3, 3)), "has shape"),
+                       ((rows.astype(np.int32), cols, colour, k, shape), "rows that are not"),
+                       ("plan", "is not a"), ]:
+        state = jac.__getstate__()
+        state["sparse"] = {("jacobian", 0): bad}
+        with pytest.raises(ValueError, match=r"sparse\[\('jacobian', 0\)\].*" + match):
+            fd.Tape.__new__(fd.Tape).__setstate__(state)
+    state = jac.__getstate__()
+    state["sparse"] = {("jacobian", 5): (rows, cols, colour, k, shape)}
+    with pytest.raises(ValueError, match="holds the key"):
+        fd.Tape.__new__(fd.Tape).__setstate__(state)
+    # a pickle of the previous format (no plans) still loads
+    state = jac.__getstate__()
+    del state["sparse"]
+    state["format"] = 2
+    old = fd.Tape.__new__(fd.Tape)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.sparse_jacobian(x).toarray(), J.toarray())

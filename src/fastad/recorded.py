@@ -30,8 +30,9 @@ from .tree import TreeDef, flatten, unflatten
 Scalar, Array = _tape.Scalar, _tape.Array
 RetapeRequired = _tape.RetapeRequired
 
-#: version of the pickled form; loading checks it (2: an explicit state, with a digest)
-FORMAT_VERSION = 2
+#: version of the pickled form; loading checks it (2: an explicit state, with a
+#: digest; 3: with the sparsity plans, `sparse`; 2 still loads, without them)
+FORMAT_VERSION = 3
 
 
 def record(fun, *example_args, retape=False, guard_kinks=True):
@@ -685,6 +686,7 @@ class Tape:
             "retape": self.retape,
             "guard_kinks": getattr(self, "guard_kinks", True),
             "grad_tape": self._grad_tape if fun is not None else None,
+            "sparse": sparsity.plans_state(self, fun is not None),
         }
 
     def __reduce_ex__(self, protocol):
@@ -696,6 +698,9 @@ class Tape:
 
     def __setstate__(self, state):
         version = state.get("format") if type(state) is dict else None
+        if version == 2:
+            state = dict(state, format=FORMAT_VERSION, sparse={})
+            version = FORMAT_VERSION
         if version != FORMAT_VERSION:
             raise ValueError("this fastad.Tape was pickled in format %r; this fastad reads "
                              "format %d: record it again" % (version, FORMAT_VERSION))
@@ -728,6 +733,7 @@ class Tape:
         self._scalar_node = out.node if type(out) is Scalar else None
         self._all_floats = all(treedef.kind == "leaf" and specs[0][0] == "scalar"
                                and specs[0][3] is float for treedef, specs in structure)
+        self._sparse = sparsity.checked_plans(state["sparse"], self, _corrupt)
 
 
 def _digest(payload):
@@ -752,7 +758,7 @@ def _unpickle(wrapper):
 
 
 _STATE_FIELDS = {"format", "tape", "inputs", "structure", "outputs", "fun", "retape",
-                 "guard_kinks", "grad_tape"}
+                 "guard_kinks", "grad_tape", "sparse"}
 
 
 def _corrupt(field, problem):

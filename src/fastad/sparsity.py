@@ -408,3 +408,69 @@ def tape_sparse_hessian(tape, args, argnum, triangle, out):
     plan = _hessian_plan(gradient, argnum)
     values = _compressed_values(gradient, plan, argnum, "sparse_hessian")
     return _result(plan, values, out, triangle, "sparse_hessian")
+
+
+# -- pickling: a tape's plans travel with it (to Dask workers) -------------------------
+
+def plans_state(tape, with_gradients):
+    """The tape's sparsity plans for its pickle: the Jacobian plans, and the
+    recorded gradients (carrying their Hessian plans) when the function
+    pickles too (they record again from it on a retape)."""
+    return {key: value for key, value in tape._sparse.items()
+            if key[0] != "gradient" or with_gradients}
+
+
+def checked_plans(state, tape, corrupt):
+    """The plans of a loaded pickle, each checked against the tape (shapes,
+    coordinates in range and in row-major order, a colouring with no two
+    columns of one colour in a row); `corrupt(field, problem)` makes the
+    error naming what is wrong."""
+    if type(state) is not dict:
+        raise corrupt("sparse", "is not a dict of sparsity plans")
+    plans = {}
+    for key, value in state.items():
+        if not (type(key) is tuple and len(key) == 2 and key[0] in ("jacobian", "hessian",
+                                                                     "gradient")
+                and type(key[1]) is int and 0 <= key[1] < len(tape._structure)):
+            raise corrupt("sparse", "holds the key %r" % (key,))
+        field = "sparse[%r]" % (key,)
+        if key[0] == "gradient":
+            if type(value) is not type(tape):
+                raise corrupt(field, "is not a recorded tape")
+            plans[key] = value
+            continue
+        try:
+            _, box = _argument_box(tape, key[1], "pickle")
+            out = _one_output(tape, "pickle")
+        except (TypeError, ValueError) as exc:
+            raise corrupt(field, "does not fit this tape: %s" % exc) from None
+        n = int(np.prod(np.shape(box), dtype=np.int64))
+        m = int(np.prod(np.shape(out), dtype=np.int64))
+        plans[key] = _checked_plan(value, (m, n), field, corrupt)
+    return plans
+
+
+def _checked_plan(plan, shape, field, corrupt):
+    if not (type(plan) is tuple and len(plan) == 5):
+        raise corrupt(field, "is not a (rows, cols, colour, colours, shape) plan")
+    rows, cols, colour, k, plan_shape = plan
+    if tuple(plan_shape) != shape:
+        raise corrupt(field, "has shape %s where the tape's derivative has %s"
+                      % (plan_shape, shape))
+    for name, array, length in (("rows", rows, None), ("cols", cols, None),
+                                ("colour", colour, shape[1])):
+        if not (type(array) is np.ndarray and array.dtype == np.int64 and array.ndim == 1
+                and (length is None or array.size == length)):
+            raise corrupt(field, "has %s that are not a 1-d int64 array%s"
+                          % (name, "" if length is None else " of %d" % length))
+    if type(k) is not int or k < 0 or rows.size != cols.size:
+        raise corrupt(field, "has %r colours, or rows and cols of different lengths" % (k,))
+    if rows.size and (rows.min() < 0 or rows.max() >= shape[0] or cols.min() < 0
+                      or cols.max() >= shape[1]
+                      or np.any(np.diff(rows * shape[1] + cols) <= 0)):
+        raise corrupt(field, "has coordinates outside %s or out of row-major order" % (shape,))
+    if colour.size and (colour.min() < 0 or colour.max() >= k):
+        raise corrupt(field, "has colours outside 0..%d" % (k - 1))
+    if rows.size and np.unique(rows * max(k, 1) + colour[cols]).size != rows.size:
+        raise corrupt(field, "has a colouring with two columns of one colour in a row")
+    return rows, cols, colour, k, shape
