@@ -26,7 +26,7 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 README = os.path.join(ROOT, "README.md")
 MARK_START, MARK_END = "<!-- benchmark-table:start -->", "<!-- benchmark-table:end -->"
-PEERS = ["numpy", "scipy", "autograd", "torch", "jax", "jaxlib", "numba", "Cython"]
+PEERS = ["numpy", "scipy", "autograd", "torch", "jax", "jaxlib", "numba", "Cython", "casadi"]
 
 
 def machine():

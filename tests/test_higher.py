@@ -293,3 +293,17 @@ def test_tangents_of_stack_and_concatenate_join_every_argument(axis):
                                   rtol=1e-13)
     tape = fd.record(fd.jacfwd(f), x)
     numpy.testing.assert_array_equal(tape(x * 1.5), fd.jacfwd(f)(x * 1.5))
+
+
+def test_tangent_of_a_stack_of_scalar_nodes_is_one_gather():
+    # element reads and scalar operations stacked: one gather from the sweep's
+    # rows, in every mode (numeric jvp, k directions, nested)
+    f = lambda x: np.stack([x[i - 1] * x[i] + np.exp(x[i]) for i in range(1, len(x))])  # noqa: E731
+    x = numpy.array([0.5, -0.3, 0.8, 1.1])
+    v = numpy.array([1.0, 2.0, -1.0, 0.5])
+    J = fd.jacrev(f)(x)
+    numpy.testing.assert_allclose(fd.jvp(f, (x,), (v,))[1], J @ v, rtol=1e-15)
+    numpy.testing.assert_allclose(fd.jacfwd(f)(x), J, rtol=1e-15)
+    numpy.testing.assert_allclose(fd.record(f, x).jvp(x, v)[1], J @ v, rtol=1e-15)
+    g = lambda x: np.sum(fd.jvp(f, (x,), (v,))[1] ** 2)  # noqa: E731
+    numpy.testing.assert_allclose(fd.grad(g)(x), fd.numerical_grad(g, x), rtol=1e-7)

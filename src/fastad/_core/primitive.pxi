@@ -776,6 +776,10 @@ cdef object _tangent_joined(Tape tape, Ext ext, double *tangent, dict array_tang
     axis = args[0]
     if axis is None:
         return NotImplemented
+    if (<Primitive>ext.primitive).name == "stack" and len(ext.parents) == len(args) - 1:
+        found = _stacked_scalars(tape, ext, tangent, k, batched)
+        if found is not None:
+            return found
     for position, parent in ext.parents:
         parent_ext = tape._ext_of(parent)
         if parent_ext is None or parent_ext.scalar_out:
@@ -799,3 +803,28 @@ cdef object _tangent_joined(Tape tape, Ext ext, double *tangent, dict array_tang
         axis = axis % ndim
         joined = np.concatenate(parts, axis=axis + 1 if batched else axis)
     return joined.astype(ext.dtype, copy=False)
+
+
+cdef object _stacked_scalars(Tape tape, Ext ext, double *tangent, int64_t k, bint batched):
+    """The tangent of a stack of scalar nodes only (the element reads of a
+    Python loop, the adjoints a recorded sweep gathers) as one gather from
+    the sweep's tangent rows; None where an argument is not a scalar node."""
+    cdef Py_ssize_t n = len(ext.parents), j
+    cdef int64_t parent, last = 0
+    cdef Ext parent_ext
+    nodes = np.empty(n, np.int64)
+    cdef int64_t[::1] node_view = nodes
+    for position, parent in ext.parents:
+        parent_ext = tape._ext_of(parent)
+        if parent_ext is not None and not parent_ext.scalar_out:
+            return None
+        node_view[<Py_ssize_t>position - 1] = parent
+        if parent > last:
+            last = parent
+    if n == 0 or np.ndim(ext.value) != 1:
+        return None
+    cdef double[::1] rows = <double[:(last + 1) * k]> tangent
+    gathered = np.asarray(rows).reshape(-1, k)[nodes]  # (arguments, directions)
+    if not batched:
+        return gathered.reshape(n).astype(ext.dtype)
+    return np.ascontiguousarray(gathered.T).astype(ext.dtype, copy=False)
