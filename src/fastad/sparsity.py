@@ -63,8 +63,9 @@ def tape_pattern(tape, inputs, output):
     # rows of their array as sets, converted once
     row_sets = {}
     start = min(rows) if rows else 0
+    needed = _reaching(tape, start, output.node)
     for i in range(start, output.node + 1):
-        if i in rows:
+        if i in rows or not needed[i - start]:
             continue
         opcode, a, b, _ = tape.raw(i)
         if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
@@ -93,6 +94,33 @@ def tape_pattern(tape, inputs, output):
     if result is None:
         return sp.csr_array((size, n), dtype=bool)
     return _as_csr(result, n)
+
+
+def _reaching(tape, start, end):
+    """Which nodes of [start, end] the node `end` depends on (a flag each):
+    the others' patterns are never needed (a running sum that the output
+    does not read would cost a set of every element so far, per step)."""
+    needed = bytearray(end - start + 1)
+    needed[end - start] = 1
+    for i in range(end, start - 1, -1):
+        if not needed[i - start]:
+            continue
+        opcode, a, b, _ = tape.raw(i)
+        if opcode == EXT:
+            ext = tape.ext(i)
+            operands = [parent for _, parent in ext.parents] if ext.primitive is not None else ()
+        elif opcode == ELEM:
+            operands = (tape.source(a)[0],)
+        elif opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
+            continue
+        elif _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
+            operands = (a, b)
+        else:
+            operands = (a,)
+        for node in operands:
+            if node >= start:
+                needed[node - start] = 1
+    return needed
 
 
 def _sets_of(pattern):
@@ -175,11 +203,12 @@ def _ext_pattern(tape, node, rows, n):
     if prim.name in _MOVES:
         args = list(ext.args)
         offsets, stacked = {}, []
+        traced = {position for position, _ in parents}
         base = 0
         for k, arg in enumerate(args):
             if isinstance(arg, np.ndarray) or type(arg) in (float, np.float64):
                 shape = np.shape(arg)
-                if any(position == k for position, _ in parents):
+                if k in traced:
                     size = int(np.prod(shape, dtype=np.int64))
                     args[k] = (base + np.arange(size, dtype=np.float64)).reshape(shape)
                     offsets[k] = base
