@@ -286,3 +286,17 @@ def test_nbytes_counts_each_array_once():
     # (x and x ** 2 were each counted twice: as one node's value and another's argument)
     tape = fd.record(lambda x: np.sum(np.cumsum(x ** 2)), numpy.ones(1000))
     assert tape.nbytes == tape._tape.nbytes + 3 * 8000  # (x, x ** 2 and its cumsum)
+
+
+def test_a_stack_of_scalar_nodes_replays_as_a_gather():
+    # the stacked values come from the tape's primal column at replay, and
+    # element reads of the stacked array read the new values
+    def f(x):
+        y = np.stack([x[i] * x[i + 1] for i in range(len(x) - 1)])
+        return np.sum(np.stack([y[i] ** 2 for i in range(len(y))])) + y[0] * y[-1]
+    x = numpy.arange(1.0, 6.0)
+    tape = fd.record(f, x)
+    for point in (x * 0.5, x * 2.0, -x):
+        assert tape(point) == f(point)
+        assert numpy.array_equal(tape.gradient(point), fd.grad(f)(point))
+        assert numpy.array_equal(tape.hessian(point), fd.hessian(f)(point))

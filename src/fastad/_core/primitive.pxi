@@ -828,3 +828,30 @@ cdef object _stacked_scalars(Tape tape, Ext ext, double *tangent, int64_t k, bin
     if not batched:
         return gathered.reshape(n).astype(ext.dtype)
     return np.ascontiguousarray(gathered.T).astype(ext.dtype, copy=False)
+
+
+cdef object _stacked_primals(Tape tape, Ext ext):
+    """The replayed value of a stack of scalar nodes only (a loop's element
+    reads and scalar results, stacked): one gather from the primal column
+    instead of a Python float per argument and np.stack (5 ms of a 6 ms
+    sparse Jacobian at 10,000 arguments).  The stack's rules read only the
+    arguments' shapes, so its recorded arguments are left as they are.
+    None where it does not apply."""
+    cdef Py_ssize_t n = len(ext.args) - 1
+    cdef int64_t parent, last = 0
+    cdef Ext parent_ext
+    if n <= 0 or len(ext.inputs) != n or ext.guard or ext.dtype != _float64:
+        return None
+    nodes = np.empty(n, np.int64)
+    cdef int64_t[::1] node_view = nodes
+    for position, parent in ext.inputs:
+        parent_ext = tape._ext_of(parent)
+        if parent_ext is not None and not parent_ext.scalar_out:
+            return None
+        node_view[<Py_ssize_t>position - 1] = parent
+        if parent > last:
+            last = parent
+    if ext.args[0] not in (0, -1) or np.ndim(ext.value) != 1:
+        return None
+    cdef double[::1] primals = <double[:last + 1]> tape.c.primal
+    return np.asarray(primals)[nodes]

@@ -724,6 +724,13 @@ cdef class Tape:
 
     cdef _replay_ext(self, Ext ext, int64_t node, bint gradient):
         cdef Primitive prim = <Primitive>ext.primitive
+        if prim.name == "stack":
+            gathered = _stacked_primals(self, ext)
+            if gathered is not None:
+                ext.value = gathered
+                if ext.source:
+                    self._set_source(ext, gathered)
+                return
         cdef list args = list(ext.args)
         cdef Ext parent
         for position, parent_node in ext.inputs:
