@@ -307,3 +307,13 @@ def test_tangent_of_a_stack_of_scalar_nodes_is_one_gather():
     numpy.testing.assert_allclose(fd.record(f, x).jvp(x, v)[1], J @ v, rtol=1e-15)
     g = lambda x: np.sum(fd.jvp(f, (x,), (v,))[1] ** 2)  # noqa: E731
     numpy.testing.assert_allclose(fd.grad(g)(x), fd.numerical_grad(g, x), rtol=1e-7)
+
+
+@pytest.mark.parametrize("index", [(slice(1, -1), slice(1, -1)), 2, (Ellipsis, 3),
+                                   (None, slice(None, None, 2)), (numpy.array([0, 2, 2]),),
+                                   ([1, 3], slice(2, 4)), (slice(None), numpy.array([5, 0]))])
+def test_indexing_carries_every_direction_at_once(index):
+    # the batched tangent of x[index] indexes behind the direction axis
+    x = numpy.arange(24.0).reshape(4, 6) * 0.1
+    f = lambda v: np.sin(v[index]) * 2.0  # noqa: E731
+    numpy.testing.assert_array_equal(fd.jacfwd(f)(x), fd.jacrev(f)(x))

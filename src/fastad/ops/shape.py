@@ -113,6 +113,15 @@ untake = defprim("untake", _untake_fun,
                  saves=[()])
 _tape.register_getitem(getitem)
 
+
+def _getitem_batched(t, ans, x, index):
+    """The tangents of k directions at once (t: (k,) + x.shape): the same
+    index behind the direction axis, one indexing instead of k."""
+    return t[(slice(None),) + (index if type(index) is tuple else (index,))]
+
+
+getitem.jvps_batched = (_getitem_batched, None)
+
 # A copy-free identity: a nested operator's fresh input node for a traced array.
 identity = defprim("identity", lambda x: x, vjps=[lambda g, ans, x: g],
                    jvps=[lambda t, ans, x: t], elementwise=True, saves=[()])
