@@ -277,3 +277,12 @@ def test_sparse_plans_pickle_with_the_tape_and_are_checked_on_loading():
     old = fd.Tape.__new__(fd.Tape)
     old.__setstate__(state)
     np.testing.assert_array_equal(old.sparse_jacobian(x).toarray(), J.toarray())
+
+
+def test_float32_programs_keep_their_patterns():
+    # (a move's traced arguments are replaced by element indices whatever
+    # type their recorded values have)
+    x = np.arange(1.0, 5.0, dtype=np.float32)
+    fun = lambda v: fnp.stack([v[0] * v[1], v[2], fnp.sum(v)])  # noqa: E731
+    np.testing.assert_array_equal(fd.jacobian_sparsity(fun, x).toarray(),
+                                  fd.jacfwd(fun)(x) != 0)

@@ -250,12 +250,11 @@ def least_squares(fun, x0, args=(), use_tape=True, jac_sparsity=None, **kwargs):
 
     def sparse_jacobian(x):
         return tape.sparse_jacobian(x).tocsr()
-    if sparse:
-        if tape is None:
-            raise TypeError("fastad.optimize.least_squares: jac_sparsity='auto' needs the "
-                            "residuals recorded, and recording them failed")
-        jacobian = sparse_jacobian
-    result = scipy.optimize.least_squares(residuals, x0, jac=jacobian, **kwargs)
+    if sparse and tape is None:
+        raise TypeError("fastad.optimize.least_squares: jac_sparsity='auto' needs the "
+                        "residuals recorded, and recording them failed")
+    result = scipy.optimize.least_squares(residuals, x0, jac=sparse_jacobian if sparse
+                                          else jacobian, **kwargs)
     result.recorded = tape is not None
     return result
 

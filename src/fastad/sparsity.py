@@ -206,15 +206,14 @@ def _ext_pattern(tape, node, rows, n):
         traced = {position for position, _ in parents}
         base = 0
         for k, arg in enumerate(args):
-            if isinstance(arg, np.ndarray) or type(arg) in (float, np.float64):
+            if k in traced:  # (whatever type the recorded value has: float32 too)
                 shape = np.shape(arg)
-                if k in traced:
-                    size = int(np.prod(shape, dtype=np.int64))
-                    args[k] = (base + np.arange(size, dtype=np.float64)).reshape(shape)
-                    offsets[k] = base
-                    base += size
-                else:
-                    args[k] = np.full(shape, np.nan)
+                size = int(np.prod(shape, dtype=np.int64))
+                args[k] = (base + np.arange(size, dtype=np.float64)).reshape(shape)
+                offsets[k] = base
+                base += size
+            elif isinstance(arg, (np.ndarray, np.floating, float)):
+                args[k] = np.full(np.shape(arg), np.nan)
         try:
             moved = np.asarray(prim.fun(*args, **(ext.kwargs or {})), np.float64).reshape(-1)
         except Exception:
