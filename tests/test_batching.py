@@ -8,7 +8,7 @@ import fastad as fd
 import fastad.numpy as fnp
 
 
-def same(a, b):
+def assert_same_bits(a, b):
     """Equal pytrees of arrays, to the bit."""
     la, ta = fd.extend.flatten(a)
     lb, tb = fd.extend.flatten(b)
@@ -43,7 +43,7 @@ def test_vmap_of_operators_equals_the_loop(operator):
     fun = {"value": lambda x: model(x, W), "grad": fd.grad(scalar),
            "jacfwd": fd.jacfwd(lambda x: model(x, W)), "jacrev": fd.jacrev(lambda x: model(x, W)),
            "hessian": fd.hessian(scalar)}[operator]
-    same(fd.vmap(fun)(X), stacked([fun(x) for x in X]))
+    assert_same_bits(fd.vmap(fun)(X), stacked([fun(x) for x in X]))
 
 
 def test_vmap_in_axes_tuple_none_negative_and_pytrees():
@@ -51,34 +51,34 @@ def test_vmap_in_axes_tuple_none_negative_and_pytrees():
     p = {"w": RNG.normal(size=(3, 5)), "b": RNG.normal(size=5)}
     xs = RNG.normal(size=(3, 5))
     got = fd.vmap(fun, in_axes=({"w": -1, "b": 0}, 1, None))(p, xs, 2.0)
-    same(got, np.stack([fun({"w": p["w"][:, i], "b": p["b"][i]}, xs[:, i], 2.0)
+    assert_same_bits(got, np.stack([fun({"w": p["w"][:, i], "b": p["b"][i]}, xs[:, i], 2.0)
                         for i in range(5)]))
     # a list is taken as the tuple of positional entries, as JAX does
-    same(fd.vmap(lambda a, b: a * b, in_axes=[0, None])(X, X[0]), X * X[0])
+    assert_same_bits(fd.vmap(lambda a, b: a * b, in_axes=[0, None])(X, X[0]), X * X[0])
 
 
 def test_vmap_maps_keyword_arguments_along_their_leading_axis():
     got = fd.vmap(lambda x, y=None: x * y, in_axes=(None,))(2.0, y=np.arange(4.0))
-    same(got, 2.0 * np.arange(4.0))
+    assert_same_bits(got, 2.0 * np.arange(4.0))
 
 
 def test_vmap_out_axes():
     fun = lambda x: (x * 2.0, fnp.sum(x))  # noqa: E731
     a, s = fd.vmap(fun, out_axes=(-1, 0))(X)
-    same(a, (X * 2.0).T)
-    same(s, np.array([np.sum(x) for x in X]))
-    same(fd.vmap(lambda x: x, out_axes=1)(X), X.T)
+    assert_same_bits(a, (X * 2.0).T)
+    assert_same_bits(s, np.array([np.sum(x) for x in X]))
+    assert_same_bits(fd.vmap(lambda x: x, out_axes=1)(X), X.T)
     # None: an output that does not depend on the point, given once
     w, y = fd.vmap(lambda x: (W, x + 1.0), out_axes=(None, 0))(X)
-    same(w, W)
+    assert_same_bits(w, W)
     with pytest.raises(ValueError, match="out_axes None but differs between points 0 and 1"):
         fd.vmap(lambda x: x, out_axes=None)(X)
 
 
 def test_vmap_axis_size_and_empty_batches():
-    same(fd.vmap(lambda: 3.0, in_axes=(), axis_size=4)(), np.full(4, 3.0))
+    assert_same_bits(fd.vmap(lambda: 3.0, in_axes=(), axis_size=4)(), np.full(4, 3.0))
     empty = fd.vmap(lambda x: (fnp.sum(x), x[:2] * 2.0))(np.zeros((0, 3)))
-    same(empty, (np.zeros(0), np.zeros((0, 2))))
+    assert_same_bits(empty, (np.zeros(0), np.zeros((0, 2))))
 
 
 def test_vmap_composes_inside_operators():
@@ -94,7 +94,7 @@ def test_vmap_composes_inside_operators():
     expected = fd.grad(lambda w: sum(fnp.sum(model(x, w) ** 2) for x in X))(W)
     np.testing.assert_allclose(fd.grad(loss)(W), expected, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(fd.grad(loss)(W), fd.numerical_grad(loss, W), rtol=1e-6)
-    same(fd.vmap(fd.vmap(lambda a, b: a * b), in_axes=(0, None))(X, X[0]), X * X[0])
+    assert_same_bits(fd.vmap(fd.vmap(lambda a, b: a * b), in_axes=(0, None))(X, X[0]), X * X[0])
 
 
 def test_vmap_points_taking_another_branch_are_evaluated_there():
@@ -104,15 +104,15 @@ def test_vmap_points_taking_another_branch_are_evaluated_there():
             return fnp.sum(fnp.sin(x))
         return fnp.sum(fnp.abs(x) ** 3)
     xs = np.array([[1.0, 2.0], [-3.0, 1.0], [0.5, 0.25], [-1.0, -1.0]])
-    same(fd.vmap(f)(xs), stacked([f(x) for x in xs]))
+    assert_same_bits(fd.vmap(f)(xs), stacked([f(x) for x in xs]))
     g = fd.grad(f)
-    same(fd.vmap(g)(xs), stacked([g(x) for x in xs]))
+    assert_same_bits(fd.vmap(g)(xs), stacked([g(x) for x in xs]))
 
 
 def test_vmap_of_integer_and_object_arguments_calls_the_function_per_point():
     idx = np.array([0, 2, 1])
-    same(fd.vmap(lambda i, x: x[i] * 2.0, in_axes=(0, None))(idx, X[0]), X[0][idx] * 2.0)
-    same(fd.vmap(lambda x, tag: x * len(tag), in_axes=(0, None))(X, "ab"), 2 * X)
+    assert_same_bits(fd.vmap(lambda i, x: x[i] * 2.0, in_axes=(0, None))(idx, X[0]), X[0][idx] * 2.0)
+    assert_same_bits(fd.vmap(lambda x, tag: x * len(tag), in_axes=(0, None))(X, "ab"), 2 * X)
 
 
 @pytest.mark.parametrize("call, match", [
@@ -164,9 +164,9 @@ def test_tape_map_equals_the_per_point_calls(method):
     else:
         got = tape.map(method, *args)
         loop = [getattr(tape, method)(*row) for row in zip(*args)]
-    same(got, stacked(loop))
+    assert_same_bits(got, stacked(loop))
     if method == "gradient":
-        same(tape.map(tape.gradient, *args), got)  # (the bound method names it too)
+        assert_same_bits(tape.map(tape.gradient, *args), got)  # (the bound method names it too)
 
 
 def test_tape_map_over_pytree_arguments():
@@ -176,7 +176,7 @@ def test_tape_map_over_pytree_arguments():
     tape = fd.record(fun, {"w": p["w"][0], "b": p["b"][0]}, xs[0])
     got = tape.map("gradient", p, xs)
     loop = [tape.gradient({"w": p["w"][i], "b": p["b"][i]}, xs[i]) for i in range(4)]
-    same(got, stacked(loop))
+    assert_same_bits(got, stacked(loop))
 
 
 def test_tape_map_flipped_guards():
@@ -185,13 +185,13 @@ def test_tape_map_flipped_guards():
     xs = np.array([[2.0, -3.0], [4.0, 5.0], [1.0, -1.0], [-2.0, -2.0]])
     with pytest.raises(fd.RetapeRequired, match="at point 1"):
         tape.map("gradient", xs)
-    same(tape.map("gradient", xs, retape=True), np.stack([fd.grad(fun)(x) for x in xs]))
+    assert_same_bits(tape.map("gradient", xs, retape=True), np.stack([fd.grad(fun)(x) for x in xs]))
     # the tape is still the one recorded: the first point replays, the second flips
-    same(tape.gradient(xs[0]), fd.grad(fun)(xs[0]))
+    assert_same_bits(tape.gradient(xs[0]), fd.grad(fun)(xs[0]))
     with pytest.raises(fd.RetapeRequired):
         tape.gradient(xs[1])
     retaping = fd.record(fun, np.array([1.0, -1.0]), retape=True)
-    same(retaping.map("gradient", xs), np.stack([fd.grad(fun)(x) for x in xs]))
+    assert_same_bits(retaping.map("gradient", xs), np.stack([fd.grad(fun)(x) for x in xs]))
 
 
 def test_tape_map_errors():
@@ -204,5 +204,5 @@ def test_tape_map_errors():
         tape.map("gradient", np.ones((2, 3)), 1.0)
     with pytest.raises(ValueError, match="leading .batch. axes differ"):
         tape.map("gradient", np.ones((2, 3)), np.ones(3))
-    same(tape.map("value_and_grad", np.zeros((0, 3)), np.zeros(0)),
+    assert_same_bits(tape.map("value_and_grad", np.zeros((0, 3)), np.zeros(0)),
          (np.zeros(0), (np.zeros((0, 3)), np.zeros(0))))
