@@ -202,7 +202,7 @@ def _ext_pattern(tape, node, rows, n):
             return (scatter @ csr(parents[0][1])).astype(bool)
     if prim.name in _MOVES:
         args = list(ext.args)
-        offsets, stacked = {}, []
+        offsets = {}
         traced = {position for position, _ in parents}
         base = 0
         for k, arg in enumerate(args):
