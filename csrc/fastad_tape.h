@@ -5,6 +5,7 @@
  *   fastad_steps.c   the array C steps of the reverse sweep
  *   fastad_fused.c   fused elementwise programs over float64 arrays
  *   fastad_taylor.c  Taylor series through the scalar opcodes
+ *   fastad_record.c  the recording sweeps of nested operators
  *   fastad_math.h    what the kernels share (internal to csrc/)
  *
  * Plain C, no Python API: a tape is four parallel arrays (opcode, two operand
@@ -221,6 +222,25 @@ int fa_extremum_vjp_f32(const float *x, const float *ans, double c, const float 
  * rest as fa_reverse. */
 int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,
                      int64_t end);
+
+/* The recording sweeps (fastad_record.c): the reverse and tangent sweeps of
+ * an operator nested in another, pushing each derivative operation onto the
+ * tape as a scalar node instead of computing it.  A node's adjoint (tangent)
+ * over the swept range [start, end) is handle[node - start]: the node that
+ * holds it, FA_NONE, or FA_PLAIN with the number at plain[node - start].
+ * fa_reverse_record sweeps from end - 1 down (end <= the range's end) and
+ * returns the first node it
+ * leaves to the caller (FA_EXT, FA_ELEM, FA_POW), or start - 1;
+ * fa_tangent_record sweeps up from `from` (>= start) and returns that node,
+ * or end.
+ * Both return FA_RECORD_FULL when the tape cannot grow. */
+#define FA_NONE (-1)
+#define FA_PLAIN (-2)
+#define FA_RECORD_FULL (-2)
+int64_t fa_reverse_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
+                          int64_t end);
+int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
+                          int64_t from, int64_t end);
 
 /* Truncated Taylor series (fastad_taylor.c).  `series` holds d + 1
  * coefficients per node, node-major; `scratch` 3 (d + 1) doubles.  The

@@ -129,6 +129,12 @@ cdef extern from "fastad_tape.h":
                          int64_t end) nogil
     int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
                        int64_t end) nogil
+    enum:
+        FA_NONE, FA_PLAIN, FA_RECORD_FULL
+    int64_t fa_reverse_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
+                              int64_t end)
+    int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
+                              int64_t start_at, int64_t end)
 
 
 

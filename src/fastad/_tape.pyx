@@ -24,6 +24,8 @@ one, in this order:
     _core/array.pxi      the traced Array, element reads, NumPy's protocols
     _core/ufuncs.pxi     fastad.numpy's elementwise functions with a C path
                          for traced scalars; the opcode tables
+    _core/record_sweep.pxi  the recording sweeps of nested operators: their
+                         scalar nodes' adjoints and tangents, pushed by C
 
 They are one module, not several joined by .pxd files, because the
 per-operation path crosses them all: a `Scalar` operator calls `fa_push` on
@@ -221,3 +223,4 @@ include "_core/serialize.pxi"
 include "_core/scalar.pxi"
 include "_core/array.pxi"
 include "_core/ufuncs.pxi"
+include "_core/record_sweep.pxi"

@@ -9,6 +9,12 @@ rules on traced boxes of the recorded primals; the rules are written with
 fastad.numpy, so every operation they perform is recorded.  Nodes below
 `start` belong to outer levels and are constants here.
 
+Runs of scalar nodes are recorded by C (csrc/fastad_record.c, through
+_tape.SweepHandles): each opcode's rule written out, pushing the same nodes
+the rule pushes here, without a Python call per node.  This module applies
+the rules itself to array nodes, element reads and traced exponents, and
+reads and writes the same adjoints.
+
 The numeric sweep (Tape.backward) stays the fast path for top-level calls.
 """
 import numpy as np
@@ -19,6 +25,8 @@ from .ops.shape import broadcast_to, concatenate, reshape, stack, untake
 from .ops.tracing import TRACED as _TRACED
 
 Array = _tape.Array
+Scalar = _tape.Scalar
+_FLOAT64 = np.dtype(np.float64)
 
 LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes first)
@@ -41,11 +49,14 @@ def _rules():
     return _RULES
 
 
-def _shape_dtype(tape, node):
+def _node_kind(tape, node):
+    """(shape, dtype, scalar) of a node: `scalar` when it is boxed as a
+    traced Scalar (a scalar opcode, or an array operation with a scalar
+    result), not a 0-d array."""
     ext = tape.ext(node)
     if ext is None or ext.scalar_out:
-        return (), np.dtype(np.float64)
-    return ext.shape, ext.dtype
+        return (), _FLOAT64, True
+    return ext.shape, ext.dtype, False
 
 
 def unbroadcast(c, shape, dtype):
@@ -82,6 +93,52 @@ def _real_for(c, dtype):
     return c
 
 
+class _Store:
+    """The adjoints (or tangents) of a sweep's nodes [start, end): scalar
+    float64 nodes in the C handles the recording sweeps of
+    csrc/fastad_record.c read and write, array nodes in a dict."""
+
+    def __init__(self, tape, start, end):
+        self.tape = tape
+        self.scalars = _tape.SweepHandles(tape, start, end)
+        self.arrays = {}
+
+    def get(self, node):
+        value = self.scalars.get(node)
+        return self.arrays.get(node) if value is None else value
+
+    def pop(self, node):
+        value = self.scalars.get(node)
+        return self.arrays.pop(node, None) if value is None else value
+
+    def put(self, node, value, scalar):
+        """Hold `value` for `node` (`scalar`: a node boxed as a traced
+        Scalar); False where a scalar node's value is not one the C handles
+        hold (kept in the dict: C sweeps must not run)."""
+        if scalar and self.scalars.start <= node < self.scalars.end:
+            if type(value) is Array and value.shape == () and value.dtype == _FLOAT64:
+                value = value[()]
+            if type(value) is Scalar and value.tape is self.tape or _is_real(value):
+                self.scalars.set(node, value)
+                return True
+            self.scalars.set(node, None)
+            self.arrays[node] = value
+            return False
+        self.arrays[node] = value
+        return True
+
+
+def _is_real(value):
+    return isinstance(value, (float, int, np.floating, np.integer)) or (
+        type(value) is np.ndarray and value.shape == () and value.dtype.kind in "fiu")
+
+
+# the scalar opcodes whose rules sweeps.py applies itself: a traced
+# exponent's rule selects with `where` (array nodes and element reads are
+# handled here too)
+_PYTHON_OPCODES = frozenset((EXT, ELEM, _tape.OPCODES["power"]))
+
+
 def reverse(tape, start, seeds, inputs, constant_primals=False, end=None):
     """Recorded reverse sweep over nodes [start, end) (end: len(tape)).
 
@@ -90,44 +147,55 @@ def reverse(tape, start, seeds, inputs, constant_primals=False, end=None):
     input: a traced value, a plain number or array, or None (no path).
     `constant_primals`: the rules read the tape's values as constants (a
     finished tape swept with cotangents traced on another): the result is
-    linear in the cotangents, as the VJP is."""
-    adjoint = {}
+    linear in the cotangents, as the VJP is.  Otherwise the runs of scalar
+    nodes are recorded by C (SweepHandles.reverse), the same nodes the rules
+    would record."""
+    end = len(tape) if end is None else end
+    adjoint = _Store(tape, start, end)
     box = (lambda node: tape.box(node).value) if constant_primals else tape.box
 
     def accumulate(node, c):
         if c is None or node < start:
             return
-        shape, dtype = _shape_dtype(tape, node)
+        shape, dtype, scalar = _node_kind(tape, node)
         c = unbroadcast(c, shape, dtype)
         previous = adjoint.get(node)
-        adjoint[node] = c if previous is None else previous + c
+        if not adjoint.put(node, c if previous is None else previous + c, scalar):
+            use_c[0] = False
 
     # element reads x[i] (ELEM nodes): the adjoints of an array's elements,
     # gathered into one array operation when the sweep reaches the array
     elements = {}
+    use_c = [not constant_primals]
 
     for output, cotangent in seeds:
         accumulate(output.node, cotangent)
     rules = _rules()
     wanted = set(inputs)
-    for i in range((len(tape) if end is None else end) - 1, start - 1, -1):
+    i = end - 1
+    while i >= start:
         if i in elements:
             accumulate(i, _gather_elements(tape, i, elements.pop(i)))
-        g = adjoint.get(i) if i in wanted else adjoint.pop(i, None)
+        opcode, a, b, _ = tape.raw(i)
+        if use_c[0] and opcode not in _PYTHON_OPCODES:
+            i = adjoint.scalars.reverse(i + 1)
+            continue
+        g = adjoint.get(i) if i in wanted else adjoint.pop(i)
+        i -= 1
         if g is None:
             continue
-        opcode, a, b, _ = tape.raw(i)
+        node = i + 1
         if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
             continue
         if opcode == ELEM:
-            node = tape.source(a)[0]
-            if node >= start:
-                elements.setdefault(node, []).append((b, g))
+            source = tape.source(a)[0]
+            if source >= start:
+                elements.setdefault(source, []).append((b, g))
             continue
         if opcode == EXT:
-            _reverse_ext(tape, i, g, accumulate, constant_primals)
+            _reverse_ext(tape, node, g, accumulate, constant_primals)
             continue
-        ans = box(i)
+        ans = box(node)
         if opcode in _CONST_OPS:
             binary, constant_first = _CONST_OPS[opcode]
             c = tape.constant(b)
@@ -144,13 +212,16 @@ def reverse(tape, start, seeds, inputs, constant_primals=False, end=None):
         elif opcode in rules:
             accumulate(a, rules[opcode][0](g, ans, box(a)))
         # else: sign, piecewise constant: no derivative
+    # the reads of arrays the sweep passed in C (array leaves)
+    for node, reads in sorted(elements.items(), reverse=True):
+        accumulate(node, _gather_elements(tape, node, reads))
     return [adjoint.get(node) for node in inputs]
 
 
 def _gather_elements(tape, node, reads):
     """The adjoint of array `node` from its element reads' adjoints
     [(flat index, adjoint), ...]: one scatter-add of them all."""
-    shape, dtype = _shape_dtype(tape, node)
+    shape, dtype, _ = _node_kind(tape, node)
     size = int(np.prod(shape))
     flat = np.array([index for index, _ in reads], dtype=np.intp)
     values = stack([g for _, g in reads])
@@ -190,55 +261,66 @@ def forward(tape, start, seeds, outputs, end=None):
     tape would grow exponentially in the number of sweeps).
 
     `seeds`: (traced input, tangent) pairs; returns the tangents of
-    `outputs` (traced, plain, or None where no seeded input reaches)."""
+    `outputs` (traced, plain, or None where no seeded input reaches).  The
+    runs of scalar nodes are recorded by C (SweepHandles.tangent)."""
     global _JVP_RULES
     if _JVP_RULES is None:
         _JVP_RULES = _jvp_rules()
     rules = _JVP_RULES
-    tangent = {x.node: t for x, t in seeds}
-    for i in range(start, len(tape) if end is None else end):
+    end = len(tape) if end is None else end
+    tangent = _Store(tape, start, end)
+    use_c = True
+    for x, t in seeds:
+        use_c = tangent.put(x.node, t, _node_kind(tape, x.node)[2]) and start <= x.node and use_c
+    i = start
+    while i < end:
         opcode, a, b, _ = tape.raw(i)
-        if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
+        if use_c and opcode not in _PYTHON_OPCODES:
+            i = tangent.scalars.tangent(i)
             continue
-        if opcode == EXT:
-            t = _forward_ext(tape, i, tangent)
-        elif opcode == ELEM:
-            node, shape = tape.source(a)
-            t = tangent.get(node)
-            if t is None:
-                continue
-            t = fnp_getitem(t, np.unravel_index(b, shape))
-        elif opcode in _CONST_OPS:
-            ta = tangent.get(a)
-            if ta is None:
-                continue
-            binary, constant_first = _CONST_OPS[opcode]
-            c, x, ans = tape.constant(b), tape.box(a), tape.box(i)
-            t = (rules[binary][1](ta, ans, c, x) if constant_first
-                 else rules[binary][0](ta, ans, x, c))
-        elif _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
-            ta, tb = tangent.get(a), tangent.get(b)
-            if ta is None and tb is None:
-                continue
-            x, y, ans = tape.box(a), tape.box(b), tape.box(i)
-            rule_x, rule_y = rules[opcode]
-            t = None
-            if ta is not None:
-                t = rule_x(ta, ans, x, y)
-            if tb is not None:
-                tb = rule_y(tb, ans, x, y)
-                t = tb if t is None else t + tb
-        elif opcode in rules:
-            ta = tangent.get(a)
-            if ta is None:
-                continue
-            t = rules[opcode][0](ta, tape.box(i), tape.box(a))
-        else:
-            continue  # sign: no derivative
+        i += 1
+        t = _tangent_of(tape, i - 1, opcode, a, b, tangent, rules)
         if t is not None:
-            shape, dtype = _shape_dtype(tape, i)
-            tangent[i] = _fit(t, shape, dtype)
+            shape, dtype, scalar = _node_kind(tape, i - 1)
+            use_c = tangent.put(i - 1, _fit(t, shape, dtype), scalar) and use_c
     return [tangent.get(y.node) for y in outputs]
+
+
+def _tangent_of(tape, i, opcode, a, b, tangent, rules):
+    """The tangent of node i by the rules (None where none reaches)."""
+    if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
+        return None
+    if opcode == EXT:
+        return _forward_ext(tape, i, tangent)
+    if opcode == ELEM:
+        node, shape = tape.source(a)
+        t = tangent.get(node)
+        return None if t is None else fnp_getitem(t, np.unravel_index(b, shape))
+    if opcode in _CONST_OPS:
+        ta = tangent.get(a)
+        if ta is None:
+            return None
+        binary, constant_first = _CONST_OPS[opcode]
+        c, x, ans = tape.constant(b), tape.box(a), tape.box(i)
+        return (rules[binary][1](ta, ans, c, x) if constant_first
+                else rules[binary][0](ta, ans, x, c))
+    if _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
+        ta, tb = tangent.get(a), tangent.get(b)
+        if ta is None and tb is None:
+            return None
+        x, y, ans = tape.box(a), tape.box(b), tape.box(i)
+        rule_x, rule_y = rules[opcode]
+        t = None
+        if ta is not None:
+            t = rule_x(ta, ans, x, y)
+        if tb is not None:
+            tb = rule_y(tb, ans, x, y)
+            t = tb if t is None else t + tb
+        return t
+    if opcode in rules:
+        ta = tangent.get(a)
+        return None if ta is None else rules[opcode][0](ta, tape.box(i), tape.box(a))
+    return None  # sign: no derivative
 
 
 def _forward_joined(name, ext, tangent):

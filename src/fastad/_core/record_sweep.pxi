@@ -1,0 +1,131 @@
+# The recording sweeps' scalar nodes (included by _tape.pyx).
+#
+# When an operator runs inside another, its reverse or tangent sweep records
+# its work onto the tape (fastad/sweeps.py).  `SweepHandles` holds the
+# adjoints (or tangents) of the sweep's scalar nodes as C handles (a node of
+# the tape, a plain number, or none) and runs the runs of scalar nodes
+# between array nodes through csrc/fastad_record.c, which pushes their
+# derivative operations without a Python call per node.  sweeps.py handles
+# the nodes the C sweep returns at, reading and writing the same handles.
+
+@cython.final
+cdef class SweepHandles:
+    """The adjoints or tangents of the scalar nodes [start, end) of a
+    recording sweep over `tape`: each None, a plain float, or a traced
+    Scalar of the tape."""
+    cdef Tape tape
+    cdef readonly int64_t start, end
+    cdef int64_t *handle
+    cdef double *plain
+
+    def __cinit__(self, Tape tape, int64_t start, int64_t end):
+        if not 0 <= start <= end <= tape.c.size:
+            raise ValueError("nodes [%d, %d) are not a range of a tape of %d nodes"
+                             % (start, end, tape.c.size))
+        self.tape = tape
+        self.start = start
+        self.end = end
+        cdef int64_t n = max(end - start, 1)
+        self.handle = <int64_t *>calloc(n, sizeof(int64_t))
+        self.plain = <double *>calloc(n, sizeof(double))
+        if self.handle == NULL or self.plain == NULL:
+            raise MemoryError("no memory for the handles of %d nodes" % (end - start))
+        cdef int64_t i
+        for i in range(end - start):
+            self.handle[i] = FA_NONE
+
+    def __dealloc__(self):
+        free(self.handle)
+        free(self.plain)
+
+    def get(self, int64_t node):
+        """The value held for `node`: None (none, or outside the range),
+        a float, or a traced Scalar."""
+        if not self.start <= node < self.end:
+            return None
+        cdef int64_t h = self.handle[node - self.start]
+        if h == FA_NONE:
+            return None
+        if h == FA_PLAIN:
+            return self.plain[node - self.start]
+        return _new_scalar(self.tape, h, self.tape.c.primal[h])
+
+    def set(self, int64_t node, object value):
+        """Hold `value` (a traced Scalar of this tape or a real number; None
+        for none) for `node` of the range."""
+        if not self.start <= node < self.end:
+            raise IndexError("node %d is outside the swept range [%d, %d)"
+                             % (node, self.start, self.end))
+        cdef int64_t at = node - self.start
+        if value is None:
+            self.handle[at] = FA_NONE
+        elif type(value) is Scalar:
+            if (<Scalar>value).tape is not self.tape:
+                raise _mixed_error()
+            self.handle[at] = (<Scalar>value).node
+            self.plain[at] = (<Scalar>value).value
+        else:
+            self.plain[at] = float(value)
+            self.handle[at] = FA_PLAIN
+
+    def reverse(self, int64_t stop):
+        """Record the reverse sweep of nodes stop - 1, stop - 2, ... down to
+        the first node left to Python (returned), or to the range's start
+        (start - 1 returned)."""
+        if not self.start <= stop <= self.end:
+            raise IndexError("stop %d is outside the swept range [%d, %d]"
+                             % (stop, self.start, self.end))
+        cdef int64_t first_new = self.tape.c.size
+        cdef int64_t at = fa_reverse_record(&self.tape.c, self.handle, self.plain,
+                                            self.start, stop)
+        self._recorded(first_new, at)
+        return at
+
+    def tangent(self, int64_t first):
+        """Record the tangent sweep of nodes first, first + 1, ... up to the
+        first node left to Python (returned), or to the range's end."""
+        if not self.start <= first <= self.end:
+            raise IndexError("node %d is outside the swept range [%d, %d]"
+                             % (first, self.start, self.end))
+        cdef int64_t first_new = self.tape.c.size
+        cdef int64_t at = fa_tangent_record(&self.tape.c, self.handle, self.plain,
+                                            self.start, first, self.end)
+        self._recorded(first_new, at)
+        return at
+
+    cdef _recorded(self, int64_t first_new, int64_t at):
+        """What the recording path does per operation, for the nodes a C
+        sweep pushed: the guards' sources, the NaN check, the full tape."""
+        cdef Tape tape = self.tape
+        cdef int64_t i
+        cdef uint8_t op
+        if tape.guarding:
+            for i in range(first_new, tape.c.size):
+                op = tape.c.opcode[i]
+                if FA_LT <= op <= FA_NE:
+                    tape.guard_sources[i] = _user_source()
+        if _debug_nans:
+            for i in range(first_new, tape.c.size):
+                _check_nan(tape, i)
+        if at == FA_RECORD_FULL:
+            raise _tape_full_error()
+
+
+cdef _check_nan(Tape tape, int64_t i):
+    """debug_nans for a node a C sweep pushed: NaN from operands without."""
+    cdef uint8_t op = tape.c.opcode[i]
+    cdef double value = tape.c.primal[i]
+    if value == value or op == FA_LEAF or op == FA_EXT or op == FA_ELEM:
+        return
+    cdef double x = tape.c.primal[tape.c.operand0[i]]
+    cdef double y
+    if FA_ADD <= op <= FA_HYPOT or FA_LT <= op <= FA_NE:
+        y = tape.c.primal[tape.c.operand1[i]]
+    elif FA_ADDC <= op <= FA_RPOWC:
+        y = tape.c.constants[tape.c.operand1[i]]
+    else:
+        if x == x:
+            raise _nan_error(OPCODE_NAMES.get(op, "?"), (x,))
+        return
+    if x == x and y == y:
+        raise _nan_error(OPCODE_NAMES.get(op, "?"), (x, y))

@@ -1,0 +1,108 @@
+"""The sweeps a nested operator records, pushed by C (csrc/fastad_record.c):
+node for node the tape the op table's rules record through Python, for
+every scalar opcode and every pair of modes; guards, NaN checks and
+interleaved array operations kept."""
+import struct
+
+import numpy
+import pytest
+
+import fastad as fd
+import fastad.numpy as np
+from fastad import sweeps
+
+from test_higher import SCALAR_UNARY
+
+C = 1.7
+
+#: every scalar opcode's function, at points inside its domain; binary ones
+#: between two nodes, and with a constant on either side
+CASES = {name: (getattr(np, name), 0.45) for name in SCALAR_UNARY}
+CASES["arccosh"] = (np.arccosh, 1.6)
+for _name in ["add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+              "arctan2", "hypot"]:
+    _op = getattr(np, _name)
+    CASES[_name] = (lambda u, op=_op: op(u, u * 0.5 + 1.0), 0.45)
+    CASES[_name + " c"] = (lambda u, op=_op: op(u, C), 0.45)
+    CASES["c " + _name] = (lambda u, op=_op: op(C, u), 0.45)
+CASES["maximum tie"] = (lambda u: np.maximum(u, u) * u, 0.45)
+for _exponent in (0.0, 1.0, 2.0, 3.0, -0.5):
+    CASES["power %g" % _exponent] = (lambda u, e=_exponent: u ** e * u, 0.45)
+CASES["zero ** x"] = (lambda u: 0.0 ** u + u, 0.45)
+CASES["arrays between"] = (
+    lambda u: np.sum(np.sin(np.array([u, u * u, 2.0])) ** 2) * np.tanh(u)
+    + np.stack([u, u ** 3])[1] / (1.0 + u), 0.45)
+
+MODES = {
+    "rr": lambda f: fd.grad(fd.grad(f)),
+    "fr": lambda f: fd.jacfwd(fd.grad(f)),
+    "rf": lambda f: fd.grad(fd.jacfwd(f)),
+    "ff": lambda f: fd.jacfwd(fd.jacfwd(f)),
+    "rrr": lambda f: fd.grad(fd.grad(fd.grad(f))),
+    "frf": lambda f: fd.jacfwd(fd.grad(fd.jacfwd(f))),
+}
+
+
+def _nodes(tape):
+    """Every node of a recorded tape as (opcode, operands, primal bits,
+    constant bits)."""
+    core = tape._tape
+    out = []
+    for i in range(len(core)):
+        opcode, a, b, value = core.raw(i)
+        constant = (struct.pack("d", core.constant(b)) if opcode in fd._tape.CONST_OPCODES
+                    else None)
+        out.append((opcode, a, b, struct.pack("d", value), constant))
+    return out
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("name", list(CASES))
+def test_c_recorded_sweeps_are_the_rules_node_for_node(name, mode, monkeypatch):
+    fun, x = CASES[name]
+    operator = MODES[mode](fun)
+    in_c = fd.record(operator, x)
+    monkeypatch.setattr(sweeps, "_PYTHON_OPCODES", frozenset(range(256)))  # every node by rules
+    by_rules = fd.record(operator, x)
+    assert _nodes(in_c) == _nodes(by_rules)
+    monkeypatch.undo()
+    for point in (x, x * 1.1):
+        numpy.testing.assert_array_equal(in_c(point), operator(point))
+
+
+def test_second_derivatives_of_every_scalar_opcode_match_central_differences():
+    for name, (fun, x) in CASES.items():
+        first, second = fd.grad(fun), fd.grad(fd.grad(fun))
+        h = 1e-5
+        expected = (first(x + h) - first(x - h)) / (2 * h)
+        assert second(x) == pytest.approx(expected, rel=1e-6, abs=1e-7), name
+        assert fd.jacfwd(fd.jacfwd(fun))(x) == pytest.approx(second(x), rel=1e-13, abs=1e-14), name
+
+
+def test_guards_of_an_inner_sweep_are_checked_on_replay():
+    # maximum's rule compares its operands with its result: the comparisons
+    # the C sweep pushes are guards with a source line, as the rules' are
+    f = lambda u: np.maximum(u * u, 0.5) * u  # noqa: E731
+    tape = fd.record(fd.grad(fd.grad(f)), 1.0)
+    assert tape(2.0) == fd.grad(fd.grad(f))(2.0) == 12.0
+    with pytest.raises(fd.RetapeRequired, match=r"test_nested_sweeps\.py"):
+        tape(0.1)
+    assert fd.record(fd.grad(fd.grad(f)), 1.0, retape=True)(0.1) == 0.0
+
+
+def test_debug_nans_sees_the_nodes_an_inner_sweep_pushes():
+    # d/dx sqrt(x) * 0 at x = 0: the inner sweep computes 0 * (0.5 / 0) = NaN
+    f = lambda u: np.sqrt(u) * 0.0  # noqa: E731
+    fd.grad(fd.grad(f))(0.0)
+    with fd.debug_nans(), pytest.raises(FloatingPointError, match="multiply"):
+        fd.grad(fd.grad(f))(0.0)
+
+
+def test_an_inner_sweep_over_a_long_chain_records_linearly():
+    # each inner node pushes a bounded number of nodes, whatever the length
+    def chain(u, n):
+        for k in range(n):
+            u = np.sin(u * 1.0001 + 0.001 * k)
+        return u
+    lengths = [len(fd.record(fd.grad(fd.grad(lambda u: chain(u, n))), 0.3)) for n in (100, 200)]
+    assert lengths[1] < 2.05 * lengths[0]
