@@ -77,13 +77,18 @@ def compiled(benchmark, first_call):
     return result
 
 
-def run(benchmark, group, impl, role, fun, *args, rounds=None):
+def run(benchmark, group, impl, role, fun, *args, rounds=None, slow=False):
     """Time `fun(*args)` under pytest-benchmark with the suite's metadata.
 
     role: "subject" (fastad), "limit" (hand-written), "peer", or a
-    workload-specific role such as "function"."""
+    workload-specific role such as "function".  `slow`: a call of many
+    seconds, timed once with no warm-up; its result is returned for the
+    caller to check."""
     benchmark.group = group
     benchmark.extra_info.update(impl=impl, role=role, threads=THREADS)
+    if slow:
+        benchmark.extra_info["iterations_per_round"] = 1
+        return benchmark.pedantic(fun, args=args, rounds=1, iterations=1, warmup_rounds=0)
     if rounds is None:
         rounds = 3 if QUICK else 15
     # A round of a short call repeats it to last about 5 ms, so that one

@@ -263,6 +263,32 @@ def targets(groups):
             1.7, "higher")
         add("W11 bytes sent to each worker (the pickled tape)", f11["extra"].get("bytes_per_worker", 0),
             1e9, unit="B")
+    # the nested issue's figures: the chain's second derivatives against one
+    # gradient; per problem and mode pair, the peers against fastad traced
+    # and fastad recorded against the loop on floats by hand
+    chain = "W15 nested, 10k-op scalar chain"
+    g15, gg15 = _find(groups, chain, "fastad grad"), _find(groups, chain, "fastad grad(grad)")
+    g15v, h15 = (_find(groups, chain, "fastad grad, 10 inputs"),
+                 _find(groups, chain, "fastad hvp, 10 inputs"))
+    if g15 and gg15:
+        add("W15 grad(grad(f)) / grad(f), 10k-op chain", gg15["median"] / g15["median"], 5.0)
+    if g15v and h15:
+        add("W15 hvp / grad, 10k-op chain over 10 inputs", h15["median"] / g15v["median"], 5.0)
+    for name in sorted(groups):
+        if not name.startswith("W15 ") or name.startswith(chain):
+            continue
+        label = name.split(":")[0]
+        traced = _find(groups, name, "fastad")
+        recorded = _find(groups, name, "fastad recorded")
+        limit = _find(groups, name, "python floats, derivatives by hand")
+        for impl in ("autograd", "pytorch"):
+            peer_row = _find(groups, name, impl)
+            if traced and peer_row:
+                add("%s %s / fastad traced" % (label, impl), peer_row["median"] / traced["median"],
+                    100.0, "higher")
+        if recorded and limit:
+            add("%s fastad recorded / floats by hand" % label,
+                recorded["median"] / limit["median"], 10.0)
     f7 = _find(groups, "W7", "fastad")
     if f7 and "tape_bytes_per_op" in f7["extra"]:
         add("W7 tape bytes per scalar op", f7["extra"]["tape_bytes_per_op"], 40, unit="B")

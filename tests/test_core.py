@@ -1,4 +1,5 @@
 """Operators, pytrees, dtypes, error messages, tape lifetime and threads."""
+import collections
 import gc
 import math
 import threading
@@ -499,6 +500,24 @@ def test_unflatten_with_too_few_leaves_is_a_value_error():
     leaves, treedef = fd.extend.flatten({"w": [1.0, 2.0], "b": 3.0})
     with pytest.raises(ValueError, match="too few leaves"):
         fd.extend.unflatten(treedef, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("tree", [[1.0, 2.0], (1.0, 2, 3j), [], (), {}, [1.0] * 300,
+                                  collections.defaultdict(list), [collections.defaultdict(list)],
+                                  [1.0, [2.0, 3.0]], (numpy.ones(2), numpy.float64(2.0)),
+                                  {"w": [1.0, 2.0], "b": (3.0,)}])
+def test_flat_lists_and_tuples_flatten_and_come_back(tree):
+    # flat lists and tuples of leaves take a path of their own (shared
+    # structures, known by identity when unflattened): the same results
+    leaves, treedef = fd.extend.flatten(tree)
+    rebuilt = fd.extend.unflatten(treedef, leaves)
+    assert type(rebuilt) is type(tree) and repr(rebuilt) == repr(tree)
+    assert treedef == fd.extend.flatten(rebuilt)[1]
+    if leaves:
+        with pytest.raises(ValueError, match="too few leaves"):
+            fd.extend.unflatten(treedef, leaves[:-1])
+    with pytest.raises(ValueError, match="too many leaves"):
+        fd.extend.unflatten(treedef, leaves + [0.0])
 
 
 def test_a_vjp_function_made_outside_a_trace_differentiates_inside_one():

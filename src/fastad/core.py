@@ -256,8 +256,13 @@ class _Recording:
         of `outputs` (traced outputs only), None where none reaches."""
         if self.nested:
             if batched:
+                # each direction seeded where it is nonzero only: an input
+                # with a zero tangent is left out of the chain rule, as the
+                # numeric sweep leaves out its leaves' (and no nodes are
+                # recorded for it)
                 per_direction = [sweeps.forward(self.tape, self.start,
-                                                [(x, t[j]) for x, t in seeds], outputs, self.end)
+                                                [(x, t[j]) for x, t in seeds if _nonzero(t[j])],
+                                                outputs, self.end)
                                  for j in range(k)]
                 return [None if all(d[i] is None for d in per_direction) else
                         _stack_traced([d[i] if d[i] is not None else np.zeros(np.shape(o))
@@ -276,6 +281,11 @@ class _Recording:
         if type(leaf) is Array:
             return np.asarray(adjoint, leaf.dtype)
         return _unbox_gradient(adjoint, leaf)
+
+
+def _nonzero(t):
+    """Whether a tangent may be nonzero: traced ones are taken to be."""
+    return type(t) in _TRACED or bool(np.any(t))
 
 
 def _stack_traced(parts):

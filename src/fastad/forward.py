@@ -7,6 +7,7 @@ order is forward-over-reverse: the reverse sweep of `grad` is recorded onto
 the tape (nesting), and a tangent sweep goes over all of it.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -158,10 +159,16 @@ def deriv(fun):
 
 # -- Jacobians ----------------------------------------------------------------
 
+def _size(shape):
+    """The number of elements of `shape` (math.prod: numpy.prod costs
+    microseconds on a tuple, on the path of every nested Jacobian)."""
+    return math.prod(shape)
+
+
 def _basis(boxes):
     """One direction per input element, for all input leaves: a list of
     (k,) + leaf.shape arrays forming the identity, and k."""
-    sizes = [int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes]
+    sizes = [_size(np.shape(b)) for b in boxes]
     k = sum(sizes)
     if len(boxes) == 1:
         seed = np.eye(k, dtype=_dtype_of(boxes[0])).reshape((k,) + np.shape(boxes[0]))
@@ -184,7 +191,7 @@ def _split_columns(columns, out_shape, in_leaves, in_treedef):
     parts, offset = [], 0
     n_out = len(out_shape)
     for leaf in in_leaves:
-        n = int(np.prod(np.shape(leaf), dtype=np.int64))
+        n = _size(np.shape(leaf))
         block = columns[offset:offset + n]
         if traced:
             block = reshape(block, (n,) + out_shape)
@@ -240,7 +247,7 @@ def _jacobian_leaves(fun, index, mode, opname, args, kwargs):
     in_parts, in_treedef = flatten(jac)
     per_output, offset = [], 0
     for shape in shapes:
-        n = int(np.prod(shape, dtype=np.int64))
+        n = _size(shape)
         per_output.append(unflatten(in_treedef, [
             reshape(part[offset:offset + n], tuple(shape) + tuple(np.shape(part)[1:]))
             for part in in_parts]))
@@ -255,14 +262,25 @@ def _jacobian_one(fun, index, mode, opname, args, kwargs):
     treedef, leaves, boxes = rec.inputs[0]
     out = rec.output
     out_shape = tuple(np.shape(out))
-    n_in = sum(int(np.prod(np.shape(b), dtype=np.int64)) for b in boxes)
-    n_out = int(np.prod(out_shape, dtype=np.int64))
+    n_in = sum(_size(np.shape(b)) for b in boxes)
+    n_out = _size(out_shape)
     use_forward = mode == "fwd" or (mode == "auto" and n_in <= n_out)
     if type(out) not in _TRACED or out.tape is not rec.tape or n_in == 0 or n_out == 0:
         # (no input reaches the output, or the Jacobian has no elements: as
         # in JAX, zeros of shape out.shape + leaf.shape, such as (3, 0))
         zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
         return unflatten(treedef, zeros)
+    if use_forward and out_shape == () and all(type(b) is Scalar for b in boxes):
+        # scalars in, a scalar out: no array of directions to cut up again.
+        # Nested, one recorded sweep per input, seeded at that input alone,
+        # and the derivatives as they come; else one C sweep of them all.
+        if rec.nested:
+            parts = [rec.forward([(b, 1.0)], [out])[0] for b in boxes]
+            return unflatten(treedef, [0.0 if t is None else t for t in parts])
+        eye = np.eye(n_in)
+        (column,) = rec.forward(list(zip(boxes, eye)), [out], k=n_in, batched=True)
+        column = eye[0] * 0.0 if column is None else column
+        return unflatten(treedef, [np.array(c) for c in column])
     if use_forward:
         seeds, k = _basis(boxes)
         (columns,) = rec.forward(list(zip(boxes, seeds)), [out], k=k, batched=True)

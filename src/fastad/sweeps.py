@@ -158,7 +158,8 @@ def reverse(tape, start, seeds, inputs, constant_primals=False, end=None):
         if c is None or node < start:
             return
         shape, dtype, scalar = _node_kind(tape, node)
-        c = unbroadcast(c, shape, dtype)
+        if not (scalar and (type(c) is float or type(c) is Scalar)):  # (else as it is)
+            c = unbroadcast(c, shape, dtype)
         previous = adjoint.get(node)
         if not adjoint.put(node, c if previous is None else previous + c, scalar):
             use_c[0] = False

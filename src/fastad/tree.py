@@ -7,6 +7,14 @@ collections.defaultdict its default_factory (part of the structure, as in
 JAX).
 """
 import collections
+from itertools import islice
+
+import numpy as np
+
+from . import _tape
+
+#: leaf types besides Python's numbers (see _PLAIN_LEAVES)
+_LEAF_TYPES = frozenset((np.ndarray, np.float64, _tape.Scalar, _tape.Array))
 
 
 class TreeDef:
@@ -94,10 +102,38 @@ def flatten(tree):
     return leaves, _flatten(tree, leaves)
 
 
+#: the types a flat list or tuple of leaves holds (the common argument: a
+#: list of floats or traced scalars), flattened without recursion
+_PLAIN_LEAVES = frozenset((float, int, complex))
+#: n -> (LEAF,) * n, shared by the flat structures, so that unflatten knows
+#: them by identity
+_FLAT_CHILDREN = {}
+_FLAT = {}
+
+
+def _flat(kind, n):
+    """The structure of a flat `kind` (list or tuple) of n leaves, shared
+    up to _FLAT_SHARED leaves."""
+    treedef = _FLAT.get((kind, n))
+    if treedef is None:
+        if n > _FLAT_SHARED:
+            return TreeDef(kind, (LEAF,) * n)
+        children = _FLAT_CHILDREN.setdefault(n, (LEAF,) * n)
+        treedef = _FLAT[(kind, n)] = TreeDef(kind, children)
+    return treedef
+
+
+_FLAT_SHARED = 256
+
+
 def _flatten(tree, leaves):
     t = type(tree)
     if t is tuple or t is list:
-        return TreeDef(t, tuple(_flatten(c, leaves) for c in tree))
+        for c in tree:
+            if type(c) not in _PLAIN_LEAVES and type(c) not in _LEAF_TYPES:
+                return TreeDef(t, tuple(_flatten(c, leaves) for c in tree))
+        leaves.extend(tree)
+        return _flat(t, len(tree))
     if t is dict:
         keys = tuple(tree)
         return TreeDef(dict, tuple(_flatten(tree[k], leaves) for k in keys), keys)
@@ -139,6 +175,12 @@ def _unflatten(treedef, it):
         return next(it)
     if kind == "none":
         return None
+    children = treedef.children
+    if (kind is list or kind is tuple) and children is _FLAT_CHILDREN.get(len(children)):
+        out = kind(islice(it, len(children)))
+        if len(out) < len(children):
+            raise StopIteration
+        return out
     children = [_unflatten(c, it) for c in treedef.children]
     if treedef.keys is not None:
         if kind is dict:
