@@ -168,3 +168,34 @@ def test_nested_jacfwd_of_scalars_sweeps_each_input_alone():
     assert all(type(d) is fd._tape.Scalar for d in inner[0])
     length = len(fd.record(lambda p: fd.jacfwd(f)(p)[0], point))
     assert length < 40  # no stack, reshape or moveaxis nodes
+
+
+def test_sweep_handles_refuse_what_they_cannot_hold():
+    seen = {}
+
+    def f(u):
+        seen["tape"], seen["u"] = u.tape, u
+        return u * u
+    fd.grad(f)(1.0)
+    tape, u = seen["tape"], seen["u"]
+    with pytest.raises(ValueError, match="not a range"):
+        fd._tape.SweepHandles(tape, 0, len(tape) + 1)
+    handles = fd._tape.SweepHandles(tape, 0, len(tape))
+    with pytest.raises(IndexError, match="outside the swept range"):
+        handles.set(len(tape), 1.0)
+    with pytest.raises(IndexError, match="outside the swept range"):
+        handles.reverse(len(tape) + 1)
+    with pytest.raises(IndexError, match="outside the swept range"):
+        handles.tangent(-1)
+    with pytest.raises(TypeError, match="not str"):
+        handles.set(0, "one")
+    other = {}
+    fd.grad(lambda v: other.setdefault("v", v) * 2.0)(1.0)
+    with pytest.raises(fd._tape.TracerError):
+        handles.set(0, other["v"])
+    handles.set(u.node, 2.0)
+    assert handles.get(u.node) == 2.0 and handles.get(len(tape) + 5) is None
+    handles.set(u.node, None)
+    assert handles.get(u.node) is None
+    with pytest.raises(fd._tape.TracerError, match="after the fastad operator"):
+        handles.reverse(len(tape))  # the call has returned: its tape records no more

@@ -15,6 +15,7 @@ cdef class SweepHandles:
     Scalar of the tape."""
     cdef Tape tape
     cdef readonly int64_t start, end
+    cdef int64_t top  # the highest node a handle names (-1: none)
     cdef int64_t *handle
     cdef double *plain
 
@@ -25,6 +26,7 @@ cdef class SweepHandles:
         self.tape = tape
         self.start = start
         self.end = end
+        self.top = -1
         cdef int64_t n = max(end - start, 1)
         self.handle = <int64_t *>calloc(n, sizeof(int64_t))
         self.plain = <double *>calloc(n, sizeof(double))
@@ -48,7 +50,21 @@ cdef class SweepHandles:
             return None
         if h == FA_PLAIN:
             return self.plain[node - self.start]
+        self._check_nodes()
         return _new_scalar(self.tape, h, self.tape.c.primal[h])
+
+    cdef int _check_nodes(self) except -1:
+        """Every node the handles name is on the tape, before it is read."""
+        if self.end > self.tape.c.size or self.top >= self.tape.c.size:
+            raise RuntimeError("a sweep over nodes [%d, %d) names node %d of a tape of %d "
+                               "nodes" % (self.start, self.end, self.top, self.tape.c.size))
+        return 0
+
+    cdef int _check_tape(self) except -1:
+        """_check_nodes, and the tape still records (C pushes onto it)."""
+        if not self.tape.active:
+            raise _stale_error()
+        return self._check_nodes()
 
     def set(self, int64_t node, object value):
         """Hold `value` (a traced Scalar of this tape or a real number; None
@@ -64,9 +80,14 @@ cdef class SweepHandles:
                 raise _mixed_error()
             self.handle[at] = (<Scalar>value).node
             self.plain[at] = (<Scalar>value).value
-        else:
+            self.top = max(self.top, (<Scalar>value).node)
+        elif _is_real_number(value) or (type(value) is _ndarray and (<object>value).ndim == 0
+                                        and (<object>value).dtype.kind in "fiub"):
             self.plain[at] = float(value)
             self.handle[at] = FA_PLAIN
+        else:
+            raise TypeError("a sweep holds a traced Scalar of its tape or a real number for a "
+                            "scalar node, not %s" % type(value).__name__)
 
     def reverse(self, int64_t stop):
         """Record the reverse sweep of nodes stop - 1, stop - 2, ... down to
@@ -75,6 +96,7 @@ cdef class SweepHandles:
         if not self.start <= stop <= self.end:
             raise IndexError("stop %d is outside the swept range [%d, %d]"
                              % (stop, self.start, self.end))
+        self._check_tape()
         cdef int64_t first_new = self.tape.c.size
         cdef int64_t at = fa_reverse_record(&self.tape.c, self.handle, self.plain,
                                             self.start, stop)
@@ -87,6 +109,7 @@ cdef class SweepHandles:
         if not self.start <= first <= self.end:
             raise IndexError("node %d is outside the swept range [%d, %d]"
                              % (first, self.start, self.end))
+        self._check_tape()
         cdef int64_t first_new = self.tape.c.size
         cdef int64_t at = fa_tangent_record(&self.tape.c, self.handle, self.plain,
                                             self.start, first, self.end)
@@ -99,6 +122,7 @@ cdef class SweepHandles:
         cdef Tape tape = self.tape
         cdef int64_t i
         cdef uint8_t op
+        self.top = max(self.top, tape.c.size - 1)
         if tape.guarding:
             for i in range(first_new, tape.c.size):
                 op = tape.c.opcode[i]
