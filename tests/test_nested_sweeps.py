@@ -199,3 +199,29 @@ def test_sweep_handles_refuse_what_they_cannot_hold():
     assert handles.get(u.node) is None
     with pytest.raises(fd._tape.TracerError, match="after the fastad operator"):
         handles.reverse(len(tape))  # the call has returned: its tape records no more
+
+
+def test_an_inner_sweep_that_fills_the_tape_is_a_memory_error():
+    # the C sweep stops at the full tape and says so; the tape stays usable
+    def chain(u):
+        for _ in range(300):
+            u = np.sin(u) * 1.0001
+        return u
+    previous = fd._tape.set_max_nodes(1000)
+    try:
+        with pytest.raises(MemoryError, match="tape could not grow"):
+            fd.grad(fd.grad(chain))(0.3)
+        assert fd.grad(fd.grad(lambda u: u * u * u))(2.0) == 12.0
+    finally:
+        fd._tape.set_max_nodes(previous)
+
+
+@pytest.mark.parametrize("name", ["sqrt", "log", "arcsin", "arctanh", "reciprocal", "cbrt",
+                                  "divide c", "c divide", "power -0.5", "hypot", "arctan2"])
+@pytest.mark.parametrize("x", [0.0, -0.0, 1.0, numpy.inf, numpy.nan])
+def test_c_recorded_sweeps_are_the_rules_at_poles_and_infinities(name, x, monkeypatch):
+    # where the derivative is infinite or NaN the nodes still match, bits and all
+    fun = CASES[name][0]
+    in_c = fd.record(fd.grad(fd.grad(fun)), x)
+    monkeypatch.setattr(sweeps, "_PYTHON_OPCODES", frozenset(range(256)))
+    assert _nodes(in_c) == _nodes(fd.record(fd.grad(fd.grad(fun)), x))
