@@ -805,23 +805,32 @@ cdef object _tangent_joined(Tape tape, Ext ext, double *tangent, dict array_tang
     return joined.astype(ext.dtype, copy=False)
 
 
-cdef object _stacked_scalars(Tape tape, Ext ext, double *tangent, int64_t k, bint batched):
-    """The tangent of a stack of scalar nodes only (the element reads of a
-    Python loop, the adjoints a recorded sweep gathers) as one gather from
-    the sweep's tangent rows; None where an argument is not a scalar node."""
-    cdef Py_ssize_t n = len(ext.parents), j
-    cdef int64_t parent, last = 0
+cdef object _scalar_argument_nodes(Tape tape, object pairs, Py_ssize_t n, int64_t *last):
+    """The nodes of a stack's arguments, from its (position, node) pairs
+    (position 0 is the axis), as an int64 array, and the highest in *last;
+    None where an argument is not a scalar node."""
+    cdef int64_t parent
     cdef Ext parent_ext
     nodes = np.empty(n, np.int64)
     cdef int64_t[::1] node_view = nodes
-    for position, parent in ext.parents:
+    for position, parent in pairs:
         parent_ext = tape._ext_of(parent)
         if parent_ext is not None and not parent_ext.scalar_out:
             return None
         node_view[<Py_ssize_t>position - 1] = parent
-        if parent > last:
-            last = parent
-    if n == 0 or np.ndim(ext.value) != 1:
+        if parent > last[0]:
+            last[0] = parent
+    return nodes
+
+
+cdef object _stacked_scalars(Tape tape, Ext ext, double *tangent, int64_t k, bint batched):
+    """The tangent of a stack of scalar nodes only (the element reads of a
+    Python loop, the adjoints a recorded sweep gathers) as one gather from
+    the sweep's tangent rows; None where an argument is not a scalar node."""
+    cdef Py_ssize_t n = len(ext.parents)
+    cdef int64_t last = 0
+    nodes = _scalar_argument_nodes(tape, ext.parents, n, &last)
+    if nodes is None or n == 0 or np.ndim(ext.value) != 1:
         return None
     cdef double[::1] rows = <double[:(last + 1) * k]> tangent
     gathered = np.asarray(rows).reshape(-1, k)[nodes]  # (arguments, directions)
@@ -838,20 +847,11 @@ cdef object _stacked_primals(Tape tape, Ext ext):
     arguments' shapes, so its recorded arguments are left as they are.
     None where it does not apply."""
     cdef Py_ssize_t n = len(ext.args) - 1
-    cdef int64_t parent, last = 0
-    cdef Ext parent_ext
+    cdef int64_t last = 0
     if n <= 0 or len(ext.inputs) != n or ext.guard or ext.dtype != _float64:
         return None
-    nodes = np.empty(n, np.int64)
-    cdef int64_t[::1] node_view = nodes
-    for position, parent in ext.inputs:
-        parent_ext = tape._ext_of(parent)
-        if parent_ext is not None and not parent_ext.scalar_out:
-            return None
-        node_view[<Py_ssize_t>position - 1] = parent
-        if parent > last:
-            last = parent
-    if ext.args[0] not in (0, -1) or np.ndim(ext.value) != 1:
+    nodes = _scalar_argument_nodes(tape, ext.inputs, n, &last)
+    if nodes is None or ext.args[0] not in (0, -1) or np.ndim(ext.value) != 1:
         return None
     cdef double[::1] primals = <double[:last + 1]> tape.c.primal
     return np.asarray(primals)[nodes]
