@@ -94,49 +94,33 @@ static term push_unary(recorder *r, int opcode, term x)
 /* Python's operators between traced scalars and plain numbers
  * (_scalar_with_constant): x + c and c + x are ADDC, x - c is ADDC of -c,
  * c - x is RSUBC, x * c and c * x are MULC, x / c is DIVC, c / x is RDIVC. */
-static term add(recorder *r, term x, term y)
+static term arithmetic(recorder *r, int opcode, term x, term y)
 {
     if (is_plain(x) && is_plain(y))
-        return plain_term(x.value + y.value);
-    if (is_plain(y))
-        return push_constant(r, FA_ADDC, x, y.value);
-    if (is_plain(x))
-        return push_constant(r, FA_ADDC, y, x.value);
-    return push_binary(r, FA_ADD, x, y);
+        return plain_term(fa_eval_binary(opcode, x.value, y.value));
+    if (is_plain(y)) {
+        switch (opcode) {
+        case FA_SUB: return push_constant(r, FA_ADDC, x, -y.value);
+        case FA_MUL: return push_constant(r, FA_MULC, x, y.value);
+        case FA_DIV: return push_constant(r, FA_DIVC, x, y.value);
+        default: return push_constant(r, FA_ADDC, x, y.value);
+        }
+    }
+    if (is_plain(x)) {
+        switch (opcode) {
+        case FA_SUB: return push_constant(r, FA_RSUBC, y, x.value);
+        case FA_MUL: return push_constant(r, FA_MULC, y, x.value);
+        case FA_DIV: return push_constant(r, FA_RDIVC, y, x.value);
+        default: return push_constant(r, FA_ADDC, y, x.value);
+        }
+    }
+    return push_binary(r, opcode, x, y);
 }
 
-static term sub(recorder *r, term x, term y)
-{
-    if (is_plain(x) && is_plain(y))
-        return plain_term(x.value - y.value);
-    if (is_plain(y))
-        return push_constant(r, FA_ADDC, x, -y.value);
-    if (is_plain(x))
-        return push_constant(r, FA_RSUBC, y, x.value);
-    return push_binary(r, FA_SUB, x, y);
-}
-
-static term mul(recorder *r, term x, term y)
-{
-    if (is_plain(x) && is_plain(y))
-        return plain_term(x.value * y.value);
-    if (is_plain(y))
-        return push_constant(r, FA_MULC, x, y.value);
-    if (is_plain(x))
-        return push_constant(r, FA_MULC, y, x.value);
-    return push_binary(r, FA_MUL, x, y);
-}
-
-static term divide(recorder *r, term x, term y)
-{
-    if (is_plain(x) && is_plain(y))
-        return plain_term(x.value / y.value);
-    if (is_plain(y))
-        return push_constant(r, FA_DIVC, x, y.value);
-    if (is_plain(x))
-        return push_constant(r, FA_RDIVC, y, x.value);
-    return push_binary(r, FA_DIV, x, y);
-}
+static inline term add(recorder *r, term x, term y) { return arithmetic(r, FA_ADD, x, y); }
+static inline term sub(recorder *r, term x, term y) { return arithmetic(r, FA_SUB, x, y); }
+static inline term mul(recorder *r, term x, term y) { return arithmetic(r, FA_MUL, x, y); }
+static inline term divide(recorder *r, term x, term y) { return arithmetic(r, FA_DIV, x, y); }
 
 static inline term neg(recorder *r, term x) { return push_unary(r, FA_NEG, x); }
 
