@@ -60,6 +60,14 @@ static inline void call_binary(fa_loop loop, void *data, const double *a, const 
     loop(args, dimensions, steps, data);
 }
 
+/* the opcodes through which no derivative flows: sign and the comparisons
+ * (1.0 or 0.0), which programs of derivatives read (abs's sign, the shares
+ * of maximum and minimum) */
+static inline int constant_piecewise(int32_t op)
+{
+    return op == FA_SIGN || FA_IS_COMPARISON(op);
+}
+
 /* the opcodes whose derivative reads a second function of the operand */
 static inline int needs_aux(int32_t op)
 {
@@ -107,6 +115,18 @@ fused_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double *
         case FA_MAXIMUM: case FA_MINIMUM:
             call_binary(f->loop, f->loop_data, a, f->b >= 0 ? b : &f->c, f->b >= 0, r, m);
             break;
+        case FA_SIGN: for (int64_t i = 0; i < m; ++i) r[i] = sign_of(a[i]); break;
+#define COMPARE(OP) \
+    if (f->b >= 0) for (int64_t i = 0; i < m; ++i) r[i] = (double)(a[i] OP b[i]); \
+    else for (int64_t i = 0; i < m; ++i) r[i] = (double)(a[i] OP c); \
+    break;
+        case FA_LT: COMPARE(<)
+        case FA_LE: COMPARE(<=)
+        case FA_GT: COMPARE(>)
+        case FA_GE: COMPARE(>=)
+        case FA_EQ: COMPARE(==)
+        case FA_NE: COMPARE(!=)
+#undef COMPARE
         default:
             if (!FA_IS_UNARY(f->op) || f->loop == NULL)
                 return NULL;
@@ -137,8 +157,14 @@ int fa_fused_check(const fa_fop *code, int32_t n_code, int32_t n_leaves)
             if (f->b < -1 || f->b >= defined || f->loop == NULL)
                 return -1;
             break;
-        case FA_SIGN:  /* (piecewise constant: no derivative to fuse) */
-            return -1;
+        case FA_SIGN:
+            if (f->b != -1)
+                return -1;
+            break;
+        case FA_LT: case FA_LE: case FA_GT: case FA_GE: case FA_EQ: case FA_NE:
+            if (f->b < -1 || f->b >= defined)
+                return -1;
+            break;
         default:
             if (!FA_IS_UNARY(f->op) || f->b != -1 || f->loop == NULL
                     || (needs_aux(f->op) && f->aux == NULL))
@@ -241,11 +267,14 @@ static inline double extremum_share(double x, double y, double other)
  * a row for leaves whose adjoint is not wanted, a row for the auxiliary
  * function, then flags.  No adjoint row is cleared: each operand's first
  * contribution in reverse order is stored, the later ones added (`first`,
- * worked out once per program by reverse_setup). */
+ * worked out once per program by reverse_setup).  `reached` marks the
+ * registers a cotangent reaches (through no sign or comparison): the
+ * others' instructions are skipped, as the rules skip a node without an
+ * adjoint, and a wanted leaf none reaches gets zeros. */
 typedef struct {
     double *adjoint, *uniform, *discard, *aux;
     const double **rows;
-    unsigned char *first;
+    unsigned char *first, *reached;
 } fused_reverse;
 
 static void reverse_setup(fused_reverse *r, const fa_fop *code, int32_t n_code,
@@ -264,6 +293,8 @@ static void reverse_setup(fused_reverse *r, const fa_fop *code, int32_t n_code,
         seen[q] = q < n_leaves ? (adjoints[q] != NULL && accumulate != NULL && accumulate[q]) : 0;
     seen[n_regs - 1] = 1;
     for (int32_t j = n_code - 1; j >= 0; --j) {
+        if (!seen[n_leaves + j] || constant_piecewise(code[j].op))
+            continue;  /* (no cotangent reaches its operands through it) */
         r->first[2 * j] = !seen[code[j].a];
         seen[code[j].a] = 1;
         if (code[j].b >= 0) {
@@ -273,6 +304,7 @@ static void reverse_setup(fused_reverse *r, const fa_fop *code, int32_t n_code,
     }
     for (int i = 0; i < FA_BLOCK; ++i)
         r->uniform[i] = g_scalar;
+    r->reached = seen;
 }
 
 /* Sweep the block [start, start + m) backward from the result's cotangent
@@ -285,8 +317,13 @@ reverse_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double
 {
     const double *const *rows = w->rows;
     double *const adjoint = w->adjoint, *const discard = w->discard, *const aux = w->aux;
+    for (int32_t q = 0; q < n_leaves; ++q)
+        if (!w->reached[q] && adjoints[q] != NULL)
+            memset(adjoints[q] + adjoint_start, 0, (size_t)m * sizeof(double));
     for (int32_t j = n_code - 1; j >= 0; --j) {
         const fa_fop *f = &code[j];
+        if (!w->reached[n_leaves + j] || constant_piecewise(f->op))
+            continue;
         const double *gr = j == n_code - 1 ? g : adjoint + (int64_t)j * FA_BLOCK;
         const double *y = rows[j];
         const double *a = fused_operand(f->a, n_leaves, leaves, start, rows);
@@ -351,30 +388,49 @@ reverse_block(const fa_fop *code, int32_t n_code, int32_t n_leaves, const double
     }
 }
 
+/* The leaves' rows of fa_fused_vjp and fa_fused_sum_vjp, after the flags
+ * (see scratch_rows), then a pointer per leaf. */
+static inline double *scratch_leaf_rows(double *scratch, int32_t n_code, int32_t n_leaves)
+{
+    return scratch + (int64_t)(2 * n_code + 3) * FA_BLOCK + n_code
+           + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
+}
+
 FA_CLONES
 int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *g, double g_scalar,
                  double *const *adjoints, const int *accumulate, double *const *kept,
                  double *scratch)
 {
+    /* A leaf's cotangent is formed in a row of its own, block by block,
+     * then added to its adjoint where that is to be accumulated (adjoint +
+     * (c1 + c2), the order of a recorded sweep, which forms the cotangent
+     * before adding it); written in place otherwise. */
     fused_reverse w;
-    reverse_setup(&w, code, n_code, n_leaves, adjoints, accumulate, scratch, g_scalar);
+    double *rows = scratch_leaf_rows(scratch, n_code, n_leaves);
+    double **block = (double **)(void *)(rows + (int64_t)n_leaves * FA_BLOCK);
+    reverse_setup(&w, code, n_code, n_leaves, adjoints, NULL, scratch, g_scalar);
     for (int64_t start = 0; start < n; start += FA_BLOCK) {
         const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
         if (fused_block(code, n_code, n_leaves, leaves, start, m, scratch, w.rows, kept, 1)
                 == NULL)
             return -1;
+        for (int32_t r = 0; r < n_leaves; ++r)
+            block[r] = adjoints[r] == NULL ? NULL
+                       : accumulate != NULL && accumulate[r] ? rows + (int64_t)r * FA_BLOCK
+                       : adjoints[r] + start;
         reverse_block(code, n_code, n_leaves, leaves, start, m,
-                      g != NULL ? g + start : w.uniform, adjoints, start, &w);
+                      g != NULL ? g + start : w.uniform, block, 0, &w);
+        for (int32_t r = 0; r < n_leaves; ++r) {
+            if (adjoints[r] == NULL || accumulate == NULL || !accumulate[r] || !w.reached[r])
+                continue;
+            const double *d = block[r];
+            double *out = adjoints[r] + start;
+            for (int64_t i = 0; i < m; ++i)
+                out[i] += d[i];
+        }
     }
     return 0;
-}
-
-/* The leaves' rows of fa_fused_sum_vjp, after the flags (see scratch_rows). */
-static inline double *scratch_leaf_rows(double *scratch, int32_t n_code, int32_t n_leaves)
-{
-    return scratch + (int64_t)(2 * n_code + 3) * FA_BLOCK + n_code
-           + (3 * (int64_t)n_code + n_leaves) / 8 + 1;
 }
 
 FA_CLONES
@@ -519,7 +575,8 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
     for (int32_t r = 0; r < n_leaves; ++r)
         has[r] = tangents[r] != NULL;
     for (int32_t j = 0; j < n_code; ++j)
-        has[n_leaves + j] = has[code[j].a] || (code[j].b >= 0 && has[code[j].b]);
+        has[n_leaves + j] = !constant_piecewise(code[j].op)
+                            && (has[code[j].a] || (code[j].b >= 0 && has[code[j].b]));
     for (int64_t start = 0; start < n; start += FA_BLOCK) {
         const int64_t m = n - start < FA_BLOCK ? n - start : FA_BLOCK;
         if (fused_block(code, n_code, n_leaves, leaves, start, m, values, rows, kept, 1) == NULL)
@@ -606,8 +663,8 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
 int64_t fa_fused_scratch(int32_t n_code, int32_t n_leaves, int64_t k)
 {
     /* (see scratch_rows: 2 n_code + 3 rows, n_code row pointers, flags of
-     * at most 3 n_code + n_leaves bytes, then fa_fused_sum_vjp's n_leaves
-     * rows and pointers) */
+     * at most 3 n_code + n_leaves bytes, then the n_leaves rows and
+     * pointers of fa_fused_vjp and fa_fused_sum_vjp) */
     (void)k;
     return (int64_t)(2 * n_code + 3 + n_leaves) * FA_BLOCK + n_code + n_leaves
            + (3 * (int64_t)n_code + n_leaves) / 8 + 1;

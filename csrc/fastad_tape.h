@@ -271,6 +271,9 @@ int fa_tune_malloc(void);
  *   FA_NEG FA_SQUARE FA_SQRT                in C
  *   FA_MAXIMUM FA_MINIMUM                   of a and b, or of a and c (b = -1),
  *                                           by `loop` (a binary loop)
+ *   FA_SIGN, the comparisons FA_LT ... FA_NE   in C (a comparison of a and b,
+ *                                           or of a and c, is 1.0 or 0.0); no
+ *                                           derivative flows through them
  *   every other unary opcode                by `loop` (a unary loop)
  * A loop is the caller's elementwise function with NumPy's inner-loop
  * signature (the ufunc's own loop: the values are NumPy's bit for bit);
@@ -285,8 +288,9 @@ int fa_tune_malloc(void);
  * the leaves' derivatives of the sum into grads[r] (NULL: skipped), each
  * block swept backward while its values are in cache; fa_fused_sum_vjp
  * stores or adds (accumulate[r]) g times those derivatives into adjoints[r]
- * without forming them (the same numbers).  fa_fused_vjp writes (or adds, per accumulate[r]) the
- * leaves' adjoints for the cotangent g of the result (g NULL: the same
+ * without forming them (the same numbers).  fa_fused_vjp writes (or adds, per accumulate[r]: each
+ * leaf's cotangent formed first, then added) the leaves' adjoints for the
+ * cotangent g of the result (g NULL: the same
  * g_scalar everywhere); adjoints[r] NULL skips leaf r.  fa_fused_jvp writes
  * the result's tangents for k directions (out: k rows of n) from the
  * leaves' (tangents[r]: k rows of n, or NULL for none).  `kept` (NULL, or

@@ -17,6 +17,9 @@ cdef extern from "fastad_tape.h":
         FA_N_OPCODES
 
     int64_t fa_max_nodes
+    bint FA_IS_BINARY(int op)
+    bint FA_IS_CONST_BINARY(int op)
+    bint FA_IS_UNARY(int op)
 
     ctypedef struct fa_source:
         const double *data

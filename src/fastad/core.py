@@ -216,12 +216,14 @@ class _Recording:
             return self.tape.identity(leaf)
         return _box(self.tape, leaf, argnum, opname)
 
-    def result(self, value):
+    def result(self, value, leaves=None, treedef=None):
         """The function's output as the caller sees it: plain at top level,
-        traced (differentiable further) when nested."""
+        traced (differentiable further) when nested.  (`leaves`, `treedef`:
+        value's, where the caller has flattened it.)"""
         if self.nested:
             return value
-        leaves, treedef = flatten(value)
+        if treedef is None:
+            leaves, treedef = flatten(value)
         return unflatten(treedef, [plain(leaf) for leaf in leaves])
 
     def backward(self, seeds, recorded=False):

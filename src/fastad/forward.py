@@ -14,13 +14,18 @@ import numpy as np
 from . import _tape
 from .ops import products as _products
 from .ops.tracing import TRACED as _TRACED
-from .core import _Recording, _normalize_argnum, _dtype_of, _refuse_subclass, grad as _grad
+from . import sweeps
+from .core import (_Recording, _normalize_argnum, _dtype_of, _refuse_subclass, _scalar_output,
+                   _seed, _settle, grad as _grad)
 from .tree import TreeDef, describe_structures, flatten, unflatten
 
 Scalar = _tape.Scalar
 
 
 def _check_tangent(x, t, opname, i):
+    if type(t) is np.ndarray and type(x) is _tape.Array and t.dtype.kind == "f" \
+            and t.shape == x.shape:
+        return  # (the common case, without the general checks' dispatch)
     if isinstance(t, np.ndarray) and type(t) is not np.ndarray:
         error = _refuse_subclass(t, "tangent %d" % i, opname)
         if error is not None:
@@ -57,10 +62,9 @@ def _zero_tangent(leaf):
     return np.zeros((), np.result_type(value)) if np.iscomplexobj(value) else 0.0
 
 
-def _tangent_out(rec, out, tangents):
+def _tangent_out(rec, out_leaves, out_treedef, tangents):
     """Tangents of every output leaf, zeros where no input reaches, in the
     output's structure (traced when nested)."""
-    out_leaves, out_treedef = flatten(rec.output)
     traced = [o for o in out_leaves if type(o) in _TRACED and o.tape is rec.tape]
     found = dict(zip([id(o) for o in traced], tangents)) if traced else {}
     result = []
@@ -83,10 +87,11 @@ def _jvp(rec, tangent_leaves, opname):
     for i, (box, t) in enumerate(zip(inputs, tangent_leaves)):
         _check_tangent(box, t, opname, i)
         seeds.append((box, _seed_value(box, t)))
-    out_leaves = flatten(rec.output)[0]
+    out_leaves, out_treedef = flatten(rec.output)
     traced = [o for o in out_leaves if type(o) in _TRACED and o.tape is rec.tape]
     tangents = rec.forward(seeds, traced) if traced else []
-    return rec.result(rec.output), _tangent_out(rec, rec.output, tangents)
+    return (rec.result(rec.output, out_leaves, out_treedef),
+            _tangent_out(rec, out_leaves, out_treedef, tangents))
 
 
 def jvp(fun, primals, tangents):
@@ -99,11 +104,12 @@ def jvp(fun, primals, tangents):
     (6.0, 3.0)
     """
     primals, tangents = tuple(primals), tuple(tangents)
-    if flatten(primals)[1] != flatten(tangents)[1]:
+    primal_structure, (tangent_leaves, tangent_structure) = flatten(primals)[1], flatten(tangents)
+    if primal_structure != tangent_structure:
         raise ValueError("jvp: primals have structure %s but tangents %s"
-                         % describe_structures(flatten(primals)[1], flatten(tangents)[1]))
+                         % describe_structures(primal_structure, tangent_structure))
     rec = _Recording(fun, primals, {}, tuple(range(len(primals))), "jvp", keep_all=True)
-    return _jvp(rec, flatten(tangents)[0], "jvp")
+    return _jvp(rec, tangent_leaves, "jvp")
 
 
 def make_jvp(fun, argnum=0, *, argnums=None):
@@ -380,7 +386,45 @@ def hvp(fun, x, v):
     >>> fastad.hvp(f, np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     array([4., 2.])
     """
-    return jvp(_grad(fun), (x,), (v,))[1]
+    if not (type(x) in (float, Scalar) or (type(x) in (np.ndarray, _tape.Array)
+                                           and x.dtype.kind == "f")):
+        return jvp(functools.partial(_gradient, fun), (x,), (v,))[1]
+    # One real leaf: one recording whose output is the gradient, its
+    # reverse sweep recorded after fun's nodes, then one tangent sweep (the
+    # operators' wrappers and pytree handling left out).
+    rec = _Recording(functools.partial(_traced_gradient, fun), (x,), {}, (0,), "hvp",
+                     keep_all=True)
+    (box,), gradient = rec.flat_inputs, rec.output
+    _check_tangent(box, v, "hvp", 0)
+    tangent = None
+    if type(gradient) in _TRACED and gradient.tape is rec.tape:
+        (tangent,) = rec.forward([(box, _seed_value(box, v))], [gradient])
+    if tangent is None:
+        return _zero_tangent(gradient)
+    return float(tangent) if type(gradient) is Scalar and type(tangent) not in _TRACED else tangent
+
+
+def _gradient(fun, x):
+    """grad(fun)(x), without the operator's wrapper: hvp's inner level."""
+    rec = _Recording(fun, (x,), {}, (0,), "hvp")
+    out = _scalar_output(rec.output, "hvp")
+    return rec.backward([(out, _seed(out))] if out is not None else [])[0]
+
+
+def _traced_gradient(fun, x):
+    """The gradient of fun at the traced leaf x of a recording under way:
+    fun recorded from x's node on, and its reverse sweep recorded after it
+    (as a nested grad's, without a recording of its own)."""
+    out = fun(x)
+    _settle(out)
+    out = _scalar_output(out, "hvp")
+    g = None
+    if out is not None:
+        end = len(x.tape)
+        (g,) = sweeps.reverse(x.tape, x.node, [(out, _seed(out))], [x.node], end=end)
+    if g is None:
+        return np.zeros(x.shape) if type(x) is _tape.Array else 0.0
+    return g
 
 
 def make_hvp(fun, argnum=0, *, argnums=None):

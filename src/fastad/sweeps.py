@@ -27,6 +27,7 @@ from .ops.tracing import TRACED as _TRACED
 Array = _tape.Array
 Scalar = _tape.Scalar
 _FLOAT64 = np.dtype(np.float64)
+_ARRAYS = (Array, np.ndarray)
 
 LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 _CONST_OPS = _tape.CONST_OPCODES  # opcode -> (binary opcode, constant comes first)
@@ -62,6 +63,8 @@ def _node_kind(tape, node):
 def unbroadcast(c, shape, dtype):
     """Traced counterpart of _tape.unbroadcast: sum `c` over broadcast axes
     so that it has exactly `shape`, and cast it to `dtype`."""
+    if type(c) in _ARRAYS and c.shape == shape and c.dtype == dtype:
+        return c  # (the common case: nothing to do)
     cshape = np.shape(c)
     if cshape != shape:
         extra = len(cshape) - len(shape)

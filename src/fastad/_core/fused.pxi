@@ -124,6 +124,11 @@ FUSED_OPCODES = {
 }
 FUSED_OPCODES.update({ufunc.__name__: opcode for opcode, ufunc, _ in _LOOP_FUNCTIONS
                       if _loops[<int>opcode] != NULL})
+# sign and the comparisons (1.0 or 0.0), in C: no derivative flows through
+# them.  Traced expressions do not fuse them; the programs of derivatives
+# read them (ops/fused.py: abs's sign, the shares of maximum and minimum).
+FUSED_OPCODES.update({"sign": FA_SIGN, "less": FA_LT, "less_equal": FA_LE, "greater": FA_GT,
+                      "greater_equal": FA_GE, "equal": FA_EQ, "not_equal": FA_NE})
 
 
 cdef inline Py_ssize_t _size_of(tuple shape):
@@ -407,6 +412,59 @@ cdef object _evaluate(Array x, bint total=False):
     x._a = None
     x._b = None
     return x
+
+
+def record_program(tuple program, tuple leaves):
+    """Record `program` on `leaves` (float64 arrays of one shape: traced
+    arrays of one tape, its parents, and constant arrays) as one fused node,
+    as a pending array's evaluation records it (its functions' values kept
+    for the sweeps); returns the traced result, or None where the leaves are
+    not for it or debug_nans is on (it checks each operation: the caller's
+    rules record them one by one).  The programs of recorded reverse sweeps
+    (ops/fused_reverse.py) record this way."""
+    if _debug_nans or not leaves:
+        return None
+    cdef Tape tape = None
+    cdef list values = []
+    cdef list parents = []
+    cdef Py_ssize_t k
+    shape = None
+    for k in range(len(leaves)):
+        leaf = leaves[k]
+        if type(leaf) is Array:
+            if tape is None:
+                tape = (<Array>leaf).tape
+            elif (<Array>leaf).tape is not tape:
+                return None
+            _forced(<Array>leaf)
+            parents.append((k, (<Array>leaf)._node))
+            value = (<Array>leaf)._value
+        else:
+            value = leaf
+        if type(value) is not _ndarray or cnp.PyArray_TYPE(<cnp.ndarray>value) != cnp.NPY_DOUBLE:
+            return None
+        if shape is None:
+            shape = (<object>value).shape
+        elif (<object>value).shape != shape:
+            return None
+        values.append(value)
+    if tape is None:
+        return None
+    cdef tuple args = tuple(_leaf_arrays(tuple(values), _size_of(shape)))
+    cdef _Code packed = _packed(program, len(args))
+    cdef Ext ext = Ext.__new__(Ext)
+    value = _run(packed, program, args, False, ext)
+    ext.primitive = _fused_primitive
+    ext.compiled = packed
+    ext.kwargs = {"program": program}
+    ext.parents = tuple(parents)
+    ext.inputs = ext.parents
+    ext.args = args
+    ext.value = value
+    ext.scalar_out = False
+    ext.shape = shape
+    ext.dtype = _float64
+    return tape._push_ext(ext, value)
 
 
 cdef object _evaluate_single(Array x, tuple instruction, list leaves):

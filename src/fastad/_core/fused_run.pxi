@@ -77,6 +77,11 @@ _NUMPY_OF_OPCODE = {
 }
 _NUMPY_OF_OPCODE.update({opcode: (ufunc, 1 if ufunc.nin == 2 else 0)
                          for opcode, ufunc, _ in _LOOP_FUNCTIONS})
+_NUMPY_OF_OPCODE[FA_SIGN] = (np.sign, 0)
+_NUMPY_OF_OPCODE.update({opcode: ((lambda ufunc: lambda a, b: ufunc(a, b).astype(np.float64))(ufunc), 1)
+                         for opcode, ufunc in ((FA_LT, np.less), (FA_LE, np.less_equal),
+                                               (FA_GT, np.greater), (FA_GE, np.greater_equal),
+                                               (FA_EQ, np.equal), (FA_NE, np.not_equal))})
 _FP_CATEGORIES = ((FA_FP_DIVIDE, "divide"), (FA_FP_OVER, "over"), (FA_FP_UNDER, "under"),
                   (FA_FP_INVALID, "invalid"))
 

@@ -762,6 +762,46 @@ cdef bint _same_value(object a, object b):
     return a == b
 
 
+cdef unsigned char *_tangent_needed(Tape tape, int64_t start, list outputs) except NULL:
+    """Flags over nodes [start, len): whether a tangent sweep must work
+    out the node's tangent for `outputs` (an output, or an operand of a
+    needed node through which a derivative flows).  The sweep skips the
+    array operations no output reads (a loss value's chain, in the
+    tangent sweep of an HVP); runs of scalar nodes go in C all the same."""
+    cdef int64_t size = tape.c.size
+    cdef unsigned char *needed = <unsigned char *>calloc(
+        size - start if size > start else 1, sizeof(unsigned char))
+    if needed == NULL:
+        raise MemoryError("no memory for the tangents of %d tape nodes" % size)
+    cdef int64_t i, node
+    cdef int op
+    cdef Ext ext
+    for y in outputs:
+        node = (<Scalar>y).node if type(y) is Scalar else (<Array>y)._node
+        if start <= node < size:
+            needed[node - start] = 1
+    for i in range(size - 1, start - 1, -1):
+        if not needed[i - start]:
+            continue
+        op = tape.c.opcode[i]
+        if op == FA_EXT:
+            ext = <Ext>tape.exts[tape.c.operand0[i]]
+            for _, parent in ext.parents:
+                node = parent
+                if node >= start:
+                    needed[node - start] = 1
+        elif op == FA_ELEM:
+            node = tape.c.sources[tape.c.operand0[i]].node
+            if node >= start:
+                needed[node - start] = 1
+        elif FA_IS_BINARY(op) or FA_IS_CONST_BINARY(op) or FA_IS_UNARY(op):
+            if tape.c.operand0[i] >= start:
+                needed[tape.c.operand0[i] - start] = 1
+            if FA_IS_BINARY(op) and tape.c.operand1[i] >= start:
+                needed[tape.c.operand1[i] - start] = 1
+    return needed
+
+
 cdef object _tangent_joined(Tape tape, Ext ext, double *tangent, dict array_tangents,
                             int64_t k, bint batched):
     """The tangent of stack or concatenate in one operation: the arguments'

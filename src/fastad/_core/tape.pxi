@@ -299,7 +299,9 @@ cdef class Tape:
             raise MemoryError("no memory for the tangents of %d tape nodes" % size)
         cdef dict array_tangents = {}
         cdef Ext ext
+        cdef unsigned char *needed = NULL
         try:
+            needed = _tangent_needed(self, start, outputs)
             if self.c.n_sources:
                 self._begin_source_tangents(k)
             for x, t in seeds:
@@ -322,7 +324,7 @@ cdef class Tape:
                 if i >= size:
                     break
                 ext = <Ext>self.exts[self.c.operand0[i]]
-                if ext.primitive is not None:
+                if ext.primitive is not None and needed[i - start]:
                     t_out = self._tangent_ext(ext, tangent, array_tangents, k, batched)
                     if t_out is not None:
                         if ext.scalar_out:
@@ -349,6 +351,7 @@ cdef class Tape:
             return out
         finally:
             free(tangent)
+            free(needed)
             self._end_source_buffers()
 
     def taylor(self, int64_t start, list seeds, list outputs, int d, object ext_rule):

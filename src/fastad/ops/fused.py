@@ -7,16 +7,18 @@ which builds the programs, and fa_fop in csrc/fastad_tape.h); with `total`
 it is the sum of the result's elements.  Leaves are traced arrays or
 constant arrays (the node's parents are the traced ones).  The numeric
 reverse and tangent steps run in C (_tape._reverse_fused, _tangent_fused).
-The rules below serve every other sweep by expanding the program into
-fastad's own operations, instruction by instruction, with the elementwise
-rules of ops/elementwise.py: on traced values they record (nested
-differentiation), on stacked cotangents or tangents they broadcast (batched
-sweeps).
+A reverse sweep that records (nested differentiation) records a node's
+cotangent as one more fused program (fused_reverse.py).  The rules below
+serve every other sweep by expanding the program into fastad's own
+operations, instruction by instruction, with the elementwise rules of
+ops/elementwise.py: on traced values they record, on stacked cotangents or
+tangents they broadcast (batched sweeps).
 """
 import numpy as np
 
 from . import defprim, elementwise
 from .. import _tape
+from .fused_reverse import CONSTANT_PIECEWISE, reverse_program
 from .reductions import mean_prim, sum_prim
 from .shape import broadcast_to
 
@@ -33,14 +35,16 @@ _PRIMITIVES = {opcode: _tape.REGISTRY[name]
 _FUNCTIONS = {opcode: getattr(elementwise, name) for name, opcode in _OP.items()
               if opcode not in _ARITHMETIC}
 _EXTREMA = {_OP["maximum"], _OP["minimum"]}
+_BINARY_FUNCTIONS = _EXTREMA | (CONSTANT_PIECEWISE - {_OP["sign"]})
 # (a / b with NumPy's IEEE result at a pole where both are Python floats, as
 # the elementwise rules divide)
 _div = elementwise.ieee_divide
+_TRACED = (_tape.Array, _tape.Scalar)
 
 
 def _operands(op, values, a, b, c):
     """The arguments of instruction (op, a, b, c) as its primitive takes them."""
-    if op in _EXTREMA:
+    if op in _BINARY_FUNCTIONS:
         return (values[a], c if b is None else values[b])
     return (values[a],)
 
@@ -74,6 +78,10 @@ def _apply(op, a, b, c):
     function = _FUNCTIONS.get(op)
     if function is None:
         raise ValueError("a fused program holds the unknown opcode %r" % (op,))
+    if op in CONSTANT_PIECEWISE:
+        # (sign, or a comparison as 1.0 or 0.0: plain values, no derivative)
+        operands = (a,) if op == _OP["sign"] else (a, c if b is None else b)
+        return np.asarray(function(*operands), dtype=np.float64)
     if op in _EXTREMA:
         return function(a, c if b is None else b)
     return function(a)
@@ -111,6 +119,9 @@ def _spread(cotangent, like, batch_shape):
 
 def _vjp(position, g, ans, *leaves, program, total=False):
     """The cotangent of leaf `position`: the program swept backward."""
+    recorded = _recorded_vjp(position, g, leaves, program, total)
+    if recorded is not None:
+        return recorded
     values = _values(program, leaves)
     n = len(leaves)
     batch_shape = ()
@@ -125,9 +136,9 @@ def _vjp(position, g, ans, *leaves, program, total=False):
     adjoints[-1] = g
     for j in range(len(program) - 1, -1, -1):
         gr = adjoints[n + j]
-        if gr is None:
-            continue
         op, a, b, c = program[j]
+        if gr is None or op in CONSTANT_PIECEWISE:
+            continue
         va, y = values[a], values[n + j]
         if op == ADD:
             parts = [(a, gr), (b, gr)]
@@ -168,6 +179,32 @@ def _vjp(position, g, ans, *leaves, program, total=False):
     return _spread(cotangent, leaves[position], batch_shape)
 
 
+def _recorded_vjp(position, g, leaves, program, total):
+    """The cotangent of leaf `position` as one fused node (fused_reverse.py)
+    when the sweep records (a leaf or the cotangent traced): None where the
+    program or the operands are not for it (the expanding rule then runs;
+    _tape.record_program checks the operands)."""
+    shape = leaves[0].shape
+    if total:
+        # (a sum's scalar cotangent, applied as fa_fused_sum_vjp applies it)
+        if type(g) is float:
+            cotangent = np.full(shape, g)
+        elif type(g) is _tape.Scalar:
+            cotangent = broadcast_to(g, shape)
+        else:
+            return None
+    elif type(g) in (_tape.Array, np.ndarray) and g.shape == shape:
+        cotangent = g
+    else:
+        return None
+    found = reverse_program(program, len(leaves), position, total)
+    if found is None:
+        return None
+    code, reads = found
+    n = len(leaves)
+    return _tape.record_program(code, tuple([leaves[r] if r < n else cotangent for r in reads]))
+
+
 def _jvp(position, t, ans, *leaves, program, total=False):
     """The tangent of the result for the tangent t of leaf `position` alone."""
     values = _values(program, leaves)
@@ -177,7 +214,7 @@ def _jvp(position, t, ans, *leaves, program, total=False):
     for j, (op, a, b, c) in enumerate(program):
         ta = tangents[a]
         tb = tangents[b] if b is not None else None
-        if ta is None and tb is None:
+        if (ta is None and tb is None) or op in CONSTANT_PIECEWISE:
             continue
         va, y = values[a], values[n + j]
         if op in (ADD, SUB, MUL, DIV):
@@ -258,6 +295,9 @@ def _taylor(parents, d, ans, *leaves, program, total=False):
             else:
                 sb = series[b]
             out = _tape.series_binary(op, sa, sb)
+        elif op in CONSTANT_PIECEWISE:
+            out = np.zeros_like(sa)  # (piecewise constant: its value, no higher terms)
+            out[0] = _apply(op, sa[0], None if b is None else series[b][0], c)
         else:
             out = _tape.series_unary(op, sa)
         series.append(out)

@@ -129,6 +129,8 @@ def _matmul_vjp_b(g, ans, a, b):
             return np.matmul(a.T, g)  # (a matrix times a vector: BLAS's gemv)
         if b.ndim == 1 and a.ndim > 2:
             return np.matmul(a.swapaxes(-1, -2), np.expand_dims(g, -1))[..., 0]
+    elif type(a) is np.ndarray and a.ndim == 2 and np.ndim(b) == 1:
+        return matmul(a.T, g)  # (a traced cotangent: one recorded product)
     if np.ndim(a) == 1 and np.ndim(b) == 1:
         return multiply(g, a)
     if np.ndim(a) == 1:
