@@ -2,6 +2,8 @@
 (ops/fused_reverse.py): a nested gradient equals the top-level one to the
 bit, its derivatives (tangents in C, the rules beyond) equal the unfused
 ones, and recorded tapes of them replay what tracing gives."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -231,3 +233,32 @@ def test_an_accumulated_leaf_gets_its_whole_cotangent_at_once():
     np.testing.assert_array_equal(fd.jvp(fd.grad(g), (x,), (c,))[0], gradient)
     np.testing.assert_array_equal(fd.record(fd.grad(g), x)(x), gradient)
     np.testing.assert_array_equal(fd.record(g, x).gradient(x), gradient)
+
+
+def test_cotangent_programs_pickle_and_take_every_sweep():
+    """Tapes holding recorded cotangent programs (sign and comparisons
+    among their opcodes) pickle and replay; Taylor series, batched tangents
+    and stacked cotangents go through them."""
+    rng = np.random.default_rng(6)
+    c = rng.uniform(-1.0, 1.0, 20)
+
+    def f(x):
+        return fnp.sum(fnp.log1p(fnp.exp(-fnp.abs(x))) + fnp.maximum(x, c) * x)
+
+    x, v = rng.uniform(0.2, 1.0, 20), rng.normal(size=20)
+    tape = fd.record(fd.grad(f), x)
+    assert _fused_names(tape).count("fused") >= 2
+    x1 = x * 1.0001
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(tape))(x1), tape(x1))
+    series = fd.taylor(fd.grad(f), x, v, 2)
+    np.testing.assert_array_equal(series[0], fd.grad(f)(x))
+    reference = unfused(lambda: fd.taylor(fd.grad(f), x, v, 2))
+    np.testing.assert_allclose(series[1], fd.hvp(f, x, v), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(series[1], reference[1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(series[2], reference[2], rtol=1e-10, atol=1e-13)
+    hessian = fd.hessian(f)(x)
+    np.testing.assert_allclose(hessian, unfused(lambda: fd.hessian(f)(x)), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fd.jacrev(fd.grad(f))(x), hessian, rtol=1e-12, atol=1e-14)
+    directions = rng.normal(size=(3, 20))
+    np.testing.assert_allclose(fd.vmap(lambda v: fd.hvp(f, x, v))(directions),
+                               directions @ hessian, rtol=1e-12, atol=1e-13)

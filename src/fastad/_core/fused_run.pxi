@@ -323,6 +323,21 @@ cdef inline bint _plain_leaf(object leaf, Py_ssize_t size):
             and cnp.PyArray_SIZE(<cnp.ndarray>leaf) == size)
 
 
+cdef tuple _contiguous_leaves(tuple leaves, Py_ssize_t size):
+    """A fused node's leaves as its C steps read them, a strided view (the
+    slices of a stencil, as a replay gives them) copied into a C-contiguous
+    array; None where a leaf is not a float64 ndarray of `size` elements."""
+    cdef list out = []
+    for leaf in leaves:
+        if not _plain_leaf(leaf, size):
+            if (type(leaf) is not _ndarray or cnp.PyArray_TYPE(<cnp.ndarray>leaf) != cnp.NPY_DOUBLE
+                    or cnp.PyArray_SIZE(<cnp.ndarray>leaf) != size):
+                return None
+            leaf = np.ascontiguousarray(leaf)
+        out.append(leaf)
+    return tuple(out)
+
+
 cdef bint _reverse_local(Tape tape, Ext ext, double g) except -1:
     """The reverse step of a fused sum whose derivatives its evaluation
     worked out (ext.local): g times them, added in place where the adjoint
@@ -390,9 +405,9 @@ cdef bint _reverse_fused(Tape tape, Ext ext, object g) except -1:
         else:
             g = np.ascontiguousarray(np.broadcast_to(g, ext.shape))
             gp = <const double *>cnp.PyArray_DATA(<cnp.ndarray>g)
-    for leaf in leaves:
-        if not _plain_leaf(leaf, size):
-            return False
+    leaves = _contiguous_leaves(leaves, size)
+    if leaves is None:
+        return False
     cdef _Code packed = _code_of(ext)
     cdef int32_t n_code = packed.n_code
     cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
@@ -465,9 +480,10 @@ cdef object _tangent_fused(Ext ext, list tangents, int64_t k, bint batched):
     shape = (<object>leaves[0]).shape
     cdef Py_ssize_t size = _size_of(shape)
     cdef list rows = [None] * n_leaves
+    leaves = _contiguous_leaves(leaves, size)
+    if leaves is None:
+        return None
     for j in range(n_leaves):
-        if not _plain_leaf(leaves[j], size):
-            return None
         t = tangents[j]
         if t is None:
             continue
