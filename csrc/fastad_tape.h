@@ -288,9 +288,9 @@ int fa_tune_malloc(void);
  * the leaves' derivatives of the sum into grads[r] (NULL: skipped), each
  * block swept backward while its values are in cache; fa_fused_sum_vjp
  * stores or adds (accumulate[r]) g times those derivatives into adjoints[r]
- * without forming them (the same numbers).  fa_fused_vjp writes (or adds, per accumulate[r]: each
- * leaf's cotangent formed first, then added) the leaves' adjoints for the
- * cotangent g of the result (g NULL: the same
+ * without forming them (the same numbers).  fa_fused_vjp writes (or adds,
+ * per accumulate[r]: each leaf's cotangent formed first, then added) the
+ * leaves' adjoints for the cotangent g of the result (g NULL: the same
  * g_scalar everywhere); adjoints[r] NULL skips leaf r.  fa_fused_jvp writes
  * the result's tangents for k directions (out: k rows of n) from the
  * leaves' (tangents[r]: k rows of n, or NULL for none).  `kept` (NULL, or

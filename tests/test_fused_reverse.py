@@ -262,3 +262,64 @@ def test_cotangent_programs_pickle_and_take_every_sweep():
     directions = rng.normal(size=(3, 20))
     np.testing.assert_allclose(fd.vmap(lambda v: fd.hvp(f, x, v))(directions),
                                directions @ hessian, rtol=1e-12, atol=1e-13)
+
+
+def _random_expression(rng, x, y, depth):
+    """A random elementwise expression of x and y: every arithmetic opcode
+    with traced operands on either side and constants, the functions on
+    safe domains (squashed by tanh first), extrema with ties."""
+    if depth == 0:
+        return [x, y, x * 0.5][rng.integers(3)]
+    a = _random_expression(rng, x, y, depth - 1)
+    b = _random_expression(rng, x, y, depth - 1)
+    choice = rng.integers(12)
+    if choice == 0:
+        return a + b
+    if choice == 1:
+        return a - b
+    if choice == 2:
+        return a * b
+    if choice == 3:
+        return a / (2.0 + fnp.tanh(b))
+    if choice == 4:
+        return 1.5 - a / 3.0
+    if choice == 5:
+        return 2.0 / (1.5 + fnp.tanh(a))
+    if choice == 6:
+        return fnp.maximum(a, b)
+    if choice == 7:
+        return fnp.minimum(a, 0.25)
+    if choice == 8:
+        return fnp.abs(a) * b
+    if choice == 9:
+        return fnp.sqrt(1.0 + a * a)
+    if choice == 10:
+        return fnp.log1p(fnp.exp(-fnp.abs(a)))
+    return fnp.sin(a) * fnp.cos(b) + fnp.square(a)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_programs(seed):
+    """Random programs: the nested gradient is the top-level one to the bit
+    (both arguments), the HVP the unfused one, the cotangent recorded."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(-1.5, 1.5, 30), rng.uniform(-1.5, 1.5, 30)
+    y[:3] = x[:3]  # (ties for maximum and minimum)
+    v = rng.normal(size=30)
+    depth = int(rng.integers(1, 4))
+    expression_seed = int(rng.integers(1 << 30))
+
+    def f(x, y):
+        return fnp.sum(_random_expression(np.random.default_rng(expression_seed), x, y, depth))
+
+    for argnum in (0, 1):
+        gradient = fd.grad(f, argnum)
+        top = gradient(x, y)
+        if argnum == 0:
+            nested, hvp = fd.jvp(lambda x: gradient(x, y), (x,), (v,))
+        else:
+            nested, hvp = fd.jvp(lambda y: gradient(x, y), (y,), (v,))
+        np.testing.assert_array_equal(nested, top)
+        reference = unfused(lambda: fd.jvp(lambda x: gradient(x, y), (x,), (v,))[1] if argnum == 0
+                            else fd.jvp(lambda y: gradient(x, y), (y,), (v,))[1])
+        np.testing.assert_allclose(hvp, reference, rtol=1e-10, atol=1e-12)

@@ -240,6 +240,14 @@ def test_patterns_never_miss_a_nonzero(steps, seed):
     assert not np.any(hessian[~fd.hessian_sparsity(scalar, x).toarray()])
 
 
+def test_an_operation_on_operands_that_depend_on_nothing():
+    """Regression (the property test's example): the dense pattern of an
+    operation whose operands depend on no input divided by zero."""
+    steps = [("matmul", 0, 0, 0), ("elem", 0, 0, 0), ("elem", 0, 0, 0), ("elem", 0, 0, 0),
+             ("concat", 0, 1, 0), ("elem", 0, 0, 0), ("elem", 0, 0, 0), ("elem", 5, 0, 0)]
+    test_patterns_never_miss_a_nonzero.hypothesis.inner_test(steps, 0)
+
+
 def test_sparse_plans_pickle_with_the_tape_and_are_checked_on_loading():
     import pickle
     x = RNG.uniform(-1.0, 1.0, 12)

@@ -423,7 +423,7 @@ def _traced_gradient(fun, x):
         end = len(x.tape)
         (g,) = sweeps.reverse(x.tape, x.node, [(out, _seed(out))], [x.node], end=end)
     if g is None:
-        return np.zeros(x.shape) if type(x) is _tape.Array else 0.0
+        return np.zeros(x.shape, x.dtype) if type(x) is _tape.Array else 0.0
     return g
 
 

@@ -240,6 +240,8 @@ def _dense_rows(pattern, out_size):
     """`out_size` rows, each the union of `pattern`'s rows."""
     sp = _sparse()
     columns = np.unique(pattern.indices)
+    if len(columns) == 0:  # (operands that depend on nothing)
+        return sp.csr_array((out_size, pattern.shape[1]), dtype=bool)
     return sp.csr_array((np.ones(out_size * len(columns), bool),
                          np.tile(columns, out_size),
                          np.arange(0, out_size * len(columns) + 1, len(columns))),

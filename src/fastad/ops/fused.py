@@ -187,7 +187,7 @@ def _recorded_vjp(position, g, leaves, program, total):
     shape = leaves[0].shape
     if total:
         # (a sum's scalar cotangent, applied as fa_fused_sum_vjp applies it)
-        if type(g) is float:
+        if type(g) is float or type(g) is np.float64:
             cotangent = np.full(shape, g)
         elif type(g) is _tape.Scalar:
             cotangent = broadcast_to(g, shape)
