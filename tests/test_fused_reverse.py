@@ -323,3 +323,36 @@ def test_random_programs(seed):
         reference = unfused(lambda: fd.jvp(lambda x: gradient(x, y), (x,), (v,))[1] if argnum == 0
                             else fd.jvp(lambda y: gradient(x, y), (y,), (v,))[1])
         np.testing.assert_allclose(hvp, reference, rtol=1e-10, atol=1e-12)
+    # the recorded tangent programs: forward-over-forward and reverse-over-forward
+    def tangent(x):
+        return fd.jvp(lambda x: f(x, y), (x,), (v,))[1]
+    second = fd.jvp(tangent, (x,), (v[::-1],))[1]
+    np.testing.assert_allclose(second, unfused(lambda: fd.jvp(tangent, (x,), (v[::-1],))[1]),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(fd.grad(tangent)(x), unfused(lambda: fd.grad(tangent)(x)),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name, domain", UNARY, ids=[name for name, _ in UNARY])
+def test_nested_tangent_is_the_top_level_one_to_the_bit(name, domain):
+    """A recorded tangent sweep records a fused node's tangent as one more
+    program (forward-over-forward, reverse-over-forward): the nested
+    tangent equals the top-level one to the bit, its derivatives the
+    unfused ones."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(*domain, 150)
+    c = rng.uniform(0.5, 1.5, 150)
+    u, v = rng.normal(size=150), rng.normal(size=150)
+    fun = getattr(fnp, name)
+    for f in _functions(name, c) + [lambda x: fun(x) * x - c / (2.0 + x * x)]:
+        def tangent(x):
+            return fd.jvp(f, (x,), (v,))[1]
+        nested, second = fd.jvp(tangent, (x,), (u,))
+        np.testing.assert_array_equal(nested, tangent(x))
+        # (where the exact answer is 0, as for reciprocal(x) * x, either
+        # side may round to a few ulp of the terms it cancels)
+        np.testing.assert_allclose(second, unfused(lambda: fd.jvp(tangent, (x,), (u,))[1]),
+                                   rtol=1e-11, atol=1e-11)
+        scalar = lambda x: fnp.sum(tangent(x) * c)  # noqa: E731
+        np.testing.assert_allclose(fd.grad(scalar)(x), unfused(lambda: fd.grad(scalar)(x)),
+                                   rtol=1e-11, atol=1e-11)

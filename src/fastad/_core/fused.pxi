@@ -414,11 +414,12 @@ cdef object _evaluate(Array x, bint total=False):
     return x
 
 
-def record_program(tuple program, tuple leaves):
+def record_program(tuple program, tuple leaves, bint total=False):
     """Record `program` on `leaves` (float64 arrays of one shape: traced
     arrays of one tape, its parents, and constant arrays) as one fused node,
     as a pending array's evaluation records it (its functions' values kept
-    for the sweeps); returns the traced result, or None where the leaves are
+    for the sweeps; with `total`, the sum of its values, a traced scalar);
+    returns the traced result, or None where the leaves are
     not for it or debug_nans is on (it checks each operation: the caller's
     rules record them one by one).  The programs of recorded reverse sweeps
     (ops/fused_reverse.py) record this way."""
@@ -453,16 +454,16 @@ def record_program(tuple program, tuple leaves):
     cdef tuple args = tuple(_leaf_arrays(tuple(values), _size_of(shape)))
     cdef _Code packed = _packed(program, len(args))
     cdef Ext ext = Ext.__new__(Ext)
-    value = _run(packed, program, args, False, ext)
+    value = _run(packed, program, args, total, ext)
     ext.primitive = _fused_primitive
     ext.compiled = packed
-    ext.kwargs = {"program": program}
+    ext.kwargs = {"program": program, "total": True} if total else {"program": program}
     ext.parents = tuple(parents)
     ext.inputs = ext.parents
     ext.args = args
     ext.value = value
-    ext.scalar_out = False
-    ext.shape = shape
+    ext.scalar_out = total
+    ext.shape = () if total else shape
     ext.dtype = _float64
     return tape._push_ext(ext, value)
 

@@ -7,8 +7,8 @@ which builds the programs, and fa_fop in csrc/fastad_tape.h); with `total`
 it is the sum of the result's elements.  Leaves are traced arrays or
 constant arrays (the node's parents are the traced ones).  The numeric
 reverse and tangent steps run in C (_tape._reverse_fused, _tangent_fused).
-A reverse sweep that records (nested differentiation) records a node's
-cotangent as one more fused program (fused_reverse.py).  The rules below
+A sweep that records (nested differentiation) records a node's cotangent
+or tangent as one more fused program (fused_reverse.py).  The rules below
 serve every other sweep by expanding the program into fastad's own
 operations, instruction by instruction, with the elementwise rules of
 ops/elementwise.py: on traced values they record, on stacked cotangents or
@@ -18,7 +18,7 @@ import numpy as np
 
 from . import defprim, elementwise
 from .. import _tape
-from .fused_reverse import CONSTANT_PIECEWISE, reverse_program
+from .fused_reverse import CONSTANT_PIECEWISE, reverse_program, tangent_program
 from .reductions import mean_prim, sum_prim
 from .shape import broadcast_to
 
@@ -205,8 +205,25 @@ def _recorded_vjp(position, g, leaves, program, total):
     return _tape.record_program(code, tuple([leaves[r] if r < n else cotangent for r in reads]))
 
 
+def _recorded_jvp(position, t, leaves, program, total):
+    """The tangent for leaf `position`'s tangent t as one fused node (a sum's
+    as a fused sum) when the sweep records: None where the program or the
+    operands are not for it (the expanding rule then runs)."""
+    if type(t) not in (_tape.Array, np.ndarray) or t.shape != leaves[0].shape:
+        return None
+    found = tangent_program(program, len(leaves), position)
+    if found is None:
+        return None
+    code, reads = found
+    n = len(leaves)
+    return _tape.record_program(code, tuple([leaves[r] if r < n else t for r in reads]), total)
+
+
 def _jvp(position, t, ans, *leaves, program, total=False):
     """The tangent of the result for the tangent t of leaf `position` alone."""
+    recorded = _recorded_jvp(position, t, leaves, program, total)
+    if recorded is not None:
+        return recorded
     values = _values(program, leaves)
     n = len(leaves)
     tangents = [None] * len(values)

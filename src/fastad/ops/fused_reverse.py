@@ -1,9 +1,12 @@
-"""The reverse sweep of a fused program, as a fused program.
+"""The reverse and tangent sweeps of a fused program, as fused programs.
 
 When a sweep over a fused node is itself recorded (forward-over-reverse
 HVPs, reverse-over-reverse), the node's cotangent for one leaf becomes one
 more fused node: the primal program followed by its reverse sweep, written
-as instructions, with the cotangent as one more leaf.  Recording it costs
+as instructions, with the cotangent as one more leaf.  A recorded tangent
+sweep (forward-over-forward, reverse-over-forward) records a node's tangent
+for one leaf's tangent the same way (tangent_program: fa_fused_jvp's
+expressions).  Recording it costs
 one node instead of an operation per instruction and per rule, it runs in
 C a block at a time like the primal, and its own derivatives are those of
 any fused program (its tangent step in C; the rules of ops/fused.py for
@@ -187,9 +190,7 @@ def reverse_program(program, n_leaves, position, total):
     constant itself: the rules do those).  Returns (program, leaves read):
     the program numbers the leaves it reads, in order, from 0."""
     n = n_leaves + 1
-    # (the primal's instructions, their registers moved past the cotangent's)
-    program = tuple((op, a + (a >= n_leaves), None if b is None else b + (b >= n_leaves), c)
-                    for op, a, b, c in program)
+    program = _shifted(program, n_leaves)
     w = _Writer(program, n)
     # the registers a derivative of `position` reaches (not through a sign
     # or comparison): contributions to the others are not needed
@@ -218,6 +219,13 @@ def reverse_program(program, n_leaves, position, total):
     return _live(w.code, n, result)
 
 
+def _shifted(program, n_leaves):
+    """The primal's instructions with their registers moved past one more
+    leaf (the cotangent's or the tangent's, register n_leaves)."""
+    return tuple((op, a + (a >= n_leaves), None if b is None else b + (b >= n_leaves), c)
+                 for op, a, b, c in program)
+
+
 def _live(code, n, result):
     """The instructions `result` reads, directly or not, renumbered over the
     leaves they read (in order), and those leaves."""
@@ -240,3 +248,68 @@ def _live(code, n, result):
     out = tuple((op, number[a], None if b is None else number[b], c)
                 for j, (op, a, b, c) in enumerate(code) if n + j in read)
     return out, tuple(leaves)
+
+
+def _tangent_rule(w, op, ta, tb, a, b, c, y):
+    """The tangent of instruction (op, a, b, c) of value y from its
+    operands' (ta, tb; None where none reaches): fa_fused_jvp's
+    expressions; None for an opcode not written here."""
+    if op == ADD:
+        return w.add(ta, tb) if ta is not None and tb is not None else (ta if tb is None else tb)
+    if op == SUB:
+        if tb is None:
+            return ta
+        return w.neg(tb) if ta is None else w.add(ta, w.neg(tb))
+    if op == MUL:
+        terms = [None if ta is None else w.mul(ta, b), None if tb is None else w.mul(a, tb)]
+    elif op == DIV:
+        terms = [None if ta is None else w.div(ta, b),
+                 None if tb is None else w.div(w.mul(w.neg(tb), y), b)]
+    elif op in _EXTREMA:
+        if b is None:
+            return w.mul(ta, w.share(a, y, c))
+        terms = [None if ta is None else w.mul(ta, w.share(a, y, b)),
+                 None if tb is None else w.mul(tb, w.share(b, y, a))]
+    elif op == ADDC:
+        return ta
+    elif op in (RSUBC, NEG):
+        return w.neg(ta)
+    elif op == MULC:
+        return w.mul(ta, c)
+    elif op == DIVC:
+        return w.div(ta, c)
+    elif op == RDIVC:
+        return w.div(w.mul(w.neg(ta), y), a)
+    elif op == SQUARE:
+        return w.mul(ta, w.mul(2.0, a))
+    elif op == SQRT:
+        return w.mul(ta, w.div(0.5, y))
+    else:
+        return _unary_rule(w, op, ta, a, y)
+    terms = [x for x in terms if x is not None]
+    return terms[0] if len(terms) == 1 else w.add(terms[0], terms[1])
+
+
+@functools.lru_cache(maxsize=512)
+def tangent_program(program, n_leaves, position):
+    """The program of the result's tangent for a tangent of leaf `position`
+    alone (leaf n_leaves, of the leaves' shape), fa_fused_jvp's expressions
+    in its order of operations, or None where it is not one (an opcode not
+    written here, or a tangent that is a leaf itself).  Returns (program,
+    leaves read), as reverse_program."""
+    n = n_leaves + 1
+    program = _shifted(program, n_leaves)
+    w = _Writer(program, n)
+    tangent = {position: n_leaves}
+    for j, (op, a, b, c) in enumerate(program):
+        ta, tb = tangent.get(a), None if b is None else tangent.get(b)
+        if (ta is None and tb is None) or op in CONSTANT_PIECEWISE:
+            continue
+        t = _tangent_rule(w, op, ta, tb, a, b, float(c), n + j)
+        if t is None:
+            return None
+        tangent[n + j] = t
+    result = tangent.get(n + len(program) - 1)
+    if type(result) is not int or result < n:
+        return None
+    return _live(w.code, n, result)
