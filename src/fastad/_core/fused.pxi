@@ -421,8 +421,8 @@ def record_program(tuple program, tuple leaves, bint total=False):
     for the sweeps; with `total`, the sum of its values, a traced scalar);
     returns the traced result, or None where the leaves are
     not for it or debug_nans is on (it checks each operation: the caller's
-    rules record them one by one).  The programs of recorded reverse sweeps
-    (ops/fused_reverse.py) record this way."""
+    rules record them one by one).  The programs of recorded reverse and
+    tangent sweeps (ops/fused_reverse.py) record this way."""
     if _debug_nans or not leaves:
         return None
     cdef Tape tape = None

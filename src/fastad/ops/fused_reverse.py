@@ -6,11 +6,10 @@ more fused node: the primal program followed by its reverse sweep, written
 as instructions, with the cotangent as one more leaf.  A recorded tangent
 sweep (forward-over-forward, reverse-over-forward) records a node's tangent
 for one leaf's tangent the same way (tangent_program: fa_fused_jvp's
-expressions).  Recording it costs
-one node instead of an operation per instruction and per rule, it runs in
-C a block at a time like the primal, and its own derivatives are those of
-any fused program (its tangent step in C; the rules of ops/fused.py for
-the rest), to any order.
+expressions).  Recording one costs one node instead of an operation per
+instruction and per rule, it runs in C a block at a time like the primal,
+and its own derivatives are those of any fused program (its tangent step
+in C; the rules of ops/fused.py for the rest), to any order.
 
 The instructions are the C reverse sweep's expressions (reverse_block and
 UNARY_RULE in csrc/fastad_fused.c) in its order of operations, the first
