@@ -420,20 +420,30 @@ def test_constant_arrays_are_leaves(fusion):
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(tape)).gradient(x2), tape.gradient(x2))
 
 
-def test_logistic_loss_records_one_program_and_guards_its_kinks(fusion):
-    """W5's loss: the chain after X @ w is one fused node; the branches of
-    abs and maximum are guarded on the recorded tape, as unfused."""
-    rng = np.random.default_rng(14)
+def logistic_loss(rng):
+    """W5's loss on a 50 x 4 problem, and a point: (loss, w)."""
     X, y = rng.normal(size=(50, 4)), (rng.uniform(size=50) < 0.5).astype(float)
 
     def loss(w):
         z = X @ w
         return fnp.mean(fnp.log1p(fnp.exp(-fnp.abs(z))) + fnp.maximum(z, 0.0) - y * z)
 
-    w = 0.1 * rng.normal(size=4)
+    return loss, 0.1 * rng.normal(size=4)
+
+
+def primitive_names(tape):
+    """The primitives of a recorded tape's array nodes, in order."""
+    core = tape._tape
+    return [core.ext(i).primitive.name for i in range(len(core))
+            if core.ext(i) is not None and core.ext(i).primitive is not None]
+
+
+def test_logistic_loss_records_one_program_and_guards_its_kinks(fusion):
+    """W5's loss: the chain after X @ w is one fused node; the branches of
+    abs and maximum are guarded on the recorded tape, as unfused."""
+    loss, w = logistic_loss(np.random.default_rng(14))
     tape = fd.record(loss, w)
-    names = [tape._tape.ext(i).primitive.name for i in range(len(tape._tape))
-             if tape._tape.ext(i) is not None and tape._tape.ext(i).primitive is not None]
+    names = primitive_names(tape)
     assert names.count("fused") == 1 and "branch of absolute" in names
     w2 = w * 1.0001
     value, grad = tape.value_and_grad(w2)

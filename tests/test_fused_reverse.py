@@ -12,25 +12,12 @@ import fastad.numpy as fnp
 from fastad import _tape
 from fastad.ops import fused as fused_ops
 from fastad.ops.fused_reverse import reverse_program
+from test_fused import UNARY as FUSED_UNARY, logistic_loss, primitive_names, unfused
 
 OP = _tape.FUSED_OPCODES
 
-UNARY = [("exp", (-2.0, 2.0)), ("exp2", (-2.0, 2.0)), ("expm1", (-2.0, 2.0)),
-         ("log", (0.1, 3.0)), ("log1p", (-0.5, 3.0)), ("log2", (0.1, 3.0)),
-         ("log10", (0.1, 3.0)), ("sin", (-3.0, 3.0)), ("cos", (-3.0, 3.0)),
-         ("tan", (-1.2, 1.2)), ("arcsin", (-0.9, 0.9)), ("arccos", (-0.9, 0.9)),
-         ("arctan", (-3.0, 3.0)), ("sinh", (-3.0, 3.0)), ("cosh", (-3.0, 3.0)),
-         ("tanh", (-3.0, 3.0)), ("arcsinh", (-3.0, 3.0)), ("arccosh", (1.1, 3.0)),
-         ("arctanh", (-0.9, 0.9)), ("cbrt", (0.1, 3.0)), ("reciprocal", (0.5, 3.0)),
-         ("absolute", (-3.0, 3.0)), ("sqrt", (0.1, 3.0)), ("square", (-3.0, 3.0))]
-
-
-def unfused(call):
-    previous = _tape.set_fusion_threshold(-1)
-    try:
-        return call()
-    finally:
-        _tape.set_fusion_threshold(previous)
+# (the unary functions of fused programs, and square and sqrt)
+UNARY = FUSED_UNARY + [("sqrt", (0.1, 3.0)), ("square", (-3.0, 3.0))]
 
 
 def _functions(name, c):
@@ -42,11 +29,6 @@ def _functions(name, c):
         lambda x: fnp.sum(fun(x) * x - x / (2.0 + c * c)),
         lambda x: fnp.mean(3.0 / (1.0 + fun(x) * fun(x)) + (x - 0.5) * c),
     ]
-
-
-def _fused_names(tape):
-    return [tape._tape.ext(i).primitive.name for i in range(len(tape._tape))
-            if tape._tape.ext(i) is not None and tape._tape.ext(i).primitive is not None]
 
 
 @pytest.mark.parametrize("name, domain", UNARY, ids=[name for name, _ in UNARY])
@@ -73,14 +55,8 @@ def test_the_cotangent_records_as_one_node():
     mean, one program for the cotangent and X.T @ it (no nodes per
     instruction or per rule, no guards for abs's sign or maximum's share)."""
     rng = np.random.default_rng(2)
-    X, y = rng.normal(size=(50, 4)), (rng.uniform(size=50) < 0.5).astype(float)
-
-    def loss(w):
-        z = X @ w
-        return fnp.mean(fnp.log1p(fnp.exp(-fnp.abs(z))) + fnp.maximum(z, 0.0) - y * z)
-
-    w = 0.1 * rng.normal(size=4)
-    names = _fused_names(fd.record(fd.grad(loss), w, guard_kinks=False))
+    loss, w = logistic_loss(rng)
+    names = primitive_names(fd.record(fd.grad(loss), w, guard_kinks=False))
     assert names.count("fused") == 2 and "sign" not in names and "maximum" not in names
     v = rng.normal(size=4)
     np.testing.assert_allclose(fd.hvp(loss, w, v), unfused(lambda: fd.hvp(loss, w, v)),
@@ -247,7 +223,7 @@ def test_cotangent_programs_pickle_and_take_every_sweep():
 
     x, v = rng.uniform(0.2, 1.0, 20), rng.normal(size=20)
     tape = fd.record(fd.grad(f), x)
-    assert _fused_names(tape).count("fused") >= 2
+    assert primitive_names(tape).count("fused") >= 2
     x1 = x * 1.0001
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(tape))(x1), tape(x1))
     series = fd.taylor(fd.grad(f), x, v, 2)

@@ -243,6 +243,12 @@ def test_patterns_never_miss_a_nonzero(steps, seed):
 def test_an_operation_on_operands_that_depend_on_nothing():
     """Regression (the property test's example): the dense pattern of an
     operation whose operands depend on no input divided by zero."""
+    import scipy.sparse
+
+    from fastad.sparsity import _dense_rows
+    nothing = _dense_rows(scipy.sparse.csr_array((3, 6), dtype=bool), 4)
+    assert nothing.shape == (4, 6) and nothing.nnz == 0
+    # the property test's example (its assertions: no nonzero outside the patterns)
     steps = [("matmul", 0, 0, 0), ("elem", 0, 0, 0), ("elem", 0, 0, 0), ("elem", 0, 0, 0),
              ("concat", 0, 1, 0), ("elem", 0, 0, 0), ("elem", 0, 0, 0), ("elem", 5, 0, 0)]
     test_patterns_never_miss_a_nonzero.hypothesis.inner_test(steps, 0)
