@@ -33,6 +33,20 @@ class SweepHandles:
     def reverse(self, stop: int) -> int: ...
     def tangent(self, first: int) -> int: ...
 
+class ScalarCall:
+    tape: Tape
+    nested: bool
+    start: int
+    end: int
+    leaves: "list | tuple"
+    boxes: "list[Scalar]"
+    output: Any
+    @staticmethod
+    def record(fun: Callable, args: tuple, index: int, kwargs: dict, stack: list,
+               settle: Callable, keep_all: bool) -> "ScalarCall | None": ...
+    def gradient(self) -> "list | tuple | None": ...
+    def jacfwd(self) -> "list | tuple | None": ...
+
 class Ext:
     primitive: Optional["Primitive"]
     args: tuple

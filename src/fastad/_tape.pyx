@@ -26,6 +26,8 @@ one, in this order:
                          for traced scalars; the opcode tables
     _core/record_sweep.pxi  the recording sweeps of nested operators: their
                          scalar nodes' adjoints and tangents, pushed by C
+    _core/operator.pxi   grad and jacfwd on a flat list of scalars, called
+                         and swept without the general path's Python
 
 They are one module, not several joined by .pxd files, because the
 per-operation path crosses them all: a `Scalar` operator calls `fa_push` on
@@ -224,3 +226,4 @@ include "_core/scalar.pxi"
 include "_core/array.pxi"
 include "_core/ufuncs.pxi"
 include "_core/record_sweep.pxi"
+include "_core/operator.pxi"

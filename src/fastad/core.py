@@ -207,6 +207,17 @@ class _Recording:
             if not self.nested:
                 tape.close()  # traced values that escape `fun` can no longer record
 
+    @classmethod
+    def adopt(cls, call, argnum):
+        """The recording `call` (a _tape.ScalarCall of argument `argnum`)
+        as a _Recording, for the general path to finish."""
+        self = cls.__new__(cls)
+        self.tape, self.nested, self.output = call.tape, call.nested, call.output
+        self.start, self.end = call.start, call.end
+        leaves, treedef = flatten(call.leaves)
+        self.inputs = [(treedef, leaves, call.boxes)]
+        return self
+
     def _box(self, leaf, argnum, opname):
         if type(leaf) in _TRACED:
             if leaf.tape is not self.tape:
@@ -441,13 +452,26 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     >>> fastad.grad(lambda z: np.abs(z) ** 2)(3 + 4j), fastad.grad(np.sin, holomorphic=True)(0j)
     ((6.000000000000001-8j), (1+0j))
     """
+    plain_call = not (has_aux or holomorphic)
+
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
         indices, single = _normalize_argnum(argnum, argnums, len(args), "grad")
         if holomorphic:
             _check_holomorphic_inputs(args, indices, "grad")
+        rec = None
+        if plain_call and single:
+            # a flat list or tuple of scalars: recorded and swept in C
+            scalars = _tape.ScalarCall.record(fun, args, indices[0], kwargs, _active_tapes(),
+                                              _settle, False)
+            if scalars is not None:
+                grads = scalars.gradient()
+                if grads is not None:
+                    return grads
+                rec = _Recording.adopt(scalars, indices[0])
         call = _Aux(fun, "grad") if has_aux else fun
-        rec = _Recording(call, args, kwargs, indices, "grad")
+        if rec is None:
+            rec = _Recording(call, args, kwargs, indices, "grad")
         out = _scalar_output(rec.output, "grad", holomorphic)
         grads = _pick(rec.backward([(out, _seed(out))] if out is not None else []), single)
         return (grads, rec.result(call.aux)) if has_aux else grads

@@ -8,6 +8,7 @@ the tape (nesting), and a tangent sweep goes over all of it.
 """
 import functools
 import math
+import numbers
 
 import numpy as np
 
@@ -15,8 +16,8 @@ from . import _tape
 from .ops import products as _products
 from .ops.tracing import TRACED as _TRACED
 from . import sweeps
-from .core import (_Recording, _normalize_argnum, _dtype_of, _refuse_subclass, _scalar_output,
-                   _seed, _settle, grad as _grad)
+from .core import (_Recording, _active_tapes, _describe, _normalize_argnum, _dtype_of,
+                   _refuse_subclass, _scalar_output, _seed, _settle, grad as _grad)
 from .tree import TreeDef, describe_structures, flatten, unflatten
 
 Scalar = _tape.Scalar
@@ -245,7 +246,19 @@ def _jacobian_leaves(fun, index, mode, opname, args, kwargs):
             return np.zeros(0)
         return concatenate([reshape(leaf, (-1,)) for leaf in leaves])
 
-    jac = _jacobian_one(flat_fun, index, mode, opname, args, kwargs)
+    rec = None
+    if mode == "fwd":
+        # a flat list or tuple of scalars: recorded and swept in C
+        scalars = _tape.ScalarCall.record(flat_fun, args, index, kwargs, _active_tapes(),
+                                          _settle, True)
+        if scalars is not None:
+            jac = scalars.jacfwd()
+            if jac is not None:
+                return None, [jac]
+            rec = _Recording.adopt(scalars, index)
+    if rec is None:
+        rec = _Recording(flat_fun, args, kwargs, (index,), opname, keep_all=True)
+    jac = _jacobian_one(rec, mode, opname)
     if not layout:
         return None, [jac]
     from .ops.shape import reshape
@@ -261,12 +274,16 @@ def _jacobian_leaves(fun, index, mode, opname, args, kwargs):
     return out_treedef, per_output
 
 
-def _jacobian_one(fun, index, mode, opname, args, kwargs):
-    """The Jacobian of `fun`, returning one array, with respect to argument
-    `index`: shape out.shape + leaf.shape per leaf of that argument."""
-    rec = _Recording(fun, args, kwargs, (index,), opname, keep_all=True)
+def _jacobian_one(rec, mode, opname):
+    """The Jacobian of the function `rec` recorded (returning one array)
+    with respect to its one differentiated argument: shape out.shape +
+    leaf.shape per leaf of that argument."""
     treedef, leaves, boxes = rec.inputs[0]
     out = rec.output
+    if type(out) not in _TRACED and (isinstance(out, bool) or not isinstance(
+            out, (numbers.Number, np.ndarray, np.generic))):
+        raise TypeError("%s requires a function returning numbers, arrays or pytrees of "
+                        "them, but it returned %s" % (opname, _describe(out)))
     out_shape = tuple(np.shape(out))
     n_in = sum(_size(np.shape(b)) for b in boxes)
     n_out = _size(out_shape)

@@ -43,6 +43,9 @@ cdef class SweepHandles:
     def get(self, int64_t node):
         """The value held for `node`: None (none, or outside the range),
         a float, or a traced Scalar."""
+        return self._get(node)
+
+    cdef object _get(self, int64_t node):
         if not self.start <= node < self.end:
             return None
         cdef int64_t h = self.handle[node - self.start]
@@ -89,6 +92,11 @@ cdef class SweepHandles:
             raise TypeError("a sweep holds a traced Scalar of its tape or a real number for a "
                             "scalar node, not %s" % type(value).__name__)
 
+    cdef void _set_plain(self, int64_t node, double value):
+        """Hold the plain number `value` for `node` of the range."""
+        self.plain[node - self.start] = value
+        self.handle[node - self.start] = FA_PLAIN
+
     def reverse(self, int64_t stop):
         """Record the reverse sweep of nodes stop - 1, stop - 2, ... down to
         the first node left to Python (returned), or to the range's start
@@ -96,6 +104,9 @@ cdef class SweepHandles:
         if not self.start <= stop <= self.end:
             raise IndexError("stop %d is outside the swept range [%d, %d]"
                              % (stop, self.start, self.end))
+        return self._reverse(stop)
+
+    cdef int64_t _reverse(self, int64_t stop) except -3:
         self._check_tape()
         cdef int64_t first_new = self.tape.c.size
         cdef int64_t at = fa_reverse_record(&self.tape.c, self.handle, self.plain,
@@ -109,6 +120,9 @@ cdef class SweepHandles:
         if not self.start <= first <= self.end:
             raise IndexError("node %d is outside the swept range [%d, %d]"
                              % (first, self.start, self.end))
+        return self._tangent(first)
+
+    cdef int64_t _tangent(self, int64_t first) except -3:
         self._check_tape()
         cdef int64_t first_new = self.tape.c.size
         cdef int64_t at = fa_tangent_record(&self.tape.c, self.handle, self.plain,

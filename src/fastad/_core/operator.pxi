@@ -1,0 +1,198 @@
+# The compiled call path of grad and jacfwd (included by _tape.pyx).
+#
+# A gradient descent written on lists of scalars (W15: GradBench's saddle
+# and particle) calls its gradient operator tens of thousands of times on
+# functions of a few operations.  Through the general path of fastad/core.py
+# (pytree flattening, boxing, the _Recording, the sweep's set-up in Python,
+# unflattening) such a call cost 7-22 us, 50-150 times the function on
+# floats.  `ScalarCall` records `fun` on an argument that is a flat list or
+# tuple of floats and traced Scalars, and sweeps it in C: the same nodes, the
+# same sweeps and the same results, type for type, as the general path.
+# What it does not take (other arguments, an output that is not a traced
+# Scalar of the tape, nodes the C sweeps leave to Python) the general path
+# finishes from the recording made here (core._Recording.adopt).
+
+cdef type _np_float64 = np.float64
+
+
+@cython.final
+cdef class ScalarCall:
+    """One run of `fun` with one argument, a flat list or tuple of floats
+    and traced Scalars, traced: what core._Recording records for it."""
+    cdef readonly Tape tape
+    cdef readonly bint nested  # recorded onto an outer operator's tape
+    cdef readonly int64_t start, end  # fun's range of the tape
+    cdef readonly object leaves  # the argument as given
+    cdef readonly list boxes  # its traced inputs, one node each
+    cdef readonly object output
+
+    @staticmethod
+    def record(object fun, tuple args, Py_ssize_t index, dict kwargs, list stack,
+               object settle, bint keep_all):
+        """Run fun(*args, **kwargs) with args[index] traced, as
+        core._Recording does, onto stack's top tape (or the tape of the
+        argument's traced Scalars) or else a fresh one; `settle` records
+        pending arrays of an output that is not a scalar.  None, before
+        anything runs, where args[index] is not a flat list or tuple of
+        floats and traced Scalars of that one tape: the general path takes
+        the call (and raises its errors)."""
+        cdef object x = args[index]
+        cdef type kind = type(x)
+        if (kind is not list and kind is not tuple) or len(x) == 0:
+            return None
+        cdef Tape tape = None
+        cdef object item
+        for item in x:
+            if type(item) is Scalar:
+                if tape is None:
+                    tape = (<Scalar>item).tape
+                elif (<Scalar>item).tape is not tape:
+                    return None
+            elif type(item) is not float and type(item) is not _np_float64:
+                return None
+        if stack:
+            if tape is not None and tape is not stack[-1]:
+                return None
+            tape = <Tape>stack[-1]
+        cdef bint nested = tape is not None
+        if nested and not tape.active:
+            return None
+        if not nested:
+            tape = Tape()
+        cdef ScalarCall call = ScalarCall.__new__(ScalarCall)
+        call.tape = tape
+        call.nested = nested
+        call.leaves = x
+        call.start = tape.c.size
+        call.boxes = [_input_box(tape, item) for item in x]
+        cdef object boxed = call.boxes if kind is list else tuple(call.boxes)
+        cdef list call_args = list(args)
+        call_args[index] = boxed
+        cdef bint outer_keep_all = tape.keep_all
+        if nested or keep_all:
+            # (recorded sweeps and forward sweeps read every primal of the range)
+            tape.keep_all = True
+        stack.append(tape)
+        try:
+            call.output = fun(*call_args, **kwargs)
+            if type(call.output) is not Scalar and type(call.output) is not float:
+                settle(call.output)
+            call.end = tape.c.size
+        finally:
+            stack.pop()
+            tape.keep_all = outer_keep_all
+            if not nested:
+                tape.active = False  # traced values escaping fun can no longer record
+        return call
+
+    def gradient(self):
+        """fun's gradient, in the argument's structure and leaf types, as
+        the general path gives it; None where that path must finish: the
+        output is not a traced Scalar of the tape, or a nested range holds
+        nodes the C sweeps leave to Python."""
+        if not self._scalar_output() or self.nested and not self._sweepable():
+            return None
+        cdef list grads = []
+        cdef Py_ssize_t i
+        cdef SweepHandles handles
+        if self.nested:
+            # sweeps.reverse, seeded with 1.0, its whole range in C
+            handles = SweepHandles(self.tape, self.start, self.end)
+            if (<Scalar>self.output).node >= self.start:
+                handles._set_plain((<Scalar>self.output).node, 1.0)
+            handles._reverse(self.end)
+            for i in range(len(self.boxes)):
+                grads.append(_leaf_typed(handles._get((<Scalar>self.boxes[i]).node),
+                                         self.leaves[i]))
+        else:
+            adjoints = self.tape.backward([(self.output, 1.0)], self.boxes)
+            for i in range(len(self.boxes)):
+                grads.append(_leaf_typed(adjoints[i], self.leaves[i]))
+        return grads if type(self.leaves) is list else tuple(grads)
+
+    def jacfwd(self):
+        """fun's forward-mode Jacobian (one derivative per input: its
+        output is a scalar), as the general path gives it: nested, one
+        recorded tangent sweep per input seeded there alone, the
+        derivatives as they come (0.0 where none reaches); at top level,
+        one C sweep carrying every direction, 0-d arrays.  None where the
+        general path must finish (as `gradient`; at top level, a tape with
+        array nodes)."""
+        if not self._scalar_output():
+            return None
+        cdef Py_ssize_t n = len(self.boxes), j
+        cdef int64_t out_node = (<Scalar>self.output).node
+        cdef list parts = []
+        cdef SweepHandles handles
+        cdef double *tangent
+        cdef int64_t size = self.tape.c.size
+        if self.nested:
+            if not self._sweepable():
+                return None
+            for j in range(n):
+                handles = SweepHandles(self.tape, self.start, self.end)
+                handles._set_plain((<Scalar>self.boxes[j]).node, 1.0)
+                handles._tangent(self.start)
+                t = handles._get(out_node)
+                parts.append(0.0 if t is None else t)
+        else:
+            if self.tape.exts:
+                return None
+            # Tape._forward's sweep, batched: direction j is 1 at input j
+            tangent = <double *>calloc(size * n, sizeof(double))
+            if tangent == NULL:
+                raise MemoryError("no memory for the tangents of %d tape nodes" % size)
+            try:
+                for j in range(n):
+                    tangent[(<Scalar>self.boxes[j]).node * n + j] = 1.0
+                fa_tangent(&self.tape.c, tangent, n, 0, size)
+                for j in range(n):
+                    parts.append(_zero_d(tangent[out_node * n + j]))
+            finally:
+                free(tangent)
+        return parts if type(self.leaves) is list else tuple(parts)
+
+    cdef bint _scalar_output(self):
+        return type(self.output) is Scalar and (<Scalar>self.output).tape is self.tape
+
+    cdef bint _sweepable(self):
+        """Whether the C recording sweeps take fun's whole range (no array
+        node, element read or traced exponent, which sweeps.py handles)."""
+        cdef int64_t i
+        cdef uint8_t op
+        for i in range(self.start, self.end):
+            op = self.tape.c.opcode[i]
+            if op == FA_EXT or op == FA_ELEM or op == FA_POW:
+                return False
+        return True
+
+
+cdef Scalar _input_box(Tape tape, object leaf):
+    """A traced input for one leaf, as core._Recording boxes it: a traced
+    Scalar gets an identity node, a float a leaf node."""
+    if type(leaf) is Scalar:
+        return _with_constant(FA_MULC, <Scalar>leaf, 1.0)  # Tape.identity
+    cdef double value = PyFloat_AS_DOUBLE(leaf)
+    cdef int64_t node = fa_push(&tape.c, FA_LEAF, 0, 0, value)
+    if node < 0:
+        raise _tape_full_error()
+    return _new_scalar(tape, node, value)
+
+
+cdef object _leaf_typed(object adjoint, object leaf):
+    """One input's derivative as core._Recording._gradient gives it: a
+    traced one as it is, otherwise a number of the leaf's type (float for
+    a traced leaf, 0 where no derivative reaches)."""
+    if type(adjoint) is Scalar:
+        return adjoint
+    cdef double value = 0.0 if adjoint is None else adjoint
+    if type(leaf) is _np_float64:
+        return _np_float64(value)
+    return value
+
+
+cdef object _zero_d(double value):
+    """A 0-d float64 array holding `value`."""
+    cdef cnp.ndarray out = cnp.PyArray_ZEROS(0, NULL, cnp.NPY_FLOAT64, 0)
+    (<double *>cnp.PyArray_DATA(out))[0] = value
+    return out

@@ -1,0 +1,204 @@
+"""grad and jacfwd of a function of one flat list or tuple of scalars take
+the compiled call path (_tape.ScalarCall): the same results, type for type
+and bit for bit, and the same tape, node for node, as the general path of
+fastad/core.py, at top level and nested to depth 3; what it does not take
+the general path finishes from its recording."""
+import struct
+
+import numpy
+import pytest
+
+import fastad as fd
+import fastad.numpy as np
+
+from test_nested_sweeps import _nodes
+
+
+class _NoScalarCalls:
+    @staticmethod
+    def record(*args):
+        return None
+
+
+@pytest.fixture
+def general(monkeypatch):
+    """Call `fn()` with the compiled call path turned off."""
+    def call(fn):
+        with monkeypatch.context() as m:
+            m.setattr(fd._tape, "ScalarCall", _NoScalarCalls)
+            return fn()
+    return call
+
+
+def assert_same(a, b):
+    """Equal type for type (containers, traced Scalars, floats, 0-d
+    arrays) and bit for bit."""
+    assert type(a) is type(b), (a, b)
+    if type(a) in (list, tuple):
+        assert len(a) == len(b)
+        for u, v in zip(a, b):
+            assert_same(u, v)
+    elif type(a) is fd._tape.Scalar:
+        assert (a.node, struct.pack("d", a.value)) == (b.node, struct.pack("d", b.value))
+    elif type(a) is numpy.ndarray:
+        assert (a.dtype, a.shape, a.tobytes()) == (b.dtype, b.shape, b.tobytes())
+    else:
+        assert struct.pack("d", a) == struct.pack("d", b), (a, b)
+
+
+def _loop(x):
+    """Python tests on traced values, as a solver's loop has them."""
+    u, v = x[0], x[1]
+    while u < 3.0:
+        u = u * 1.5 + v * v
+    return np.sqrt(u * u + v) - (v if v > 0 else -v)
+
+
+FUNCTIONS = {
+    "arithmetic": lambda x: x[0] * x[1] + np.sin(x[0]) / (1.0 + x[1] ** 2) - 3.0 * x[1],
+    "loop": _loop,
+    "kinks": lambda x: np.maximum(x[0], x[1]) * abs(x[0] - 2.0) + np.hypot(x[0], x[1])
+    + np.arctan2(x[1], x[0]),
+    "one input unused": lambda x: np.exp(x[0]) * 2.0,
+    "an input returned": lambda x: x[1],
+    "constant": lambda x: 2.0,
+    "arrays inside": lambda x: np.sum(np.array([x[0], x[1]]) ** 2) * x[0],
+    "traced exponent": lambda x: x[0] ** x[1],
+    "0-d array out": lambda x: np.sum(np.stack([x[0], x[1] * x[0]])),
+}
+POINTS = {
+    "floats": [0.7, 1.3],
+    "tuple": (0.7, 1.3),
+    "float64s": [numpy.float64(0.7), 1.3],
+}
+
+
+@pytest.mark.parametrize("point", list(POINTS))
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize("operator", [fd.grad, fd.jacfwd])
+def test_top_level_calls_are_the_general_path(operator, name, point, general):
+    fun, x = FUNCTIONS[name], POINTS[point]
+    assert_same(operator(fun)(x), general(lambda: operator(fun)(x)))
+
+
+def _lift(inner_op, fun, start):
+    """An outer function of p that runs inner_op(fun) at `start` (None:
+    at p itself), fun reading p too, as a nested solver does."""
+    def outer(p):
+        g = inner_op(lambda q: fun([q[0] * p[0], q[1] + p[1]]))(p if start is None else start)
+        return g[0] * g[1] + 2.0 * g[0] + p[0]
+    return outer
+
+
+OPERATORS = {"r": fd.grad, "f": fd.jacfwd}
+
+
+@pytest.mark.parametrize("start", [None, [0.4, 0.9]], ids=["at p", "at floats"])
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize("modes", ["rr", "rf", "fr", "ff", "rrr", "frf", "fff"])
+def test_nested_calls_are_the_general_path_node_for_node(modes, name, start, general):
+    fun = FUNCTIONS[name]
+    for mode in reversed(modes[1:]):
+        fun = _lift(OPERATORS[mode], fun, start)
+    operator = OPERATORS[modes[0]](fun)
+    x = [0.7, 1.3]
+    assert_same(operator(x), general(lambda: operator(x)))
+    tape = fd.record(operator, x)
+    assert _nodes(tape) == _nodes(general(lambda: fd.record(operator, x)))
+    for point in (x, [0.8, 1.1]):  # (a replay's numbers are floats, a jacfwd's 0-d arrays)
+        numpy.testing.assert_array_equal(tape(point), general(lambda: operator(point)))
+
+
+def test_other_arguments_and_keywords_pass_through(general):
+    fun = lambda x, a, scale=1.0: scale * a * x[0] * np.cos(x[1])  # noqa: E731
+    for operator in (fd.grad, fd.jacfwd):
+        got = operator(fun)([0.5, 0.25], 3.0, scale=2.0)
+        assert_same(got, general(lambda: operator(fun)([0.5, 0.25], 3.0, scale=2.0)))
+    third = lambda a, b, x: a * x[0] - b * x[1] * x[0]  # noqa: E731
+    assert_same(fd.grad(third, argnum=2)(1.5, 2.0, (0.5, 0.25)),
+                general(lambda: fd.grad(third, argnum=2)(1.5, 2.0, (0.5, 0.25))))
+
+
+def test_a_pytree_output_of_jacfwd_takes_the_general_path_from_the_recording(general):
+    calls = []
+
+    def fun(x):
+        calls.append(1)
+        return (x[0] * x[1], [np.sin(x[0])])
+    got = fd.jacfwd(fun)([0.5, 2.0])
+    assert len(calls) == 1  # recorded once, not run again by the general path
+    assert_same(got, general(lambda: fd.jacfwd(fun)([0.5, 2.0])))
+
+
+def test_errors_are_the_general_paths(general):
+    kept = []
+    fd.grad(lambda x: kept.append(x[0]) or x[0] * 2.0)([1.0])
+    with pytest.raises(fd.TracerError, match="already returned"):
+        fd.grad(lambda x: x[0] * x[1])([kept[0], 1.0])
+    with pytest.raises(TypeError, match="Pass floats"):
+        fd.grad(lambda x: x[0] * x[1])([1, 2.0])
+    for operator in (fd.grad, fd.jacfwd):
+        with pytest.raises(TypeError, match="returned a value of type str"):
+            operator(lambda x: "a")([1.0])
+
+    def mixes(p):
+        return fd.grad(lambda q: q[0] * q[1])([p[0], kept[0]])[0]
+    with pytest.raises(fd.TracerError, match="another differentiation call"):
+        fd.grad(mixes)([1.0])
+
+
+def test_jacfwd_of_a_function_returning_no_number_is_a_type_error():
+    """(It returned zeros of the output's shape: a string has shape ().)"""
+    for out in ("a", None, True, object()):
+        for x in ([1.0], 1.0, numpy.ones(2)):
+            with pytest.raises(TypeError, match="jacfwd requires a function returning numbers"):
+                fd.jacfwd(lambda x: out)(x)
+    assert_same(fd.jacfwd(lambda x: 3)([1.0]), [numpy.array(0.0)])
+
+
+def test_an_exception_in_fun_leaves_no_tape_active():
+    def fails(x):
+        raise KeyError("inside")
+    for operator in (fd.grad, fd.jacfwd):
+        with pytest.raises(KeyError):
+            operator(fails)([1.0, 2.0])
+        with pytest.raises(KeyError):
+            fd.grad(lambda p: operator(fails)([p[0], 1.0])[0])([1.0])
+        assert fd.core._active_tapes() == []
+    assert fd.grad(lambda x: x[0] * x[1])([2.0, 3.0]) == [3.0, 2.0]
+
+
+def _descent(grad, f, x):
+    """A few steps of gradient descent with an acceptance test."""
+    g = grad(f)
+    fx = f(x)
+    for _ in range(6):
+        step = [a - 0.1 * b for a, b in zip(x, g(x))]
+        if f(step) < fx:
+            x, fx = step, f(step)
+    return x
+
+
+@pytest.mark.parametrize("modes", ["rr", "rf", "fr", "ff"])
+def test_a_nested_solver_is_the_general_path_bit_for_bit(modes, general):
+    """W15's shape: an objective that runs a descent on its own gradient,
+    minimised on its gradient."""
+    outer_op, inner_op = OPERATORS[modes[0]], OPERATORS[modes[1]]
+
+    def objective(p):
+        inner = lambda q: (q[0] - p[0]) ** 2 + (q[1] * p[1] - 1.0) ** 2 + 0.1 * q[0] * q[1]  # noqa: E731
+        y = _descent(inner_op, inner, [1.0, 1.0])
+        return inner(y) + p[0] * p[0]
+
+    def solve():
+        return _descent(outer_op, objective, [0.5, 2.0])
+    assert_same(solve(), general(solve))
+
+
+def test_the_compiled_path_takes_flat_sequences_of_scalars_only():
+    record = fd._tape.ScalarCall.record
+    f = lambda x: x[0] * x[1]  # noqa: E731
+    call = record(f, ([2.0, 3.0],), 0, {}, [], None, False)
+    assert (call.nested, call.gradient(), call.tape.active) == (False, [3.0, 2.0], False)
+    for x in ([], [1], [1.0, 2], [numpy.float32(1.0)], numpy.ones(2), [[1.0]], {"a": 1.0}):
+        assert record(f, (x,), 0, {}, [], None, False) is None
