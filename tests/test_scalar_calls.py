@@ -14,18 +14,12 @@ import fastad.numpy as np
 from test_nested_sweeps import _nodes
 
 
-class _NoScalarCalls:
-    @staticmethod
-    def record(*args):
-        return None
-
-
 @pytest.fixture
 def general(monkeypatch):
     """Call `fn()` with the compiled call path turned off."""
     def call(fn):
         with monkeypatch.context() as m:
-            m.setattr(fd._tape, "ScalarCall", _NoScalarCalls)
+            m.setattr(fd._tape, "scalar_operator", lambda *args: None)
             return fn()
     return call
 
@@ -153,7 +147,21 @@ def test_jacfwd_of_a_function_returning_no_number_is_a_type_error():
         for x in ([1.0], 1.0, numpy.ones(2)):
             with pytest.raises(TypeError, match="jacfwd requires a function returning numbers"):
                 fd.jacfwd(lambda x: out)(x)
-    assert_same(fd.jacfwd(lambda x: 3)([1.0]), [numpy.array(0.0)])
+    assert_same(fd.jacfwd(lambda x: 3)([1.0]), [0.0])
+
+
+@pytest.mark.parametrize("operator", [fd.jacfwd, fd.jacrev, fd.jacobian])
+def test_a_scalar_jacobian_at_a_scalar_leaf_is_a_number_of_its_type(operator):
+    """As grad's result, and as the same call nested in another operator or
+    replayed gives it (it was a 0-d array at top level only)."""
+    f = lambda x: x[0] * numpy.float64(2.0) * x[1] + np.sin(x[2])  # noqa: E731
+    x = (0.5, numpy.float64(1.5), numpy.array(0.25))
+    got = operator(f)(x)
+    assert_same(got, (3.0, numpy.float64(1.0), numpy.array(numpy.cos(0.25))))
+    assert_same(operator(lambda u: u * u)(3.0), 6.0)
+    assert_same(operator(lambda u: 2.0)(3.0), 0.0)  # no input reaches the output
+    assert_same(fd.hessian(lambda u: u ** 3)(2.0), 12.0)
+    assert type(operator(lambda u: u * u)(numpy.array([3.0]))) is numpy.ndarray
 
 
 def test_an_exception_in_fun_leaves_no_tape_active():

@@ -145,13 +145,15 @@ def _active_tapes():
 
 def _settle(output):
     """Record the pending (fused) arrays among `output`'s leaves: the
-    operator's sweeps run over the nodes recorded when the function returns."""
+    operator's sweeps run over the nodes recorded when the function returns.
+    Returns `output`."""
     if type(output) is _tape.Array:
         output.node
     elif type(output) not in (_tape.Scalar, float, np.ndarray):
         for leaf in flatten(output)[0]:
             if type(leaf) is _tape.Array:
                 leaf.node
+    return output
 
 
 class _Recording:
@@ -452,23 +454,24 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     >>> fastad.grad(lambda z: np.abs(z) ** 2)(3 + 4j), fastad.grad(np.sin, holomorphic=True)(0j)
     ((6.000000000000001-8j), (1+0j))
     """
-    plain_call = not (has_aux or holomorphic)
+    # (a flat list or tuple of scalars as argument `scalar_index`: recorded
+    # and swept in C, _core/operator.pxi)
+    scalar_index = (argnum if argnums is None and type(argnum) is int and argnum >= 0
+                    and not (has_aux or holomorphic) else -1)
 
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
+        rec = None
+        if 0 <= scalar_index < len(args):
+            grads = _tape.scalar_operator(False, fun, args, scalar_index, kwargs,
+                                          _active_tapes(), _settle)
+            if grads is not None:
+                if type(grads) is not _tape.ScalarCall:
+                    return grads
+                rec = _Recording.adopt(grads, scalar_index)
         indices, single = _normalize_argnum(argnum, argnums, len(args), "grad")
         if holomorphic:
             _check_holomorphic_inputs(args, indices, "grad")
-        rec = None
-        if plain_call and single:
-            # a flat list or tuple of scalars: recorded and swept in C
-            scalars = _tape.ScalarCall.record(fun, args, indices[0], kwargs, _active_tapes(),
-                                              _settle, False)
-            if scalars is not None:
-                grads = scalars.gradient()
-                if grads is not None:
-                    return grads
-                rec = _Recording.adopt(scalars, indices[0])
         call = _Aux(fun, "grad") if has_aux else fun
         if rec is None:
             rec = _Recording(call, args, kwargs, indices, "grad")

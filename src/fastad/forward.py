@@ -17,7 +17,8 @@ from .ops import products as _products
 from .ops.tracing import TRACED as _TRACED
 from . import sweeps
 from .core import (_Recording, _active_tapes, _describe, _normalize_argnum, _dtype_of,
-                   _refuse_subclass, _scalar_output, _seed, _settle, grad as _grad)
+                   _refuse_subclass, _scalar_output, _seed, _settle, _unbox_gradient,
+                   grad as _grad)
 from .tree import TreeDef, describe_structures, flatten, unflatten
 
 Scalar = _tape.Scalar
@@ -215,9 +216,22 @@ def _jacobian(fun, argnum, argnums, mode, opname):
     """The Jacobian operators.  As in JAX, a pytree output gives a pytree of
     Jacobians in the output's structure, and a tuple of argnums a tuple of
     Jacobians inside each output leaf's place."""
+    # (jacfwd of a flat list or tuple of scalars as argument `scalar_index`:
+    # recorded and swept in C, _core/operator.pxi)
+    scalar_index = (argnum if mode == "fwd" and argnums is None and type(argnum) is int
+                    and argnum >= 0 else -1)
+
     def jacobian_fun(*args, **kwargs):
+        rec = None
+        if 0 <= scalar_index < len(args):
+            jac = _tape.scalar_operator(True, fun, args, scalar_index, kwargs, _active_tapes(),
+                                        _flat_output)
+            if jac is not None:
+                if type(jac) is not _tape.ScalarCall:
+                    return jac
+                rec = _Recording.adopt(jac, scalar_index)
         indices, single = _normalize_argnum(argnum, argnums, len(args), opname)
-        per_input = [_jacobian_leaves(fun, i, mode, opname, args, kwargs) for i in indices]
+        per_input = [_jacobian_leaves(fun, i, mode, opname, args, kwargs, rec) for i in indices]
         out_treedef = per_input[0][0]
         if out_treedef is None:  # one output array
             return per_input[0][1][0] if single else tuple(js[0] for _, js in per_input)
@@ -229,55 +243,57 @@ def _jacobian(fun, argnum, argnums, mode, opname):
     return jacobian_fun
 
 
-def _jacobian_leaves(fun, index, mode, opname, args, kwargs):
+class _Flattened:
+    """A pytree output of a Jacobian's function as one array: its leaves
+    raveled and joined, with the structure and shapes that cut it up again."""
+    __slots__ = ("array", "treedef", "shapes")
+
+
+def _flat_output(out):
+    """The output of a Jacobian's function to differentiate: `out`, or a
+    _Flattened of a tuple, list or dict (its pending arrays recorded)."""
+    if not isinstance(out, (tuple, list, dict)):
+        return _settle(out)
+    from .ops.shape import concatenate, reshape
+    leaves, treedef = flatten(out)
+    flat = _Flattened()
+    flat.treedef, flat.shapes = treedef, [np.shape(leaf) for leaf in leaves]
+    flat.array = _settle(concatenate([reshape(leaf, (-1,)) for leaf in leaves])
+                         if leaves else np.zeros(0))
+    return flat
+
+
+def _jacobian_leaves(fun, index, mode, opname, args, kwargs, rec=None):
     """(None, [J]) for a function returning one array; (output treedef,
     [J per output leaf]) for a pytree output, each J in the structure of
-    argument `index`."""
-    layout = []
-
-    def flat_fun(*a, **k):
-        out = fun(*a, **k)
-        if not isinstance(out, (tuple, list, dict)):
-            return out
-        from .ops.shape import concatenate, reshape
-        leaves, treedef = flatten(out)
-        layout.extend([treedef, [np.shape(leaf) for leaf in leaves]])
-        if not leaves:
-            return np.zeros(0)
-        return concatenate([reshape(leaf, (-1,)) for leaf in leaves])
-
-    rec = None
-    if mode == "fwd":
-        # a flat list or tuple of scalars: recorded and swept in C
-        scalars = _tape.ScalarCall.record(flat_fun, args, index, kwargs, _active_tapes(),
-                                          _settle, True)
-        if scalars is not None:
-            jac = scalars.jacfwd()
-            if jac is not None:
-                return None, [jac]
-            rec = _Recording.adopt(scalars, index)
+    argument `index`.  `rec`: the function recorded already."""
     if rec is None:
-        rec = _Recording(flat_fun, args, kwargs, (index,), opname, keep_all=True)
+        rec = _Recording(lambda *a, **k: _flat_output(fun(*a, **k)), args, kwargs, (index,),
+                         opname, keep_all=True)
+    flat = rec.output
+    if type(flat) is _Flattened:
+        rec.output = flat.array
     jac = _jacobian_one(rec, mode, opname)
-    if not layout:
+    if type(flat) is not _Flattened:
         return None, [jac]
     from .ops.shape import reshape
-    out_treedef, shapes = layout
     in_parts, in_treedef = flatten(jac)
     per_output, offset = [], 0
-    for shape in shapes:
+    for shape in flat.shapes:
         n = _size(shape)
         per_output.append(unflatten(in_treedef, [
             reshape(part[offset:offset + n], tuple(shape) + tuple(np.shape(part)[1:]))
             for part in in_parts]))
         offset += n
-    return out_treedef, per_output
+    return flat.treedef, per_output
 
 
 def _jacobian_one(rec, mode, opname):
     """The Jacobian of the function `rec` recorded (returning one array)
     with respect to its one differentiated argument: shape out.shape +
-    leaf.shape per leaf of that argument."""
+    leaf.shape per leaf of that argument.  A scalar output's derivative at
+    a scalar leaf is a number of the leaf's type, or a traced value, as
+    grad gives it."""
     treedef, leaves, boxes = rec.inputs[0]
     out = rec.output
     if type(out) not in _TRACED and (isinstance(out, bool) or not isinstance(
@@ -292,7 +308,7 @@ def _jacobian_one(rec, mode, opname):
         # (no input reaches the output, or the Jacobian has no elements: as
         # in JAX, zeros of shape out.shape + leaf.shape, such as (3, 0))
         zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
-        return unflatten(treedef, zeros)
+        return _assemble(treedef, zeros, leaves, out_shape)
     if use_forward and out_shape == () and all(type(b) is Scalar for b in boxes):
         # scalars in, a scalar out: no array of directions to cut up again.
         # Nested, one recorded sweep per input, seeded at that input alone,
@@ -303,20 +319,21 @@ def _jacobian_one(rec, mode, opname):
         eye = np.eye(n_in)
         (column,) = rec.forward(list(zip(boxes, eye)), [out], k=n_in, batched=True)
         column = eye[0] * 0.0 if column is None else column
-        return unflatten(treedef, [np.array(c) for c in column])
+        return _assemble(treedef, list(column), leaves, out_shape)
     if use_forward:
         seeds, k = _basis(boxes)
         (columns,) = rec.forward(list(zip(boxes, seeds)), [out], k=k, batched=True)
         if columns is None:
             columns = np.zeros((k,) + out_shape)
-        return _split_columns(columns, out_shape, leaves, treedef)
+        return _assemble(treedef, flatten(_split_columns(columns, out_shape, leaves, treedef))[0],
+                         leaves, out_shape)
     if not rec.nested:
         # one reverse sweep carrying a cotangent per output element
         eye = np.eye(n_out, dtype=out.dtype).reshape((n_out,) + out_shape)
         blocks = rec.tape.backward_many(out, eye, boxes)
         parts = [_restore_dtype(block, leaf).reshape(out_shape + np.shape(leaf))
                  for block, leaf in zip(blocks, leaves)]
-        return unflatten(treedef, parts)
+        return _assemble(treedef, parts, leaves, out_shape)
     rows = []
     for j in range(n_out):
         cotangent = np.zeros(n_out, out.dtype)
@@ -329,6 +346,16 @@ def _jacobian_one(rec, mode, opname):
     for i, leaf in enumerate(leaves):
         stacked = stack([r[i] for r in rows]) if n_out else np.zeros((0,) + np.shape(leaf))
         parts.append(reshape(stacked, out_shape + np.shape(leaf)))
+    return unflatten(treedef, parts)
+
+
+def _assemble(treedef, parts, leaves, out_shape):
+    """The Jacobian in the argument's structure; where the output and a
+    leaf are scalars, a plain part as a number of the leaf's type."""
+    if out_shape == ():
+        parts = [part if np.shape(leaf) != () or type(part) in _TRACED
+                 else float(part) if type(leaf) is Scalar else _unbox_gradient(part, leaf)
+                 for part, leaf in zip(parts, leaves)]
     return unflatten(treedef, parts)
 
 

@@ -15,6 +15,20 @@
 cdef type _np_float64 = np.float64
 
 
+def scalar_operator(bint forward, object fun, tuple args, Py_ssize_t index, dict kwargs,
+                    list stack, object finish):
+    """grad (`forward` false) or jacfwd of fun with respect to args[index]
+    by the compiled call path: the derivatives; a ScalarCall where the
+    general path must finish (ScalarCall.gradient and jacfwd return None);
+    None, before anything runs, where args[index] is not a flat list or
+    tuple of scalars (ScalarCall.record)."""
+    cdef ScalarCall call = ScalarCall.record(fun, args, index, kwargs, stack, finish, forward)
+    if call is None:
+        return None
+    result = call.jacfwd() if forward else call.gradient()
+    return call if result is None else result
+
+
 @cython.final
 cdef class ScalarCall:
     """One run of `fun` with one argument, a flat list or tuple of floats
@@ -28,11 +42,12 @@ cdef class ScalarCall:
 
     @staticmethod
     def record(object fun, tuple args, Py_ssize_t index, dict kwargs, list stack,
-               object settle, bint keep_all):
+               object finish, bint keep_all):
         """Run fun(*args, **kwargs) with args[index] traced, as
         core._Recording does, onto stack's top tape (or the tape of the
-        argument's traced Scalars) or else a fresh one; `settle` records
-        pending arrays of an output that is not a scalar.  None, before
+        argument's traced Scalars) or else a fresh one; an output that is
+        not a scalar is recorded as finish(output) gives it (its pending
+        arrays recorded: core._settle, forward._flat_output).  None, before
         anything runs, where args[index] is not a flat list or tuple of
         floats and traced Scalars of that one tape: the general path takes
         the call (and raises its errors)."""
@@ -66,17 +81,20 @@ cdef class ScalarCall:
         call.start = tape.c.size
         call.boxes = [_input_box(tape, item) for item in x]
         cdef object boxed = call.boxes if kind is list else tuple(call.boxes)
-        cdef list call_args = list(args)
-        call_args[index] = boxed
+        cdef list call_args = None
+        if len(args) != 1 or kwargs:
+            call_args = list(args)
+            call_args[index] = boxed
         cdef bint outer_keep_all = tape.keep_all
         if nested or keep_all:
             # (recorded sweeps and forward sweeps read every primal of the range)
             tape.keep_all = True
         stack.append(tape)
         try:
-            call.output = fun(*call_args, **kwargs)
-            if type(call.output) is not Scalar and type(call.output) is not float:
-                settle(call.output)
+            out = fun(boxed) if call_args is None else fun(*call_args, **kwargs)
+            if type(out) is not Scalar and type(out) is not float:
+                out = finish(out)
+            call.output = out
             call.end = tape.c.size
         finally:
             stack.pop()
@@ -115,7 +133,8 @@ cdef class ScalarCall:
         output is a scalar), as the general path gives it: nested, one
         recorded tangent sweep per input seeded there alone, the
         derivatives as they come (0.0 where none reaches); at top level,
-        one C sweep carrying every direction, 0-d arrays.  None where the
+        one C sweep carrying every direction, numbers of the leaves' types
+        (_leaf_typed, as grad's).  None where the
         general path must finish (as `gradient`; at top level, a tape with
         array nodes)."""
         if not self._scalar_output():
@@ -129,8 +148,10 @@ cdef class ScalarCall:
         if self.nested:
             if not self._sweepable():
                 return None
+            handles = SweepHandles(self.tape, self.start, self.end)
             for j in range(n):
-                handles = SweepHandles(self.tape, self.start, self.end)
+                if j:
+                    handles._clear()
                 handles._set_plain((<Scalar>self.boxes[j]).node, 1.0)
                 handles._tangent(self.start)
                 t = handles._get(out_node)
@@ -147,7 +168,7 @@ cdef class ScalarCall:
                     tangent[(<Scalar>self.boxes[j]).node * n + j] = 1.0
                 fa_tangent(&self.tape.c, tangent, n, 0, size)
                 for j in range(n):
-                    parts.append(_zero_d(tangent[out_node * n + j]))
+                    parts.append(_leaf_typed(tangent[out_node * n + j], self.leaves[j]))
             finally:
                 free(tangent)
         return parts if type(self.leaves) is list else tuple(parts)
@@ -189,10 +210,3 @@ cdef object _leaf_typed(object adjoint, object leaf):
     if type(leaf) is _np_float64:
         return _np_float64(value)
     return value
-
-
-cdef object _zero_d(double value):
-    """A 0-d float64 array holding `value`."""
-    cdef cnp.ndarray out = cnp.PyArray_ZEROS(0, NULL, cnp.NPY_FLOAT64, 0)
-    (<double *>cnp.PyArray_DATA(out))[0] = value
-    return out

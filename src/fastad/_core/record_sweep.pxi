@@ -32,8 +32,12 @@ cdef class SweepHandles:
         self.plain = <double *>calloc(n, sizeof(double))
         if self.handle == NULL or self.plain == NULL:
             raise MemoryError("no memory for the handles of %d nodes" % (end - start))
+        self._clear()
+
+    cdef void _clear(self):
+        """No value held for any node: the state of a new sweep."""
         cdef int64_t i
-        for i in range(end - start):
+        for i in range(self.end - self.start):
             self.handle[i] = FA_NONE
 
     def __dealloc__(self):
