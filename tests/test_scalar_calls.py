@@ -210,3 +210,24 @@ def test_the_compiled_path_takes_flat_sequences_of_scalars_only():
     assert (call.nested, call.gradient(), call.tape.active) == (False, [3.0, 2.0], False)
     for x in ([], [1], [1.0, 2], [numpy.float32(1.0)], numpy.ones(2), [[1.0]], {"a": 1.0}):
         assert record(f, (x,), 0, {}, [], None, False) is None
+
+
+def test_a_finished_top_level_tape_is_kept_only_when_no_traced_value_escaped():
+    """The compiled path reuses its last top-level tape: a traced value kept
+    from a call must still raise, however many calls follow."""
+    f = lambda x: x[0] * x[1]  # noqa: E731
+    assert fd.grad(f)([2.0, 3.0]) == [3.0, 2.0]
+    spare = fd._tape.spare_tape()
+    assert spare is not None and len(spare) == 0 and not spare.active
+    del spare
+    kept = []
+    assert fd.grad(lambda x: kept.append(x[0]) or f(x))([4.0, 5.0]) == [5.0, 4.0]
+    for _ in range(3):
+        assert fd.grad(f)([2.0, 3.0]) == [3.0, 2.0]
+        assert fd.jacfwd(f)([2.0, 3.0]) == [3.0, 2.0]
+        with pytest.raises(fd.TracerError, match="after the fastad operator"):
+            kept[0] * 3.0
+    assert kept[0].value == 4.0 and kept[0].tape is not fd._tape.spare_tape()
+    # a tape with array nodes is not kept (its side table is not emptied)
+    fd.grad(lambda x: np.sum(np.array([x[0], x[1]])))([1.0, 2.0])
+    assert fd._tape.spare_tape() is None

@@ -12,7 +12,15 @@
 # Scalar of the tape, nodes the C sweeps leave to Python) the general path
 # finishes from the recording made here (core._Recording.adopt).
 
+cdef extern from "Python.h":
+    Py_ssize_t Py_REFCNT(object o)
+
 cdef type _np_float64 = np.float64
+
+# A finished top-level tape of scalar nodes kept for the next call: for a
+# function of a few operations, making and freeing a Tape (the object, its
+# lists and columns) costs as much as recording and sweeping it.
+cdef Tape _spare_tape = None
 
 
 def scalar_operator(bint forward, object fun, tuple args, Py_ssize_t index, dict kwargs,
@@ -22,11 +30,108 @@ def scalar_operator(bint forward, object fun, tuple args, Py_ssize_t index, dict
     general path must finish (ScalarCall.gradient and jacfwd return None);
     None, before anything runs, where args[index] is not a flat list or
     tuple of scalars (ScalarCall.record)."""
-    cdef ScalarCall call = ScalarCall.record(fun, args, index, kwargs, stack, finish, forward)
+    cdef ScalarCall call = _record_scalar_call(fun, args, index, kwargs, stack, finish, forward)
     if call is None:
         return None
-    result = call.jacfwd() if forward else call.gradient()
-    return call if result is None else result
+    result = call._jacfwd() if forward else call._gradient()
+    if result is None:
+        return call
+    if not call.nested:
+        _keep_spare(call)
+    return result
+
+
+def spare_tape():
+    """The top-level tape kept for the next call, or None (for tests)."""
+    return _spare_tape
+
+
+cdef ScalarCall _record_scalar_call(object fun, tuple args, Py_ssize_t index, dict kwargs,
+                                    list stack, object finish, bint keep_all):
+    """ScalarCall.record."""
+    if not 0 <= index < len(args):
+        return None
+    cdef object x = args[index]
+    cdef type kind = type(x)
+    if (kind is not list and kind is not tuple) or len(x) == 0:
+        return None
+    cdef Tape tape = None
+    cdef object item
+    for item in x:
+        if type(item) is Scalar:
+            if tape is None:
+                tape = (<Scalar>item).tape
+            elif (<Scalar>item).tape is not tape:
+                return None
+        elif type(item) is not float and type(item) is not _np_float64:
+            return None
+    if stack:
+        if tape is not None and tape is not stack[-1]:
+            return None
+        tape = <Tape>stack[-1]
+    cdef bint nested = tape is not None
+    if nested and not tape.active:
+        return None
+    if not nested:
+        tape = _fresh_tape()
+    cdef ScalarCall call = ScalarCall.__new__(ScalarCall)
+    call.tape = tape
+    call.nested = nested
+    call.leaves = x
+    call.start = tape.c.size
+    call.boxes = [_input_box(tape, item) for item in x]
+    cdef object boxed = call.boxes if kind is list else tuple(call.boxes)
+    cdef list call_args = None
+    if len(args) != 1 or kwargs:
+        call_args = list(args)
+        call_args[index] = boxed
+    cdef bint outer_keep_all = tape.keep_all
+    if nested or keep_all:
+        # (recorded sweeps and forward sweeps read every primal of the range)
+        tape.keep_all = True
+    stack.append(tape)
+    try:
+        out = fun(boxed) if call_args is None else fun(*call_args, **(kwargs or {}))
+        if type(out) is not Scalar and type(out) is not float:
+            out = finish(out)
+        call.output = out
+        call.end = tape.c.size
+    finally:
+        stack.pop()
+        tape.keep_all = outer_keep_all
+        if not nested:
+            tape.active = False  # traced values escaping fun can no longer record
+    return call
+
+
+cdef Tape _fresh_tape():
+    """A new top-level tape: the spare one, if kept."""
+    global _spare_tape
+    cdef Tape tape = _spare_tape
+    if tape is None:
+        return Tape()
+    _spare_tape = None
+    tape.active = True
+    return tape
+
+
+cdef void _keep_spare(ScalarCall call):
+    """Keep call's finished top-level tape as the spare, emptied, when
+    nothing but the call refers to it (no traced value of it escaped fun:
+    one that did must keep raising TracerError) and it holds scalar nodes
+    only, a few thousand at most."""
+    global _spare_tape
+    cdef Tape tape = call.tape
+    call.tape = None
+    call.boxes = None
+    call.output = None
+    if (Py_REFCNT(tape) != 1 or tape.exts or tape.c.n_sources or tape.guarding
+            or tape.plan is not None or tape.c.capacity > 4096
+            or tape.c.constants_capacity > 4096):
+        return
+    tape.c.size = 0
+    tape.c.n_constants = 0
+    _spare_tape = tape
 
 
 @cython.final
@@ -51,82 +156,14 @@ cdef class ScalarCall:
         anything runs, where args[index] is not a flat list or tuple of
         floats and traced Scalars of that one tape: the general path takes
         the call (and raises its errors)."""
-        cdef object x = args[index]
-        cdef type kind = type(x)
-        if (kind is not list and kind is not tuple) or len(x) == 0:
-            return None
-        cdef Tape tape = None
-        cdef object item
-        for item in x:
-            if type(item) is Scalar:
-                if tape is None:
-                    tape = (<Scalar>item).tape
-                elif (<Scalar>item).tape is not tape:
-                    return None
-            elif type(item) is not float and type(item) is not _np_float64:
-                return None
-        if stack:
-            if tape is not None and tape is not stack[-1]:
-                return None
-            tape = <Tape>stack[-1]
-        cdef bint nested = tape is not None
-        if nested and not tape.active:
-            return None
-        if not nested:
-            tape = Tape()
-        cdef ScalarCall call = ScalarCall.__new__(ScalarCall)
-        call.tape = tape
-        call.nested = nested
-        call.leaves = x
-        call.start = tape.c.size
-        call.boxes = [_input_box(tape, item) for item in x]
-        cdef object boxed = call.boxes if kind is list else tuple(call.boxes)
-        cdef list call_args = None
-        if len(args) != 1 or kwargs:
-            call_args = list(args)
-            call_args[index] = boxed
-        cdef bint outer_keep_all = tape.keep_all
-        if nested or keep_all:
-            # (recorded sweeps and forward sweeps read every primal of the range)
-            tape.keep_all = True
-        stack.append(tape)
-        try:
-            out = fun(boxed) if call_args is None else fun(*call_args, **kwargs)
-            if type(out) is not Scalar and type(out) is not float:
-                out = finish(out)
-            call.output = out
-            call.end = tape.c.size
-        finally:
-            stack.pop()
-            tape.keep_all = outer_keep_all
-            if not nested:
-                tape.active = False  # traced values escaping fun can no longer record
-        return call
+        return _record_scalar_call(fun, args, index, kwargs, stack, finish, keep_all)
 
     def gradient(self):
         """fun's gradient, in the argument's structure and leaf types, as
         the general path gives it; None where that path must finish: the
         output is not a traced Scalar of the tape, or a nested range holds
         nodes the C sweeps leave to Python."""
-        if not self._scalar_output() or self.nested and not self._sweepable():
-            return None
-        cdef list grads = []
-        cdef Py_ssize_t i
-        cdef SweepHandles handles
-        if self.nested:
-            # sweeps.reverse, seeded with 1.0, its whole range in C
-            handles = SweepHandles(self.tape, self.start, self.end)
-            if (<Scalar>self.output).node >= self.start:
-                handles._set_plain((<Scalar>self.output).node, 1.0)
-            handles._reverse(self.end)
-            for i in range(len(self.boxes)):
-                grads.append(_leaf_typed(handles._get((<Scalar>self.boxes[i]).node),
-                                         self.leaves[i]))
-        else:
-            adjoints = self.tape.backward([(self.output, 1.0)], self.boxes)
-            for i in range(len(self.boxes)):
-                grads.append(_leaf_typed(adjoints[i], self.leaves[i]))
-        return grads if type(self.leaves) is list else tuple(grads)
+        return self._gradient()
 
     def jacfwd(self):
         """fun's forward-mode Jacobian (one derivative per input: its
@@ -134,9 +171,47 @@ cdef class ScalarCall:
         recorded tangent sweep per input seeded there alone, the
         derivatives as they come (0.0 where none reaches); at top level,
         one C sweep carrying every direction, numbers of the leaves' types
-        (_leaf_typed, as grad's).  None where the
-        general path must finish (as `gradient`; at top level, a tape with
-        array nodes)."""
+        (_leaf_typed, as grad's).  None where the general path must finish
+        (as `gradient`)."""
+        return self._jacfwd()
+
+    cdef object _gradient(self):
+        if not self._scalar_output() or self.nested and not self._sweepable():
+            return None
+        cdef list grads = []
+        cdef Py_ssize_t i, n = len(self.boxes)
+        cdef SweepHandles handles
+        cdef double *adjoint
+        if self.nested:
+            # sweeps.reverse, seeded with 1.0, its whole range in C
+            handles = SweepHandles(self.tape, self.start, self.end)
+            if (<Scalar>self.output).node >= self.start:
+                handles._set_plain((<Scalar>self.output).node, 1.0)
+            handles._reverse(self.end)
+            for i in range(n):
+                grads.append(_leaf_typed(handles._get((<Scalar>self.boxes[i]).node),
+                                         self.leaves[i]))
+        elif self.tape.exts:
+            adjoints = self.tape.backward([(self.output, 1.0)], self.boxes)
+            for i in range(n):
+                grads.append(_leaf_typed(adjoints[i], self.leaves[i]))
+        else:
+            # Tape.backward of scalar nodes only: one fa_reverse of the tape
+            adjoint = <double *>calloc(self.tape.c.size, sizeof(double))
+            if adjoint == NULL:
+                raise MemoryError("no memory for the adjoints of %d tape nodes"
+                                  % self.tape.c.size)
+            try:
+                adjoint[(<Scalar>self.output).node] = 1.0
+                fa_reverse(&self.tape.c, adjoint, 0, self.tape.c.size)
+                for i in range(n):
+                    grads.append(_leaf_typed(adjoint[(<Scalar>self.boxes[i]).node],
+                                             self.leaves[i]))
+            finally:
+                free(adjoint)
+        return grads if type(self.leaves) is list else tuple(grads)
+
+    cdef object _jacfwd(self):
         if not self._scalar_output():
             return None
         cdef Py_ssize_t n = len(self.boxes), j

@@ -24,9 +24,7 @@ cdef class Tape:
 
     def __cinit__(self):
         fa_tape_init(&self.c)
-        self._sweep_lock = PyThread_allocate_lock()
-        if self._sweep_lock == NULL:
-            raise MemoryError("no memory for a tape's lock")
+        self._sweep_lock = NULL  # (made by the first sweep: most tapes of a few nodes have none)
         self._sweeper = 0
         self.exts = []
         self.source_arrays = []
@@ -54,6 +52,10 @@ cdef class Tape:
 
     cdef int _begin_sweep(self) except -1:
         cdef unsigned long me = PyThread_get_thread_ident()
+        if self._sweep_lock == NULL:  # (under the GIL: no other thread makes it meanwhile)
+            self._sweep_lock = PyThread_allocate_lock()
+            if self._sweep_lock == NULL:
+                raise MemoryError("no memory for a tape's lock")
         if not PyThread_acquire_lock(self._sweep_lock, NOWAIT_LOCK):
             if self._sweeper == me:
                 raise RuntimeError(
