@@ -231,3 +231,27 @@ def test_a_finished_top_level_tape_is_kept_only_when_no_traced_value_escaped():
     # a tape with array nodes is not kept (its side table is not emptied)
     fd.grad(lambda x: np.sum(np.array([x[0], x[1]])))([1.0, 2.0])
     assert fd._tape.spare_tape() is None
+
+
+@pytest.mark.parametrize("operator", [fd.grad, fd.jacfwd])
+def test_a_nested_derivative_independent_of_the_enclosing_values_is_a_float(operator, general):
+    """As JAX leaves values that do not depend on its tracers concrete: the
+    inner derivative at floats of a function whose derivative there does not
+    involve the outer values is a plain number, so that what follows is not
+    recorded; one that involves them stays traced."""
+    seen = []
+
+    def outer(p):
+        independent = operator(lambda q: p[0] * p[1] - q[0] * q[0] + 3.0 * q[1])([1.5, 2.0])
+        dependent = operator(lambda q: p[0] * q[0] * q[1])([1.5, 2.0])
+        seen.append((independent, dependent))
+        return independent[0] * p[0] + dependent[0] * dependent[1]
+
+    for path in (lambda fn: fn(), general):
+        seen.clear()
+        assert path(lambda: fd.grad(outer)([0.5, 4.0])) == [-3.0 + 6.0 * 0.5, 0.0]
+        (independent, dependent), = seen
+        assert_same(independent, [-3.0, 3.0])
+        assert all(type(d) is fd._tape.Scalar for d in dependent)
+    tape = fd.record(fd.grad(outer), [0.5, 4.0])
+    numpy.testing.assert_array_equal(tape([1.0, -2.0]), fd.grad(outer)([1.0, -2.0]))

@@ -36,6 +36,9 @@ class SweepHandles:
 def scalar_operator(forward: bool, fun: Callable, args: tuple, index: int, kwargs: dict,
                     stack: list, finish: Callable) -> Any: ...
 
+def plain_constants(tape: Tape, start: int, values: list) -> list: ...
+def spare_tape() -> "Tape | None": ...
+
 class ScalarCall:
     tape: Tape
     nested: bool

@@ -251,6 +251,8 @@ class _Recording:
         elif self.nested or recorded:
             adjoints = sweeps.reverse(self.tape, self.start, seeds, [b.node for b in flat_inputs],
                                       constant_primals=not self.nested, end=self.end)
+            if self.nested:
+                adjoints = _tape.plain_constants(self.tape, self.start, adjoints)
         else:
             adjoints = self.tape.backward(seeds, flat_inputs)
         grads, i = [], 0
@@ -275,16 +277,21 @@ class _Recording:
                 # with a zero tangent is left out of the chain rule, as the
                 # numeric sweep leaves out its leaves' (and no nodes are
                 # recorded for it)
-                per_direction = [sweeps.forward(self.tape, self.start,
-                                                [(x, t[j]) for x, t in seeds if _nonzero(t[j])],
-                                                outputs, self.end)
+                per_direction = [self._nested_forward([(x, t[j]) for x, t in seeds
+                                                       if _nonzero(t[j])], outputs)
                                  for j in range(k)]
                 return [None if all(d[i] is None for d in per_direction) else
                         _stack_traced([d[i] if d[i] is not None else np.zeros(np.shape(o))
                                        for d in per_direction])
                         for i, o in enumerate(outputs)]
-            return sweeps.forward(self.tape, self.start, seeds, outputs, self.end)
+            return self._nested_forward(seeds, outputs)
         return self.tape.forward(self.start, seeds, outputs, k, batched)
+
+    def _nested_forward(self, seeds, outputs):
+        """The recorded tangent sweep of a nested recording; tangents that
+        depend on nothing before it plain (_tape.plain_constants)."""
+        tangents = sweeps.forward(self.tape, self.start, seeds, outputs, self.end)
+        return _tape.plain_constants(self.tape, self.start, tangents)
 
     def _gradient(self, adjoint, leaf):
         if adjoint is None:

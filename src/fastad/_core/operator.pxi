@@ -188,9 +188,10 @@ cdef class ScalarCall:
             if (<Scalar>self.output).node >= self.start:
                 handles._set_plain((<Scalar>self.output).node, 1.0)
             handles._reverse(self.end)
+            adjoints = plain_constants(self.tape, self.start,
+                                       [handles._get((<Scalar>box).node) for box in self.boxes])
             for i in range(n):
-                grads.append(_leaf_typed(handles._get((<Scalar>self.boxes[i]).node),
-                                         self.leaves[i]))
+                grads.append(_leaf_typed(adjoints[i], self.leaves[i]))
         elif self.tape.exts:
             adjoints = self.tape.backward([(self.output, 1.0)], self.boxes)
             for i in range(n):
@@ -229,7 +230,7 @@ cdef class ScalarCall:
                     handles._clear()
                 handles._set_plain((<Scalar>self.boxes[j]).node, 1.0)
                 handles._tangent(self.start)
-                t = handles._get(out_node)
+                t = plain_constants(self.tape, self.start, [handles._get(out_node)])[0]
                 parts.append(0.0 if t is None else t)
         else:
             if self.tape.exts:
@@ -261,6 +262,46 @@ cdef class ScalarCall:
             if op == FA_EXT or op == FA_ELEM or op == FA_POW:
                 return False
         return True
+
+
+def plain_constants(Tape tape, int64_t start, list values):
+    """`values` (a nested operator's derivatives, its function's range of
+    `tape` starting at `start`) with each traced Scalar that depends on no
+    node before `start` replaced by its float value: it is a constant of
+    the enclosing computation (the derivative at inputs given as floats
+    of a function whose derivative there does not involve the enclosing
+    computation's values), and what follows it need not be recorded, as
+    JAX leaves values that do not depend on its tracers concrete.  Array
+    nodes and element reads count as depending."""
+    cdef object v
+    for v in values:
+        if type(v) is Scalar and (<Scalar>v).node >= start:
+            break
+    else:
+        return values
+    cdef int64_t size = tape.c.size, i, a
+    cdef uint8_t op, d
+    cdef uint8_t *outer = <uint8_t *>calloc(max(size - start, 1), 1)
+    if outer == NULL:
+        raise MemoryError("no memory for %d flags" % (size - start))
+    try:
+        for i in range(start, size):
+            op = tape.c.opcode[i]
+            if op == FA_LEAF:
+                d = 0
+            elif op == FA_EXT or op == FA_ELEM:
+                d = 1
+            else:
+                a = tape.c.operand0[i]
+                d = a < start or outer[a - start]
+                if FA_LT <= op <= FA_HYPOT and not d:  # (comparisons and binary: two nodes)
+                    a = tape.c.operand1[i]
+                    d = a < start or outer[a - start]
+            outer[i - start] = d
+        return [(<Scalar>v).value if type(v) is Scalar and (<Scalar>v).node >= start
+                and not outer[(<Scalar>v).node - start] else v for v in values]
+    finally:
+        free(outer)
 
 
 cdef Scalar _input_box(Tape tape, object leaf):
