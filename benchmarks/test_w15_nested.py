@@ -165,6 +165,26 @@ def test_fastad_recorded(benchmark, problem, mode):
         rounds=3 if QUICK else 5)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_fastad_inner_by_hand(benchmark, mode):
+    """The ceiling of any inner operator: saddle with fastad's outer
+    operator and the inner derivative written by hand on the same values
+    (d(-f)/dp2 = 2 p2), so that no inner operator runs at all.  A peer
+    this many times slower bounds how many times faster than it fastad's
+    traced run can be."""
+    import fastad.numpy as fnp
+    ops = _fastad_operators()
+    by_hand = lambda f: (lambda p: [2.0 * p[0], 2.0 * p[1]])  # noqa: E731
+    solve = problems(fnp.sqrt)["saddle"]
+    call = lambda: solve(ops[mode[0]], by_hand)  # noqa: E731
+    check(call(), EXPECTED["saddle"], rtol=1e-9, atol=1e-15)
+    run(benchmark, _group("saddle", mode), INNER_BY_HAND, "reference", call,
+        rounds=3 if QUICK else 5)
+
+
+INNER_BY_HAND = "fastad outer, inner derivative by hand (no inner operator)"
+
+
 # The peers take 15 s to minutes a call: timed once, their answers checked
 # right after (a wrong one fails the run, which then writes no report).
 @pytest.mark.skipif(QUICK, reason="minutes per call: full runs only")

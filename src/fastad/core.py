@@ -210,9 +210,9 @@ class _Recording:
                 tape.close()  # traced values that escape `fun` can no longer record
 
     @classmethod
-    def adopt(cls, call, argnum):
-        """The recording `call` (a _tape.ScalarCall of argument `argnum`)
-        as a _Recording, for the general path to finish."""
+    def adopt(cls, call):
+        """The recording `call` (a _tape.ScalarCall) as a _Recording, for
+        the general path to finish."""
         self = cls.__new__(cls)
         self.tape, self.nested, self.output = call.tape, call.nested, call.output
         self.start, self.end = call.start, call.end
@@ -475,7 +475,7 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
             if grads is not None:
                 if type(grads) is not _tape.ScalarCall:
                     return grads
-                rec = _Recording.adopt(grads, scalar_index)
+                rec = _Recording.adopt(grads)
         indices, single = _normalize_argnum(argnum, argnums, len(args), "grad")
         if holomorphic:
             _check_holomorphic_inputs(args, indices, "grad")

@@ -229,7 +229,7 @@ def _jacobian(fun, argnum, argnums, mode, opname):
             if jac is not None:
                 if type(jac) is not _tape.ScalarCall:
                     return jac
-                rec = _Recording.adopt(jac, scalar_index)
+                rec = _Recording.adopt(jac)
         indices, single = _normalize_argnum(argnum, argnums, len(args), opname)
         per_input = [_jacobian_leaves(fun, i, mode, opname, args, kwargs, rec) for i in indices]
         out_treedef = per_input[0][0]
