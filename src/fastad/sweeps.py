@@ -121,7 +121,7 @@ class _Store:
         if scalar and self.scalars.start <= node < self.scalars.end:
             if type(value) is Array and value.shape == () and value.dtype == _FLOAT64:
                 value = value[()]
-            if type(value) is Scalar and value.tape is self.tape or _is_real(value):
+            if type(value) is Scalar and value.tape is self.tape or _tape.holds_plain(value):
                 self.scalars.set(node, value)
                 return True
             self.scalars.set(node, None)
@@ -129,11 +129,6 @@ class _Store:
             return False
         self.arrays[node] = value
         return True
-
-
-def _is_real(value):
-    return isinstance(value, (float, int, np.floating, np.integer)) or (
-        type(value) is np.ndarray and value.shape == () and value.dtype.kind in "fiu")
 
 
 # the scalar opcodes whose rules sweeps.py applies itself: a traced

@@ -88,8 +88,7 @@ cdef class SweepHandles:
             self.handle[at] = (<Scalar>value).node
             self.plain[at] = (<Scalar>value).value
             self.top = max(self.top, (<Scalar>value).node)
-        elif _is_real_number(value) or (type(value) is _ndarray and (<object>value).ndim == 0
-                                        and (<object>value).dtype.kind in "fiub"):
+        elif _holds_plain(value):
             self.plain[at] = float(value)
             self.handle[at] = FA_PLAIN
         else:
@@ -151,6 +150,17 @@ cdef class SweepHandles:
                 _check_nan(tape, i)
         if at == FA_RECORD_FULL:
             raise _tape_full_error()
+
+
+def holds_plain(object value):
+    """Whether a sweep's handle holds `value` as a plain number (a real
+    scalar or 0-d real array); sweeps.py keeps anything else in its dict."""
+    return _holds_plain(value)
+
+
+cdef bint _holds_plain(object value):
+    return _is_real_number(value) or (type(value) is _ndarray and (<object>value).ndim == 0
+                                      and (<object>value).dtype.kind in "fiub")
 
 
 cdef _check_nan(Tape tape, int64_t i):

@@ -197,12 +197,8 @@ def _recorded_vjp(position, g, leaves, program, total):
         cotangent = g
     else:
         return None
-    found = reverse_program(program, len(leaves), position, total)
-    if found is None:
-        return None
-    code, reads = found
-    n = len(leaves)
-    return _tape.record_program(code, tuple([leaves[r] if r < n else cotangent for r in reads]))
+    return _record_found(reverse_program(program, len(leaves), position, total), leaves,
+                         cotangent, False)
 
 
 def _recorded_jvp(position, t, leaves, program, total):
@@ -211,12 +207,17 @@ def _recorded_jvp(position, t, leaves, program, total):
     operands are not for it (the expanding rule then runs)."""
     if type(t) not in (_tape.Array, np.ndarray) or t.shape != leaves[0].shape:
         return None
-    found = tangent_program(program, len(leaves), position)
+    return _record_found(tangent_program(program, len(leaves), position), leaves, t, total)
+
+
+def _record_found(found, leaves, extra, total):
+    """Record the program `found` ((code, registers read) or None) over the
+    leaves and `extra` (the cotangent or tangent: the register after them)."""
     if found is None:
         return None
     code, reads = found
     n = len(leaves)
-    return _tape.record_program(code, tuple([leaves[r] if r < n else t for r in reads]), total)
+    return _tape.record_program(code, tuple([leaves[r] if r < n else extra for r in reads]), total)
 
 
 def _jvp(position, t, ans, *leaves, program, total=False):
