@@ -255,3 +255,15 @@ def test_a_nested_derivative_independent_of_the_enclosing_values_is_a_float(oper
         assert all(type(d) is fd._tape.Scalar for d in dependent)
     tape = fd.record(fd.grad(outer), [0.5, 4.0])
     numpy.testing.assert_array_equal(tape([1.0, -2.0]), fd.grad(outer)([1.0, -2.0]))
+
+
+def test_the_kept_tape_obeys_a_node_limit_set_after_it():
+    f = lambda x: x[0] * x[1] + x[0]  # noqa: E731
+    assert fd.grad(f)([2.0, 3.0]) == [4.0, 2.0]
+    previous = fd._tape.set_max_nodes(3)
+    try:
+        with pytest.raises(MemoryError, match="could not grow"):
+            fd.grad(f)([2.0, 3.0])
+    finally:
+        fd._tape.set_max_nodes(previous)
+    assert fd.grad(f)([2.0, 3.0]) == [4.0, 2.0]

@@ -108,9 +108,9 @@ cdef Tape _fresh_tape():
     """A new top-level tape: the spare one, if kept."""
     global _spare_tape
     cdef Tape tape = _spare_tape
-    if tape is None:
-        return Tape()
     _spare_tape = None
+    if tape is None or tape.c.capacity > fa_max_nodes:  # (a limit set since: set_max_nodes)
+        return Tape()
     tape.active = True
     return tape
 
