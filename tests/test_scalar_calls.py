@@ -194,7 +194,8 @@ def test_a_nested_solver_is_the_general_path_bit_for_bit(modes, general):
     outer_op, inner_op = OPERATORS[modes[0]], OPERATORS[modes[1]]
 
     def objective(p):
-        inner = lambda q: (q[0] - p[0]) ** 2 + (q[1] * p[1] - 1.0) ** 2 + 0.1 * q[0] * q[1]  # noqa: E731
+        def inner(q):
+            return (q[0] - p[0]) ** 2 + (q[1] * p[1] - 1.0) ** 2 + 0.1 * q[0] * q[1]
         y = _descent(inner_op, inner, [1.0, 1.0])
         return inner(y) + p[0] * p[0]
 
@@ -267,3 +268,41 @@ def test_the_kept_tape_obeys_a_node_limit_set_after_it():
     finally:
         fd._tape.set_max_nodes(previous)
     assert fd.grad(f)([2.0, 3.0]) == [4.0, 2.0]
+
+
+_UNARY = [np.sin, np.exp, np.tanh, np.sqrt, abs, np.log1p, lambda u: -u, lambda u: u ** 2.0,
+          lambda u: 1.5 / u, lambda u: u - 0.25]
+_BINARY = [lambda u, v: u + v, lambda u, v: u - v, lambda u, v: u * v, lambda u, v: u / v,
+           np.maximum, np.minimum, np.hypot, np.arctan2]
+
+
+def _random_function(rng, n_inputs, n_ops):
+    """A random scalar function of a list (its values kept positive enough
+    for sqrt, log1p and division), reading an enclosing value `outer`."""
+    plan = [(int(rng.integers(2)), int(rng.integers(len(_UNARY))), int(rng.integers(len(_BINARY))),
+             [int(i) for i in rng.integers(0, 1_000, 2)]) for _ in range(n_ops)]
+
+    def fun(x, outer):
+        values = list(x) + [outer]
+        for binary, u, b, (i, j) in plan:
+            a, c = values[i % len(values)], values[j % len(values)]
+            values.append(_BINARY[b](a, c) if binary else _UNARY[u](abs(a) + 0.5))
+            values[-1] = abs(values[-1]) + 0.1
+        return values[-1] + values[n_inputs]
+    return fun
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_programs_in_every_mode_are_the_general_path(seed, general):
+    rng = numpy.random.default_rng(seed)
+    fun = _random_function(rng, 2, int(rng.integers(1, 12)))
+    inner_op, outer_op = OPERATORS["rf"[seed % 2]], OPERATORS["rf"[seed // 2 % 2]]
+    at_floats = seed % 3 == 0
+
+    def outer(p):
+        g = inner_op(lambda q: fun(q, p[0]))([0.3, 0.7] if at_floats else [p[0], p[1]])
+        return g[0] * p[1] + g[1]
+    x = [float(v) for v in rng.uniform(0.2, 2.0, 2)]
+    alone = inner_op(lambda q: fun(q, 0.5))
+    assert_same(alone(x), general(lambda: alone(x)))
+    assert_same(outer_op(outer)(x), general(lambda: outer_op(outer)(x)))
