@@ -188,8 +188,8 @@ cdef class ScalarCall:
             if (<Scalar>self.output).node >= self.start:
                 handles._set_plain((<Scalar>self.output).node, 1.0)
             handles._reverse(self.end)
-            adjoints = plain_constants(self.tape, self.start,
-                                       [handles._get((<Scalar>box).node) for box in self.boxes])
+            adjoints = _plain_constants(self.tape, self.start,
+                                        [handles._get((<Scalar>box).node) for box in self.boxes])
             for i in range(n):
                 grads.append(_leaf_typed(adjoints[i], self.leaves[i]))
         elif self.tape.exts:
@@ -230,8 +230,9 @@ cdef class ScalarCall:
                     handles._clear()
                 handles._set_plain((<Scalar>self.boxes[j]).node, 1.0)
                 handles._tangent(self.start)
-                t = plain_constants(self.tape, self.start, [handles._get(out_node)])[0]
-                parts.append(0.0 if t is None else t)
+                parts.append(handles._get(out_node))
+            parts = [0.0 if t is None else t
+                     for t in _plain_constants(self.tape, self.start, parts)]
         else:
             if self.tape.exts:
                 return None
@@ -273,6 +274,10 @@ def plain_constants(Tape tape, int64_t start, list values):
     computation's values), and what follows it need not be recorded, as
     JAX leaves values that do not depend on its tracers concrete.  Array
     nodes and element reads count as depending."""
+    return _plain_constants(tape, start, values)
+
+
+cdef list _plain_constants(Tape tape, int64_t start, list values):
     cdef object v
     for v in values:
         if type(v) is Scalar and (<Scalar>v).node >= start:
