@@ -229,6 +229,11 @@ def test_a_finished_top_level_tape_is_kept_only_when_no_traced_value_escaped():
         with pytest.raises(fd.TracerError, match="after the fastad operator"):
             kept[0] * 3.0
     assert kept[0].value == 4.0 and kept[0].tape is not fd._tape.spare_tape()
+    # nor one something refers to weakly
+    import weakref
+    refs = []
+    fd.grad(lambda x: refs.append(weakref.ref(x[0].tape)) or f(x))([2.0, 3.0])
+    assert refs[0]() is None  # (freed, not kept)
     # a tape with array nodes is not kept (its side table is not emptied)
     fd.grad(lambda x: np.sum(np.array([x[0], x[1]])))([1.0, 2.0])
     assert fd._tape.spare_tape() is None

@@ -15,6 +15,17 @@
 cdef extern from "Python.h":
     Py_ssize_t Py_REFCNT(object o)
 
+cdef extern from *:
+    """
+    /* whether anything refers to `o` weakly */
+    static int fa_weakly_referred(PyObject *o)
+    {
+        Py_ssize_t offset = Py_TYPE(o)->tp_weaklistoffset;
+        return offset > 0 && *(PyObject **)((char *)o + offset) != NULL;
+    }
+    """
+    bint fa_weakly_referred(object o)
+
 cdef type _np_float64 = np.float64
 
 # A finished top-level tape of scalar nodes kept for the next call: for a
@@ -117,17 +128,17 @@ cdef Tape _fresh_tape():
 
 cdef void _keep_spare(ScalarCall call):
     """Keep call's finished top-level tape as the spare, emptied, when
-    nothing but the call refers to it (no traced value of it escaped fun:
-    one that did must keep raising TracerError) and it holds scalar nodes
-    only, a few thousand at most."""
+    nothing but the call refers to it, weakly either (no traced value of
+    it escaped fun: one that did must keep raising TracerError) and it
+    holds scalar nodes only, a few thousand at most."""
     global _spare_tape
     cdef Tape tape = call.tape
     call.tape = None
     call.boxes = None
     call.output = None
-    if (Py_REFCNT(tape) != 1 or tape.exts or tape.c.n_sources or tape.guarding
-            or tape.plan is not None or tape.c.capacity > 4096
-            or tape.c.constants_capacity > 4096):
+    if (Py_REFCNT(tape) != 1 or fa_weakly_referred(tape) or tape.exts
+            or tape.c.n_sources or tape.guarding or tape.plan is not None
+            or tape.c.capacity > 4096 or tape.c.constants_capacity > 4096):
         return
     tape.c.size = 0
     tape.c.n_constants = 0
