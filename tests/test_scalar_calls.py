@@ -4,6 +4,7 @@ and bit for bit, and the same tape, node for node, as the general path of
 fastad/core.py, at top level and nested to depth 3; what it does not take
 the general path finishes from its recording."""
 import struct
+import weakref
 
 import numpy
 import pytest
@@ -230,7 +231,6 @@ def test_a_finished_top_level_tape_is_kept_only_when_no_traced_value_escaped():
             kept[0] * 3.0
     assert kept[0].value == 4.0 and kept[0].tape is not fd._tape.spare_tape()
     # nor one something refers to weakly
-    import weakref
     refs = []
     fd.grad(lambda x: refs.append(weakref.ref(x[0].tape)) or f(x))([2.0, 3.0])
     assert refs[0]() is None  # (freed, not kept)
