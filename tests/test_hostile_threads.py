@@ -178,3 +178,36 @@ def test_hessian_of_an_unpickled_tape_without_its_function_says_why():
         loaded.hessian(np.ones(2))
     with pytest.raises(fd.RetapeRequired, match="unpickled without its function"):
         loaded.hvp(np.ones(2), np.ones(2))
+
+
+def test_gradients_of_scalar_lists_from_four_threads():
+    """The compiled call path keeps one finished tape for reuse: threads
+    taking and returning it, nesting, and keeping traced values (which
+    must keep raising) all get their own answers."""
+    def f(x):
+        return fnp.sin(x[0]) * x[1] + x[0] ** 2.0 / (1.0 + x[1] * x[1])
+
+    def nested(p):
+        return fd.grad(lambda q: f([q[0] * p[0], q[1]]))([p[1], 0.5])[0]
+
+    points = [[float(a), float(b)] for a, b in _points(6, 2)]
+    operators = [fd.grad(f), fd.jacfwd(f), fd.grad(nested), fd.jacfwd(fd.grad(f))]
+    expected = [[op(x) for x in points] for op in operators]
+    kept = []
+
+    def work(case):
+        op, i = case % len(operators), case // len(operators)
+        x = points[i]
+        got = operators[op](x)
+        if case % 7 == 0:  # a traced value escapes: its tape must not be reused
+            fd.grad(lambda q: kept.append(q[0]) or f(q))(x)
+            try:
+                kept[-1] * 2.0
+                return "a kept traced value recorded after its call returned"
+            except fd.TracerError:
+                pass
+        if not np.array_equal(np.asarray(got, float), np.asarray(expected[op][i], float)):
+            return "operator %d at %s: %s != %s" % (op, x, got, expected[op][i])
+
+    calls, failures = _hammer(work, len(operators) * len(points))
+    assert calls > THREADS and failures == []
