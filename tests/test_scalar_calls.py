@@ -66,6 +66,22 @@ POINTS = {
     "tuple": (0.7, 1.3),
     "float64s": [numpy.float64(0.7), 1.3],
 }
+ONE = {"float": 0.7, "float64": numpy.float64(0.7)}
+
+
+@pytest.mark.parametrize("point", list(ONE))
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@pytest.mark.parametrize("operator", [fd.grad, fd.jacfwd])
+def test_one_scalar_argument_is_the_general_path(operator, name, point, general):
+    """A float (or numpy.float64) argument alone, at top level and nested
+    at a traced scalar and at a float."""
+    fun = lambda u: FUNCTIONS[name]([u, 1.3 * u + 0.2])  # noqa: E731
+    x = ONE[point]
+    assert_same(operator(fun)(x), general(lambda: operator(fun)(x)))
+    for inner_at in (lambda p: p, lambda p: 0.9):
+        outer = lambda p: operator(lambda u: fun(u) * p)(inner_at(p)) * p  # noqa: E731
+        assert_same(fd.grad(outer)(x), general(lambda: fd.grad(outer)(x)))
+        assert_same(fd.jacfwd(outer)(x), general(lambda: fd.jacfwd(outer)(x)))
 
 
 @pytest.mark.parametrize("point", list(POINTS))
@@ -205,12 +221,14 @@ def test_a_nested_solver_is_the_general_path_bit_for_bit(modes, general):
     assert_same(solve(), general(solve))
 
 
-def test_the_compiled_path_takes_flat_sequences_of_scalars_only():
+def test_the_compiled_path_takes_scalars_and_flat_sequences_of_them_only():
     record = fd._tape.ScalarCall.record
     f = lambda x: x[0] * x[1]  # noqa: E731
     call = record(f, ([2.0, 3.0],), 0, {}, [], None, False)
     assert (call.nested, call.gradient(), call.tape.active) == (False, [3.0, 2.0], False)
-    for x in ([], [1], [1.0, 2], [numpy.float32(1.0)], numpy.ones(2), [[1.0]], {"a": 1.0}):
+    assert record(lambda u: u * u, (3.0,), 0, {}, [], None, False).gradient() == 6.0
+    for x in ([], [1], [1.0, 2], [numpy.float32(1.0)], numpy.ones(2), [[1.0]], {"a": 1.0}, 1,
+              numpy.float32(1.0), numpy.array(1.0), 1j, True):
         assert record(f, (x,), 0, {}, [], None, False) is None
 
 

@@ -461,8 +461,8 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     >>> fastad.grad(lambda z: np.abs(z) ** 2)(3 + 4j), fastad.grad(np.sin, holomorphic=True)(0j)
     ((6.000000000000001-8j), (1+0j))
     """
-    # (a flat list or tuple of scalars as argument `scalar_index`: recorded
-    # and swept in C, _core/operator.pxi)
+    # (a scalar or a flat list or tuple of them as argument `scalar_index`:
+    # recorded and swept in C, _core/operator.pxi)
     scalar_index = (argnum if argnums is None and type(argnum) is int and argnum >= 0
                     and not (has_aux or holomorphic) else -1)
 

@@ -216,8 +216,8 @@ def _jacobian(fun, argnum, argnums, mode, opname):
     """The Jacobian operators.  As in JAX, a pytree output gives a pytree of
     Jacobians in the output's structure, and a tuple of argnums a tuple of
     Jacobians inside each output leaf's place."""
-    # (jacfwd of a flat list or tuple of scalars as argument `scalar_index`:
-    # recorded and swept in C, _core/operator.pxi)
+    # (jacfwd of a scalar or a flat list or tuple of them as argument
+    # `scalar_index`: recorded and swept in C, _core/operator.pxi)
     scalar_index = (argnum if mode == "fwd" and argnums is None and type(argnum) is int
                     and argnum >= 0 else -1)
 

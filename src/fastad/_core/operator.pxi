@@ -5,9 +5,10 @@
 # functions of a few operations.  Through the general path of fastad/core.py
 # (pytree flattening, boxing, the _Recording, the sweep's set-up in Python,
 # unflattening) such a call cost 7-22 us, 50-150 times the function on
-# floats.  `ScalarCall` records `fun` on an argument that is a flat list or
-# tuple of floats and traced Scalars, and sweeps it in C: the same nodes, the
-# same sweeps and the same results, type for type, as the general path.
+# floats.  `ScalarCall` records `fun` on an argument that is a float, a
+# traced Scalar, or a flat list or tuple of them, and sweeps it in C: the
+# same nodes, the same sweeps and the same results, type for type, as the
+# general path.
 # What it does not take (other arguments, an output that is not a traced
 # Scalar of the tape, nodes the C sweeps leave to Python) the general path
 # finishes from the recording made here (core._Recording.adopt).
@@ -28,6 +29,10 @@ cdef extern from *:
 
 cdef type _np_float64 = np.float64
 
+# the argument's structure: a list or tuple of scalars, or one scalar
+cdef enum:
+    _LIST, _TUPLE, _ONE
+
 # A finished top-level tape of scalar nodes kept for the next call: for a
 # function of a few operations, making and freeing a Tape (the object, its
 # lists and columns) costs as much as recording and sweeping it.
@@ -39,8 +44,8 @@ def scalar_operator(bint forward, object fun, tuple args, Py_ssize_t index, dict
     """grad (`forward` false) or jacfwd of fun with respect to args[index]
     by the compiled call path: the derivatives; a ScalarCall where the
     general path must finish (ScalarCall.gradient and jacfwd return None);
-    None, before anything runs, where args[index] is not a flat list or
-    tuple of scalars (ScalarCall.record)."""
+    None, before anything runs, where args[index] is not a scalar or a flat
+    list or tuple of scalars (ScalarCall.record)."""
     cdef ScalarCall call = _record_scalar_call(fun, args, index, kwargs, stack, finish, forward)
     if call is None:
         return None
@@ -64,11 +69,21 @@ cdef ScalarCall _record_scalar_call(object fun, tuple args, Py_ssize_t index, di
         return None
     cdef object x = args[index]
     cdef type kind = type(x)
-    if (kind is not list and kind is not tuple) or len(x) == 0:
+    cdef list flat
+    cdef int form
+    if kind is list or kind is tuple:
+        if len(x) == 0:
+            return None
+        flat = list(x)
+        form = _LIST if kind is list else _TUPLE
+    elif kind is float or kind is _np_float64 or kind is Scalar:
+        flat = [x]
+        form = _ONE
+    else:
         return None
     cdef Tape tape = None
     cdef object item
-    for item in x:
+    for item in flat:
         if type(item) is Scalar:
             if tape is None:
                 tape = (<Scalar>item).tape
@@ -89,9 +104,12 @@ cdef ScalarCall _record_scalar_call(object fun, tuple args, Py_ssize_t index, di
     call.tape = tape
     call.nested = nested
     call.leaves = x
+    call.flat = flat
+    call.form = form
     call.start = tape.c.size
-    call.boxes = [_input_box(tape, item) for item in x]
-    cdef object boxed = call.boxes if kind is list else tuple(call.boxes)
+    call.boxes = [_input_box(tape, item) for item in flat]
+    cdef object boxed = (call.boxes if form == _LIST else tuple(call.boxes) if form == _TUPLE
+                         else call.boxes[0])
     cdef list call_args = None
     if len(args) != 1 or kwargs:
         call_args = list(args)
@@ -147,12 +165,14 @@ cdef void _keep_spare(ScalarCall call):
 
 @cython.final
 cdef class ScalarCall:
-    """One run of `fun` with one argument, a flat list or tuple of floats
-    and traced Scalars, traced: what core._Recording records for it."""
+    """One run of `fun` with one argument, a float or traced Scalar or a
+    flat list or tuple of them, traced: what core._Recording records."""
     cdef readonly Tape tape
     cdef readonly bint nested  # recorded onto an outer operator's tape
     cdef readonly int64_t start, end  # fun's range of the tape
     cdef readonly object leaves  # the argument as given
+    cdef list flat  # its leaves
+    cdef int form  # _LIST, _TUPLE or _ONE (a scalar)
     cdef readonly list boxes  # its traced inputs, one node each
     cdef readonly object output
 
@@ -164,9 +184,9 @@ cdef class ScalarCall:
         argument's traced Scalars) or else a fresh one; an output that is
         not a scalar is recorded as finish(output) gives it (its pending
         arrays recorded: core._settle, forward._flat_output).  None, before
-        anything runs, where args[index] is not a flat list or tuple of
-        floats and traced Scalars of that one tape: the general path takes
-        the call (and raises its errors)."""
+        anything runs, where args[index] is not a float or traced Scalar
+        or a flat list or tuple of them, of that one tape: the general path
+        takes the call (and raises its errors)."""
         return _record_scalar_call(fun, args, index, kwargs, stack, finish, keep_all)
 
     def gradient(self):
@@ -202,11 +222,11 @@ cdef class ScalarCall:
             adjoints = _plain_constants(self.tape, self.start,
                                         [handles._get((<Scalar>box).node) for box in self.boxes])
             for i in range(n):
-                grads.append(_leaf_typed(adjoints[i], self.leaves[i]))
+                grads.append(_leaf_typed(adjoints[i], self.flat[i]))
         elif self.tape.exts:
             adjoints = self.tape.backward([(self.output, 1.0)], self.boxes)
             for i in range(n):
-                grads.append(_leaf_typed(adjoints[i], self.leaves[i]))
+                grads.append(_leaf_typed(adjoints[i], self.flat[i]))
         else:
             # Tape.backward of scalar nodes only: one fa_reverse of the tape
             adjoint = <double *>calloc(self.tape.c.size, sizeof(double))
@@ -218,10 +238,10 @@ cdef class ScalarCall:
                 fa_reverse(&self.tape.c, adjoint, 0, self.tape.c.size)
                 for i in range(n):
                     grads.append(_leaf_typed(adjoint[(<Scalar>self.boxes[i]).node],
-                                             self.leaves[i]))
+                                             self.flat[i]))
             finally:
                 free(adjoint)
-        return grads if type(self.leaves) is list else tuple(grads)
+        return self._structured(grads)
 
     cdef object _jacfwd(self):
         if not self._scalar_output():
@@ -256,10 +276,14 @@ cdef class ScalarCall:
                     tangent[(<Scalar>self.boxes[j]).node * n + j] = 1.0
                 fa_tangent(&self.tape.c, tangent, n, 0, size)
                 for j in range(n):
-                    parts.append(_leaf_typed(tangent[out_node * n + j], self.leaves[j]))
+                    parts.append(_leaf_typed(tangent[out_node * n + j], self.flat[j]))
             finally:
                 free(tangent)
-        return parts if type(self.leaves) is list else tuple(parts)
+        return self._structured(parts)
+
+    cdef object _structured(self, list parts):
+        """One part per leaf in the argument's structure."""
+        return parts if self.form == _LIST else tuple(parts) if self.form == _TUPLE else parts[0]
 
     cdef bint _scalar_output(self):
         return type(self.output) is Scalar and (<Scalar>self.output).tape is self.tape
