@@ -469,7 +469,7 @@ def grad(fun, argnum=0, *, argnums=None, has_aux=False, holomorphic=False):
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
         rec = None
-        if 0 <= scalar_index < len(args):
+        if scalar_index >= 0:
             grads = _tape.scalar_operator(False, fun, args, scalar_index, kwargs,
                                           _active_tapes(), _settle)
             if grads is not None:

@@ -17,8 +17,7 @@ from .ops import products as _products
 from .ops.tracing import TRACED as _TRACED
 from . import sweeps
 from .core import (_Recording, _active_tapes, _describe, _normalize_argnum, _dtype_of,
-                   _refuse_subclass, _scalar_output, _seed, _settle, _unbox_gradient,
-                   grad as _grad)
+                   _refuse_subclass, _scalar_output, _seed, _settle, grad as _grad)
 from .tree import TreeDef, describe_structures, flatten, unflatten
 
 Scalar = _tape.Scalar
@@ -223,7 +222,7 @@ def _jacobian(fun, argnum, argnums, mode, opname):
 
     def jacobian_fun(*args, **kwargs):
         rec = None
-        if 0 <= scalar_index < len(args):
+        if scalar_index >= 0:
             jac = _tape.scalar_operator(True, fun, args, scalar_index, kwargs, _active_tapes(),
                                         _flat_output)
             if jac is not None:
@@ -308,7 +307,7 @@ def _jacobian_one(rec, mode, opname):
         # (no input reaches the output, or the Jacobian has no elements: as
         # in JAX, zeros of shape out.shape + leaf.shape, such as (3, 0))
         zeros = [np.zeros(out_shape + np.shape(b), _dtype_of(b)) for b in boxes]
-        return _assemble(treedef, zeros, leaves, out_shape)
+        return _assemble(rec, zeros, out_shape)
     if use_forward and out_shape == () and all(type(b) is Scalar for b in boxes):
         # scalars in, a scalar out: no array of directions to cut up again.
         # Nested, one recorded sweep per input, seeded at that input alone,
@@ -319,21 +318,21 @@ def _jacobian_one(rec, mode, opname):
         eye = np.eye(n_in)
         (column,) = rec.forward(list(zip(boxes, eye)), [out], k=n_in, batched=True)
         column = eye[0] * 0.0 if column is None else column
-        return _assemble(treedef, list(column), leaves, out_shape)
+        return _assemble(rec, list(column), out_shape)
     if use_forward:
         seeds, k = _basis(boxes)
         (columns,) = rec.forward(list(zip(boxes, seeds)), [out], k=k, batched=True)
         if columns is None:
             columns = np.zeros((k,) + out_shape)
-        return _assemble(treedef, flatten(_split_columns(columns, out_shape, leaves, treedef))[0],
-                         leaves, out_shape)
+        return _assemble(rec, flatten(_split_columns(columns, out_shape, leaves, treedef))[0],
+                         out_shape)
     if not rec.nested:
         # one reverse sweep carrying a cotangent per output element
         eye = np.eye(n_out, dtype=out.dtype).reshape((n_out,) + out_shape)
         blocks = rec.tape.backward_many(out, eye, boxes)
         parts = [_restore_dtype(block, leaf).reshape(out_shape + np.shape(leaf))
                  for block, leaf in zip(blocks, leaves)]
-        return _assemble(treedef, parts, leaves, out_shape)
+        return _assemble(rec, parts, out_shape)
     rows = []
     for j in range(n_out):
         cotangent = np.zeros(n_out, out.dtype)
@@ -349,12 +348,12 @@ def _jacobian_one(rec, mode, opname):
     return unflatten(treedef, parts)
 
 
-def _assemble(treedef, parts, leaves, out_shape):
-    """The Jacobian in the argument's structure; where the output and a
-    leaf are scalars, a plain part as a number of the leaf's type."""
+def _assemble(rec, parts, out_shape):
+    """The Jacobian in the structure of `rec`'s argument; where the output
+    and a leaf are scalars, the part as grad gives it (_Recording._gradient)."""
+    treedef, leaves, _ = rec.inputs[0]
     if out_shape == ():
-        parts = [part if np.shape(leaf) != () or type(part) in _TRACED
-                 else float(part) if type(leaf) is Scalar else _unbox_gradient(part, leaf)
+        parts = [rec._gradient(part, leaf) if np.shape(leaf) == () else part
                  for part, leaf in zip(parts, leaves)]
     return unflatten(treedef, parts)
 
