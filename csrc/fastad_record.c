@@ -20,7 +20,15 @@
  * gives).  Contributions to nodes below `start` (outer levels: constants
  * here) are dropped.  Comparisons the rules of maximum and minimum make are
  * pushed as comparison nodes, the guards a replay checks; the caller
- * registers their sources. */
+ * registers their sources.
+ *
+ * The same sweeps also run *dry* (fa_reverse_dry, fa_tangent_dry): nothing
+ * is pushed; each operation computes the value its node would hold and
+ * whether that node would depend on a node before `start`.  A nested
+ * derivative that depends on none is a plain number of the enclosing
+ * computation (_tape.plain_constants), so where the dry sweep finds every
+ * wanted handle so, the recorded sweep's nodes would only be dropped: the
+ * caller takes the numbers, bit for bit the values those nodes would hold. */
 #include "fastad_tape.h"
 #include "fastad_math.h"
 
@@ -35,8 +43,26 @@ typedef struct {
 
 typedef struct {
     fa_tape *tape;
-    int failed; /* the tape could not grow */
+    int failed; /* the tape could not grow; dry: the sweep would record a guard */
+    int dry; /* push nothing: terms that would be nodes are FA_DRY_INNER/OUTER */
+    int64_t start; /* dry: the swept range's first node */
+    const uint8_t *outer; /* dry: outer[i - start], node i depends on one before start */
 } recorder;
+
+/* dry: whether term t depends on a node before the swept range */
+static inline int depends(const recorder *r, term t)
+{
+    if (t.node >= 0)
+        return t.node < r->start || r->outer[t.node - r->start];
+    return t.node == FA_DRY_OUTER;
+}
+
+/* dry: the term a node computed from x (and y) would be */
+static inline term dry_term(const recorder *r, term x, term y, double value)
+{
+    term t = {depends(r, x) || depends(r, y) ? FA_DRY_OUTER : FA_DRY_INNER, value};
+    return t;
+}
 
 static inline term plain_term(double value)
 {
@@ -57,6 +83,8 @@ static inline int is_plain(term t) { return t.node == FA_PLAIN; }
 static term push_binary(recorder *r, int opcode, term x, term y)
 {
     const double value = fa_eval_binary(opcode, x.value, y.value);
+    if (r->dry)
+        return dry_term(r, x, y, value);
     const int64_t node = fa_push(r->tape, (uint8_t)opcode, (int32_t)x.node, (int32_t)y.node, value);
     if (node < 0)
         r->failed = 1;
@@ -66,6 +94,8 @@ static term push_binary(recorder *r, int opcode, term x, term y)
 
 static term push_constant(recorder *r, int opcode, term x, double c)
 {
+    if (r->dry)
+        return dry_term(r, x, x, fa_eval_binary(opcode, x.value, c));
     const int64_t k = fa_push_constant(r->tape, c);
     if (k < 0) {
         r->failed = 1;
@@ -84,6 +114,8 @@ static term push_unary(recorder *r, int opcode, term x)
     if (is_plain(x))
         return plain_term(fa_eval_unary(opcode, x.value));
     const double value = fa_eval_unary(opcode, x.value);
+    if (r->dry)
+        return dry_term(r, x, x, value);
     const int64_t node = fa_push(r->tape, (uint8_t)opcode, (int32_t)x.node, 0, value);
     if (node < 0)
         r->failed = 1;
@@ -130,6 +162,8 @@ static inline term num(double value) { return plain_term(value); }
  * Scalar.__eq__ does; the outcome as the rule then uses it, 1 or 0. */
 static double equal(recorder *r, term x, term y)
 {
+    if (r->dry)
+        r->failed = 1; /* the guard is not recorded: the caller records the sweep */
     return push_binary(r, FA_EQ, x, y).value;
 }
 
@@ -283,7 +317,10 @@ static inline int records_here(uint8_t op)
 static inline term handle_term(const fa_tape *tape, const int64_t *handle, const double *plain,
                                int64_t at)
 {
-    return handle[at] == FA_PLAIN ? plain_term(plain[at]) : node_term(tape, handle[at]);
+    if (handle[at] >= 0)
+        return node_term(tape, handle[at]);
+    term t = {handle[at], plain[at]}; /* FA_PLAIN, or dry: FA_DRY_INNER/OUTER */
+    return t;
 }
 
 /* adjoint[node] += c (sweeps.reverse's accumulate): the first contribution
@@ -300,10 +337,10 @@ static void accumulate(recorder *r, int64_t *handle, double *plain, int64_t star
     plain[at] = c.value;
 }
 
-int64_t fa_reverse_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
-                          int64_t end)
+static int64_t reverse_sweep(recorder *r, int64_t *handle, double *plain, int64_t start,
+                             int64_t end)
 {
-    recorder r = {tape, 0};
+    const fa_tape *tape = r->tape;
     for (int64_t i = end - 1; i >= start; --i) {
         const uint8_t op = tape->opcode[i];
         if (!records_here(op))
@@ -316,24 +353,31 @@ int64_t fa_reverse_record(fa_tape *tape, int64_t *handle, double *plain, int64_t
         const term ans = node_term(tape, i), x = node_term(tape, a);
         if (FA_IS_BINARY(op)) {
             const term y = node_term(tape, b);
-            accumulate(&r, handle, plain, start, a, binary_rule(&r, op, 1, 0, g, ans, x, y));
-            accumulate(&r, handle, plain, start, b, binary_rule(&r, op, 0, 0, g, ans, x, y));
+            accumulate(r, handle, plain, start, a, binary_rule(r, op, 1, 0, g, ans, x, y));
+            accumulate(r, handle, plain, start, b, binary_rule(r, op, 0, 0, g, ans, x, y));
         } else if (FA_IS_CONST_BINARY(op)) {
             const double c = tape->constants[b];
-            accumulate(&r, handle, plain, start, a, constant_rule(&r, op, g, ans, x, c));
+            accumulate(r, handle, plain, start, a, constant_rule(r, op, g, ans, x, c));
         } else {
-            accumulate(&r, handle, plain, start, a, unary_rule(&r, op, g, ans, x));
+            accumulate(r, handle, plain, start, a, unary_rule(r, op, g, ans, x));
         }
-        if (r.failed)
+        if (r->failed)
             return FA_RECORD_FULL;
     }
     return start - 1;
 }
 
-int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
-                          int64_t from, int64_t end)
+int64_t fa_reverse_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
+                          int64_t end)
 {
-    recorder r = {tape, 0};
+    recorder r = {tape, 0, 0, start, NULL};
+    return reverse_sweep(&r, handle, plain, start, end);
+}
+
+static int64_t tangent_sweep(recorder *r, int64_t *handle, double *plain, int64_t start,
+                             int64_t from, int64_t end)
+{
+    const fa_tape *tape = r->tape;
     for (int64_t i = from; i < end; ++i) {
         const uint8_t op = tape->opcode[i];
         if (!records_here(op))
@@ -350,14 +394,14 @@ int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t
             const term ans = node_term(tape, i), x = node_term(tape, a), y = node_term(tape, b);
             int have = 0;
             if (reached_a) {
-                t = binary_rule(&r, op, 1, 1, handle_term(tape, handle, plain, a - start), ans,
+                t = binary_rule(r, op, 1, 1, handle_term(tape, handle, plain, a - start), ans,
                                 x, y);
                 have = 1;
             }
             if (reached_b) {
-                term tb = binary_rule(&r, op, 0, 1, handle_term(tape, handle, plain, b - start),
+                term tb = binary_rule(r, op, 0, 1, handle_term(tape, handle, plain, b - start),
                                       ans, x, y);
-                t = have ? add(&r, t, tb) : tb;
+                t = have ? add(r, t, tb) : tb;
             }
         } else {
             if (!reached_a)
@@ -365,14 +409,56 @@ int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t
             const term ta = handle_term(tape, handle, plain, a - start);
             const term ans = node_term(tape, i), x = node_term(tape, a);
             if (FA_IS_CONST_BINARY(op))
-                t = constant_rule(&r, op, ta, ans, x, tape->constants[b]);
+                t = constant_rule(r, op, ta, ans, x, tape->constants[b]);
             else
-                t = unary_rule(&r, op, ta, ans, x);
+                t = unary_rule(r, op, ta, ans, x);
         }
-        if (r.failed)
+        if (r->failed)
             return FA_RECORD_FULL;
         handle[i - start] = t.node;
         plain[i - start] = t.value;
     }
     return end;
+}
+
+int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
+                          int64_t from, int64_t end)
+{
+    recorder r = {tape, 0, 0, start, NULL};
+    return tangent_sweep(&r, handle, plain, start, from, end);
+}
+
+void fa_depends_before(const fa_tape *tape, uint8_t *outer, int64_t start, int64_t end)
+{
+    for (int64_t i = start; i < end; ++i) {
+        const uint8_t op = tape->opcode[i];
+        int d;
+        if (op == FA_LEAF) {
+            d = 0;
+        } else if (op == FA_EXT || op == FA_ELEM) {
+            d = 1;
+        } else {
+            const int64_t a = tape->operand0[i];
+            d = a < start || outer[a - start];
+            if ((FA_IS_BINARY(op) || FA_IS_COMPARISON(op)) && !d) {
+                const int64_t b = tape->operand1[i];
+                d = b < start || outer[b - start];
+            }
+        }
+        outer[i - start] = (uint8_t)d;
+    }
+}
+
+int fa_reverse_dry(const fa_tape *tape, int64_t *handle, double *plain, const uint8_t *outer,
+                   int64_t start, int64_t end)
+{
+    recorder r = {(fa_tape *)tape, 0, 1, start, outer};
+    return reverse_sweep(&r, handle, plain, start, end) == start - 1 ? 0 : -1;
+}
+
+int fa_tangent_dry(const fa_tape *tape, int64_t *handle, double *plain, const uint8_t *outer,
+                   int64_t start, int64_t from, int64_t end)
+{
+    recorder r = {(fa_tape *)tape, 0, 1, start, outer};
+    return tangent_sweep(&r, handle, plain, start, from, end) == end ? 0 : -1;
 }

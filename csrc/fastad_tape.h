@@ -242,6 +242,22 @@ int64_t fa_reverse_record(fa_tape *tape, int64_t *handle, double *plain, int64_t
 int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
                           int64_t from, int64_t end);
 
+/* Dry runs of the recording sweeps: nothing is pushed; a handle that would
+ * name a node is FA_DRY_INNER (the node would depend on the range's nodes
+ * alone) or FA_DRY_OUTER (on a node before `start`), its value at
+ * plain[node - start], bit for bit the value the node would hold.  `outer`
+ * flags the range's nodes that depend on one before it (fa_depends_before
+ * fills it for [start, end)).  Both return 0, or -1 where the recording
+ * sweep would return to its caller or record a guard (maximum, minimum):
+ * the handles are then to be cleared and the sweep recorded. */
+#define FA_DRY_INNER (-3)
+#define FA_DRY_OUTER (-4)
+void fa_depends_before(const fa_tape *tape, uint8_t *outer, int64_t start, int64_t end);
+int fa_reverse_dry(const fa_tape *tape, int64_t *handle, double *plain, const uint8_t *outer,
+                   int64_t start, int64_t end);
+int fa_tangent_dry(const fa_tape *tape, int64_t *handle, double *plain, const uint8_t *outer,
+                   int64_t start, int64_t from, int64_t end);
+
 /* Truncated Taylor series (fastad_taylor.c).  `series` holds d + 1
  * coefficients per node, node-major; `scratch` 3 (d + 1) doubles.  The
  * series functions map one operand's (or two operands') coefficients to the

@@ -329,3 +329,105 @@ def test_random_programs_in_every_mode_are_the_general_path(seed, general):
     alone = inner_op(lambda q: fun(q, 0.5))
     assert_same(alone(x), general(lambda: alone(x)))
     assert_same(outer_op(outer)(x), general(lambda: outer_op(outer)(x)))
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Call `fn()` by the general path with its nested sweeps recorded: no
+    compiled call path and no dry sweeps (SweepHandles' dry runs)."""
+    def call(fn):
+        with monkeypatch.context() as m:
+            m.setattr(fd._tape, "scalar_operator", lambda *args: None)
+            m.setattr(fd._tape, "dry_reverse", lambda *args: None)
+            m.setattr(fd._tape, "dry_tangent", lambda *args: None)
+            return fn()
+    return call
+
+
+def assert_same_values(a, b):
+    """assert_same, but traced Scalars compared by value (a dry sweep
+    leaves fewer nodes on the tape)."""
+    if type(a) is fd._tape.Scalar:
+        assert type(b) is fd._tape.Scalar
+        assert struct.pack("d", a.value) == struct.pack("d", b.value)
+    elif type(a) in (list, tuple):
+        assert type(a) is type(b) and len(a) == len(b)
+        for u, v in zip(a, b):
+            assert_same_values(u, v)
+    else:
+        assert_same(a, b)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_dry_sweeps_give_what_the_recorded_sweeps_give(seed, recorded):
+    """A nested derivative that depends on no enclosing value is taken from
+    a sweep that records nothing (csrc/fastad_record.c's dry runs): the same
+    numbers, type for type and bit for bit, as the recorded sweep gives
+    through plain_constants; the derivatives that do depend stay traced,
+    and so does everything the outer operator then computes."""
+    rng = numpy.random.default_rng(1000 + seed)
+    fun = _random_function(rng, 2, int(rng.integers(1, 12)))
+    modes = ["rr", "rf", "fr", "ff", "rrr", "frf", "fff", "rfr"][seed % 8]
+    seen = {}
+
+    def lift(inner_op, f, depth):
+        def outer(p):
+            g = inner_op(lambda q: f(q, p[0]))([0.3, 0.7] if seed % 3 else p)
+            seen.setdefault(depth, []).append(g)
+            return g[0] * p[1] + g[1] + fun(p, 0.25)
+        return lambda q, _: outer(q)
+
+    f = fun
+    for depth, mode in enumerate(reversed(modes[1:])):
+        f = lift(OPERATORS[mode], f, depth)
+    operator = OPERATORS[modes[0]](lambda p: f(p, 0.0))
+    x = [float(v) for v in rng.uniform(0.2, 2.0, 2)]
+    result = operator(x)
+    dry_seen, seen = seen, {}
+    assert_same(result, recorded(lambda: operator(x)))
+    assert dry_seen.keys() == seen.keys()
+    for depth in seen:
+        for a, b in zip(dry_seen[depth], seen[depth]):
+            assert_same_values(a, b)
+    tape = fd.record(operator, x, retape=True)
+    y = [float(v) for v in rng.uniform(0.2, 2.0, 2)]
+    numpy.testing.assert_array_equal(tape(y), recorded(lambda: operator(y)))
+
+
+@pytest.mark.parametrize("operator", [fd.grad, fd.jacfwd])
+def test_a_dry_sweep_records_nothing(operator, recorded):
+    """An inner derivative independent of the enclosing values leaves only
+    its function's nodes on the outer tape; one that depends on them (or
+    meets maximum's guard) records its sweep, as without dry sweeps."""
+    def counts():
+        found = []
+
+        def outer(p):
+            tape = p[0].tape
+            for inner in (lambda q: p[0] * p[1] - q[0] * q[0] + 3.0 * q[1],
+                          lambda q: p[0] * q[0] * q[1],
+                          lambda q: np.maximum(q[0] * p[0], q[1])):
+                before = len(tape)
+                operator(inner)([1.5, 2.0])
+                found.append(len(tape) - before)
+            return p[0] * p[1]
+
+        fd.grad(outer)([0.5, 4.0])
+        return found
+
+    dry, swept = counts(), recorded(counts)
+    assert dry[0] == 2 + 5  # (two input boxes, the function's five operations)
+    assert dry[0] < swept[0] and dry[1:] == swept[1:]
+
+
+def test_maximum_inside_a_nested_derivative_keeps_its_guard():
+    """Maximum's rule compares traced values: the dry sweep gives way to the
+    recorded one, whose comparison nodes a replay checks."""
+    def outer(p):
+        g = fd.grad(lambda q: np.maximum(q[0] * p[0], q[1]))([1.0, 2.0])
+        return g[0] * p[1] + g[1]
+
+    tape = fd.record(fd.grad(outer), [1.0, 3.0])
+    numpy.testing.assert_array_equal(tape([1.5, 3.0]), fd.grad(outer)([1.5, 3.0]))
+    with pytest.raises(fd.RetapeRequired):
+        tape([3.0, 3.0])  # (q[0] p[0] = 3 > 2: the other branch)

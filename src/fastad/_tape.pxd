@@ -138,6 +138,13 @@ cdef extern from "fastad_tape.h":
                               int64_t end)
     int64_t fa_tangent_record(fa_tape *tape, int64_t *handle, double *plain, int64_t start,
                               int64_t start_at, int64_t end)
+    enum:
+        FA_DRY_INNER, FA_DRY_OUTER
+    void fa_depends_before(const fa_tape *tape, uint8_t *outer, int64_t start, int64_t end)
+    int fa_reverse_dry(const fa_tape *tape, int64_t *handle, double *plain,
+                       const uint8_t *outer, int64_t start, int64_t end)
+    int fa_tangent_dry(const fa_tape *tape, int64_t *handle, double *plain,
+                       const uint8_t *outer, int64_t start, int64_t start_at, int64_t end)
 
 
 

@@ -248,11 +248,18 @@ class _Recording:
         flat_inputs = [b for _, _, boxes in self.inputs for b in boxes]
         if not seeds:
             adjoints = [None] * len(flat_inputs)
-        elif self.nested or recorded:
+        elif self.nested:
+            # (derivatives that depend on no enclosing value: plain numbers,
+            # without recording the sweep where the dry sweep can say so)
+            nodes = [b.node for b in flat_inputs]
+            adjoints = _tape.dry_reverse(self.tape, self.start, self.end, seeds, nodes)
+            if adjoints is None:
+                adjoints = _tape.plain_constants(
+                    self.tape, self.start,
+                    sweeps.reverse(self.tape, self.start, seeds, nodes, end=self.end))
+        elif recorded:
             adjoints = sweeps.reverse(self.tape, self.start, seeds, [b.node for b in flat_inputs],
-                                      constant_primals=not self.nested, end=self.end)
-            if self.nested:
-                adjoints = _tape.plain_constants(self.tape, self.start, adjoints)
+                                      constant_primals=True, end=self.end)
         else:
             adjoints = self.tape.backward(seeds, flat_inputs)
         grads, i = [], 0
@@ -290,6 +297,9 @@ class _Recording:
     def _nested_forward(self, seeds, outputs):
         """The recorded tangent sweep of a nested recording; tangents that
         depend on nothing before it plain (_tape.plain_constants)."""
+        tangents = _tape.dry_tangent(self.tape, self.start, self.end, seeds, outputs)
+        if tangents is not None:
+            return tangents
         tangents = sweeps.forward(self.tape, self.start, seeds, outputs, self.end)
         return _tape.plain_constants(self.tape, self.start, tangents)
 

@@ -216,11 +216,15 @@ cdef class ScalarCall:
         if self.nested:
             # sweeps.reverse, seeded with 1.0, its whole range in C
             handles = SweepHandles(self.tape, self.start, self.end)
-            if (<Scalar>self.output).node >= self.start:
-                handles._set_plain((<Scalar>self.output).node, 1.0)
-            handles._reverse(self.end)
-            adjoints = _plain_constants(self.tape, self.start,
-                                        [handles._get((<Scalar>box).node) for box in self.boxes])
+            nodes = [(<Scalar>box).node for box in self.boxes]
+            self._seed(handles)
+            adjoints = handles._dry_gets(nodes) if handles._reverse_dry(self.end) else None
+            if adjoints is None:
+                handles._clear()
+                self._seed(handles)
+                handles._reverse(self.end)
+                adjoints = _plain_constants(self.tape, self.start,
+                                            [handles._get(node) for node in nodes])
             for i in range(n):
                 grads.append(_leaf_typed(adjoints[i], self.flat[i]))
         elif self.tape.exts:
@@ -257,9 +261,16 @@ cdef class ScalarCall:
                 return None
             handles = SweepHandles(self.tape, self.start, self.end)
             for j in range(n):
-                if j:
-                    handles._clear()
+                # (one direction at a time, as the general path sweeps them)
+                handles._clear()
                 handles._set_plain((<Scalar>self.boxes[j]).node, 1.0)
+                if handles._tangent_dry(self.start):
+                    t = handles._dry_get(out_node)
+                    if t is not _NOT_PLAIN:
+                        parts.append(t)
+                        continue
+                    handles._clear()
+                    handles._set_plain((<Scalar>self.boxes[j]).node, 1.0)
                 handles._tangent(self.start)
                 parts.append(handles._get(out_node))
             parts = [0.0 if t is None else t
@@ -280,6 +291,11 @@ cdef class ScalarCall:
             finally:
                 free(tangent)
         return self._structured(parts)
+
+    cdef void _seed(self, SweepHandles handles):
+        """The nested reverse sweep's seed: 1.0 at the output."""
+        if (<Scalar>self.output).node >= self.start:
+            handles._set_plain((<Scalar>self.output).node, 1.0)
 
     cdef object _structured(self, list parts):
         """One part per leaf in the argument's structure."""

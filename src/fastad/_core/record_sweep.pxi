@@ -18,6 +18,7 @@ cdef class SweepHandles:
     cdef int64_t top  # the highest node a handle names (-1: none)
     cdef int64_t *handle
     cdef double *plain
+    cdef uint8_t *outer  # dry sweeps: the range's nodes depending on one before it
 
     def __cinit__(self, Tape tape, int64_t start, int64_t end):
         if not 0 <= start <= end <= tape.c.size:
@@ -43,6 +44,7 @@ cdef class SweepHandles:
     def __dealloc__(self):
         free(self.handle)
         free(self.plain)
+        free(self.outer)
 
     def get(self, int64_t node):
         """The value held for `node`: None (none, or outside the range),
@@ -57,6 +59,8 @@ cdef class SweepHandles:
             return None
         if h == FA_PLAIN:
             return self.plain[node - self.start]
+        if h < 0:
+            raise RuntimeError("node %d's handle was left by a dry sweep" % node)
         self._check_nodes()
         return _new_scalar(self.tape, h, self.tape.c.primal[h])
 
@@ -133,6 +137,68 @@ cdef class SweepHandles:
         self._recorded(first_new, at)
         return at
 
+    # The dry sweeps (csrc/fastad_record.c): a nested derivative that
+    # depends on no node before the range is a plain number
+    # (plain_constants), and the nodes a recorded sweep would push for it
+    # would be left unread on the tape.  Where the dry sweep finds every
+    # wanted handle so, the caller takes its numbers, which are bit for bit
+    # the values those nodes would hold; otherwise it clears the handles
+    # and records the sweep.  Not under debug_nans, which checks each node
+    # a recorded sweep pushes.
+
+    cdef int _depends_before(self) except -1:
+        """Fill `outer` for the range, once."""
+        cdef int64_t n
+        if self.outer == NULL:
+            n = max(self.end - self.start, 1)
+            self.outer = <uint8_t *>calloc(n, 1)
+            if self.outer == NULL:
+                raise MemoryError("no memory for the flags of %d nodes" % n)
+            fa_depends_before(&self.tape.c, self.outer, self.start, self.end)
+        return 0
+
+    cdef bint _reverse_dry(self, int64_t stop) except -1:
+        """The reverse sweep down from `stop`, dry: whether it ran."""
+        if _debug_nans:
+            return False
+        self._check_tape()
+        self._depends_before()
+        return fa_reverse_dry(&self.tape.c, self.handle, self.plain, self.outer, self.start,
+                              stop) == 0
+
+    cdef bint _tangent_dry(self, int64_t first) except -1:
+        """The tangent sweep up from `first`, dry: whether it ran."""
+        if _debug_nans:
+            return False
+        self._check_tape()
+        self._depends_before()
+        return fa_tangent_dry(&self.tape.c, self.handle, self.plain, self.outer, self.start,
+                              first, self.end) == 0
+
+    cdef object _dry_get(self, int64_t node):
+        """After a dry sweep, what plain_constants would give for `node`'s
+        recorded value: None (none held), a float, or _NOT_PLAIN (it would
+        depend on a node before the range: record the sweep)."""
+        if not self.start <= node < self.end:
+            return None
+        cdef int64_t h = self.handle[node - self.start]
+        if h == FA_NONE:
+            return None
+        if h == FA_PLAIN or h == FA_DRY_INNER:
+            return self.plain[node - self.start]
+        return _NOT_PLAIN
+
+    cdef list _dry_gets(self, list nodes):
+        """_dry_get of every node, or None where one is not plain."""
+        cdef list values = []
+        cdef int64_t node
+        for node in nodes:
+            value = self._dry_get(node)
+            if value is _NOT_PLAIN:
+                return None
+            values.append(value)
+        return values
+
     cdef _recorded(self, int64_t first_new, int64_t at):
         """What the recording path does per operation, for the nodes a C
         sweep pushed: the guards' sources, the NaN check, the full tape."""
@@ -150,6 +216,55 @@ cdef class SweepHandles:
                 _check_nan(tape, i)
         if at == FA_RECORD_FULL:
             raise _tape_full_error()
+
+
+cdef object _NOT_PLAIN = object()
+
+
+def dry_reverse(Tape tape, int64_t start, int64_t end, list seeds, list nodes):
+    """What sweeps.reverse over a nested recording's nodes [start, end)
+    from `seeds` [(traced Scalar output, real cotangent)] and then
+    plain_constants give for `nodes`, without recording the sweep, where
+    they are all plain numbers (floats, None where no path): the dry sweep
+    (SweepHandles).  None where they are not, or the dry sweep cannot say
+    (array nodes, element reads, traced exponents, maximum and minimum's
+    guards, a seed it does not take): record the sweep."""
+    cdef SweepHandles handles = SweepHandles(tape, start, end)
+    cdef int64_t node, at
+    for output, cotangent in seeds:
+        if (type(output) is not Scalar or (<Scalar>output).tape is not tape
+                or not _holds_plain(cotangent) or (<Scalar>output).node >= end):
+            return None
+        cotangent = float(cotangent)
+        node = (<Scalar>output).node
+        if node < start:
+            continue  # (sweeps.reverse drops it)
+        at = node - start
+        if handles.handle[at] == FA_PLAIN:
+            cotangent = handles.plain[at] + <double>cotangent
+        handles._set_plain(node, cotangent)
+    if not handles._reverse_dry(end):
+        return None
+    return handles._dry_gets(nodes)
+
+
+def dry_tangent(Tape tape, int64_t start, int64_t end, list seeds, list outputs):
+    """What sweeps.forward over a nested recording's nodes [start, end)
+    from `seeds` [(traced Scalar input, real tangent)] and then
+    plain_constants give for `outputs`, without recording, where they are
+    all plain numbers; None otherwise (as dry_reverse)."""
+    for y in outputs:
+        if type(y) is not Scalar or (<Scalar>y).tape is not tape:
+            return None
+    cdef SweepHandles handles = SweepHandles(tape, start, end)
+    for x, t in seeds:
+        if (type(x) is not Scalar or (<Scalar>x).tape is not tape or not _holds_plain(t)
+                or not start <= (<Scalar>x).node < end):
+            return None
+        handles._set_plain((<Scalar>x).node, float(t))
+    if not handles._tangent_dry(start):
+        return None
+    return handles._dry_gets([(<Scalar>y).node for y in outputs])
 
 
 def holds_plain(object value):
