@@ -264,6 +264,13 @@ static inline double tangent_term(double m, double p, double q, double t, int le
     return leaf && t == 0.0 ? 0.0 : ((t * m) * p) / q;
 }
 
+/* tangent_term where p = q = 1 (every opcode but those that divide and
+ * x ** c): the same bits, ((t * m) * 1) / 1 being t * m exactly. */
+static inline double product_term(double m, double t, int leaf)
+{
+    return leaf && t == 0.0 ? 0.0 : t * m;
+}
+
 static inline int is_leaf(const fa_tape *tape, int64_t node)
 {
     return tape->opcode[node] == FA_LEAF || tape->opcode[node] == FA_ELEM;
@@ -447,12 +454,36 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                 out[j] = source != NULL ? source[at + j] : 0.0;
             continue;
         }
+        const int32_t a = tape->operand0[i], b = tape->operand1[i];
+        const double *ta = tangent + (int64_t)a * k;
+        const int leaf_a = is_leaf(tape, a);
+        /* The commonest opcodes first, without rule_factors' call and
+         * divisions: its factors for them, m0 and m1 with p = q = 1. */
+        switch (op) {
+        case FA_ADD: case FA_SUB: case FA_MUL: {
+            const double *tb = tangent + (int64_t)b * k;
+            const int leaf_b = is_leaf(tape, b);
+            const double m0 = op == FA_MUL ? tape->primal[b] : 1.0;
+            const double m1 = op == FA_MUL ? tape->primal[a] : op == FA_SUB ? -1.0 : 1.0;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = product_term(m0, ta[j], leaf_a) + product_term(m1, tb[j], leaf_b);
+            continue;
+        }
+        case FA_ADDC: case FA_RSUBC: case FA_MULC: case FA_NEG: case FA_SQUARE: {
+            const double m0 = op == FA_MULC ? tape->constants[b]
+                              : op == FA_SQUARE ? 2.0 * tape->primal[a]
+                              : op == FA_ADDC ? 1.0 : -1.0;
+            for (int64_t j = 0; j < k; ++j)
+                out[j] = product_term(m0, ta[j], leaf_a);
+            continue;
+        }
+        default:
+            break;
+        }
         const factors f = rule_factors(tape, i);
-        const double *ta = tangent + (int64_t)tape->operand0[i] * k;
-        const int leaf_a = is_leaf(tape, tape->operand0[i]);
         if (FA_IS_BINARY(op)) {
-            const double *tb = tangent + (int64_t)tape->operand1[i] * k;
-            const int leaf_b = is_leaf(tape, tape->operand1[i]);
+            const double *tb = tangent + (int64_t)b * k;
+            const int leaf_b = is_leaf(tape, b);
             for (int64_t j = 0; j < k; ++j)
                 out[j] = tangent_term(f.m0, f.p0, f.q0, ta[j], leaf_a)
                          + tangent_term(f.m1, 1.0, f.q1, tb[j], leaf_b);

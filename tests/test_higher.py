@@ -317,3 +317,25 @@ def test_indexing_carries_every_direction_at_once(index):
     x = numpy.arange(24.0).reshape(4, 6) * 0.1
     f = lambda v: np.sin(v[index]) * 2.0  # noqa: E731
     numpy.testing.assert_array_equal(fd.jacfwd(f)(x), fd.jacrev(f)(x))
+
+
+def test_a_tape_keeps_its_tangent_flags_only_for_the_same_nodes_and_outputs():
+    """Tape.forward works out only the array nodes its outputs read, and
+    keeps those flags for the next sweep of the same nodes and outputs:
+    another output, another start, or nodes recorded since find their own."""
+    tape = fd._tape.Tape()
+    x = tape.array_leaf(numpy.array([0.5, 1.5, 2.0]))
+    s = tape.scalar_leaf(3.0)
+    a = np.sum(np.sin(x)) * s  # reads x's sine (an array node)
+    b = s * s  # reads no array node
+    seeds = [(x, numpy.array([1.0, 0.0, 2.0])), (s, 1.0)]
+    expected_a = math.cos(0.5) * 3.0 + 2 * math.cos(2.0) * 3.0 + (
+        math.sin(0.5) + math.sin(1.5) + math.sin(2.0))
+    for _ in range(2):
+        assert tape.forward(0, seeds, [b]) == [6.0]
+        assert tape.forward(0, seeds, [a])[0] == pytest.approx(expected_a, rel=1e-14)
+        assert tape.forward(0, seeds, [a, b])[1] == 6.0
+    c = np.sum(np.exp(x)) + b  # recorded after those sweeps
+    expected_c = math.exp(0.5) + 2 * math.exp(2.0) + 6.0
+    assert tape.forward(0, seeds, [c])[0] == pytest.approx(expected_c, rel=1e-14)
+    assert tape.forward(0, seeds, [a])[0] == pytest.approx(expected_a, rel=1e-14)

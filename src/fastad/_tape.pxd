@@ -160,6 +160,11 @@ cdef class Tape:
     cdef public object plan  # the lowered replay (plan.pxi): None until made, False for none
     cdef object __weakref__
     cdef PyThread_type_lock _sweep_lock  # held by the one sweep in progress
+    # the last tangent sweep's flags of the nodes it works out (_tangent_needed),
+    # for nodes [_needed_start, _needed_size) and the outputs' nodes _needed_outputs
+    cdef unsigned char *_needed
+    cdef int64_t _needed_start, _needed_size
+    cdef tuple _needed_outputs
     cdef unsigned long _sweeper  # the thread of that sweep (0: none)
     cdef int _begin_sweep(self) except -1
     cdef void _end_sweep(self)
@@ -211,6 +216,7 @@ cdef class Ext:
     cdef object compiled  # a fused program's packed instructions (_Code), made on first use
     cdef object local  # a fused sum's derivatives by leaf, from its evaluation (or None)
     cdef object kept  # a fused program's function values by instruction (or None), see _run
+    cdef object stacked  # a stack's scalar argument nodes and the highest, once found (or None)
     cdef add_adjoint(self, object cotangent, bint fresh=*)
     cdef add_adjoint_at(self, object index, object g)
 

@@ -160,6 +160,7 @@ cdef void _keep_spare(ScalarCall call):
         return
     tape.c.size = 0
     tape.c.n_constants = 0
+    tape._needed_size = -1  # (its nodes are recorded anew)
     _spare_tape = tape
 
 

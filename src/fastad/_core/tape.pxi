@@ -36,6 +36,7 @@ cdef class Tape:
 
     def __dealloc__(self):
         fa_tape_free(&self.c)
+        free(self._needed)
         if self._sweep_lock != NULL:
             PyThread_free_lock(self._sweep_lock)
 
@@ -301,9 +302,8 @@ cdef class Tape:
             raise MemoryError("no memory for the tangents of %d tape nodes" % size)
         cdef dict array_tangents = {}
         cdef Ext ext
-        cdef unsigned char *needed = NULL
+        cdef unsigned char *needed = _tangent_needed(self, start, outputs)
         try:
-            needed = _tangent_needed(self, start, outputs)
             if self.c.n_sources:
                 self._begin_source_tangents(k)
             for x, t in seeds:
@@ -353,7 +353,6 @@ cdef class Tape:
             return out
         finally:
             free(tangent)
-            free(needed)
             self._end_source_buffers()
 
     def taylor(self, int64_t start, list seeds, list outputs, int d, object ext_rule):
