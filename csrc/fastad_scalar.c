@@ -437,8 +437,10 @@ static inline factors rule_factors(const fa_tape *tape, int64_t i)
     return f;
 }
 
-int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
-                   int64_t start, int64_t end)
+/* fa_tangent's sweep, inlined with k a constant where it is small (a jvp,
+ * a Hessian's few colours): the loops over directions unrolled. */
+static FA_ALWAYS_INLINE int64_t tangent_k(const fa_tape *tape, double *tangent, const int64_t k,
+                                          int64_t start, int64_t end)
 {
     for (int64_t i = start; i < end; ++i) {
         const uint8_t op = tape->opcode[i];
@@ -465,16 +467,24 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
             const int leaf_b = is_leaf(tape, b);
             const double m0 = op == FA_MUL ? tape->primal[b] : 1.0;
             const double m1 = op == FA_MUL ? tape->primal[a] : op == FA_SUB ? -1.0 : 1.0;
-            for (int64_t j = 0; j < k; ++j)
-                out[j] = product_term(m0, ta[j], leaf_a) + product_term(m1, tb[j], leaf_b);
+            if (leaf_a || leaf_b)
+                for (int64_t j = 0; j < k; ++j)
+                    out[j] = product_term(m0, ta[j], leaf_a) + product_term(m1, tb[j], leaf_b);
+            else
+                for (int64_t j = 0; j < k; ++j)
+                    out[j] = ta[j] * m0 + tb[j] * m1;
             continue;
         }
         case FA_ADDC: case FA_RSUBC: case FA_MULC: case FA_NEG: case FA_SQUARE: {
             const double m0 = op == FA_MULC ? tape->constants[b]
                               : op == FA_SQUARE ? 2.0 * tape->primal[a]
                               : op == FA_ADDC ? 1.0 : -1.0;
-            for (int64_t j = 0; j < k; ++j)
-                out[j] = product_term(m0, ta[j], leaf_a);
+            if (leaf_a)
+                for (int64_t j = 0; j < k; ++j)
+                    out[j] = product_term(m0, ta[j], leaf_a);
+            else
+                for (int64_t j = 0; j < k; ++j)
+                    out[j] = ta[j] * m0;
             continue;
         }
         default:
@@ -496,6 +506,18 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
         }
     }
     return end;
+}
+
+int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
+                   int64_t start, int64_t end)
+{
+    switch (k) {
+    case 1: return tangent_k(tape, tangent, 1, start, end);
+    case 2: return tangent_k(tape, tangent, 2, start, end);
+    case 3: return tangent_k(tape, tangent, 3, start, end);
+    case 4: return tangent_k(tape, tangent, 4, start, end);
+    default: return tangent_k(tape, tangent, k, start, end);
+    }
 }
 
 int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,
