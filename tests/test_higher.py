@@ -339,3 +339,24 @@ def test_a_tape_keeps_its_tangent_flags_only_for_the_same_nodes_and_outputs():
     expected_c = math.exp(0.5) + 2 * math.exp(2.0) + 6.0
     assert tape.forward(0, seeds, [c])[0] == pytest.approx(expected_c, rel=1e-14)
     assert tape.forward(0, seeds, [a])[0] == pytest.approx(expected_a, rel=1e-14)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_scatter_and_reshape_carry_every_direction_at_once(order):
+    """untake (the scatter-add of element reads' adjoints in a recorded
+    gradient) and reshape/ravel take k directions in one operation: the
+    same bits as k sweeps of one direction, repeated indices added in the
+    same order."""
+    from fastad.ops.shape import ravel, reshape, untake
+    tape = fd._tape.Tape()
+    x = tape.array_leaf(numpy.array([0.3, -1.2, 0.7, 2.5, 0.1, -0.4]))
+    index = (numpy.array([0, 2, 2, 5, 0, 1]),)
+    scattered = untake(np.sin(x) * 1.5, index, (6,), numpy.float64)
+    out = fd.core._settle(  # (fused arrays are recorded when an operator's function returns)
+        ravel(reshape(scattered, (2, 3), order=order) * x.reshape(2, 3), order) ** 2)
+    scalar = fd.core._settle(untake(np.sum(np.sin(x)), (), (), numpy.float64) * x[1])  # (0-d)
+    directions = numpy.random.default_rng(3).standard_normal((3, 6))
+    for y in (out, scalar):
+        batched = tape.forward(0, [(x, directions)], [y], 3, True)[0]
+        one_by_one = numpy.stack([tape.forward(0, [(x, d)], [y])[0] for d in directions])
+        assert batched.tobytes() == one_by_one.tobytes()

@@ -128,6 +128,7 @@ class Tape:
                                 "arrays or pytrees of them" % _describe(leaf))
         self._grad_tape = None
         self._sparse = {}  # (sparsity: patterns, colourings, recorded gradients)
+        self._sparse_seeds = {}  # (sparsity: what each plan's sweeps reuse, by plan)
         self._flat_inputs = rec.flat_inputs
         self._loaded = None  # the inputs of the last replay (see _load)
         # the common case, one array argument, is checked without flattening
@@ -711,6 +712,7 @@ class Tape:
         self.guard_kinks = state["guard_kinks"]
         self._grad_tape = state["grad_tape"]
         self._sparse = {}
+        self._sparse_seeds = {}
         rec = _Recording.__new__(_Recording)
         rec.nested = False
         rec.tape = tape

@@ -345,13 +345,29 @@ def _compressed_values(tape, plan, argnum, opname):
     dtype = np.result_type(box.dtype if hasattr(box, "dtype") else np.float64, np.float64)
     if k == 0 or len(rows) == 0:
         return np.zeros(len(rows), dtype)
-    direction = seeds(colour, k, np.shape(box), dtype)
-    if np.ndim(box) == 0:
-        direction = direction.reshape(k)
+    direction, flat = _seeds_of(tape, plan, box, dtype)
     (columns,) = tape._tape.forward(0, [(box, direction)], [tape._tape.box(out.node)], k, True)
     if columns is None:
         return np.zeros(len(rows), dtype)
-    return np.asarray(columns).reshape(k, -1)[colour[cols], rows]
+    return np.asarray(columns).reshape(-1).take(flat)
+
+
+def _seeds_of(tape, plan, box, dtype):
+    """The plan's compressed directions (`seeds`) and where each of its
+    values lies in the swept columns (flat indices), made once per plan:
+    the same at every call."""
+    rows, cols, colour, k, shape = plan
+    kept = tape._sparse_seeds.get(id(plan))
+    if kept is None or kept[0] is not plan or kept[1].dtype != dtype:  # (kept holds plan: its id is its own)
+        direction = seeds(colour, k, np.shape(box), dtype)
+        if np.ndim(box) == 0:
+            direction = direction.reshape(k)
+        direction.flags.writeable = False  # (reused: the sweep only reads it)
+        kept = (plan, direction, colour[cols] * shape[0] + rows)
+        if len(tape._sparse_seeds) > 8:  # (plans dropped by retapes)
+            tape._sparse_seeds.clear()
+        tape._sparse_seeds[id(plan)] = kept
+    return kept[1], kept[2]
 
 
 def _result(plan, values, out, triangle, opname):

@@ -37,6 +37,22 @@ def _reshape_vjp(g, ans, x, *args, **kwargs):
 
 reshape = _linear("reshape", np.reshape, _reshape_vjp)
 ravel = _linear("ravel", np.ravel, _reshape_vjp)
+
+
+def _reshape_batched(prim, order_at):
+    """A batched tangent rule for reshape or ravel (their order argument at
+    `order_at`): the k directions' tangents (t: (k,) + x's shape) reshaped
+    at once, each direction's elements in C order as it alone would be."""
+    def rule(t, ans, x, *args, **kwargs):
+        order = kwargs.get("order", args[order_at] if len(args) > order_at else "C")
+        if order != "C":
+            return np.stack([np.asarray(prim(t[j], *args, **kwargs)) for j in range(len(t))])
+        return np.reshape(t, (len(t),) + np.shape(ans))
+    return rule
+
+
+reshape.jvps_batched = (_reshape_batched(reshape, 1), None, None)
+ravel.jvps_batched = (_reshape_batched(ravel, 0), None)
 squeeze = _linear("squeeze", np.squeeze, _reshape_vjp)
 expand_dims = _linear("expand_dims", np.expand_dims, _reshape_vjp)
 atleast_1d_prim = _linear("atleast_1d", np.atleast_1d, _reshape_vjp)
@@ -121,6 +137,24 @@ def _getitem_batched(t, ans, x, index):
 
 
 getitem.jvps_batched = (_getitem_batched, None)
+
+
+def _untake_batched(t, ans, g, index, shape, dtype):
+    """untake's tangents of k directions at once (t: (k,) + g's shape) into
+    one array, a scatter per direction as each alone would be (NumPy's
+    scatter-add behind a sliced axis is several times slower than k)."""
+    out = np.zeros((len(t),) + tuple(shape), dtype)
+    basic = _is_basic(index)
+    for j in range(len(t)):
+        row = out[j, ...]  # (a view, 0-d ones too)
+        if basic:
+            row[index] = t[j]
+        else:
+            np.add.at(row, index, t[j])
+    return out
+
+
+untake.jvps_batched = (_untake_batched, None, None, None)
 
 # A copy-free identity: a nested operator's fresh input node for a traced array.
 identity = defprim("identity", lambda x: x, vjps=[lambda g, ans, x: g],
