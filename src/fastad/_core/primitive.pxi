@@ -876,16 +876,25 @@ cdef object _scalar_argument_nodes(Tape tape, object pairs, Py_ssize_t n, int64_
     return nodes
 
 
+cdef tuple _stack_nodes(Tape tape, Ext ext):
+    """_scalar_argument_nodes of a stack's parents, and the highest: found
+    once, the same at every sweep and replay."""
+    cdef int64_t last = 0
+    if ext.stacked is None:
+        nodes = _scalar_argument_nodes(tape, ext.parents, len(ext.parents), &last)
+        if nodes is not None:
+            nodes.flags.writeable = False
+        ext.stacked = (nodes, last)
+    return ext.stacked
+
+
 cdef object _stacked_scalars(Tape tape, Ext ext, double *tangent, int64_t k, bint batched):
     """The tangent of a stack of scalar nodes only (the element reads of a
     Python loop, the adjoints a recorded sweep gathers) as one gather from
     the sweep's tangent rows; None where an argument is not a scalar node."""
     cdef Py_ssize_t n = len(ext.parents)
-    cdef int64_t last = 0
-    if ext.stacked is None:  # (the same at every sweep: found once)
-        nodes = _scalar_argument_nodes(tape, ext.parents, n, &last)
-        ext.stacked = (nodes, last)
-    nodes, last = ext.stacked
+    cdef int64_t last
+    nodes, last = _stack_nodes(tape, ext)
     if nodes is None or n == 0 or np.ndim(ext.value) != 1:
         return None
     cdef double[::1] rows = <double[:(last + 1) * k]> tangent
@@ -903,10 +912,11 @@ cdef object _stacked_primals(Tape tape, Ext ext):
     arguments' shapes, so its recorded arguments are left as they are.
     None where it does not apply."""
     cdef Py_ssize_t n = len(ext.args) - 1
-    cdef int64_t last = 0
-    if n <= 0 or len(ext.inputs) != n or ext.guard or ext.dtype != _float64:
+    cdef int64_t last
+    if (n <= 0 or len(ext.inputs) != n or len(ext.parents) != n or ext.guard
+            or ext.dtype != _float64):
         return None
-    nodes = _scalar_argument_nodes(tape, ext.inputs, n, &last)
+    nodes, last = _stack_nodes(tape, ext)  # (its parents are its inputs)
     if nodes is None or ext.args[0] not in (0, -1) or np.ndim(ext.value) != 1:
         return None
     cdef double[::1] primals = <double[:last + 1]> tape.c.primal
