@@ -12,3 +12,20 @@ os.environ.setdefault(
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def pytest_collection_modifyitems(items):
+    """Each problem's implementations one after another, in the order of
+    the first of them, rather than every problem of one implementation and
+    then the next: a shared machine's speed drifts over minutes, and a
+    ratio is only as good as the time between its two timings.  Tests are
+    matched by module and parameter id (test_fastad[bratu J-1024] with
+    test_casadi_sx[bratu J-1024]); unparametrised ones keep their place."""
+    def key(item):
+        callspec = getattr(item, "callspec", None)
+        return (item.module.__name__, callspec.id) if callspec is not None else item.nodeid
+
+    first = {}
+    for index, item in enumerate(items):
+        first.setdefault(key(item), index)
+    items[:] = sorted(items, key=lambda item: first[key(item)])
