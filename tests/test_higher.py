@@ -360,3 +360,22 @@ def test_scatter_and_reshape_carry_every_direction_at_once(order):
         batched = tape.forward(0, [(x, directions)], [y], 3, True)[0]
         one_by_one = numpy.stack([tape.forward(0, [(x, d)], [y])[0] for d in directions])
         assert batched.tobytes() == one_by_one.tobytes()
+
+
+def test_a_large_tangent_sweep_reuses_its_rows_zeroed():
+    """Past a megabyte, a tape keeps its tangent rows for the next sweep:
+    a sweep seeding fewer inputs, or another start, sees zeros where the
+    last one left numbers, as a sweep on fresh rows does."""
+    tape = fd._tape.Tape()
+    xs = [tape.scalar_leaf(0.1 * i) for i in range(4500)]
+    total = xs[0]
+    for a, b in zip(xs, xs[1:]):
+        total = total + np.sin(a) * b  # (18,000 nodes x 8 directions: 1.15 MB of rows)
+    rng = numpy.random.default_rng(5)
+    for seeded in (4500, 7, 4500, 1):
+        seeds = [(x, rng.standard_normal(8)) for x in xs[:seeded]]
+        batched = tape.forward(0, seeds, [total], 8, True)[0]
+        one_by_one = [tape.forward(0, [(x, t[j]) for x, t in seeds], [total])[0] for j in range(8)]
+        assert batched.tobytes() == numpy.array(one_by_one).tobytes()
+    late = tape.forward(len(tape) - 2, [(xs[-1], numpy.ones(8))], [total], 8, True)[0]
+    assert late.tolist() == [math.sin(xs[-2].value)] * 8

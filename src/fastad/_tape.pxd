@@ -163,6 +163,9 @@ cdef class Tape:
     # the last tangent sweep's flags of the nodes it works out (_tangent_needed),
     # for nodes [_needed_start, _needed_size) and the outputs' nodes _needed_outputs
     cdef unsigned char *_needed
+    # a large tangent sweep's rows, kept for the next one (_tangent_rows)
+    cdef double *_tangents
+    cdef int64_t _tangents_capacity
     cdef int64_t _needed_start, _needed_size
     cdef tuple _needed_outputs
     cdef unsigned long _sweeper  # the thread of that sweep (0: none)

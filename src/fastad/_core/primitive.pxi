@@ -762,6 +762,30 @@ cdef bint _same_value(object a, object b):
     return a == b
 
 
+cdef double *_tangent_rows(Tape tape, int64_t count) except NULL:
+    """`count` zeroed doubles for a tangent sweep: freshly allocated, or
+    past a megabyte the tape's own buffer, kept for the next sweep
+    (a recorded tape's Jacobian or Hessian swept again: the pages of a
+    buffer that large, mapped afresh at every call, cost more than the
+    sweep at n = 1e5).  Sweeps of one tape do not nest."""
+    cdef double *rows
+    if count * <int64_t>sizeof(double) < (1 << 20):
+        rows = <double *>calloc(count, sizeof(double))
+    else:
+        if tape._tangents_capacity < count:
+            free(tape._tangents)
+            tape._tangents_capacity = 0
+            tape._tangents = <double *>malloc(count * sizeof(double))
+            if tape._tangents != NULL:
+                tape._tangents_capacity = count
+        rows = tape._tangents
+        if rows != NULL:
+            memset(rows, 0, count * sizeof(double))
+    if rows == NULL:
+        raise MemoryError("no memory for the tangents of %d tape nodes" % tape.c.size)
+    return rows
+
+
 cdef unsigned char *_tangent_needed(Tape tape, int64_t start, list outputs) except NULL:
     """Flags over nodes [start, len): whether a tangent sweep must work
     out the node's tangent for `outputs` (an output, or an operand of a

@@ -37,6 +37,7 @@ cdef class Tape:
     def __dealloc__(self):
         fa_tape_free(&self.c)
         free(self._needed)
+        free(self._tangents)
         if self._sweep_lock != NULL:
             PyThread_free_lock(self._sweep_lock)
 
@@ -297,9 +298,7 @@ cdef class Tape:
         where no seeded input reaches).  Scalar nodes are swept in C."""
         cdef int64_t size = self.c.size
         cdef int64_t i
-        cdef double *tangent = <double *>calloc((size if size > 0 else 1) * k, sizeof(double))
-        if tangent == NULL:
-            raise MemoryError("no memory for the tangents of %d tape nodes" % size)
+        cdef double *tangent = _tangent_rows(self, (size if size > 0 else 1) * k)
         cdef dict array_tangents = {}
         cdef Ext ext
         cdef unsigned char *needed = _tangent_needed(self, start, outputs)
@@ -352,7 +351,8 @@ cdef class Tape:
                     out.append(array_tangents.get(y.node))
             return out
         finally:
-            free(tangent)
+            if tangent != self._tangents:
+                free(tangent)
             self._end_source_buffers()
 
     def taylor(self, int64_t start, list seeds, list outputs, int d, object ext_rule):
