@@ -15,8 +15,8 @@ import pytest
 
 from benchmarks.common import QUICK, alternating, check, peer, run
 
-SIZES = [1000] if QUICK else [1000, 10000]
-LOOP_SIZES = [1000] if QUICK else [1000, 10000]
+SIZES = [1000] if QUICK else [1000, 10000, 100000]
+LOOP_SIZES = [1000] if QUICK else [1000, 10000, 100000]
 
 
 def rosen(np_, x):

@@ -357,8 +357,8 @@ def _seeds_of(tape, plan, box, dtype):
     values lies in the swept columns (flat indices), made once per plan:
     the same at every call."""
     rows, cols, colour, k, shape = plan
-    kept = tape._sparse_seeds.get(id(plan))
-    if kept is None or kept[0] is not plan or kept[1].dtype != dtype:  # (kept holds plan: its id is its own)
+    kept = tape._sparse_seeds.get(id(plan))  # (an entry holds its plan: the id is its own)
+    if kept is None or kept[0] is not plan or kept[1].dtype != dtype:
         direction = seeds(colour, k, np.shape(box), dtype)
         if np.ndim(box) == 0:
             direction = direction.reshape(k)
