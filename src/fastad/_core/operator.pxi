@@ -336,25 +336,12 @@ cdef list _plain_constants(Tape tape, int64_t start, list values):
             break
     else:
         return values
-    cdef int64_t size = tape.c.size, i, a
-    cdef uint8_t op, d
+    cdef int64_t size = tape.c.size
     cdef uint8_t *outer = <uint8_t *>calloc(max(size - start, 1), 1)
     if outer == NULL:
         raise MemoryError("no memory for %d flags" % (size - start))
     try:
-        for i in range(start, size):
-            op = tape.c.opcode[i]
-            if op == FA_LEAF:
-                d = 0
-            elif op == FA_EXT or op == FA_ELEM:
-                d = 1
-            else:
-                a = tape.c.operand0[i]
-                d = a < start or outer[a - start]
-                if FA_LT <= op <= FA_HYPOT and not d:  # (comparisons and binary: two nodes)
-                    a = tape.c.operand1[i]
-                    d = a < start or outer[a - start]
-            outer[i - start] = d
+        fa_depends_before(&tape.c, outer, start, size)  # (the dry sweeps' flags too)
         return [(<Scalar>v).value if type(v) is Scalar and (<Scalar>v).node >= start
                 and not outer[(<Scalar>v).node - start] else v for v in values]
     finally:

@@ -301,8 +301,9 @@ cdef class Tape:
         cdef double *tangent = _tangent_rows(self, (size if size > 0 else 1) * k)
         cdef dict array_tangents = {}
         cdef Ext ext
-        cdef unsigned char *needed = _tangent_needed(self, start, outputs)
+        cdef unsigned char *needed  # (kept by the tape: _tangent_needed)
         try:
+            needed = _tangent_needed(self, start, outputs)
             if self.c.n_sources:
                 self._begin_source_tangents(k)
             for x, t in seeds:

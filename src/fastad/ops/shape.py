@@ -101,11 +101,16 @@ def _untake_fun(g, index, shape, dtype):
     """Scatter-add: zeros of `shape` with `g` added at `index` (repeated
     integer indices accumulate)."""
     out = np.zeros(shape, dtype)
-    if _is_basic(index):
+    _scatter(out, index, g, _is_basic(index))
+    return out
+
+
+def _scatter(out, index, g, basic):
+    """out[index] += g into zeros: an assignment where `index` is basic."""
+    if basic:
         out[index] = g
     else:
         np.add.at(out, index, g)
-    return out
 
 
 def _is_basic(index):
@@ -146,11 +151,7 @@ def _untake_batched(t, ans, g, index, shape, dtype):
     out = np.zeros((len(t),) + tuple(shape), dtype)
     basic = _is_basic(index)
     for j in range(len(t)):
-        row = out[j, ...]  # (a view, 0-d ones too)
-        if basic:
-            row[index] = t[j]
-        else:
-            np.add.at(row, index, t[j])
+        _scatter(out[j, ...], index, t[j], basic)  # (a view, 0-d ones too)
     return out
 
 
