@@ -19,7 +19,8 @@ extensions = [
         "fastad._tape",
         sources=["src/fastad/_tape.pyx", "csrc/fastad_tape.c", "csrc/fastad_scalar.c",
                  "csrc/fastad_steps.c", "csrc/fastad_fused.c", "csrc/fastad_taylor.c",
-                 "csrc/fastad_plan.c", "csrc/fastad_record.c"],
+                 "csrc/fastad_plan.c", "csrc/fastad_record.c",
+                 "csrc/fastad_pattern.c"],
         include_dirs=["csrc", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )

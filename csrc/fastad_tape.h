@@ -277,6 +277,45 @@ int64_t fa_taylor(const fa_tape *tape, double *series, int d, int64_t start, int
  * arithmetic.  Returns 1 when applied. */
 int fa_tune_malloc(void);
 
+/* Sparsity patterns (fastad_pattern.c): each node of [start, end) gets the
+ * sorted list of input elements it depends on (set, length; NULL and 0 for
+ * none), computed only for the nodes flagged in `needed`.  The lists live in
+ * an arena of blocks that never move; an element read points into row i of
+ * its source's pattern (source_indptr/source_indices: CSR rows set by the
+ * caller, NULL for a source that depends on nothing). */
+typedef struct fa_pattern_block fa_pattern_block;
+typedef struct {
+    const fa_tape *tape;
+    int64_t start, end, n_sources;
+    const int64_t **set;
+    int64_t *length;
+    uint8_t *needed;
+    const int64_t **source_indptr;
+    const int64_t **source_indices;
+    fa_pattern_block *blocks;
+} fa_pattern;
+
+/* 0, or -1 when memory ran out (then nothing is held). */
+int fa_pattern_init(fa_pattern *p, const fa_tape *tape, int64_t start, int64_t end);
+void fa_pattern_free(fa_pattern *p);
+/* Room for n indices in the arena (NULL: no memory). */
+int64_t *fa_pattern_alloc(fa_pattern *p, int64_t n);
+/* Flag the operands of the flagged nodes, from `from` down to start: stops
+ * at each flagged FA_EXT node, whose operands the caller flags, returning
+ * its index; start - 1 when done. */
+int64_t fa_pattern_reach(fa_pattern *p, int64_t from);
+/* The flagged nodes' sets from `from` up: stops at each flagged FA_EXT node,
+ * whose set the caller gives, returning its index; end when done, -1 when
+ * memory ran out. */
+int64_t fa_pattern_run(fa_pattern *p, int64_t from);
+/* Greedy distance-2 colouring of the n columns of a pattern given as CSR
+ * (row_ptr, row_cols) and CSC (col_ptr, col_rows): columns sharing a row
+ * get different colours, taken largest degree first (ties by index), each
+ * the least colour free.  Returns the number of colours (colour[j] each),
+ * -1 when memory ran out. */
+int64_t fa_colour_columns(int64_t n, const int64_t *row_ptr, const int64_t *row_cols,
+                          const int64_t *col_ptr, const int64_t *col_rows, int64_t *colour);
+
 /* Fused elementwise programs (fastad_fused.c): elementwise functions of
  * float64 arrays of one shape, evaluated and swept (backward, forward) a
  * block of elements at a time.  Instruction j reads registers a and b (b =

@@ -300,3 +300,112 @@ def test_float32_programs_keep_their_patterns():
     fun = lambda v: fnp.stack([v[0] * v[1], v[2], fnp.sum(v)])  # noqa: E731
     np.testing.assert_array_equal(fd.jacobian_sparsity(fun, x).toarray(),
                                   fd.jacfwd(fun)(x) != 0)
+
+
+def _greedy_reference(pattern):
+    """The distance-2 colouring as first written, in NumPy: the C colouring
+    must give the same colours."""
+    import scipy.sparse as sp
+    p = sp.csc_array(pattern, dtype=bool)
+    conflicts = sp.csr_array((p.T.astype(np.int32) @ p.astype(np.int32)) != 0)
+    degree = np.diff(conflicts.indptr)
+    colour = np.full(p.shape[1], -1, np.int64)
+    for j in np.argsort(-degree, kind="stable"):
+        neighbours = conflicts.indices[conflicts.indptr[j]:conflicts.indptr[j + 1]]
+        used = set(colour[neighbours][colour[neighbours] >= 0].tolist())
+        colour[j] = min(set(range(len(used) + 1)) - used)
+    return colour, int(colour.max() + 1) if colour.size else 0
+
+
+@pytest.mark.parametrize("shape, density", [((1, 1), 1.0), ((7, 5), 0.3), ((40, 60), 0.05),
+                                            ((60, 40), 0.2), ((5, 9), 0.0), ((0, 4), 0.0),
+                                            ((300, 300), 0.01)])
+def test_c_colouring_equals_the_greedy_reference(shape, density):
+    import scipy.sparse as sp
+
+    from fastad.sparsity import colour_columns
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    pattern = sp.random_array(shape, density=density, rng=rng, format="csr") != 0
+    colour, k = colour_columns(pattern)
+    expected, expected_k = _greedy_reference(pattern)
+    np.testing.assert_array_equal(colour, expected)
+    assert k == expected_k
+    dense = pattern.toarray()
+    for row in dense:  # (no two columns of one colour share a row)
+        assert len(set(colour[row].tolist())) == row.sum()
+
+
+def test_c_colouring_rejects_what_is_not_one_pattern():
+    with pytest.raises(ValueError, match="not the CSR and CSC"):
+        fd._tape.colour_columns_c(3, np.array([0, 1]), np.array([5]), np.array([0, 1, 1, 1]),
+                                  np.array([0]))
+
+
+SCALAR_PROGRAMS = {
+    # (the pass shares an operand's list, unites two, reads rows of arrays)
+    "a long chain on one element": lambda x: fnp.stack([_chain(x[0], 300), x[1] * 2.0]),
+    "a running sum": lambda x: fnp.stack([_running_sum(x), x[2] / x[3]]),
+    "comparisons and sign depend on nothing": lambda x: fnp.stack(
+        [fnp.sign(x[0]) * 3.0, (x[1] > x[2]) * 1.0 + x[3], x[0] * x[0]]),
+    "an array op's scalar result in scalar ops": lambda x: fnp.stack(
+        [fnp.sum(x[:3] ** 2) * x[4], fnp.exp(x[5]), 4.0]),
+    "reads of a computed array": lambda x: fnp.stack(
+        [v * v for v in fnp.exp(x[::-1])[:3]] + [fnp.sin(x[1:])[0]]),
+}
+
+
+def _chain(v, n):
+    for k in range(n):
+        v = fnp.sin(v) + 0.5 * v if k % 2 else v * 1.0001
+    return v
+
+
+def _running_sum(x):
+    s = 0.0
+    for i in range(len(x)):
+        s = s + x[i] * x[i]
+    return s
+
+
+@pytest.mark.parametrize("name", list(SCALAR_PROGRAMS))
+def test_scalar_patterns_are_exact(name):
+    fun = SCALAR_PROGRAMS[name]
+    x = RNG.uniform(0.2, 1.0, 6)
+    dense = fd.jacfwd(fun)(x)
+    np.testing.assert_array_equal(fd.jacobian_sparsity(fun, x).toarray(), dense != 0)
+    np.testing.assert_allclose(fd.sparse_jacobian(fun)(x).toarray(), dense, rtol=1e-14)
+
+
+def test_a_scalar_input_has_its_own_column():
+    fun = lambda t: fnp.stack([t * 2.0, fnp.exp(t), 1.0])  # noqa: E731
+    tape = fd.record(fun, 0.5)
+    np.testing.assert_array_equal(tape.jacobian_sparsity().toarray(), [[True], [True], [False]])
+
+
+def test_the_pattern_pass_checks_its_range_and_its_tape():
+    tape = fd.record(lambda x: x[0] * x[1], np.ones(3))
+    inner = tape._tape
+    with pytest.raises(ValueError, match="not a range"):
+        fd._tape.PatternPass(inner, 2, len(inner) + 1)
+    walk = fd._tape.PatternPass(inner, 0, len(inner))
+    for method, args in [(walk.run, (len(inner) + 1,)), (walk.reach, (len(inner),)),
+                         (walk.needed, (-1,)), (walk.set_scalar, (len(inner), [0]))]:
+        with pytest.raises(IndexError, match="outside the pass's range"):
+            method(*args)
+    with pytest.raises(ValueError, match="not a CSR row pointer"):
+        walk.set_array(0, np.array([0, 2]), np.array([1]))
+    assert not walk.has(len(inner) + 5)
+    indptr, indices = walk.gather([-1, len(inner) + 3])  # (outside: no dependence)
+    assert indptr.tolist() == [0, 0, 0] and indices.size == 0
+
+
+def test_a_loop_stack_of_numbers_is_numpy_stack():
+    from fastad.ops.shape import _stack_fun
+    numbers = (0.5, -1.25, 3.0)
+    for axis in (0, -1):
+        got = _stack_fun(axis, *numbers)
+        assert got.dtype == np.float64 and got.tolist() == np.stack(numbers, axis=axis).tolist()
+    with pytest.raises(np.exceptions.AxisError):
+        _stack_fun(1, *numbers)
+    with pytest.raises(ValueError, match="need at least one array"):
+        _stack_fun(0)

@@ -67,6 +67,23 @@ cdef extern from "fastad_tape.h":
     int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
                            int accumulate) nogil
     int fa_tune_malloc()
+    ctypedef struct fa_pattern:
+        int64_t start
+        int64_t end
+        int64_t n_sources
+        const int64_t **set
+        int64_t *length
+        uint8_t *needed
+        const int64_t **source_indptr
+        const int64_t **source_indices
+    int fa_pattern_init(fa_pattern *p, const fa_tape *tape, int64_t start, int64_t end)
+    void fa_pattern_free(fa_pattern *p)
+    int64_t *fa_pattern_alloc(fa_pattern *p, int64_t n)
+    int64_t fa_pattern_reach(fa_pattern *p, int64_t start_at) nogil
+    int64_t fa_pattern_run(fa_pattern *p, int64_t start_at) nogil
+    int64_t fa_colour_columns(int64_t n, const int64_t *row_ptr, const int64_t *row_cols,
+                              const int64_t *col_ptr, const int64_t *col_rows,
+                              int64_t *colour) nogil
     enum:
         FA_MOVE_DIMS
     ctypedef struct fa_move:

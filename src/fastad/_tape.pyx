@@ -28,6 +28,8 @@ one, in this order:
                          scalar nodes' adjoints and tangents, pushed by C
     _core/operator.pxi   grad and jacfwd on a flat list of scalars, called
                          and swept without the general path's Python
+    _core/pattern.pxi    sparsity patterns of a tape's scalar nodes and the
+                         colouring of a pattern's columns, in C
 
 They are one module, not several joined by .pxd files, because the
 per-operation path crosses them all: a `Scalar` operator calls `fa_push` on
@@ -227,3 +229,4 @@ include "_core/array.pxi"
 include "_core/ufuncs.pxi"
 include "_core/record_sweep.pxi"
 include "_core/operator.pxi"
+include "_core/pattern.pxi"

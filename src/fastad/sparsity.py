@@ -5,7 +5,8 @@ A pattern is propagated node by node over the tape recorded at `x`: each
 node holds, as the rows of a boolean sparse matrix (one row per element of
 the node), the input elements it depends on.  Scalar nodes take the union
 of their operands' rows (nothing for comparisons and `sign`); an element
-read `x[i]` takes row i of its array.  Array nodes follow their op's
+read `x[i]` takes row i of its array: both in C (`_tape.PatternPass`),
+only for the nodes the output reads.  Array nodes follow their op's
 structure: elementwise ops (with broadcasting, and fused programs) take the
 union of their operands' matching elements; ops that only move elements
 (indexing, reshapes, transposes, concatenate, stack, broadcast_to ...) are
@@ -23,6 +24,8 @@ forward sweep per colour of a greedy distance-2 column colouring (columns
 sharing no row get one colour), decompressed into `scipy.sparse.coo_array`
 whose coordinates are the pattern's, explicit zeros included.
 """
+import math
+
 import numpy as np
 
 from . import _tape
@@ -50,103 +53,70 @@ def tape_pattern(tape, inputs, output):
     recorded tape `tape` (a fastad._tape.Tape) from the traced `inputs` to
     the traced `output`."""
     sp = _sparse()
-    sizes = [int(np.prod(np.shape(box), dtype=np.int64)) for box in inputs]
+    sizes = [math.prod(np.shape(box)) for box in inputs]
     n = sum(sizes)
-    rows = {}
+    start = min((box.node for box in inputs), default=output.node)
+    rows = _Rows(_tape.PatternPass(tape, start, output.node + 1), n)
     offset = 0
     for box, size in zip(inputs, sizes):
-        rows[box.node] = sp.csr_array((np.ones(size, bool), np.arange(offset, offset + size),
-                                       np.arange(size + 1)), shape=(size, n))
+        rows.set(box.node, sp.csr_array((np.ones(size, bool), np.arange(offset, offset + size),
+                                         np.arange(size + 1)), shape=(size, n)))
         offset += size
-    # scalar nodes hold frozensets of columns (a union costs a microsecond,
-    # a sparse matrix tens), array nodes CSR rows; element reads take the
-    # rows of their array as sets, converted once
-    row_sets = {}
-    start = min(rows) if rows else 0
-    needed = _reaching(tape, start, output.node)
-    for i in range(start, output.node + 1):
-        if i in rows or not needed[i - start]:
-            continue
-        opcode, a, b, _ = tape.raw(i)
-        if opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
-            continue
-        if opcode == EXT:
+    # flag the nodes the output reads: the others' patterns are never needed
+    # (a running sum that the output does not read would cost a set of every
+    # element so far, per step)
+    walk = rows.walk
+    walk.mark(output.node)
+    i = walk.reach(output.node)
+    while i >= start:
+        ext = tape.ext(i)
+        if ext.primitive is not None:
+            for _, parent in ext.parents:
+                walk.mark(parent)
+        i = walk.reach(i - 1)
+    # scalar nodes in C; array nodes here, where the pass stops
+    i = walk.run(start)
+    while i <= output.node:
+        if i not in rows.arrays:  # (an input's rows are set)
             found = _ext_pattern(tape, i, rows, n)
-        elif opcode == ELEM:
-            node, shape = tape.source(a)
-            if node not in rows:
-                continue
-            sets = row_sets.get(node)
-            if sets is None:
-                sets = row_sets[node] = _sets_of(rows[node])
-            found = sets[b]
-        elif opcode == _SIGN:
-            continue
-        else:
-            found = _as_set(rows.get(a))
-            if _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
-                other = _as_set(rows.get(b))
-                found = other if found is None else found if other is None else found | other
-        if found is not None:
-            rows[i] = found
-    result = rows.get(output.node)
-    size = int(np.prod(np.shape(output), dtype=np.int64))
-    if result is None:
+            if found is not None:
+                rows.set(i, found)
+        i = walk.run(i + 1)
+    size = math.prod(np.shape(output))
+    if output.node not in rows:
         return sp.csr_array((size, n), dtype=bool)
-    return _as_csr(result, n)
+    return rows.csr(output.node)
 
 
-def _reaching(tape, start, end):
-    """Which nodes of [start, end] the node `end` depends on (a flag each):
-    the others' patterns are never needed (a running sum that the output
-    does not read would cost a set of every element so far, per step)."""
-    needed = bytearray(end - start + 1)
-    needed[end - start] = 1
-    for i in range(end, start - 1, -1):
-        if not needed[i - start]:
-            continue
-        opcode, a, b, _ = tape.raw(i)
-        if opcode == EXT:
-            ext = tape.ext(i)
-            operands = [parent for _, parent in ext.parents] if ext.primitive is not None else ()
-        elif opcode == ELEM:
-            operands = (tape.source(a)[0],)
-        elif opcode == LEAF or _tape.FIRST_COMPARISON <= opcode <= _tape.LAST_COMPARISON:
-            continue
-        elif _tape.FIRST_BINARY <= opcode <= _tape.LAST_BINARY:
-            operands = (a, b)
-        else:
-            operands = (a,)
-        for node in operands:
-            if node >= start:
-                needed[node - start] = 1
-    return needed
+class _Rows:
+    """The patterns found so far: array nodes' CSR rows here, scalar nodes'
+    sets in the C pass (`walk`)."""
 
+    def __init__(self, walk, n):
+        self.walk = walk
+        self.n = n
+        self.arrays = {}
 
-def _sets_of(pattern):
-    indptr, indices = pattern.indptr, pattern.indices
-    return [frozenset(indices[indptr[r]:indptr[r + 1]].tolist())
-            for r in range(pattern.shape[0])]
+    def set(self, node, pattern):
+        pattern = _sparse().csr_array(pattern, dtype=bool)
+        pattern.sum_duplicates()  # (sorted and unique within rows: the C lists are)
+        self.arrays[node] = pattern
+        self.walk.set_array(node, pattern.indptr, pattern.indices)
 
+    def __contains__(self, node):
+        return node in self.arrays or self.walk.has(node)
 
-def _as_set(p):
-    """A scalar node's pattern as a set (a one-row CSR of a reduction too)."""
-    if p is None or isinstance(p, frozenset):
-        return p
-    return frozenset(p.indices.tolist())
+    def csr(self, node):
+        pattern = self.arrays.get(node)
+        return pattern if pattern is not None else self.stacked([node])
 
-
-def _csr_from_sets(sets, n):
-    lengths = np.fromiter((len(s) for s in sets), np.int64, len(sets))
-    indptr = np.zeros(len(sets) + 1, np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    indices = np.fromiter((c for s in sets for c in sorted(s)), np.int64, int(indptr[-1]))
-    return _sparse().csr_array((np.ones(indices.size, bool), indices, indptr),
-                               shape=(len(sets), n))
-
-
-def _as_csr(p, n):
-    return _csr_from_sets([p], n) if isinstance(p, frozenset) else p
+    def stacked(self, nodes):
+        """The rows of `nodes` one after another (a scalar node one row)."""
+        if not any(node in self.arrays for node in nodes):
+            indptr, indices = self.walk.gather(nodes)
+            return _sparse().csr_array((np.ones(indices.size, bool), indices, indptr),
+                                       shape=(len(nodes), self.n))
+        return _sparse().vstack([self.csr(node) for node in nodes], format="csr")
 
 
 _SIGN = REGISTRY["sign"].opcode if "sign" in REGISTRY else -1
@@ -162,24 +132,31 @@ def _union(parts):
 def _ext_pattern(tape, node, rows, n):
     sp = _sparse()
     ext = tape.ext(node)
-    csr = lambda parent: _as_csr(rows[parent], n)  # noqa: E731
+    csr = rows.csr
     prim = ext.primitive
     if prim is None:
         return None
+    if (not prim.vjps and prim.vjp_variadic is None and not prim.jvps
+            and prim.jvp_variadic is None):
+        return None  # (no rule either way: integer-valued or piecewise constant)
+    if prim.name == "stack" and all(type(arg) is float or np.ndim(arg) == 0
+                                    for arg in ext.args[1:]):
+        # (a stack of scalars, as a loop builds one: element k is argument k)
+        nodes = [-1] * (len(ext.args) - 1)
+        for position, parent in ext.parents:
+            nodes[position - 1] = parent
+        return rows.stacked(nodes)
     parents = [(position, parent) for position, parent in ext.parents if parent in rows]
     if not parents:
         return None
     out_shape = () if ext.scalar_out else tuple(ext.shape)
-    out_size = int(np.prod(out_shape, dtype=np.int64))
-    if (not prim.vjps and prim.vjp_variadic is None and not prim.jvps
-            and prim.jvp_variadic is None):
-        return None  # (no rule either way: integer-valued or piecewise constant)
+    out_size = math.prod(out_shape)
     if prim.elementwise:
         total = (ext.kwargs or {}).get("total", False)
         parts = []
         for position, parent in parents:
             arg_shape = np.shape(ext.args[position])
-            size = int(np.prod(arg_shape, dtype=np.int64))
+            size = math.prod(arg_shape)
             if total:
                 parts.append(_dense_rows(csr(parent), out_size))
                 continue
@@ -208,7 +185,7 @@ def _ext_pattern(tape, node, rows, n):
         for k, arg in enumerate(args):
             if k in traced:  # (whatever type the recorded value has: float32 too)
                 shape = np.shape(arg)
-                size = int(np.prod(shape, dtype=np.int64))
+                size = math.prod(shape)
                 args[k] = (base + np.arange(size, dtype=np.float64)).reshape(shape)
                 offsets[k] = base
                 base += size
@@ -219,11 +196,8 @@ def _ext_pattern(tape, node, rows, n):
         except Exception:
             moved = None
         if moved is not None and moved.size == out_size:
-            ordered = [rows[parent] for _, parent in sorted(parents, key=lambda p: offsets[p[0]])]
-            if all(isinstance(p, frozenset) for p in ordered):
-                stacked = _csr_from_sets(ordered, n)
-            else:
-                stacked = sp.vstack([_as_csr(p, n) for p in ordered], format="csr")
+            stacked = rows.stacked([parent for _, parent in
+                                    sorted(parents, key=lambda p: offsets[p[0]])])
             valid = ~np.isnan(moved)
             ids = moved[valid].astype(np.int64)
             picked = stacked[ids]
@@ -250,24 +224,15 @@ def _dense_rows(pattern, out_size):
 
 def colour_columns(pattern):
     """A greedy distance-2 colouring of the columns of `pattern` (columns
-    sharing a row get different colours), largest degree first; returns
-    (colour per column, number of colours)."""
+    sharing a row get different colours), largest degree first, in C;
+    returns (colour per column, number of colours)."""
     sp = _sparse()
-    p = sp.csc_array(pattern, dtype=bool)
-    n = p.shape[1]
-    conflicts = sp.csr_array((p.T.astype(np.int32) @ p.astype(np.int32)) != 0)
-    degree = np.diff(conflicts.indptr)
-    colour = np.full(n, -1, np.int64)
-    n_colours = 0
-    for j in np.argsort(-degree, kind="stable"):
-        neighbours = conflicts.indices[conflicts.indptr[j]:conflicts.indptr[j + 1]]
-        used = set(colour[neighbours][colour[neighbours] >= 0].tolist())
-        c = 0
-        while c in used:
-            c += 1
-        colour[j] = c
-        n_colours = max(n_colours, c + 1)
-    return colour, n_colours
+    rows = sp.csr_array(pattern, dtype=bool)
+    rows.sum_duplicates()
+    columns = rows.tocsc()
+    columns.sum_duplicates()
+    return _tape.colour_columns_c(rows.shape[1], rows.indptr, rows.indices, columns.indptr,
+                                  columns.indices)
 
 
 def seeds(colour, n_colours, shape, dtype):

@@ -176,8 +176,8 @@ def reverse(tape, start, seeds, inputs, constant_primals=False, end=None):
         if i in elements:
             accumulate(i, _gather_elements(tape, i, elements.pop(i)))
         opcode, a, b, _ = tape.raw(i)
-        if use_c[0] and opcode not in _PYTHON_OPCODES:
-            i = adjoint.scalars.reverse(i + 1)
+        if use_c[0] and (opcode == ELEM or opcode not in _PYTHON_OPCODES):
+            i = adjoint.scalars.reverse_reads(i + 1, elements, wanted)
             continue
         g = adjoint.get(i) if i in wanted else adjoint.pop(i)
         i -= 1

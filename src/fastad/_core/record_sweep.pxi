@@ -121,6 +121,33 @@ cdef class SweepHandles:
         self._recorded(first_new, at)
         return at
 
+    def reverse_reads(self, int64_t stop, dict elements, object wanted):
+        """`reverse`, passing element reads x[i] too: each value held for
+        one goes to elements[its array's node] as (i, value), in the order
+        met (an array before the range is no one's: dropped), and is
+        dropped from the handles unless the node is in `wanted`.  Returns
+        the first node left to Python (an array node, a power with a traced
+        exponent), or start - 1."""
+        if not self.start <= stop <= self.end:
+            raise IndexError("stop %d is outside the swept range [%d, %d]"
+                             % (stop, self.start, self.end))
+        cdef int64_t i = self._reverse(stop)
+        cdef int64_t source
+        cdef list reads
+        while i >= self.start and self.tape.c.opcode[i] == FA_ELEM:
+            if self.handle[i - self.start] != FA_NONE:
+                value = self._get(i)
+                if i not in wanted:
+                    self.handle[i - self.start] = FA_NONE
+                source = self.tape.c.sources[self.tape.c.operand0[i]].node
+                if source >= self.start:
+                    reads = elements.get(source)
+                    if reads is None:
+                        reads = elements[source] = []
+                    reads.append((self.tape.c.operand1[i], value))
+            i = self._reverse(i)
+        return i
+
     def tangent(self, int64_t first):
         """Record the tangent sweep of nodes first, first + 1, ... up to the
         first node left to Python (returned), or to the range's end."""

@@ -217,6 +217,8 @@ _concatenate_args = defprim("concatenate", _concatenate_fun, vjps=[None],
 
 
 def _stack_fun(axis, *arrays):
+    if arrays and (axis == 0 or axis == -1) and all(type(a) is float for a in arrays):
+        return np.array(arrays, np.float64)  # (a loop's numbers: what np.stack gives, 20x sooner)
     return np.stack(arrays, axis=axis)
 
 
