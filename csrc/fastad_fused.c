@@ -557,10 +557,25 @@ int fa_fused_sum_grad(const fa_fop *code, int32_t n_code, int32_t n_leaves,
     return sum_chunks(&s, n, chunk, sum);
 }
 
-FA_CLONES
+/* Leaf r's tangent rows lie `strides[r]` doubles apart (n: back to back). */
+static inline int64_t stride(const int64_t *strides, int32_t r, int64_t n)
+{
+    return strides == NULL ? n : strides[r];
+}
+
 int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *const *tangents,
                  int64_t k, double *out, double *const *kept, double *scratch)
+{
+    return fa_fused_jvp_strided(code, n_code, n_leaves, leaves, n, tangents, NULL, k, out, n,
+                                kept, scratch);
+}
+
+FA_CLONES
+int fa_fused_jvp_strided(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                         const double *const *leaves, int64_t n,
+                         const double *const *tangents, const int64_t *strides, int64_t k,
+                         double *out, int64_t out_stride, double *const *kept, double *scratch)
 {
     /* scratch (see scratch_rows): the values, the instructions' tangents,
      * the auxiliary row, the rows, then a flag per register: whether a
@@ -586,18 +601,21 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                 const fa_fop *f = &code[j];
                 if (!has[n_leaves + j])
                     continue;
-                double *r = j == n_code - 1 ? out + d * n + start : tangent + (int64_t)j * FA_BLOCK;
+                double *r = j == n_code - 1 ? out + d * out_stride + start
+                                            : tangent + (int64_t)j * FA_BLOCK;
                 const double *y = rows[j];
                 const double *a = fused_operand(f->a, n_leaves, leaves, start, rows);
                 const double *b = f->b >= 0 ? fused_operand(f->b, n_leaves, leaves, start, rows)
                                             : a;
                 const int ha = has[f->a], hb = f->b >= 0 && has[f->b];
-                const double *ta = !ha ? NULL
-                                   : f->a < n_leaves ? tangents[f->a] + d * n + start
-                                                     : tangent + (int64_t)(f->a - n_leaves) * FA_BLOCK;
-                const double *tb = !hb ? NULL
-                                   : f->b < n_leaves ? tangents[f->b] + d * n + start
-                                                     : tangent + (int64_t)(f->b - n_leaves) * FA_BLOCK;
+                const double *ta =
+                    !ha ? NULL
+                    : f->a < n_leaves ? tangents[f->a] + d * stride(strides, f->a, n) + start
+                                      : tangent + (int64_t)(f->a - n_leaves) * FA_BLOCK;
+                const double *tb =
+                    !hb ? NULL
+                    : f->b < n_leaves ? tangents[f->b] + d * stride(strides, f->b, n) + start
+                                      : tangent + (int64_t)(f->b - n_leaves) * FA_BLOCK;
                 const double c = f->c;
                 /* the JVP rules of fastad/ops/elementwise.py; of two
                  * operands, the first's term plus the second's */
@@ -653,7 +671,7 @@ int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
             }
             if (!has[n_leaves + n_code - 1])
                 for (int64_t i = 0; i < m; ++i)
-                    out[d * n + start + i] = 0.0;
+                    out[d * out_stride + start + i] = 0.0;
         }
     }
     return 0;

@@ -387,6 +387,13 @@ int fa_fused_vjp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
 int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                  const double *const *leaves, int64_t n, const double *const *tangents,
                  int64_t k, double *out, double *const *kept, double *scratch);
+/* fa_fused_jvp with leaf r's k tangent rows `strides[r]` doubles apart
+ * (NULL: n) and the result's `out_stride` apart: a row of a 2-D block of
+ * strided slices (a stencil's) swept without copying them. */
+int fa_fused_jvp_strided(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                         const double *const *leaves, int64_t n,
+                         const double *const *tangents, const int64_t *strides, int64_t k,
+                         double *out, int64_t out_stride, double *const *kept, double *scratch);
 
 /* Moves between strided blocks of float64 values (fastad_plan.c): a block of
  * `shape` read from `from` + from_offset with from_strides and written to

@@ -136,6 +136,11 @@ cdef extern from "fastad_tape.h":
     int fa_fused_jvp(const fa_fop *code, int32_t n_code, int32_t n_leaves,
                      const double *const *leaves, int64_t n, const double *const *tangents,
                      int64_t k, double *out, double *const *kept, double *scratch) nogil
+    int fa_fused_jvp_strided(const fa_fop *code, int32_t n_code, int32_t n_leaves,
+                             const double *const *leaves, int64_t n,
+                             const double *const *tangents, const int64_t *strides, int64_t k,
+                             double *out, int64_t out_stride, double *const *kept,
+                             double *scratch) nogil
     int fa_series_unary(int opcode, const double *x, double *y, int d, double c,
                         double *scratch) nogil
     int fa_series_binary(int opcode, const double *a, const double *b, double *y, int d,

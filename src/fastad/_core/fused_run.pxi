@@ -480,6 +480,10 @@ cdef object _tangent_fused(Ext ext, list tangents, int64_t k, bint batched):
     shape = (<object>leaves[0]).shape
     cdef Py_ssize_t size = _size_of(shape)
     cdef list rows = [None] * n_leaves
+    if batched and not ext.scalar_out and len(shape) == 2:
+        found = _tangent_fused_rows(ext, leaves, tangents, k, shape)
+        if found is not None:
+            return found
     leaves = _contiguous_leaves(leaves, size)
     if leaves is None:
         return None
@@ -527,6 +531,95 @@ cdef object _tangent_fused(Ext ext, list tangents, int64_t k, bint batched):
         if batched:
             return np.add.reduce(out.reshape(k, size), axis=1)
         return float(np.add.reduce(out, axis=None))
+    return out
+
+
+cdef object _tangent_fused_rows(Ext ext, tuple leaves, list tangents, int64_t k, tuple shape):
+    """The batched tangent step of a fused node over a 2-D block whose
+    leaves are strided slices with contiguous rows (a stencil's u[:-2, 1:-1],
+    u[1:-1, 2:] ...) and not all contiguous: row by row, the leaves and their
+    tangents read where they lie instead of copied first (the copies cost
+    more than the arithmetic).  None where the layout is another, or rows
+    are short."""
+    cdef Py_ssize_t n_rows = shape[0], n_cols = shape[1]
+    cdef Py_ssize_t size = n_rows * n_cols
+    cdef int n_leaves = len(leaves)
+    cdef bint strided = False
+    if size == 0 or n_cols < 64:  # (short rows: a call per row costs more than the copies)
+        return None
+    for leaf in leaves:
+        if (type(leaf) is not _ndarray or cnp.PyArray_TYPE(<cnp.ndarray>leaf) != cnp.NPY_DOUBLE
+                or (<object>leaf).shape != shape or (<object>leaf).strides[1] != sizeof(double)
+                or (<object>leaf).strides[0] % sizeof(double) != 0):
+            return None
+        strided = strided or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>leaf)
+    if not strided:
+        return None
+    expected = (k,) + shape
+    for t in tangents:
+        if t is not None and (
+                type(t) is not _ndarray or cnp.PyArray_TYPE(<cnp.ndarray>t) != cnp.NPY_DOUBLE
+                or (<object>t).shape != expected or (<object>t).strides[2] != sizeof(double)
+                or (<object>t).strides[1] % sizeof(double) != 0
+                or (<object>t).strides[0] % sizeof(double) != 0):
+            return None
+    cdef _Code packed = _code_of(ext)
+    cdef Py_ssize_t n_kept = len(ext.kept) if ext.kept is not None else 0
+    out = np.empty(expected)
+    cdef double *outp = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
+    cdef const double **base = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef const double **tbase = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef const double **tp = <const double **>calloc(n_leaves, sizeof(double *))
+    cdef int64_t *row_step = <int64_t *>calloc(n_leaves, sizeof(int64_t))
+    cdef int64_t *trow_step = <int64_t *>calloc(n_leaves, sizeof(int64_t))
+    cdef int64_t *strides = <int64_t *>calloc(n_leaves, sizeof(int64_t))
+    cdef double **kept = NULL
+    cdef double **kept_row = <double **>calloc(max(n_kept, 1), sizeof(double *))
+    cdef double *scratch = <double *>calloc(fa_fused_scratch(packed.n_code, n_leaves, k),
+                                            sizeof(double))
+    cdef Py_ssize_t i, j
+    cdef int status = 0
+    try:
+        if (base == NULL or tbase == NULL or pointers == NULL or tp == NULL or row_step == NULL
+                or trow_step == NULL or strides == NULL or kept_row == NULL or scratch == NULL):
+            raise MemoryError("no memory for the tangent step of a fused program")
+        for j in range(n_leaves):
+            leaf = leaves[j]
+            base[j] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>leaf)
+            row_step[j] = (<object>leaf).strides[0] // <Py_ssize_t>sizeof(double)
+            t = tangents[j]
+            if t is not None:
+                tbase[j] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>t)
+                strides[j] = (<object>t).strides[0] // <Py_ssize_t>sizeof(double)
+                trow_step[j] = (<object>t).strides[1] // <Py_ssize_t>sizeof(double)
+        kept = _kept_pointers(ext.kept, size)
+        with nogil:
+            for i in range(n_rows):
+                for j in range(n_leaves):
+                    pointers[j] = base[j] + i * row_step[j]
+                    tp[j] = tbase[j] + i * trow_step[j] if tbase[j] != NULL else NULL
+                if kept != NULL:
+                    for j in range(n_kept):
+                        kept_row[j] = kept[j] + i * n_cols if kept[j] != NULL else NULL
+                status = fa_fused_jvp_strided(packed.code, packed.n_code, n_leaves, pointers,
+                                              n_cols, tp, strides, k, outp + i * n_cols, size,
+                                              kept_row if kept != NULL else NULL, scratch)
+                if status != 0:
+                    break
+        if status != 0:
+            raise ValueError("a fused program holds an invalid instruction")
+    finally:
+        free(<void *>base)
+        free(<void *>tbase)
+        free(<void *>pointers)
+        free(<void *>tp)
+        free(row_step)
+        free(trow_step)
+        free(strides)
+        free(kept_row)
+        free(kept)
+        free(scratch)
     return out
 
 
