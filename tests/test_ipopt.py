@@ -88,3 +88,54 @@ def test_problem_errors():
     with pytest.raises(ValueError, match="type must be 'eq' or 'ineq'"):
         fd.optimize.minimize_ipopt(lambda x: fnp.sum(x ** 2), np.zeros(2),
                                    constraints={"type": "le", "fun": lambda x: x[0]})
+
+
+def _hs071_problem():
+    return fd.ipopt.Problem(hs071, np.array([1.0, 5.0, 5.0, 1.0]), g=hs071_constraints, lb=1.0,
+                            ub=5.0, cl=[25.0, 40.0], cu=[np.inf, 40.0])
+
+
+def test_the_c_interface_and_cyipopt_give_the_same_solve(monkeypatch):
+    from fastad import _ipopt_c
+    if _ipopt_c.library() is None:
+        pytest.skip("IPOPT's library is not found in this process")
+    x, info = _hs071_problem().solve(options={"print_level": 0})
+    monkeypatch.setattr(_ipopt_c, "library", lambda: None)  # (through cyipopt)
+    x2, info2 = _hs071_problem().solve(options={"print_level": 0})
+    np.testing.assert_array_equal(x, x2)
+    assert info["iter_count"] == info2["iter_count"] > 0
+    assert info["status"] == info2["status"] == 0 and info["obj_val"] == info2["obj_val"]
+    assert info["status_msg"] == info2["status_msg"]
+    for key in ("g", "mult_g", "mult_x_L", "mult_x_U"):
+        np.testing.assert_allclose(info[key], info2[key], rtol=1e-12, atol=1e-14)
+
+
+def test_an_error_in_a_callback_stops_ipopt_and_is_raised():
+    problem = _hs071_problem()
+    calls = [0]
+    hessian = problem.hessian
+
+    def failing(*args):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise ZeroDivisionError("raised by the third Hessian")
+        return hessian(*args)
+    problem.hessian = failing
+    with pytest.raises(ZeroDivisionError, match="third Hessian"):
+        problem.solve(options={"print_level": 0})
+    assert calls[0] == 3  # (IPOPT stopped: no call after the error)
+
+
+def test_solve_errors():
+    problem = _hs071_problem()
+    with pytest.raises(ValueError, match=r"x0 must have shape \(4,\)"):
+        problem.solve(np.zeros(3))
+    with pytest.raises(TypeError, match="expected a str, int or float"):
+        problem.solve(options={"tol": [1e-8]})
+    with pytest.raises(ValueError, match="rejected the option 'no_such_option'"):
+        problem.solve(options={"no_such_option": 1, "print_level": 0})
+    # a problem without constraints, and options of each type
+    free = fd.ipopt.Problem(lambda x: fnp.sum((x - 2.0) ** 2), np.zeros(3))
+    x, info = free.solve(options={"print_level": 0, "tol": 1e-10, "mu_strategy": "adaptive"})
+    np.testing.assert_allclose(x, 2.0, rtol=1e-9)
+    assert info["g"].shape == (0,) and info["iter_count"] >= 1

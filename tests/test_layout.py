@@ -146,8 +146,8 @@ LAYERS = [
      "fastad.unrecorded", "fastad.derivative_products", "fastad.mapping", "fastad.batching",
      "fastad.sparsity", "fastad.sparse_derivatives"],
     ["fastad.numpy", "fastad.numpy.*", "fastad.scipy", "fastad.scipy.*"],
-    ["fastad.nn", "fastad.optimize", "fastad.optim", "fastad.distributed", "fastad.ipopt", "fastad.misc",
-     "fastad.misc.*"],
+    ["fastad.nn", "fastad.optimize", "fastad.optim", "fastad.distributed", "fastad.ipopt",
+     "fastad._ipopt_c", "fastad.misc", "fastad.misc.*"],
     ["fastad"],
     ["fastad.demo"],
 ]

@@ -409,3 +409,30 @@ def test_a_loop_stack_of_numbers_is_numpy_stack():
         _stack_fun(1, *numbers)
     with pytest.raises(ValueError, match="need at least one array"):
         _stack_fun(0)
+
+
+def test_out_from_before_a_retape_is_refused_when_the_coordinates_moved():
+    """Regression: `out` was checked for its shape and number of entries
+    only, so a retape to a pattern of as many entries at other coordinates
+    refilled it with values in the wrong places."""
+    def branchy(x):
+        if x[0] > 0.0:
+            return fnp.stack([x[0] * x[1], x[2]])
+        return fnp.stack([x[2] * x[1], x[0]])
+    tape = fd.record(branchy, np.array([1.0, 2.0, 3.0]), retape=True)
+    J = tape.sparse_jacobian(np.array([1.0, 2.0, 3.0]))
+    assert tape.sparse_jacobian(np.array([2.0, 2.0, 3.0]), out=J) is J
+    np.testing.assert_array_equal(J.toarray(), [[2.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(ValueError, match="same coordinates; a retape"):
+        tape.sparse_jacobian(np.array([-1.0, 2.0, 3.0]), out=J)
+    fresh = tape.sparse_jacobian(np.array([-1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(fresh.toarray(), [[0.0, 3.0, 2.0], [1.0, 0.0, 0.0]])
+    # a lower triangle's out is its own
+    hess = fd.record(lambda x: fnp.sum(x[1:] * x[:-1] ** 2), np.ones(4))
+    both, lower = hess.sparse_hessian(np.ones(4)), hess.sparse_hessian(np.ones(4),
+                                                                       triangle="lower")
+    assert hess.sparse_hessian(2.0 * np.ones(4), triangle="lower", out=lower) is lower
+    with pytest.raises(ValueError, match="out must be the coo_array"):
+        hess.sparse_hessian(np.ones(4), out=lower)
+    np.testing.assert_array_equal(lower.toarray(), np.tril(hess.sparse_hessian(
+        2.0 * np.ones(4), out=both).toarray()))

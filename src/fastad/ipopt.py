@@ -1,4 +1,4 @@
-"""fastad as IPOPT's derivative backend (through cyipopt).
+"""fastad as IPOPT's derivative backend (IPOPT as cyipopt installs it).
 
     problem = fastad.ipopt.Problem(f, x0, g=g, lb=lb, ub=ub, cl=cl, cu=cu)
     x, info = problem.solve()
@@ -16,6 +16,7 @@ pkg-config`.
 """
 import numpy as np
 
+from . import _ipopt_c, sparsity
 from . import numpy as fnp
 from .recorded import record
 
@@ -91,8 +92,8 @@ class Problem:
         self.cu = _bounds(cu, self.m, INFINITY, "cu")
         self._lagrangian = record(lagrangian, self.x0, np.ones(self.m), 1.0, retape=retape,
                                   guard_kinks=False)
-        self._jacobian_out = None
-        self._hessian_out = None
+        self._coordinates = {}  # the coordinate arrays the callbacks last checked
+        self.iter_count = 0  # (IPOPT's iterations in the last solve)
         if self.m:
             pattern = self._g.jacobian_sparsity()
             self._jacobian_structure = (pattern.row.astype(np.int64), pattern.col.astype(np.int64))
@@ -122,29 +123,44 @@ class Problem:
     def jacobian(self, x):
         if self._g is None:
             return np.zeros(0)
-        J = self._g.sparse_jacobian(np.asarray(x, np.float64))
-        return self._checked(J, self._jacobian_structure, "constraint Jacobian")
+        with self._g._lock:
+            rows, cols, values, _ = sparsity.sparse_values(
+                self._g, (np.asarray(x, np.float64),), 0, "jacobian")
+        return self._checked(rows, cols, values, "jacobian", "constraint Jacobian")
 
     def hessianstructure(self):
         return self._hessian_structure
 
     def hessian(self, x, lagrange, obj_factor):
-        H = self._lagrangian.sparse_hessian(np.asarray(x, np.float64),
-                                            np.asarray(lagrange, np.float64),
-                                            float(obj_factor), triangle="lower")
-        return self._checked(H, self._hessian_structure, "Hessian of the Lagrangian")
+        args = (np.asarray(x, np.float64), np.asarray(lagrange, np.float64), float(obj_factor))
+        with self._lagrangian._lock:
+            rows, cols, values, _ = sparsity.sparse_values(self._lagrangian, args, 0, "hessian",
+                                                           "lower")
+        return self._checked(rows, cols, values, "hessian", "Hessian of the Lagrangian")
 
-    @staticmethod
-    def _checked(result, structure, what):
-        rows, cols = structure
-        if (result.nnz != len(rows) or not np.array_equal(result.row, rows)
-                or not np.array_equal(result.col, cols)):
-            raise RuntimeError(
-                "the sparsity structure of the %s changed (%d entries instead of %d): the "
-                "function took another branch and was recorded again there; IPOPT fixes the "
-                "structure at the start. Write the branch with fastad.numpy.where, or start "
-                "from a point on the same side" % (what, result.nnz, len(rows)))
-        return np.asarray(result.data, np.float64)
+    def _checked(self, rows, cols, values, which, what):
+        """The values, once their coordinates are the structure IPOPT was
+        given (compared once per recording: the coordinate arrays are the
+        same objects while the tape keeps its pattern)."""
+        seen = self._coordinates.get(which)
+        if seen is None or seen[0] is not rows or seen[1] is not cols:
+            expected_rows, expected_cols = (self._jacobian_structure if which == "jacobian"
+                                            else self._hessian_structure)
+            if not (np.array_equal(rows, expected_rows) and np.array_equal(cols, expected_cols)):
+                raise RuntimeError(
+                    "the sparsity structure of the %s changed (%d entries instead of %d): the "
+                    "function took another branch and was recorded again there; IPOPT fixes "
+                    "the structure at the start. Write the branch with fastad.numpy.where, or "
+                    "start from a point on the same side" % (what, len(rows), len(expected_rows)))
+            self._coordinates[which] = (rows, cols)  # (held: identity stays meaningful)
+        return np.asarray(values, np.float64)
+
+    def intermediate(self, alg_mod, iter_count, obj_value, inf_pr, inf_du, mu, d_norm,
+                     regularization_size, alpha_du, alpha_pr, ls_trials):
+        """cyipopt's per-iteration callback: keeps the iteration count (the
+        `iter_count` of `solve`'s info) and lets IPOPT go on."""
+        self.iter_count = iter_count
+        return True
 
     # -- solving ---------------------------------------------------------------------
 
@@ -152,12 +168,35 @@ class Problem:
         """Run IPOPT from `x0` (default: the recording point) with IPOPT
         `options` (a dict: "tol", "max_iter", "print_level" ...; IPOPT's
         banner is suppressed unless "sb" is "no"); returns cyipopt's
-        `(x, info)`."""
+        `(x, info)`, with IPOPT's iteration count as info["iter_count"].
+
+        IPOPT is the library cyipopt is built against, called through its
+        C interface (fastad._ipopt_c: each callback's array copied into
+        IPOPT's at once, where cyipopt copies element by element) when it
+        can be found in the process, else through cyipopt."""
         cyipopt = _cyipopt()
-        nlp = cyipopt.Problem(n=self.n, m=self.m, problem_obj=self, lb=self.lb, ub=self.ub,
-                              cl=self.cl, cu=self.cu)
+        x0 = self.x0 if x0 is None else np.array(x0, np.float64)
+        if x0.shape != (self.n,):
+            raise ValueError("solve: x0 must have shape (%d,), got %s" % (self.n, x0.shape))
         options = dict(options or {})
         options.setdefault("sb", "yes")
-        for key, value in options.items():
-            nlp.add_option(key, value)
-        return nlp.solve(self.x0 if x0 is None else np.asarray(x0, np.float64))
+        self.iter_count = 0
+        if _ipopt_c.library() is not None:
+            x, info = _ipopt_c.solve(self, x0, options, _statuses())
+        else:
+            nlp = cyipopt.Problem(n=self.n, m=self.m, problem_obj=self, lb=self.lb, ub=self.ub,
+                                  cl=self.cl, cu=self.cu)
+            for key, value in options.items():
+                nlp.add_option(key, value)
+            x, info = nlp.solve(x0)
+        info["iter_count"] = self.iter_count
+        return x, info
+
+
+def _statuses():
+    """IPOPT's status messages by code, as cyipopt words them."""
+    try:
+        from cyipopt.ipopt_wrapper import STATUS_MESSAGES
+        return dict(STATUS_MESSAGES)
+    except ImportError:
+        return {}

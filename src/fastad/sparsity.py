@@ -301,53 +301,95 @@ def _plan(pattern):
     return coo.row, coo.col, colour, k, pattern.shape
 
 
-def _compressed_values(tape, plan, argnum, opname):
-    """The Jacobian's values on the plan's coordinates at the tape's loaded
-    inputs: one forward sweep carrying a direction per colour."""
-    rows, cols, colour, k, shape = plan
+def _compressed_values(tape, plan, argnum, opname, triangle="both"):
+    """(rows, cols, values): the derivative on the plan's coordinates (the
+    lower triangle's with `triangle="lower"`) at the tape's loaded inputs,
+    by one forward sweep carrying a direction per colour.  rows and cols
+    are the same arrays at every call with the same plan."""
     _, box = _argument_box(tape, argnum, opname)
     out = _one_output(tape, opname)
     dtype = np.result_type(box.dtype if hasattr(box, "dtype") else np.float64, np.float64)
-    if k == 0 or len(rows) == 0:
-        return np.zeros(len(rows), dtype)
-    direction, flat = _seeds_of(tape, plan, box, dtype)
-    (columns,) = tape._tape.forward(0, [(box, direction)], [tape._tape.box(out.node)], k, True)
+    kept = _decompression(tape, plan, box, dtype)
+    rows, cols, flat = kept.lower() if triangle == "lower" else (plan[0], plan[1], kept.flat)
+    if plan[3] == 0 or len(rows) == 0:
+        return rows, cols, np.zeros(len(rows), dtype)
+    (columns,) = tape._tape.forward(0, [(box, kept.direction)], [tape._tape.box(out.node)],
+                                    plan[3], True)
     if columns is None:
-        return np.zeros(len(rows), dtype)
-    return np.asarray(columns).reshape(-1).take(flat)
+        return rows, cols, np.zeros(len(rows), dtype)
+    return rows, cols, np.asarray(columns).reshape(-1).take(flat)
 
 
-def _seeds_of(tape, plan, box, dtype):
-    """The plan's compressed directions (`seeds`) and where each of its
-    values lies in the swept columns (flat indices), made once per plan:
-    the same at every call."""
-    rows, cols, colour, k, shape = plan
-    kept = tape._sparse_seeds.get(id(plan))  # (an entry holds its plan: the id is its own)
-    if kept is None or kept[0] is not plan or kept[1].dtype != dtype:
-        direction = seeds(colour, k, np.shape(box), dtype)
+class _Decompression:
+    """A plan's compressed directions (`seeds`, read-only: the sweep only
+    reads them) and where each of its values lies in the swept columns
+    (flat indices), and the same for its lower triangle, made once per
+    plan and kept by the tape (`Tape._sparse_seeds`)."""
+    __slots__ = ("plan", "direction", "flat", "_lower")
+
+    def __init__(self, plan, box, dtype):
+        rows, cols, colour, k, shape = plan
+        self.plan = plan
+        self.direction = seeds(colour, k, np.shape(box), dtype)
         if np.ndim(box) == 0:
-            direction = direction.reshape(k)
-        direction.flags.writeable = False  # (reused: the sweep only reads it)
-        kept = (plan, direction, colour[cols] * shape[0] + rows)
+            self.direction = self.direction.reshape(k)
+        self.direction.flags.writeable = False
+        self.flat = colour[cols] * shape[0] + rows
+        self._lower = None
+
+    def lower(self):
+        if self._lower is None:
+            rows, cols = self.plan[0], self.plan[1]
+            keep = np.flatnonzero(rows >= cols)
+            self._lower = (rows[keep], cols[keep], self.flat[keep])
+        return self._lower
+
+
+def _decompression(tape, plan, box, dtype):
+    kept = tape._sparse_seeds.get(id(plan))  # (an entry holds its plan: the id is its own)
+    if kept is None or kept.plan is not plan or kept.direction.dtype != dtype:
+        kept = _Decompression(plan, box, dtype)
         if len(tape._sparse_seeds) > 8:  # (plans dropped by retapes)
             tape._sparse_seeds.clear()
         tape._sparse_seeds[id(plan)] = kept
-    return kept[1], kept[2]
+    return kept
 
 
-def _result(plan, values, out, triangle, opname):
-    rows, cols, _, _, shape = plan
-    if triangle == "lower":
-        keep = rows >= cols
-        rows, cols, values = rows[keep], cols[keep], values[keep]
-    if out is not None:
+def _result(shape, rows, cols, values, out, opname):
+    if out is None:
+        return _sparse().coo_array((values, (rows, cols)), shape=shape)
+    # (an `out` filled from these very coordinate arrays is not compared
+    # again; one from an earlier plan, before a retape, must be)
+    if not (getattr(out, "_fastad_rows", None) is rows
+            and getattr(out, "_fastad_cols", None) is cols):
         if (not isinstance(out, _sparse().coo_array) or out.shape != shape
-                or out.nnz != len(values)):
-            raise ValueError("%s: out must be the coo_array an earlier call returned (shape %s, "
-                             "%d entries)" % (opname, shape, len(values)))
-        out.data[...] = values
-        return out
-    return _sparse().coo_array((values, (rows, cols)), shape=shape)
+                or out.nnz != len(values) or not np.array_equal(out.row, rows)
+                or not np.array_equal(out.col, cols)):
+            raise ValueError("%s: out must be the coo_array an earlier call returned with this "
+                             "pattern (shape %s, %d entries at the same coordinates; a retape "
+                             "may have changed the pattern)" % (opname, shape, len(values)))
+        out._fastad_rows, out._fastad_cols = rows, cols
+    out.data[...] = values
+    return out
+
+
+def sparse_values(tape, args, argnum, kind, triangle="both"):
+    """(rows, cols, values, shape) of the tape's sparse Jacobian (`kind`
+    "jacobian") or Hessian ("hessian") at `args`, without building a
+    matrix: rows and cols are the same arrays at every call while the tape
+    keeps its recording.  The caller holds the tape's lock."""
+    if kind == "jacobian":
+        _argument_box(tape, argnum, "sparse_jacobian")
+        tape._load(args)  # (first: a retape records again, and drops the plan)
+        plan = _jacobian_plan(tape, argnum, "sparse_jacobian")
+        return _compressed_values(tape, plan, argnum, "sparse_jacobian") + (plan[4],)
+    if triangle not in ("both", "lower"):
+        raise ValueError("sparse_hessian: triangle must be 'both' or 'lower', got %r"
+                         % (triangle,))
+    argnum, gradient = _gradient_tape(tape, argnum, "sparse_hessian")
+    gradient._load(args)
+    plan = _hessian_plan(gradient, argnum)
+    return _compressed_values(gradient, plan, argnum, "sparse_hessian", triangle) + (plan[4],)
 
 
 def tape_jacobian_sparsity(tape, argnum):
@@ -356,11 +398,8 @@ def tape_jacobian_sparsity(tape, argnum):
 
 
 def tape_sparse_jacobian(tape, args, argnum, out):
-    _argument_box(tape, argnum, "sparse_jacobian")
-    tape._load(args)  # (first: a retape records again, and drops the plan)
-    plan = _jacobian_plan(tape, argnum, "sparse_jacobian")
-    return _result(plan, _compressed_values(tape, plan, argnum, "sparse_jacobian"), out,
-                   "both", "sparse_jacobian")
+    rows, cols, values, shape = sparse_values(tape, args, argnum, "jacobian")
+    return _result(shape, rows, cols, values, out, "sparse_jacobian")
 
 
 def _gradient_tape(tape, argnum, opname):
@@ -411,14 +450,8 @@ def tape_hessian_sparsity(tape, argnum):
 
 
 def tape_sparse_hessian(tape, args, argnum, triangle, out):
-    if triangle not in ("both", "lower"):
-        raise ValueError("sparse_hessian: triangle must be 'both' or 'lower', got %r"
-                         % (triangle,))
-    argnum, gradient = _gradient_tape(tape, argnum, "sparse_hessian")
-    gradient._load(args)
-    plan = _hessian_plan(gradient, argnum)
-    values = _compressed_values(gradient, plan, argnum, "sparse_hessian")
-    return _result(plan, values, out, triangle, "sparse_hessian")
+    rows, cols, values, shape = sparse_values(tape, args, argnum, "hessian", triangle)
+    return _result(shape, rows, cols, values, out, "sparse_hessian")
 
 
 # -- pickling: a tape's plans travel with it (to Dask workers) -------------------------
