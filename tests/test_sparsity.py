@@ -436,3 +436,32 @@ def test_out_from_before_a_retape_is_refused_when_the_coordinates_moved():
         hess.sparse_hessian(np.ones(4), out=lower)
     np.testing.assert_array_equal(lower.toarray(), np.tril(hess.sparse_hessian(
         2.0 * np.ones(4), out=both).toarray()))
+
+
+def test_dense_tape_derivatives_of_a_lagrangian_take_argnum():
+    """Regression (#22): tape.hessian(x, lam) of a two-argument Lagrangian
+    raised TypeError; hessian, hvp and jacobian take argnum and hold the
+    other arguments as parameters, equal to the traced operators."""
+    def lagrangian(x, lam, sigma):
+        return sigma * fnp.sum(x ** 3) + fnp.dot(lam, fnp.sin(x[1:] * x[:-1]))
+    x, lam, sigma = np.array([0.3, 0.7, 1.1]), np.array([0.5, -2.0]), 1.5
+    tape = fd.record(lagrangian, x, lam, sigma)
+    for point in ((x, lam, sigma), (1.1 * x, -lam, 0.5)):
+        H = fd.hessian(lagrangian)(*point)
+        np.testing.assert_allclose(tape.hessian(*point), H, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(tape.hessian(*point), tape.sparse_hessian(*point).toarray(),
+                                   rtol=1e-14, atol=1e-14)
+        v = np.array([1.0, -1.0, 2.0])
+        np.testing.assert_allclose(tape.hvp(point, v, argnum=0), H @ v, rtol=1e-14)
+        np.testing.assert_allclose(tape.hessian(*point, argnum=1),
+                                   fd.hessian(lagrangian, 1)(*point), atol=1e-14)
+        np.testing.assert_allclose(tape.jacobian(*point, argnum=1),
+                                   fd.grad(lagrangian, 1)(*point), rtol=1e-14)
+    with pytest.raises(ValueError, match="argnum 3 is out of range for a tape of 3"):
+        tape.hessian(x, lam, sigma, argnum=3)
+    with pytest.raises(TypeError, match="argnum must be an int"):
+        tape.hvp((x, lam, sigma), x, argnum=True)
+    # one argument: argnum 0 (or -1) is the tape's gradient as before
+    single = fd.record(lambda x: fnp.sum(x ** 3), x)
+    np.testing.assert_array_equal(single.hessian(x, argnum=-1), single.hessian(x))
+    np.testing.assert_array_equal(single.hvp(x, x, argnum=0), single.hvp(x, x))

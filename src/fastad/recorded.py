@@ -345,11 +345,20 @@ class Tape:
             result.append(t)
         return unflatten(self._out_treedef, result)
 
+    def _argnum(self, argnum, opname):
+        n_args = len(self._structure)
+        if not isinstance(argnum, (int, np.integer)) or isinstance(argnum, bool):
+            raise TypeError("%s: argnum must be an int, got %r" % (opname, argnum))
+        if not -n_args <= argnum < n_args:
+            raise ValueError("%s: argnum %d is out of range for a tape of %d arguments"
+                             % (opname, argnum, n_args))
+        return int(argnum) % n_args
+
     @_serialized
-    def jacobian(self, *args):
-        """The Jacobian of the (single-array) output with respect to the first
-        argument, shape out.shape + in.shape, by one forward sweep carrying a
-        direction per input element.
+    def jacobian(self, *args, argnum=0):
+        """The Jacobian of the (single-array) output with respect to argument
+        `argnum` (the others held as parameters), shape out.shape + in.shape,
+        by one forward sweep carrying a direction per input element.
 
         >>> tape = fastad.record(lambda x: x ** 2, np.ones(3))
         >>> tape.jacobian(np.array([1.0, 2.0, 3.0]))
@@ -357,11 +366,12 @@ class Tape:
                [0., 4., 0.],
                [0., 0., 6.]])
         """
+        argnum = self._argnum(argnum, "jacobian")
         self._load(args)
         if len(self._out_leaves) != 1:
             raise TypeError("jacobian requires a function with one output")
         (out,) = self._out_leaves
-        treedef, leaves, boxes = self._rec.inputs[0]
+        treedef, leaves, boxes = self._rec.inputs[argnum]
         out_shape = tuple(np.shape(out))
         if type(out) not in _TRACED:
             return unflatten(treedef, [np.zeros(out_shape + np.shape(b)) for b in boxes])
@@ -392,32 +402,55 @@ class Tape:
         return self._grad_tape
 
     @_serialized
-    def hvp(self, x, v):
+    def hvp(self, x, v, argnum=None):
         """H(x) v, the Hessian of the scalar function at `x` times `v`, by
         forward-over-reverse on a recorded gradient (recorded on first use,
         then replayed); `x` and `v` are tuples of the arguments when the
-        function has several.
+        function has several.  With `argnum`, the Hessian with respect to
+        that argument alone (a float or an array), the others held as
+        parameters: `x` holds every argument, `v` that one's direction.
 
         >>> tape = fastad.record(lambda x: np.sum(x ** 3), np.ones(2))
         >>> tape.hvp(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
         array([ 6., 12.])
+        >>> lagrangian = fastad.record(lambda x, lam: lam * np.sum(x ** 3), np.ones(2), 1.0)
+        >>> lagrangian.hvp((np.array([1.0, 2.0]), 0.5), np.array([1.0, 1.0]), argnum=0)
+        array([3., 6.])
         """
-        return self._gradient_tape(self._args_tuple(x))._tangent(x, v)
+        if argnum is None or len(self._structure) == 1:
+            if argnum is not None:
+                self._argnum(argnum, "hvp")
+            return self._gradient_tape(self._args_tuple(x))._tangent(x, v)
+        argnum = self._argnum(argnum, "hvp")
+        args = self._args_tuple(x)
+        _, gradient = sparsity._gradient_tape(self, argnum, "hvp")
+        directions = tuple(v if k == argnum else _zeros_like(arg) for k, arg in enumerate(args))
+        return gradient._tangent(args, directions)
 
     @_serialized
-    def hessian(self, *args):
-        """The dense Hessian at `args`, shape x.shape + x.shape, by a forward
-        sweep over the recorded gradient (recorded on first use).  The
-        function must have one argument, a float or an array: with several
-        (or a pytree of several leaves) the gradient has several outputs and
-        this raises TypeError; use `hvp` for those.
+    def hessian(self, *args, argnum=0):
+        """The dense Hessian at `args` with respect to argument `argnum` (a
+        float or an array; the others held as parameters, as the multipliers
+        of a Lagrangian), shape x.shape + x.shape, by a forward sweep over
+        the recorded gradient (recorded on first use).  A single argument
+        may be a pytree of one leaf; a pytree of several leaves raises
+        TypeError (its gradient has several outputs): use `hvp` for those.
 
         >>> tape = fastad.record(lambda x: np.sum(x ** 3), np.ones(2))
         >>> tape.hessian(np.array([1.0, 2.0]))
         array([[ 6.,  0.],
                [ 0., 12.]])
+        >>> lagrangian = fastad.record(lambda x, lam: lam * np.sum(x ** 3), np.ones(2), 1.0)
+        >>> lagrangian.hessian(np.array([1.0, 2.0]), 0.5)
+        array([[3., 0.],
+               [0., 6.]])
         """
-        return self._gradient_tape(args).jacobian(*args)
+        argnum = self._argnum(argnum, "hessian")
+        if len(self._structure) == 1:
+            return self._gradient_tape(args).jacobian(*args)
+        self._values(args)  # (the arguments this tape was recorded with, first)
+        _, gradient = sparsity._gradient_tape(self, argnum, "hessian")
+        return gradient.jacobian(*args, argnum=argnum)
 
     @_serialized
     def map(self, method, *stacked_args, retape=None):
@@ -904,6 +937,12 @@ def _check_spec(spec, field):
         ok = False
     if not ok:
         raise _corrupt(field, "is (%r, %r, %r, %r), not a leaf spec" % spec)
+
+
+def _zeros_like(arg):
+    """A zero direction of argument `arg`'s structure and shapes."""
+    leaves, treedef = flatten(arg)
+    return unflatten(treedef, [np.zeros_like(leaf) if np.ndim(leaf) else 0.0 for leaf in leaves])
 
 
 def _same_bits(values, loaded):
