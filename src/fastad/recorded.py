@@ -25,7 +25,7 @@ from .core import _Recording, _describe, _dtype_of, _refuse_subclass, plain
 from .ops.tracing import TRACED as _TRACED
 from .mapping import tape_map
 from . import sparsity
-from .tree import TreeDef, flatten, unflatten
+from .tree import TreeDef, flatten, tree_map, unflatten
 
 Scalar, Array = _tape.Scalar, _tape.Array
 RetapeRequired = _tape.RetapeRequired
@@ -345,15 +345,6 @@ class Tape:
             result.append(t)
         return unflatten(self._out_treedef, result)
 
-    def _argnum(self, argnum, opname):
-        n_args = len(self._structure)
-        if not isinstance(argnum, (int, np.integer)) or isinstance(argnum, bool):
-            raise TypeError("%s: argnum must be an int, got %r" % (opname, argnum))
-        if not -n_args <= argnum < n_args:
-            raise ValueError("%s: argnum %d is out of range for a tape of %d arguments"
-                             % (opname, argnum, n_args))
-        return int(argnum) % n_args
-
     @_serialized
     def jacobian(self, *args, argnum=0):
         """The Jacobian of the (single-array) output with respect to argument
@@ -366,7 +357,7 @@ class Tape:
                [0., 4., 0.],
                [0., 0., 6.]])
         """
-        argnum = self._argnum(argnum, "jacobian")
+        argnum = sparsity.argument_index(self, argnum, "jacobian")
         self._load(args)
         if len(self._out_leaves) != 1:
             raise TypeError("jacobian requires a function with one output")
@@ -419,12 +410,13 @@ class Tape:
         """
         if argnum is None or len(self._structure) == 1:
             if argnum is not None:
-                self._argnum(argnum, "hvp")
+                sparsity.argument_index(self, argnum, "hvp")
             return self._gradient_tape(self._args_tuple(x))._tangent(x, v)
-        argnum = self._argnum(argnum, "hvp")
+        argnum = sparsity.argument_index(self, argnum, "hvp")
         args = self._args_tuple(x)
         _, gradient = sparsity._gradient_tape(self, argnum, "hvp")
-        directions = tuple(v if k == argnum else _zeros_like(arg) for k, arg in enumerate(args))
+        zero = lambda leaf: np.zeros_like(leaf) if np.ndim(leaf) else 0.0  # noqa: E731
+        directions = tuple(v if k == argnum else tree_map(zero, arg) for k, arg in enumerate(args))
         return gradient._tangent(args, directions)
 
     @_serialized
@@ -445,7 +437,7 @@ class Tape:
         array([[3., 0.],
                [0., 6.]])
         """
-        argnum = self._argnum(argnum, "hessian")
+        argnum = sparsity.argument_index(self, argnum, "hessian")
         if len(self._structure) == 1:
             return self._gradient_tape(args).jacobian(*args)
         self._values(args)  # (the arguments this tape was recorded with, first)
@@ -937,12 +929,6 @@ def _check_spec(spec, field):
         ok = False
     if not ok:
         raise _corrupt(field, "is (%r, %r, %r, %r), not a leaf spec" % spec)
-
-
-def _zeros_like(arg):
-    """A zero direction of argument `arg`'s structure and shapes."""
-    leaves, treedef = flatten(arg)
-    return unflatten(treedef, [np.zeros_like(leaf) if np.ndim(leaf) else 0.0 for leaf in leaves])
 
 
 def _same_bits(values, loaded):

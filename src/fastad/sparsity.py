@@ -244,14 +244,19 @@ def seeds(colour, n_colours, shape, dtype):
 
 # -- sparse derivatives of a recorded tape (Tape's sparse methods) -----------------
 
-def _argument_box(tape, argnum, opname):
+def argument_index(tape, argnum, opname):
+    """`argnum` checked against a recorded tape's arguments, made >= 0."""
     n_args = len(tape._structure)
     if not isinstance(argnum, (int, np.integer)) or isinstance(argnum, bool):
         raise TypeError("%s: argnum must be an int, got %r" % (opname, argnum))
     if not -n_args <= argnum < n_args:
         raise ValueError("%s: argnum %d is out of range for a tape of %d arguments"
                          % (opname, argnum, n_args))
-    argnum %= n_args
+    return int(argnum) % n_args
+
+
+def _argument_box(tape, argnum, opname):
+    argnum = argument_index(tape, argnum, opname)
     first = sum(len(specs) for _, specs in tape._structure[:argnum])
     treedef, specs = tape._structure[argnum]
     if treedef.kind != "leaf":
