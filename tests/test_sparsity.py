@@ -465,3 +465,39 @@ def test_dense_tape_derivatives_of_a_lagrangian_take_argnum():
     single = fd.record(lambda x: fnp.sum(x ** 3), x)
     np.testing.assert_array_equal(single.hessian(x, argnum=-1), single.hessian(x))
     np.testing.assert_array_equal(single.hvp(x, x, argnum=0), single.hvp(x, x))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_results_in_csr_and_csc(fmt):
+    """format="csr"/"csc": the same matrix with explicit zeros kept, index
+    arrays the same at every call, `out` refilled in place (and refused
+    from another format or pattern)."""
+    import scipy.sparse as sp
+    kind = sp.csr_array if fmt == "csr" else sp.csc_array
+    x = RNG.uniform(0.1, 1.0, 12)
+    jac = fd.record(stencil_loop, x)
+    J = jac.sparse_jacobian(x, format=fmt)
+    assert isinstance(J, kind) and J.nnz == jac.sparse_jacobian(x).nnz
+    np.testing.assert_array_equal(J.toarray(), jac.sparse_jacobian(x).toarray())
+    J2 = jac.sparse_jacobian(0.5 * x, format=fmt)
+    np.testing.assert_array_equal(J2.indices, J.indices)
+    np.testing.assert_array_equal(J2.indptr, J.indptr)
+    assert jac.sparse_jacobian(0.5 * x, format=fmt, out=J) is J
+    np.testing.assert_array_equal(J.toarray(), J2.toarray())
+    with pytest.raises(ValueError, match="out must be the %s_array" % ("coo")):
+        jac.sparse_jacobian(x, out=J)
+    # a Hessian with an explicit zero (x[0] * x[1] at x[0] = 0) and its lower triangle
+    hess = fd.record(lambda x: x[0] ** 2 * x[1] + fnp.sum(x[1:] * x[:-1]), np.zeros(4))
+    for triangle in ("both", "lower"):
+        H = hess.sparse_hessian(np.zeros(4), triangle=triangle, format=fmt)
+        coo = hess.sparse_hessian(np.zeros(4), triangle=triangle)
+        assert isinstance(H, kind) and H.nnz == coo.nnz and np.count_nonzero(H.data) < H.nnz
+        np.testing.assert_array_equal(H.toarray(), coo.toarray())
+    np.testing.assert_array_equal(fd.sparse_hessian(rosenbrock, format=fmt)(x).toarray(),
+                                  fd.sparse_hessian(rosenbrock)(x).toarray())
+    np.testing.assert_array_equal(fd.sparse_jacobian(stencil_loop, format=fmt)(x).toarray(),
+                                  jac.sparse_jacobian(x).toarray())
+    with pytest.raises(ValueError, match="format must be 'coo', 'csr' or 'csc', got 'bsr'"):
+        fd.sparse_jacobian(stencil_loop, format="bsr")
+    with pytest.raises(ValueError, match="format must be 'coo', 'csr' or 'csc'"):
+        jac.sparse_jacobian(x, format="dense")

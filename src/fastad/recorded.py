@@ -494,29 +494,30 @@ class Tape:
             return sparsity.tape_hessian_sparsity(self, argnum)
 
     @_serialized
-    def sparse_jacobian(self, *args, argnum=0, out=None):
+    def sparse_jacobian(self, *args, argnum=0, out=None, format="coo"):
         """The Jacobian of the output with respect to argument `argnum` at
         `args` (the tape's arguments) as a `scipy.sparse.coo_array` on the
         pattern's coordinates (row-major, explicit zeros kept, the same at
-        every call), by one forward sweep per colour of its columns.
-        `out`, a result of an earlier call, has its `.data` refilled in place.
+        every call; `format="csr"` or `"csc"` for those), by one forward
+        sweep per colour of its columns.  `out`, a result of an earlier
+        call, has its `.data` refilled in place.
 
         >>> tape = fastad.record(lambda x: x[1:] * x[:-1], np.ones(3))
         >>> tape.sparse_jacobian(np.array([1.0, 2.0, 3.0])).toarray()
         array([[2., 1., 0.],
                [0., 3., 2.]])
         """
-        return sparsity.tape_sparse_jacobian(self, args, argnum, out)
+        return sparsity.tape_sparse_jacobian(self, args, argnum, out, format)
 
     @_serialized
-    def sparse_hessian(self, *args, argnum=0, triangle="both", out=None):
+    def sparse_hessian(self, *args, argnum=0, triangle="both", out=None, format="coo"):
         """The Hessian of the scalar output with respect to argument
         `argnum` at `args` (the tape's arguments: the others are held as
         parameters, as the multipliers of a Lagrangian `L(x, lam, sigma)`)
         as a `scipy.sparse.coo_array`, by one forward-over-reverse sweep per
         colour over the recorded gradient.  `triangle="lower"` keeps the
-        entries with row >= column (what IPOPT takes); `out` as in
-        `sparse_jacobian`.
+        entries with row >= column (what IPOPT takes); `out` and `format`
+        as in `sparse_jacobian`.
 
         >>> tape = fastad.record(lambda x, lam: lam * np.sum(x[1:] * x[:-1] ** 2), np.ones(3), 1.0)
         >>> tape.sparse_hessian(np.array([1.0, 2.0, 3.0]), 0.5, triangle="lower").toarray()
@@ -524,7 +525,7 @@ class Tape:
                [1., 3., 0.],
                [0., 2., 0.]])
         """
-        return sparsity.tape_sparse_hessian(self, args, argnum, triangle, out)
+        return sparsity.tape_sparse_hessian(self, args, argnum, triangle, out, format)
 
     # -- inspection -----------------------------------------------------------------
 

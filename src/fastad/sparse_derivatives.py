@@ -53,13 +53,13 @@ def hessian_sparsity(fun, x):
     return _tape_of(fun, (x,), 0, "hessian_sparsity")[0].hessian_sparsity()
 
 
-def sparse_jacobian(fun, argnum=0, mode="auto"):
+def sparse_jacobian(fun, argnum=0, mode="auto", format="coo"):
     """A function returning the Jacobian of `fun` with respect to argument
     `argnum` as a `scipy.sparse.coo_array` of shape (output size, input
     size), from one forward sweep per colour of its columns.  Coordinates
-    are the pattern's, in row-major order, explicit zeros kept.  `mode` is
-    "auto", "fwd" or "rev" (accepted for the signature; the sweep is
-    forward).
+    are the pattern's, in row-major order, explicit zeros kept; `format`
+    "csr" or "csc" gives that array instead.  `mode` is "auto", "fwd" or
+    "rev" (accepted for the signature; the sweep is forward).
 
     >>> J = fastad.sparse_jacobian(lambda x: x[1:] * x[:-1])(np.array([1.0, 2.0, 3.0]))
     >>> J.toarray()
@@ -68,18 +68,19 @@ def sparse_jacobian(fun, argnum=0, mode="auto"):
     """
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError("sparse_jacobian: mode must be 'auto', 'fwd' or 'rev', got %r" % (mode,))
+    _check_format(format, "sparse_jacobian")
 
     def jacobian_fun(*args):
         tape, x = _tape_of(fun, args, argnum, "sparse_jacobian")
-        return tape.sparse_jacobian(x)
+        return tape.sparse_jacobian(x, format=format)
     return jacobian_fun
 
 
-def sparse_hessian(fun, argnum=0):
+def sparse_hessian(fun, argnum=0, format="coo"):
     """A function returning the Hessian of scalar `fun` with respect to
     argument `argnum` as a `scipy.sparse.coo_array`, from one
     forward-over-reverse sweep per colour; coordinates in row-major order,
-    explicit zeros kept.
+    explicit zeros kept (`format` "csr" or "csc": that array instead).
 
     >>> H = fastad.sparse_hessian(lambda x: np.sum(x[1:] * x[:-1] ** 2))(np.array([1.0, 2.0, 3.0]))
     >>> H.toarray()
@@ -87,7 +88,14 @@ def sparse_hessian(fun, argnum=0):
            [2., 6., 4.],
            [0., 4., 0.]])
     """
+    _check_format(format, "sparse_hessian")
+
     def hessian_fun(*args):
         tape, x = _tape_of(fun, args, argnum, "sparse_hessian")
-        return tape.sparse_hessian(x)
+        return tape.sparse_hessian(x, format=format)
     return hessian_fun
+
+
+def _check_format(format, opname):
+    if format not in ("coo", "csr", "csc"):
+        raise ValueError("%s: format must be 'coo', 'csr' or 'csc', got %r" % (opname, format))

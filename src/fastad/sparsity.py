@@ -360,22 +360,63 @@ def _decompression(tape, plan, box, dtype):
     return kept
 
 
-def _result(shape, rows, cols, values, out, opname):
+def _result(shape, rows, cols, values, out, opname, format="coo"):
+    """The values on coordinates (rows, cols) as a scipy.sparse array of
+    `format`, or refilled into `out`, a result of an earlier call."""
+    sp = _sparse()
+    if format not in ("coo", "csr", "csc"):
+        raise ValueError("%s: format must be 'coo', 'csr' or 'csc', got %r" % (opname, format))
+    kind = {"coo": sp.coo_array, "csr": sp.csr_array, "csc": sp.csc_array}[format]
+    order, indices, indptr = _layout(rows, cols, shape, format)
+    data = values if order is None else values.take(order)
     if out is None:
-        return _sparse().coo_array((values, (rows, cols)), shape=shape)
+        if format == "coo":
+            return kind((data, (rows, cols)), shape=shape)
+        return kind((data, indices.copy(), indptr.copy()), shape=shape)
     # (an `out` filled from these very coordinate arrays is not compared
     # again; one from an earlier plan, before a retape, must be)
-    if not (getattr(out, "_fastad_rows", None) is rows
-            and getattr(out, "_fastad_cols", None) is cols):
-        if (not isinstance(out, _sparse().coo_array) or out.shape != shape
-                or out.nnz != len(values) or not np.array_equal(out.row, rows)
-                or not np.array_equal(out.col, cols)):
-            raise ValueError("%s: out must be the coo_array an earlier call returned with this "
+    made = getattr(out, "_fastad_coordinates", None)
+    if not (made is not None and made[0] is rows and made[1] is cols and made[2] == format):
+        if format == "coo":
+            same = (isinstance(out, kind) and out.nnz == len(data)
+                    and np.array_equal(out.row, rows) and np.array_equal(out.col, cols))
+        else:
+            same = (isinstance(out, kind) and out.nnz == len(data)
+                    and np.array_equal(out.indices, indices)
+                    and np.array_equal(out.indptr, indptr))
+        if not same or out.shape != shape:
+            raise ValueError("%s: out must be the %s_array an earlier call returned with this "
                              "pattern (shape %s, %d entries at the same coordinates; a retape "
-                             "may have changed the pattern)" % (opname, shape, len(values)))
-        out._fastad_rows, out._fastad_cols = rows, cols
-    out.data[...] = values
+                             "may have changed the pattern)" % (opname, format, shape, len(data)))
+        out._fastad_coordinates = (rows, cols, format)
+    out.data[...] = data
     return out
+
+
+_LAYOUTS = {}  # id(rows), id(cols), format -> (rows, cols, layout): the last few plans'
+
+
+def _layout(rows, cols, shape, format):
+    """(order, indices, indptr) of row-major coordinates in `format`: the
+    values' order (None: as they are), and the CSR or CSC index arrays
+    (None for "coo"), made once per plan."""
+    if format == "coo":
+        return None, None, None
+    kept = _LAYOUTS.get((id(rows), id(cols), format))
+    if kept is not None and kept[0] is rows and kept[1] is cols:
+        return kept[2]
+    if format == "csr":  # (row-major coordinates are CSR's order)
+        order, major, minor, count = None, rows, cols, shape[0]
+    else:
+        order = np.lexsort((rows, cols))
+        major, minor, count = cols[order], rows[order], shape[1]
+    indptr = np.zeros(count + 1, np.int64)
+    np.cumsum(np.bincount(major, minlength=count), out=indptr[1:])
+    layout = (order, np.asarray(minor, np.int64), indptr)
+    if len(_LAYOUTS) > 16:
+        _LAYOUTS.clear()
+    _LAYOUTS[(id(rows), id(cols), format)] = (rows, cols, layout)
+    return layout
 
 
 def sparse_values(tape, args, argnum, kind, triangle="both"):
@@ -402,9 +443,9 @@ def tape_jacobian_sparsity(tape, argnum):
     return _sparse().coo_array((np.ones(len(rows), bool), (rows, cols)), shape=shape)
 
 
-def tape_sparse_jacobian(tape, args, argnum, out):
+def tape_sparse_jacobian(tape, args, argnum, out, format="coo"):
     rows, cols, values, shape = sparse_values(tape, args, argnum, "jacobian")
-    return _result(shape, rows, cols, values, out, "sparse_jacobian")
+    return _result(shape, rows, cols, values, out, "sparse_jacobian", format)
 
 
 def _gradient_tape(tape, argnum, opname):
@@ -454,9 +495,9 @@ def tape_hessian_sparsity(tape, argnum):
     return _sparse().coo_array((np.ones(len(rows), bool), (rows, cols)), shape=shape)
 
 
-def tape_sparse_hessian(tape, args, argnum, triangle, out):
+def tape_sparse_hessian(tape, args, argnum, triangle, out, format="coo"):
     rows, cols, values, shape = sparse_values(tape, args, argnum, "hessian", triangle)
-    return _result(shape, rows, cols, values, out, "sparse_hessian")
+    return _result(shape, rows, cols, values, out, "sparse_hessian", format)
 
 
 # -- pickling: a tape's plans travel with it (to Dask workers) -------------------------
