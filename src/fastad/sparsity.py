@@ -29,10 +29,7 @@ import math
 import numpy as np
 
 from . import _tape
-from .ops import REGISTRY
 from .tree import unflatten
-
-LEAF, EXT, ELEM = 0, 1, _tape.ELEM_OPCODE
 
 #: ops whose outputs are their inputs' elements moved: evaluated on indices
 _MOVES = {"getitem", "reshape", "transpose", "concatenate", "stack", "broadcast_to",
@@ -117,9 +114,6 @@ class _Rows:
             return _sparse().csr_array((np.ones(indices.size, bool), indices, indptr),
                                        shape=(len(nodes), self.n))
         return _sparse().vstack([self.csr(node) for node in nodes], format="csr")
-
-
-_SIGN = REGISTRY["sign"].opcode if "sign" in REGISTRY else -1
 
 
 def _union(parts):
