@@ -497,35 +497,12 @@ cdef object _tangent_fused(Ext ext, list tangents, int64_t k, bint batched):
         if (<object>t).shape != expected:
             return None
         rows[j] = np.asarray(t, dtype=np.float64, order="C")
-    cdef _Code packed = _code_of(ext)
-    cdef int32_t n_code = packed.n_code
     cdef int64_t directions = k if batched else 1
-    cdef double **kept = NULL
     out = np.empty(((k,) if batched else ()) + shape)
-    cdef double *outp = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
-    cdef const double **pointers = <const double **>calloc(n_leaves, sizeof(double *))
-    cdef const double **tp = <const double **>calloc(n_leaves, sizeof(double *))
-    cdef double *scratch = <double *>calloc(fa_fused_scratch(n_code, n_leaves, directions),
-                                            sizeof(double))
-    cdef int status
-    try:
-        if pointers == NULL or tp == NULL or scratch == NULL:
-            raise MemoryError("no memory for the tangent step of a fused program")
-        for j in range(n_leaves):
-            pointers[j] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>leaves[j])
-            if rows[j] is not None:
-                tp[j] = <const double *>cnp.PyArray_DATA(<cnp.ndarray>rows[j])
-        kept = _kept_pointers(ext.kept, size)
-        with nogil:
-            status = fa_fused_jvp(packed.code, n_code, n_leaves, pointers, size, tp,
-                                  directions, outp, kept, scratch)
-        if status != 0:
-            raise ValueError("a fused program holds an invalid instruction")
-    finally:
-        free(<void *>pointers)
-        free(<void *>tp)
-        free(scratch)
-        free(kept)
+    # (one row of `size` elements: the leaves and tangents as they are)
+    _jvp_rows(ext, tuple(leaf.reshape(1, size) for leaf in leaves),
+              [None if t is None else t.reshape(directions, 1, size) for t in rows],
+              1, size, directions, out)
     if ext.scalar_out:
         # (the sum of the tangents, as numpy.sum of the tangent array rounds)
         if batched:
@@ -563,9 +540,22 @@ cdef object _tangent_fused_rows(Ext ext, tuple leaves, list tangents, int64_t k,
                 or (<object>t).strides[1] % sizeof(double) != 0
                 or (<object>t).strides[0] % sizeof(double) != 0):
             return None
+    out = np.empty(expected)
+    _jvp_rows(ext, leaves, tangents, n_rows, n_cols, k, out)
+    return out
+
+
+cdef int _jvp_rows(Ext ext, tuple leaves, list tangents, Py_ssize_t n_rows, Py_ssize_t n_cols,
+                   int64_t k, object out) except -1:
+    """fa_fused_jvp_strided over n_rows rows of n_cols elements into `out`
+    (k directions of n_rows * n_cols, C order): row i of leaf j starts
+    leaves[j].strides[0] bytes after row i - 1, direction d of its tangent
+    tangents[j].strides[0] bytes after d - 1 and its row i strides[1] after
+    i - 1 (float64 arrays with contiguous rows; a tangent may be None)."""
+    cdef int n_leaves = len(leaves)
+    cdef Py_ssize_t size = n_rows * n_cols
     cdef _Code packed = _code_of(ext)
     cdef Py_ssize_t n_kept = len(ext.kept) if ext.kept is not None else 0
-    out = np.empty(expected)
     cdef double *outp = <double *>cnp.PyArray_DATA(<cnp.ndarray>out)
     cdef const double **base = <const double **>calloc(n_leaves, sizeof(double *))
     cdef const double **tbase = <const double **>calloc(n_leaves, sizeof(double *))
@@ -620,7 +610,7 @@ cdef object _tangent_fused_rows(Ext ext, tuple leaves, list tangents, int64_t k,
         free(kept_row)
         free(kept)
         free(scratch)
-    return out
+    return 0
 
 
 cdef object _replay_fused(Ext ext, tuple leaves, bint gradient):
