@@ -77,13 +77,19 @@ def compiled(benchmark, first_call):
     return result
 
 
-def run(benchmark, group, impl, role, fun, *args, rounds=None, slow=False):
+def run(benchmark, group, impl, role, fun, *args, rounds=None, slow=False, paired=None):
     """Time `fun(*args)` under pytest-benchmark with the suite's metadata.
 
     role: "subject" (fastad), "limit" (hand-written), "peer", or a
     workload-specific role such as "function".  `slow`: a call of many
     seconds, timed once with no warm-up; its result is returned for the
-    caller to check."""
+    caller to check.  `paired`: (name, call) of a peer's call of a second
+    or so, run just before each round of `fun` (one call per round), so
+    that the two are timed side by side in time: a drifting machine moves
+    both, and the median of the per-round ratios `fun` / peer
+    (extra_info "paired_ratio", with "paired_impl" and the peer's
+    "paired_median") compares them where separate rows minutes apart may
+    not."""
     benchmark.group = group
     benchmark.extra_info.update(impl=impl, role=role, threads=THREADS)
     if slow:
@@ -91,10 +97,29 @@ def run(benchmark, group, impl, role, fun, *args, rounds=None, slow=False):
         return benchmark.pedantic(fun, args=args, rounds=1, iterations=1, warmup_rounds=0)
     if rounds is None:
         rounds = 3 if QUICK else 15
+    import time
+    if paired is not None:
+        name, peer_call = paired
+        peer_seconds = []
+
+        def before_round():
+            start = time.perf_counter()
+            peer_call()
+            peer_seconds.append(time.perf_counter() - start)
+        benchmark.extra_info["iterations_per_round"] = 1
+        result = benchmark.pedantic(fun, args=args, rounds=rounds, iterations=1, warmup_rounds=1,
+                                    setup=before_round)
+        ours = np.asarray(benchmark.stats.stats.data, np.float64)
+        theirs = np.asarray(peer_seconds[-len(ours):], np.float64)  # (the warm-up's dropped)
+        ratios = ours / theirs
+        benchmark.extra_info.update(paired_impl=name, paired_median=float(np.median(theirs)),
+                                    paired_ratio=float(np.median(ratios)),
+                                    paired_ratio_min=float(ratios.min()),
+                                    paired_ratio_max=float(ratios.max()))
+        return result
     # A round of a short call repeats it to last about 5 ms, so that one
     # scheduling hiccup of a shared machine does not become a sample; the
     # same rule for every implementation.
-    import time
     start = time.perf_counter()
     fun(*args)
     once = time.perf_counter() - start

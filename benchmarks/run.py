@@ -311,6 +311,35 @@ def targets(groups):
                 if peer_row and peer_row["extra"].get("peak_bytes_per_op") is not None:
                     add("W7 %s / fastad peak memory per op" % impl,
                         peer_row["extra"]["peak_bytes_per_op"] / max(fastad_peak, 1.0), 1.0, "higher")
+    # the sparse issue's: evaluation against CasADi SX (loops <= 2x, vectorised
+    # <= 1x from n = 1e4, <= 2x below), set-up at n = 1e5, and IPOPT's solve
+    # by the ratio of solves taken side by side (run(..., paired=))
+    for name in sorted(groups):
+        if not name.startswith("W16 "):
+            continue
+        n = int(name.rsplit("n=", 1)[1])
+        subject = next((r for r in groups[name] if r["role"] == "subject"), None)
+        if subject is None:
+            continue
+        if name.startswith("W16 IPOPT"):
+            if "paired_ratio" in subject["extra"]:
+                add("W16 IPOPT solve n=%d fastad.ipopt / CasADi SX nlpsol (paired)" % n,
+                    subject["extra"]["paired_ratio"], 2.0 if n < 5000 else 1.2)
+            continue
+        label = name[len("W16 sparse "):]
+        loop = ", loop" in name
+        sx, mx = _find(groups, name, "casadi SX Function"), _find(groups, name, "casadi MX Function")
+        if sx:
+            add("W16 %s: fastad / CasADi SX" % label, subject["median"] / sx["median"],
+                2.0 if loop or n < 5000 else 1.0)
+        setup = subject["extra"].get("setup_seconds")
+        if n >= 50000 and setup is not None:
+            if sx and sx["extra"].get("setup_seconds"):
+                add("W16 %s: set-up / CasADi SX's" % label, setup / sx["extra"]["setup_seconds"],
+                    0.05 if loop else 0.2)
+            if mx and mx["extra"].get("setup_seconds"):
+                add("W16 %s: set-up / CasADi MX's" % label, setup / mx["extra"]["setup_seconds"],
+                    1.0)
     return out
 
 
