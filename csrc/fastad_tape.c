@@ -10,6 +10,10 @@
 #ifdef FA_GLIBC
 #include <malloc.h>
 #endif
+#ifdef __linux__
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +45,22 @@ void fa_tape_truncate(fa_tape *tape, int64_t size)
         tape->size = size;
 }
 
+void fa_advise_huge(void *block, size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)1 << 21;
+    if (bytes < 4 * huge)
+        return;
+    uintptr_t start = ((uintptr_t)block + huge - 1) & ~(huge - 1);
+    uintptr_t end = ((uintptr_t)block + bytes) & ~(huge - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE); /* (advice: may fail) */
+#else
+    (void)block;
+    (void)bytes;
+#endif
+}
+
 /* Reallocate one column; on failure the old block stays valid. */
 static int grow_column(void **column, int64_t capacity, size_t item)
 {
@@ -48,6 +68,7 @@ static int grow_column(void **column, int64_t capacity, size_t item)
     if (p == NULL)
         return -1;
     *column = p;
+    fa_advise_huge(p, (size_t)capacity * item);
     return 0;
 }
 

@@ -276,6 +276,10 @@ int64_t fa_taylor(const fa_tape *tape, double *series, int d, int64_t start, int
  * mmap and every page of it faults again, which costs more than the
  * arithmetic.  Returns 1 when applied. */
 int fa_tune_malloc(void);
+/* Ask Linux for transparent huge pages over the aligned interior of a
+ * block of 8 MiB or more (a sweep over millions of nodes walks several
+ * such columns at once: 4 KiB pages miss the TLB at every step). */
+void fa_advise_huge(void *block, size_t bytes);
 
 /* Sparsity patterns (fastad_pattern.c): each node of [start, end) gets the
  * sorted list of input elements it depends on (set, length; NULL and 0 for

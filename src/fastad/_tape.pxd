@@ -67,6 +67,7 @@ cdef extern from "fastad_tape.h":
     int fa_array_scale_vjp(int divide, const double *a, const double *g, double *out, int64_t n,
                            int accumulate) nogil
     int fa_tune_malloc()
+    void fa_advise_huge(void *block, size_t bytes)
     ctypedef struct fa_pattern:
         int64_t start
         int64_t end

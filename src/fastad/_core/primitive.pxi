@@ -778,6 +778,7 @@ cdef double *_tangent_rows(Tape tape, int64_t count) except NULL:
             tape._tangents = <double *>malloc(count * sizeof(double))
             if tape._tangents != NULL:
                 tape._tangents_capacity = count
+                fa_advise_huge(tape._tangents, count * sizeof(double))
         rows = tape._tangents
         if rows != NULL:
             memset(rows, 0, count * sizeof(double))
