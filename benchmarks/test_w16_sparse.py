@@ -1,7 +1,7 @@
 """W16: sparse derivatives of recorded tapes against CasADi SX and MX and
 sparse derivatives written by hand: the chained Rosenbrock Hessian written
 vectorised and as a Python loop, the 2-D Bratu residual's Jacobian
-(5-point stencil), a 1-D stencil written as a loop with `stack`, and Van
+(5-point stencil on an m x m grid, zero outside), a 1-D stencil written as a loop with `stack`, and Van
 der Pol trapezoidal collocation's constraint Jacobian and the Hessian of
 its Lagrangian (the multipliers and objective factor as parameters).
 
@@ -45,27 +45,28 @@ def rosen_hessian(x):
     return scipy.sparse.diags([off, diag, off], [-1, 0, 1], format="csr")
 
 
-def bratu(np_, x, m, reshape):
-    u = reshape(x, m)
+def bratu(np_, x, m, reshape, pad):
+    """The 2-D Bratu residual on an m x m grid of unknowns, zero outside it
+    (5m^2 - 4m Jacobian entries: 4992 at m = 32)."""
+    u = pad(reshape(x, m))
     inner = u[1:-1, 1:-1]
     lap = u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4.0 * inner
     return lap + 0.5 * np_.exp(inner)
 
 
 def bratu_jacobian(x, m):
-    """By hand: the 5-point stencil on the interior, 0.5 exp(u) on its diagonal."""
+    """By hand: 0.5 exp(u) - 4 on the diagonal, 1 for each neighbour on the grid."""
     import scipy.sparse
-    u = x.reshape(m, m)
-    rows, cols, vals = [], [], []
-    k = 0
-    for i in range(1, m - 1):
-        for j in range(1, m - 1):
-            c = i * m + j
-            rows += [k] * 5
-            cols += [c - m, c - 1, c, c + 1, c + m]
-            vals += [1.0, 1.0, -4.0 + 0.5 * np.exp(u[i, j]), 1.0, 1.0]
-            k += 1
-    return scipy.sparse.csr_array((vals, (rows, cols)), shape=((m - 2) ** 2, m * m))
+    n = m * m
+    i, j = np.divmod(np.arange(n), m)
+    rows, cols, vals = [np.arange(n)], [np.arange(n)], [0.5 * np.exp(x) - 4.0]
+    for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        inside = np.flatnonzero((i + di >= 0) & (i + di < m) & (j + dj >= 0) & (j + dj < m))
+        rows.append(inside)
+        cols.append(inside + di * m + dj)
+        vals.append(np.ones(len(inside)))
+    return scipy.sparse.csr_array((np.concatenate(vals), (np.concatenate(rows),
+                                                          np.concatenate(cols))), shape=(n, n))
 
 
 def stencil_loop(fnp, x):
@@ -242,7 +243,8 @@ def _fastad_function(problem, n):
         return rosen_loop
     if problem == "bratu J":
         m = int(round(np.sqrt(n)))
-        return lambda x: fnp.ravel(bratu(fnp, x, m, lambda v, m: fnp.reshape(v, (m, m))))
+        return lambda x: fnp.ravel(bratu(fnp, x, m, lambda v, m: fnp.reshape(v, (m, m)),
+                                         lambda u: fnp.pad(u, 1)))
     if problem == "collocation J":
         return lambda z: vdp_defects(z, lambda a, b: fnp.concatenate([a, b]))
     if problem == "collocation H":
@@ -286,8 +288,12 @@ def _casadi_function(ca, problem, n, kind="SX"):
     elif problem == "bratu J":
         m = int(round(np.sqrt(n)))
         # (CasADi reshapes column-major: its u is NumPy's transposed, and the
-        # stencil is symmetric, so its column-major residual is NumPy's ravel)
-        r = bratu(ca, x, m, lambda v, m: ca.reshape(v, m, m))
+        # stencil and the padding are symmetric, so its column-major residual
+        # is NumPy's ravel)
+        zeros = getattr(ca, kind).zeros
+        r = bratu(ca, x, m, lambda v, m: ca.reshape(v, m, m),
+                  lambda u: ca.vertcat(zeros(1, m + 2), ca.horzcat(zeros(m, 1), u, zeros(m, 1)),
+                                       zeros(1, m + 2)))
         out = ca.jacobian(ca.reshape(r, -1, 1), x)
     elif problem == "collocation J":
         out = ca.jacobian(vdp_defects(x, ca.vertcat), x)
