@@ -16,6 +16,7 @@
 #include "fastad_math.h"
 
 #include <math.h>
+#include <string.h>
 
 static FA_ALWAYS_INLINE double eval_unary(int opcode, double x)
 {
@@ -518,6 +519,15 @@ int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
     case 4: return tangent_k(tape, tangent, 4, start, end);
     default: return tangent_k(tape, tangent, k, start, end);
     }
+}
+
+void fa_tangent_clear(const fa_tape *tape, double *tangent, int64_t k, int64_t start)
+{
+    memset(tangent, 0, (size_t)(start * k) * sizeof(double));
+    for (int64_t i = start; i < tape->size; ++i)
+        if (tape->opcode[i] == FA_LEAF || tape->opcode[i] == FA_EXT)
+            for (int64_t j = 0; j < k; ++j)
+                tangent[i * k + j] = 0.0;
 }
 
 int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,

@@ -191,6 +191,12 @@ int64_t fa_reverse(const fa_tape *tape, double *adjoint, int64_t start,
 int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                    int64_t start, int64_t end);
 
+/* Zero the tangent rows a sweep from `start` does not write: the nodes
+ * before it, the leaves and the FA_EXT nodes (fa_tangent writes every
+ * other row it passes), so that a buffer of millions of rows need not be
+ * cleared whole before each sweep. */
+void fa_tangent_clear(const fa_tape *tape, double *tangent, int64_t k, int64_t start);
+
 /* The VJP of a unary elementwise opcode over n float64 elements: out[i]
  * (+)= g[i] * f'(x[i]) (y: the outputs f(x)), accumulating when
  * `accumulate`; -1 for an opcode without a rule here.  The array sweep's

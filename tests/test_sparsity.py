@@ -501,3 +501,19 @@ def test_sparse_results_in_csr_and_csc(fmt):
         fd.sparse_jacobian(stencil_loop, format="bsr")
     with pytest.raises(ValueError, match="format must be 'coo', 'csr' or 'csc'"):
         jac.sparse_jacobian(x, format="dense")
+
+
+def test_kept_tangent_rows_of_an_unseeded_leaf_are_cleared():
+    """Regression: past a megabyte a tape's tangent rows are reused and
+    only the rows a sweep does not write are cleared; a leaf the sparse
+    sweep does not seed (the parameter s) must not keep the tangent a
+    jvp gave it before."""
+    n = 40_000
+    tape = fd.record(lambda x, s: fnp.stack([x[i] * s + s * s for i in range(n)]),
+                     RNG.uniform(size=n), 0.5)
+    x, s = RNG.uniform(size=n), 1.5
+    _, jvp = tape.jvp((x, s), (np.ones(n), 1.0))
+    np.testing.assert_allclose(jvp, s + x + 2 * s)
+    jacobian = tape.sparse_jacobian(x, s, argnum=0)
+    assert jacobian.nnz == n
+    np.testing.assert_array_equal(jacobian.data, np.full(n, s))

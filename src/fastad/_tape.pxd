@@ -150,6 +150,7 @@ cdef extern from "fastad_tape.h":
                       int64_t end, double *scratch) nogil
     int64_t fa_tangent(const fa_tape *tape, double *tangent, int64_t k,
                        int64_t start, int64_t end) nogil
+    void fa_tangent_clear(const fa_tape *tape, double *tangent, int64_t k, int64_t start) nogil
     int64_t fa_replay(fa_tape *tape, int64_t start, int64_t end, int64_t *flipped) nogil
     int64_t fa_reverse_k(const fa_tape *tape, double *adjoint, int64_t k, int64_t start,
                          int64_t end) nogil

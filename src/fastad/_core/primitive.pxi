@@ -762,12 +762,14 @@ cdef bint _same_value(object a, object b):
     return a == b
 
 
-cdef double *_tangent_rows(Tape tape, int64_t count) except NULL:
-    """`count` zeroed doubles for a tangent sweep: freshly allocated, or
-    past a megabyte the tape's own buffer, kept for the next sweep
-    (a recorded tape's Jacobian or Hessian swept again: the pages of a
-    buffer that large, mapped afresh at every call, cost more than the
-    sweep at n = 1e5).  Sweeps of one tape do not nest."""
+cdef double *_tangent_rows(Tape tape, int64_t count, bint cleared=True) except NULL:
+    """`count` doubles for a tangent sweep, zeroed (unless not `cleared`:
+    past a megabyte the caller clears what the sweep reads, see
+    fa_tangent_clear): freshly allocated, or past a megabyte the tape's
+    own buffer, kept for the next sweep (a recorded tape's Jacobian or
+    Hessian swept again: the pages of a buffer that large, mapped afresh
+    at every call, cost more than the sweep at n = 1e5).  Sweeps of one
+    tape do not nest."""
     cdef double *rows
     if count * <int64_t>sizeof(double) < (1 << 20):
         rows = <double *>calloc(count, sizeof(double))
@@ -780,7 +782,7 @@ cdef double *_tangent_rows(Tape tape, int64_t count) except NULL:
                 tape._tangents_capacity = count
                 fa_advise_huge(tape._tangents, count * sizeof(double))
         rows = tape._tangents
-        if rows != NULL:
+        if rows != NULL and cleared:
             memset(rows, 0, count * sizeof(double))
     if rows == NULL:
         raise MemoryError("no memory for the tangents of %d tape nodes" % tape.c.size)
