@@ -12,7 +12,6 @@
 #endif
 #ifdef __linux__
 #include <sys/mman.h>
-#include <unistd.h>
 #endif
 #include <stdlib.h>
 #include <string.h>
