@@ -146,12 +146,15 @@ getitem.jvps_batched = (_getitem_batched, None)
 
 def _untake_batched(t, ans, g, index, shape, dtype):
     """untake's tangents of k directions at once (t: (k,) + g's shape) into
-    one array, a scatter per direction as each alone would be (NumPy's
+    one array: one assignment behind the direction axis where `index` is
+    basic, else a scatter-add per direction as each alone would be (NumPy's
     scatter-add behind a sliced axis is several times slower than k)."""
     out = np.zeros((len(t),) + tuple(shape), dtype)
-    basic = _is_basic(index)
+    if _is_basic(index):
+        out[(slice(None),) + (index if type(index) is tuple else (index,))] = t
+        return out
     for j in range(len(t)):
-        _scatter(out[j, ...], index, t[j], basic)  # (a view, 0-d ones too)
+        _scatter(out[j, ...], index, t[j], False)  # (a view, 0-d ones too)
     return out
 
 
