@@ -4,6 +4,7 @@ the point (the differentiated argument traced, the others held) and asking
 the tape (see `fastad.sparsity` for how patterns and colours are found)."""
 import numpy as np
 
+from . import sparsity
 from .recorded import Tape
 
 
@@ -68,7 +69,7 @@ def sparse_jacobian(fun, argnum=0, mode="auto", format="coo"):
     """
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError("sparse_jacobian: mode must be 'auto', 'fwd' or 'rev', got %r" % (mode,))
-    _check_format(format, "sparse_jacobian")
+    sparsity.check_format(format, "sparse_jacobian")
 
     def jacobian_fun(*args):
         tape, x = _tape_of(fun, args, argnum, "sparse_jacobian")
@@ -88,14 +89,10 @@ def sparse_hessian(fun, argnum=0, format="coo"):
            [2., 6., 4.],
            [0., 4., 0.]])
     """
-    _check_format(format, "sparse_hessian")
+    sparsity.check_format(format, "sparse_hessian")
 
     def hessian_fun(*args):
         tape, x = _tape_of(fun, args, argnum, "sparse_hessian")
         return tape.sparse_hessian(x, format=format)
     return hessian_fun
 
-
-def _check_format(format, opname):
-    if format not in ("coo", "csr", "csc"):
-        raise ValueError("%s: format must be 'coo', 'csr' or 'csc', got %r" % (opname, format))

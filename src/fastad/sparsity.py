@@ -354,12 +354,17 @@ def _decompression(tape, plan, box, dtype):
     return kept
 
 
+def check_format(format, opname):
+    """A sparse result's `format`: "coo", "csr" or "csc"."""
+    if format not in ("coo", "csr", "csc"):
+        raise ValueError("%s: format must be 'coo', 'csr' or 'csc', got %r" % (opname, format))
+
+
 def _result(shape, rows, cols, values, out, opname, format="coo"):
     """The values on coordinates (rows, cols) as a scipy.sparse array of
     `format`, or refilled into `out`, a result of an earlier call."""
     sp = _sparse()
-    if format not in ("coo", "csr", "csc"):
-        raise ValueError("%s: format must be 'coo', 'csr' or 'csc', got %r" % (opname, format))
+    check_format(format, opname)
     kind = {"coo": sp.coo_array, "csr": sp.csr_array, "csc": sp.csc_array}[format]
     order, indices, indptr = _layout(rows, cols, shape, format)
     data = values if order is None else values.take(order)

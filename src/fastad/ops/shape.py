@@ -135,10 +135,15 @@ untake = defprim("untake", _untake_fun,
 _tape.register_getitem(getitem)
 
 
+def _behind_directions(index):
+    """`index` applied behind a leading axis of k directions."""
+    return (slice(None),) + (index if type(index) is tuple else (index,))
+
+
 def _getitem_batched(t, ans, x, index):
     """The tangents of k directions at once (t: (k,) + x.shape): the same
     index behind the direction axis, one indexing instead of k."""
-    return t[(slice(None),) + (index if type(index) is tuple else (index,))]
+    return t[_behind_directions(index)]
 
 
 getitem.jvps_batched = (_getitem_batched, None)
@@ -151,7 +156,7 @@ def _untake_batched(t, ans, g, index, shape, dtype):
     scatter-add behind a sliced axis is several times slower than k)."""
     out = np.zeros((len(t),) + tuple(shape), dtype)
     if _is_basic(index):
-        out[(slice(None),) + (index if type(index) is tuple else (index,))] = t
+        out[_behind_directions(index)] = t
         return out
     for j in range(len(t)):
         _scatter(out[j, ...], index, t[j], False)  # (a view, 0-d ones too)
