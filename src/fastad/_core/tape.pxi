@@ -298,14 +298,11 @@ cdef class Tape:
         where no seeded input reaches).  Scalar nodes are swept in C."""
         cdef int64_t size = self.c.size
         cdef int64_t i
-        cdef double *tangent = _tangent_rows(self, (size if size > 0 else 1) * k, False)
+        cdef double *tangent = _tangent_rows(self, k, start)
         cdef dict array_tangents = {}
         cdef Ext ext
         cdef unsigned char *needed  # (kept by the tape: _tangent_needed)
         try:
-            if tangent == self._tangents:  # (not cleared: 45 MB at a time for a Hessian at 1e5)
-                with nogil:
-                    fa_tangent_clear(&self.c, tangent, k, start)
             needed = _tangent_needed(self, start, outputs)
             if self.c.n_sources:
                 self._begin_source_tangents(k)
